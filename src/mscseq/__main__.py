@@ -1,0 +1,5 @@
+"""``python -m mscseq``."""
+
+from mscseq.cli import main
+
+main()

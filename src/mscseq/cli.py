@@ -1,0 +1,190 @@
+"""Command-line interface: parse options, call the library, map errors to exit codes."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mscseq import __version__
+from mscseq.errors import MscseqError
+
+app = typer.Typer(
+    name="mscseq",
+    help="Do donor-derived MSC products share a transcriptomic profile, and where do they differ?",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+
+class Engine(str, Enum):
+    """DESeq2 engines."""
+
+    mscseq = "mscseq"
+    pydeseq2 = "pydeseq2"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mscseq {__version__}")
+        raise typer.Exit()
+
+
+CountsArg = Annotated[
+    list[Path],
+    typer.Argument(help="Count files (genes × samples; CSV/TSV, optionally gzip). Several are joined on gene ID.", show_default=False),
+]
+SamplesOpt = Annotated[Path, typer.Option("--samples", "-s", help="Sample sheet (CSV/TSV) with a 'sample' column.", show_default=False)]
+DesignOpt = Annotated[str, typer.Option("--design", "-d", help="Design formula over sheet columns, e.g. '~ donor + condition'.")]
+ContrastOpt = Annotated[
+    list[str] | None,
+    typer.Option("--contrast", "-c", help="VARIABLE,TARGET,REFERENCE (log2 fold change = target over reference). Repeatable."),
+]
+AlphaOpt = Annotated[float, typer.Option("--alpha", min=0.0, max=1.0, help="FDR level for independent filtering and DE counts.")]
+ThreadsOpt = Annotated[int, typer.Option("--threads", "-t", min=1, help="Worker threads.")]
+EngineOpt = Annotated[Engine, typer.Option("--engine", help="DESeq2 engine.")]
+SampleColOpt = Annotated[str, typer.Option("--sample-column", help="Name of the sheet's sample column.")]
+FillOpt = Annotated[bool, typer.Option("--fill-missing-zero", help="Genes missing from some count files count as 0 there.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug messages and full tracebacks on internal errors.")]
+
+
+def _guard(fn: Callable[[], Any], *, verbose: bool = False) -> Any:
+    """Run a command body; print user errors as one line and exit with their code."""
+    try:
+        return fn()
+    except MscseqError as exc:
+        typer.echo(f"mscseq: error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo("mscseq: interrupted; no output was written", err=True)
+        raise typer.Exit(130) from None
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        if verbose:
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        typer.echo(
+            f"mscseq: internal error: {type(exc).__name__}: {first} (run with --verbose for details and report it)",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Do donor-derived MSC products share a transcriptomic profile, and where do they differ?"""
+
+
+def _contrasts(values: list[str] | None):
+    from mscseq.de.design import Contrast
+
+    return [Contrast.parse(v) for v in values or []]
+
+
+@app.command()
+def compare(
+    counts: CountsArg,
+    samples: SamplesOpt,
+    outdir: Annotated[Path, typer.Option("--outdir", "-o", help="Output folder (must not exist or be empty, unless --force).")],
+    design: DesignOpt = "~ 1",
+    contrast: ContrastOpt = None,
+    alpha: AlphaOpt = 0.1,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output folder (only once the new one is complete).")] = False,
+    threads: ThreadsOpt = 1,
+    engine: EngineOpt = Engine.pydeseq2,
+    sample_column: SampleColOpt = "sample",
+    fill_missing_zero: FillOpt = False,
+    no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Compare products: QC, normalisation, PCA, correlation, DE and comparability, into OUTDIR."""
+    from mscseq.logs import setup_logging
+
+    setup_logging(quiet=quiet, verbose=verbose)
+
+    def body() -> None:
+        from mscseq.pipeline import CompareParams, run_compare
+
+        params = CompareParams(
+            counts=list(counts),
+            samples=samples,
+            design=design,
+            contrasts=_contrasts(contrast),
+            alpha=alpha,
+            threads=threads,
+            engine=engine.value,
+            sample_column=sample_column,
+            fill_missing_zero=fill_missing_zero,
+            report=not no_report,
+        )
+        run_compare(params, outdir, force=force, argv=sys.argv)
+
+    _guard(body, verbose=verbose)
+
+
+@app.command()
+def de(
+    counts: CountsArg,
+    samples: SamplesOpt,
+    design: Annotated[str, typer.Option("--design", "-d", help="Design formula over sheet columns.", show_default=False)],
+    contrast: Annotated[list[str], typer.Option("--contrast", "-c", help="VARIABLE,TARGET,REFERENCE.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", help="Output table (TSV); '-' writes to stdout.", show_default=False)],
+    alpha: AlphaOpt = 0.1,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out file.")] = False,
+    threads: ThreadsOpt = 1,
+    engine: EngineOpt = Engine.pydeseq2,
+    sample_column: SampleColOpt = "sample",
+    fill_missing_zero: FillOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Differential expression only: write one DESeq2 results table (first column gene_id)."""
+    from mscseq.logs import setup_logging
+
+    setup_logging(quiet=quiet, verbose=verbose)
+
+    def body() -> None:
+        from mscseq.de.tables import run_de_command
+
+        if len(contrast) != 1:
+            msg = "--contrast: 'mscseq de' writes one table; give exactly one contrast (use 'compare' for several)"
+            raise MscseqError(msg)
+        run_de_command(
+            counts=list(counts),
+            samples=samples,
+            design=design,
+            contrast=_contrasts(contrast)[0],
+            out=out,
+            alpha=alpha,
+            force=force,
+            threads=threads,
+            engine=engine.value,
+            sample_column=sample_column,
+            fill_missing_zero=fill_missing_zero,
+        )
+
+    _guard(body, verbose=verbose)
+
+
+def main() -> None:
+    """Entry point of the ``mscseq`` command."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""``mscseq de``: one DESeq2 results table from count files, without the rest of the pipeline."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from mscseq.de.design import Contrast, build_design, contrast_vector, formula_variables
+from mscseq.errors import MscseqError
+
+log = logging.getLogger(__name__)
+
+
+def run_de_command(
+    *,
+    counts: Sequence[Path],
+    samples: Path,
+    design: str,
+    contrast: Contrast,
+    out: Path,
+    alpha: float = 0.1,
+    force: bool = False,
+    threads: int = 1,
+    engine: str = "pydeseq2",
+    sample_column: str = "sample",
+    fill_missing_zero: bool = False,
+    format: str | None = None,
+    keep_gene_version: bool = False,
+) -> None:
+    """Read inputs, run one contrast and write the table to ``out`` atomically (``-`` = stdout).
+
+    Parameters
+    ----------
+    counts, samples, design, contrast, alpha, threads, engine, sample_column, fill_missing_zero, format, keep_gene_version
+        As for ``mscseq compare``.
+    out
+        Output TSV path, or ``-`` for stdout.
+    force
+        Overwrite an existing ``out``.
+
+    """
+    from mscseq.de.run import differential_expression
+    from mscseq.io import read_counts, read_sheet
+    from mscseq.io.dataset import join_tables, match_samples
+    from mscseq.outputs import atomic_write_text
+
+    to_stdout = str(out) == "-"
+    if not to_stdout:
+        if out.exists() and not force:
+            msg = f"{out}: the output file exists; choose another --out or pass --force to overwrite it"
+            raise MscseqError(msg)
+        if not out.parent.exists():
+            msg = f"{out.parent}: the folder of --out does not exist"
+            raise MscseqError(msg)
+    required = formula_variables(design)
+    if contrast.variable not in required:
+        required.append(contrast.variable)
+    sheet = read_sheet(samples, sample_column=sample_column)
+    tables = [read_counts(p, format=format, keep_gene_version=keep_gene_version) for p in counts]
+    table = join_tables(tables, fill_missing_zero=fill_missing_zero)
+    mat, sheet, _ = match_samples(table, sheet, sheet_path=samples, required_columns=required)
+    contrast_vector(build_design(design, sheet, source=str(samples)), sheet, contrast)
+    res = differential_expression(
+        mat,
+        sheet,
+        design=design,
+        contrasts=[contrast],
+        alpha=alpha,
+        engine=engine,
+        threads=threads,
+        gene_names=table.gene_names,
+    )[contrast.name]
+    text = res.to_csv(sep="\t", na_rep="NA", index_label="gene_id", lineterminator="\n")
+    if to_stdout:
+        sys.stdout.write(text)
+    else:
+        atomic_write_text(out, text)
+        log.info("wrote %s (%d genes)", out, len(res))

@@ -1,0 +1,115 @@
+"""Exploration on the VST: PCA, sample–sample correlations and hierarchical clustering."""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: Number of most variable genes for the PCA (R's ``plotPCA(ntop = 500)``).
+N_TOP = 500
+
+
+def top_variable_genes(vst: np.ndarray, n_top: int = N_TOP) -> np.ndarray:
+    """Indices of the ``n_top`` genes with the highest VST variance, most variable first."""
+    var = vst.var(axis=0, ddof=1) if vst.shape[0] > 1 else np.zeros(vst.shape[1])
+    order = np.argsort(-var, kind="stable")
+    return order[: min(n_top, vst.shape[1])]
+
+
+def pca(vst: np.ndarray, *, n_top: int = N_TOP) -> dict[str, np.ndarray]:
+    """PCA of the top variable genes, centred and not scaled, as R's ``plotPCA``.
+
+    Parameters
+    ----------
+    vst
+        VST matrix, samples × genes.
+    n_top
+        Number of most variable genes used.
+
+    Returns
+    -------
+    dict
+        ``coords`` (samples × PCs), ``variance`` and ``variance_ratio`` per PC, ``genes`` (indices
+        used). Signs are fixed so that each PC's largest loading is positive (deterministic output).
+
+    """
+    import anndata as ad
+    import scanpy as sc
+
+    genes = top_variable_genes(vst, n_top)
+    n_comps = max(1, min(vst.shape[0] - 1, len(genes)))
+    sub = ad.AnnData(X=np.ascontiguousarray(vst[:, genes], dtype=np.float64))
+    if vst.shape[0] < 2:
+        coords = np.zeros((vst.shape[0], 1))
+        return {"coords": coords, "variance": np.zeros(1), "variance_ratio": np.zeros(1), "genes": genes}
+    sc.pp.pca(sub, n_comps=n_comps, zero_center=True, svd_solver="full")
+    coords = np.asarray(sub.obsm["X_pca"], dtype=np.float64)
+    loadings = np.asarray(sub.varm["PCs"], dtype=np.float64)
+    flip = np.sign(loadings[np.abs(loadings).argmax(axis=0), np.arange(loadings.shape[1])])
+    flip[flip == 0] = 1
+    coords = coords * flip
+    variance = np.asarray(sub.uns["pca"]["variance"], dtype=np.float64)
+    total = np.var(sub.X, axis=0, ddof=1).sum()
+    ratio = variance / total if total > 0 else np.zeros_like(variance)
+    return {"coords": coords, "variance": variance, "variance_ratio": ratio, "genes": genes}
+
+
+def correlations(vst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pearson and Spearman correlation between samples on the VST (samples × genes)."""
+    from scipy.stats import rankdata
+
+    pearson = np.corrcoef(vst)
+    spearman = np.corrcoef(rankdata(vst, axis=1))
+    return pearson, spearman
+
+
+def cluster_order(pearson: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Average-linkage clustering of samples on ``1 - Pearson``; returns (linkage, leaf order)."""
+    from scipy.cluster.hierarchy import leaves_list, linkage
+    from scipy.spatial.distance import squareform
+
+    n = pearson.shape[0]
+    if n < 2:
+        return np.zeros((0, 4)), np.arange(n)
+    dist = np.clip(1.0 - pearson, 0.0, None)
+    np.fill_diagonal(dist, 0.0)
+    z = linkage(squareform((dist + dist.T) / 2, checks=False), method="average", optimal_ordering=True)
+    return z, leaves_list(z)
+
+
+def explore(adata, *, n_top: int = N_TOP) -> None:
+    """PCA, correlations and clustering on ``layers["vst"]``, written into ``adata``.
+
+    Parameters
+    ----------
+    adata
+        AnnData after :func:`mscseq.normalize.normalize`.
+    n_top
+        Number of most variable genes for the PCA.
+
+    Notes
+    -----
+    Writes ``obsm["X_pca"]``, ``uns["pca"]``, ``var["highly_variable_pca"]``, ``obsp["pearson"]``,
+    ``obsp["spearman"]`` and ``uns["clustering"]``.
+
+    """
+    v = np.asarray(adata.layers["vst"])
+    res = pca(v, n_top=n_top)
+    adata.obsm["X_pca"] = res["coords"]
+    adata.uns["pca"] = {
+        "variance": res["variance"],
+        "variance_ratio": res["variance_ratio"],
+        "n_top": len(res["genes"]),
+    }
+    hv = np.zeros(adata.n_vars, dtype=bool)
+    hv[res["genes"]] = True
+    adata.var["highly_variable_pca"] = hv
+    pearson, spearman = correlations(v)
+    adata.obsp["pearson"] = pearson
+    adata.obsp["spearman"] = spearman
+    z, order = cluster_order(pearson)
+    adata.uns["clustering"] = {
+        "order": [str(adata.obs_names[i]) for i in order],
+        "linkage": z,
+        "method": "average",
+        "metric": "1 - pearson",
+    }

@@ -1,0 +1,187 @@
+"""Join count tables and the sample sheet into one validated AnnData."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mscseq.errors import MscseqError, first_names
+from mscseq.io.table import CountTable
+
+log = logging.getLogger(__name__)
+
+
+def join_tables(tables: Sequence[CountTable], *, fill_missing_zero: bool = False) -> CountTable:
+    """Join several count tables on gene ID.
+
+    Parameters
+    ----------
+    tables
+        Count tables, for example one per production batch.
+    fill_missing_zero
+        Fill genes missing from some tables with 0 instead of failing.
+
+    Returns
+    -------
+    CountTable
+        One table with the union of samples, genes in the order of the first table.
+
+    """
+    if not tables:
+        msg = "no count files given"
+        raise MscseqError(msg)
+    if len(tables) == 1:
+        return tables[0]
+    seen: dict[str, Path] = {}
+    for t in tables:
+        for s in t.counts.columns:
+            if s in seen:
+                msg = f"{t.source}: sample '{s}' is also in {seen[s]}; sample names must be unique across count files"
+                raise MscseqError(msg)
+            seen[s] = t.source
+    all_genes = pd.Index(tables[0].counts.index)
+    for t in tables[1:]:
+        all_genes = all_genes.append(t.counts.index.difference(all_genes))
+    if not fill_missing_zero:
+        for t in tables:
+            missing = all_genes.difference(t.counts.index)
+            if len(missing):
+                msg = (
+                    f"{t.source}: {len(missing)} genes present in other count files are missing here "
+                    f"({first_names(missing)}); use the same annotation for all files or pass --fill-missing-zero"
+                )
+                raise MscseqError(msg)
+    counts = pd.concat([t.counts.reindex(all_genes, fill_value=0.0) for t in tables], axis=1)
+    counts.index.name = "gene_id"
+    names = [t.gene_names for t in tables if t.gene_names is not None]
+    gene_names = None
+    if names:
+        merged = pd.concat(names)
+        gene_names = merged[~merged.index.duplicated()]
+    qcs = [t.qc for t in tables if t.qc is not None]
+    qc = pd.concat(qcs) if qcs else None
+    notes = [n for t in tables for n in t.notes]
+    formats = sorted({t.format for t in tables})
+    return CountTable(
+        counts=counts,
+        source=tables[0].source,
+        format=",".join(formats),
+        level=tables[0].level,
+        gene_names=gene_names,
+        qc=qc,
+        notes=notes,
+    )
+
+
+def match_samples(
+    table: CountTable,
+    sheet: pd.DataFrame,
+    *,
+    sheet_path: str | Path = "sample sheet",
+    required_columns: Sequence[str] = (),
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Match samples between counts and sheet.
+
+    Parameters
+    ----------
+    table
+        Joined counts.
+    sheet
+        Sample sheet indexed by sample name (see :func:`mscseq.io.sheet.read_sheet`).
+    sheet_path
+        The sheet's path, for messages.
+    required_columns
+        Sheet columns the analysis needs (design variables, group).
+
+    Returns
+    -------
+    tuple
+        Counts (genes × samples, in sheet order), the sheet, and the count columns left out because
+        the sheet does not list them.
+
+    """
+    missing_cols = [c for c in required_columns if c not in sheet.columns]
+    if missing_cols:
+        msg = (
+            f"{sheet_path}: column(s) {first_names(missing_cols)} used in the design or options are not in "
+            f"the sheet (its columns: {first_names(sheet.columns, 8)})"
+        )
+        raise MscseqError(msg)
+    counts = table.counts
+    not_in_counts = [s for s in sheet.index if s not in counts.columns]
+    if not_in_counts:
+        msg = (
+            f"{sheet_path}: {len(not_in_counts)} sample(s) in the sheet are not in the count files: "
+            f"{first_names(not_in_counts)} (count columns: {first_names(counts.columns)})"
+        )
+        raise MscseqError(msg)
+    extra = [s for s in counts.columns if s not in sheet.index]
+    if extra:
+        log.warning(
+            "%d sample(s) in the counts are not in the sheet and are left out: %s",
+            len(extra),
+            first_names(extra),
+        )
+    for col in required_columns:
+        empty = sheet.index[sheet[col].astype(str).str.strip().eq("")].tolist()
+        if empty:
+            msg = f"{sheet_path}: column '{col}' is empty for sample(s) {first_names(empty)}"
+            raise MscseqError(msg)
+    return counts[list(sheet.index)], sheet, extra
+
+
+def to_anndata(
+    table: CountTable,
+    sheet: pd.DataFrame,
+    *,
+    sheet_path: str | Path = "sample sheet",
+    required_columns: Sequence[str] = (),
+):
+    """Match samples between counts and sheet and build the AnnData.
+
+    Parameters
+    ----------
+    table
+        Joined counts.
+    sheet
+        Sample sheet indexed by sample name (see :func:`mscseq.io.sheet.read_sheet`).
+    sheet_path
+        The sheet's path, for messages.
+    required_columns
+        Sheet columns the analysis needs (design variables, group).
+
+    Returns
+    -------
+    anndata.AnnData
+        ``X`` = raw counts (samples × genes, float64), ``obs`` = sheet rows in sheet order,
+        ``var["gene_name"]`` = symbols where known.
+
+    """
+    import anndata as ad
+
+    counts, sheet, extra = match_samples(table, sheet, sheet_path=sheet_path, required_columns=required_columns)
+    x = counts.to_numpy(dtype=np.float64).T.copy()
+    obs = sheet.copy()
+    for col in obs.columns:
+        if obs[col].dtype == object:
+            obs[col] = obs[col].astype("category")
+    var = pd.DataFrame(index=pd.Index(counts.index.astype(str), name="gene_id"))
+    names = table.gene_names.reindex(var.index) if table.gene_names is not None else None
+    var["gene_name"] = names.fillna("").astype(str).to_numpy() if names is not None else ""
+    adata = ad.AnnData(X=x, obs=obs, var=var)
+    adata.obs_names = adata.obs_names.astype(str)
+    adata.uns["input"] = {
+        "format": table.format,
+        "level": table.level,
+        "notes": list(table.notes),
+        "samples_left_out": extra,
+    }
+    if table.qc is not None:
+        qc = table.qc.reindex(adata.obs_names)
+        for col in qc.columns:
+            adata.obs[f"tool_{col}"] = qc[col].to_numpy()
+    return adata

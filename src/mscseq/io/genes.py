@@ -1,0 +1,60 @@
+"""Gene identifier clean-up: Ensembl version suffixes, PAR_Y rows, duplicated IDs."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pandas as pd
+
+from mscseq.io.table import CountTable
+
+log = logging.getLogger(__name__)
+
+_ENSEMBL_VERSION = re.compile(r"^(ENS[A-Z]*[GT]\d{6,})\.\d+(_PAR_Y)?$")
+
+
+def strip_version(gene_id: str) -> str:
+    """Strip an Ensembl version suffix, keeping a ``_PAR_Y`` tag (``ENSG..1.5_PAR_Y`` → ``ENSG..1_PAR_Y``)."""
+    m = _ENSEMBL_VERSION.match(gene_id)
+    if not m:
+        return gene_id
+    return m.group(1) + (m.group(2) or "")
+
+
+def clean_gene_ids(table: CountTable, *, keep_version: bool = False) -> CountTable:
+    """Strip versions (unless ``keep_version``) and sum duplicated IDs with a warning.
+
+    Parameters
+    ----------
+    table
+        Counts as read.
+    keep_version
+        Keep Ensembl version suffixes.
+
+    Returns
+    -------
+    CountTable
+        The same table with clean, unique gene IDs.
+
+    """
+    counts = table.counts
+    ids = counts.index.astype(str)
+    if not keep_version:
+        ids = pd.Index([strip_version(g) for g in ids], name="gene_id")
+    counts = counts.set_axis(ids, axis=0)
+    names = table.gene_names
+    if names is not None:
+        names = names.set_axis(ids, axis=0) if len(names) == len(ids) else names
+    if ids.has_duplicates:
+        dup = ids[ids.duplicated()].unique()
+        msg = f"{table.source}: {len(dup)} duplicated gene IDs summed ({', '.join(map(str, dup[:5]))}{' ...' if len(dup) > 5 else ''})"
+        log.warning(msg)
+        table.notes.append(msg)
+        counts = counts.groupby(level=0, sort=False).sum()
+        if names is not None:
+            names = names[~names.index.duplicated()]
+    counts.index.name = "gene_id"
+    table.counts = counts
+    table.gene_names = names
+    return table

@@ -1,0 +1,233 @@
+"""Opening possibly compressed text files with clear, one-line errors."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from mscseq.errors import MscseqError
+
+_MAGIC = {
+    b"\x1f\x8b": "gzip",
+    b"BZh": "bz2",
+    b"\xfd7zXZ\x00": "xz",
+}
+#: Magic bytes of binary containers that are never text tables.
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+ZIP_MAGIC = b"PK\x03\x04"
+
+#: Exceptions raised by the decompressors on truncated or corrupt data.
+DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (
+    EOFError,
+    OSError,
+    zlib.error,
+    lzma.LZMAError,
+)
+
+
+def check_file(path: str | Path) -> Path:
+    """Check that ``path`` is an existing, non-empty, readable file.
+
+    Parameters
+    ----------
+    path
+        The file.
+
+    Returns
+    -------
+    pathlib.Path
+        The path.
+
+    Raises
+    ------
+    MscseqError
+        If the file is missing, a folder, empty or unreadable.
+
+    """
+    p = Path(path)
+    if not p.exists():
+        msg = f"{p}: file not found; check the path (relative paths are from the current folder)"
+        raise MscseqError(msg)
+    if p.is_dir():
+        msg = f"{p}: is a folder, expected a file"
+        raise MscseqError(msg)
+    try:
+        size = p.stat().st_size
+        with open(p, "rb"):
+            pass
+    except OSError as exc:
+        msg = f"{p}: cannot be read ({exc.strerror}); check its permissions"
+        raise MscseqError(msg) from exc
+    if size == 0:
+        msg = f"{p}: the file is empty (0 bytes); expected a count table"
+        raise MscseqError(msg)
+    return p
+
+
+def read_magic(path: Path, n: int = 8) -> bytes:
+    """Return the first ``n`` raw bytes of ``path``."""
+    with open(path, "rb") as fh:
+        return fh.read(n)
+
+
+def compression_of(path: Path) -> str | None:
+    """Return the compression of ``path`` from its magic bytes (``gzip``, ``bz2``, ``xz``) or ``None``."""
+    head = read_magic(path, 6)
+    for magic, name in _MAGIC.items():
+        if head.startswith(magic):
+            return name
+    return None
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    """Open ``path`` for reading bytes, decompressing gzip/bz2/xz by content."""
+    kind = compression_of(path)
+    if kind == "gzip":
+        return gzip.open(path, "rb")
+    if kind == "bz2":
+        return bz2.open(path, "rb")
+    if kind == "xz":
+        return lzma.open(path, "rb")
+    return open(path, "rb")
+
+
+def truncated_error(path: Path, exc: BaseException) -> MscseqError:
+    """Build the error for a truncated or corrupt compressed file."""
+    kind = compression_of(path) or "file"
+    detail = str(exc).strip().rstrip(".") or type(exc).__name__
+    msg = (
+        f"{path}: the {kind} data is truncated or corrupt ({detail}); "
+        "re-copy the file or compress it again"
+    )
+    return MscseqError(msg)
+
+
+def _decode(raw: bytes, path: Path, offset_line: int = 0) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1 + offset_line
+        msg = f"{path}, line {line}: not UTF-8 text; save the file as UTF-8 (or it is not a text table)"
+        raise MscseqError(msg) from exc
+
+
+def _check_not_binary(raw: bytes, path: Path) -> None:
+    if raw.startswith(HDF5_MAGIC):
+        msg = f"{path}: is an HDF5 file, not a text table; for AnnData files name it .h5ad or pass --format h5ad"
+        raise MscseqError(msg)
+    if raw.startswith(ZIP_MAGIC):
+        msg = f"{path}: is a zip archive (an Excel .xlsx file?), not a text table; save it as CSV or TSV"
+        raise MscseqError(msg)
+    if b"\x00" in raw[:65536]:
+        msg = f"{path}: looks like a binary file, not a text table of counts"
+        raise MscseqError(msg)
+
+
+def read_text(path: str | Path) -> str:
+    """Read a whole text file, decompressing gzip/bz2/xz by content.
+
+    Parameters
+    ----------
+    path
+        The file.
+
+    Returns
+    -------
+    str
+        The decoded text (UTF-8, with a BOM removed).
+
+    Raises
+    ------
+    MscseqError
+        If the file is missing, a folder, empty, truncated, binary or not UTF-8 text.
+
+    """
+    p = check_file(path)
+    try:
+        with open_binary(p) as fh:
+            raw = fh.read()
+    except DECOMPRESS_ERRORS as exc:
+        raise truncated_error(p, exc) from exc
+    _check_not_binary(raw, p)
+    return _decode(raw, p)
+
+
+def head_lines(path: str | Path, n: int = 30, *, max_bytes: int = 1 << 20) -> list[str]:
+    """Return up to ``n`` first lines of a (possibly compressed) text file, without line endings.
+
+    Only the start of the file is decompressed, so this is cheap on large files. A truncated compressed
+    file whose start is intact is not detected here (the full read reports it).
+
+    Parameters
+    ----------
+    path
+        The file.
+    n
+        Number of lines.
+    max_bytes
+        Read at most this many (decompressed) bytes.
+
+    Returns
+    -------
+    list of str
+        The lines (blank lines included).
+
+    Raises
+    ------
+    MscseqError
+        Missing, empty, binary, undecodable or corrupt files.
+
+    """
+    p = check_file(path)
+    try:
+        with open_binary(p) as fh:
+            raw = fh.read(max_bytes)
+    except DECOMPRESS_ERRORS as exc:
+        raise truncated_error(p, exc) from exc
+    _check_not_binary(raw, p)
+    if len(raw) == max_bytes and b"\n" in raw:
+        raw = raw[: raw.rindex(b"\n")]
+    # Cut at a line end so a multi-byte character is never split.
+    text = _decode(raw, p)
+    lines = text.splitlines()
+    return lines[:n]
+
+
+def iter_lines(path: Path) -> Iterator[str]:
+    """Yield the decoded lines of ``path`` one at a time (for low-memory diagnosis of large files).
+
+    Parameters
+    ----------
+    path
+        The file (checked by the caller).
+
+    Yields
+    ------
+    str
+        Each line without its line ending.
+
+    """
+    try:
+        with open_binary(path) as fh:
+            stream = io.TextIOWrapper(fh, encoding="utf-8-sig", errors="strict", newline="")
+            lineno = 0
+            try:
+                for line in stream:
+                    lineno += 1
+                    yield line.rstrip("\r\n")
+            except UnicodeDecodeError as exc:
+                msg = f"{path}, line {lineno + 1}: not UTF-8 text; save the file as UTF-8"
+                raise MscseqError(msg) from exc
+    except DECOMPRESS_ERRORS as exc:
+        raise truncated_error(path, exc) from exc
+
+
+def text_buffer(path: str | Path) -> io.StringIO:
+    """Return the decoded contents of ``path`` as a text buffer (see :func:`read_text`)."""
+    return io.StringIO(read_text(path))

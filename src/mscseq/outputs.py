@@ -1,0 +1,248 @@
+"""Writing the output folder atomically: tables, summary.json, run_info.json, mscseq.h5ad."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mscseq.errors import MscseqError
+
+SUMMARY_SCHEMA = "mscseq.summary/1"
+RUN_INFO_SCHEMA = "mscseq.run_info/1"
+TMP_TAG = ".mscseq-tmp-"
+
+
+def check_outdir(outdir: str | Path, *, force: bool) -> Path:
+    """Refuse an existing non-empty output folder unless ``force``.
+
+    Parameters
+    ----------
+    outdir
+        The requested output folder.
+    force
+        Allow replacing an existing folder.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder path.
+
+    """
+    out = Path(outdir)
+    if out.exists() and not out.is_dir():
+        msg = f"{out}: exists and is not a folder; choose another --outdir"
+        raise MscseqError(msg)
+    if out.is_dir() and any(out.iterdir()) and not force:
+        msg = f"{out}: the output folder exists and is not empty; choose another --outdir or pass --force to replace it"
+        raise MscseqError(msg)
+    if not out.parent.exists():
+        msg = f"{out.parent}: the parent folder of --outdir does not exist"
+        raise MscseqError(msg)
+    return out
+
+
+@contextlib.contextmanager
+def atomic_folder(outdir: str | Path, *, force: bool) -> Iterator[Path]:
+    """Yield a temporary folder beside ``outdir``; move it into place only if the block succeeds.
+
+    On any exception (including ``KeyboardInterrupt``) the temporary folder is deleted and ``outdir``
+    is left as it was. With ``force``, an existing ``outdir`` is replaced only after the new one is
+    complete.
+
+    Parameters
+    ----------
+    outdir
+        Final folder.
+    force
+        Replace an existing folder.
+
+    Yields
+    ------
+    pathlib.Path
+        The temporary folder to write into.
+
+    """
+    out = check_outdir(outdir, force=force).resolve()
+    tmp = out.parent / f".{out.name}{TMP_TAG}{secrets.token_hex(4)}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        check_outdir(out, force=force)
+        if out.exists():
+            old = out.parent / f".{out.name}.mscseq-old-{secrets.token_hex(4)}"
+            out.rename(old)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file renamed into place."""
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}{TMP_TAG}{secrets.token_hex(4)}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, p)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_tsv(df: pd.DataFrame, path: Path, *, index_label: str | None = None) -> None:
+    """Write a table as TSV with full float precision and ``NA`` for missing values."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, sep="\t", na_rep="NA", index=index_label is not None, index_label=index_label, lineterminator="\n")
+
+
+def sha256sum(path: str | Path) -> str:
+    """SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert numpy/pandas values to plain JSON types (NaN and inf become ``None``)."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, np.bool_ | bool):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating | float):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, pd.DataFrame):
+        return to_jsonable(obj.to_dict(orient="records"))
+    if obj is None or isinstance(obj, str | int):
+        return obj
+    return str(obj)
+
+
+def dump_json(obj: Any) -> str:
+    """Deterministic JSON text (sorted keys kept in insertion order, two-space indent)."""
+    return json.dumps(to_jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def write_tables(adata, tables: Path) -> list[str]:
+    """Write every table of the output contract into ``tables``; returns the file names."""
+    tables.mkdir(parents=True, exist_ok=True)
+    samples = pd.Index(adata.obs_names, name="sample")
+    genes = pd.Index(adata.var_names, name="gene_id")
+    written = []
+
+    def put(name: str, df: pd.DataFrame, index_label: str | None) -> None:
+        write_tsv(df, tables / name, index_label=index_label)
+        written.append(name)
+
+    put("size_factors.tsv", pd.DataFrame({"size_factor": adata.obs["size_factor"].to_numpy()}, index=samples), "sample")
+    put("normalized_counts.tsv", pd.DataFrame(np.asarray(adata.layers["normalized"]).T, index=genes, columns=samples), "gene_id")
+    put("vst.tsv", pd.DataFrame(np.asarray(adata.layers["vst"]).T, index=genes, columns=samples), "gene_id")
+    qc_cols = [c for c in ("library_size", "detected_genes", "top100_fraction", "size_factor") if c in adata.obs]
+    qc_cols += [c for c in adata.obs.columns if c.startswith("tool_")]
+    put("qc.tsv", adata.obs[qc_cols].set_axis(samples, axis=0), "sample")
+    pcs = np.asarray(adata.obsm["X_pca"])
+    pc_names = [f"PC{i + 1}" for i in range(pcs.shape[1])]
+    put("pca.tsv", pd.DataFrame(pcs, index=samples, columns=pc_names), "sample")
+    pv = adata.uns["pca"]
+    put(
+        "pca_variance.tsv",
+        pd.DataFrame(
+            {"variance": np.asarray(pv["variance"]), "variance_ratio": np.asarray(pv["variance_ratio"])},
+            index=pd.Index(pc_names, name="pc"),
+        ),
+        "pc",
+    )
+    corr = pd.DataFrame(np.asarray(adata.obsp["pearson"]), index=samples, columns=samples)
+    put("sample_correlation.tsv", corr, "sample")
+    put(
+        "sample_correlation_spearman.tsv",
+        pd.DataFrame(np.asarray(adata.obsp["spearman"]), index=samples, columns=samples),
+        "sample",
+    )
+    for name, res in adata.uns.get("de", {}).items():
+        put(f"de_{name}.tsv", res, "gene_id")
+    return written
+
+
+def build_summary(adata) -> dict[str, Any]:
+    """The machine-readable summary of a run (``summary.json``)."""
+    from mscseq import __version__
+
+    x = np.asarray(adata.X)
+    obs = adata.obs
+    qc = [
+        {
+            "sample": str(s),
+            "library_size": int(obs.at[s, "library_size"]),
+            "detected_genes": int(obs.at[s, "detected_genes"]),
+            "top100_fraction": float(obs.at[s, "top100_fraction"]),
+            "size_factor": float(obs.at[s, "size_factor"]),
+        }
+        for s in adata.obs_names
+    ]
+    pv = adata.uns["pca"]
+    summary: dict[str, Any] = {
+        "schema": SUMMARY_SCHEMA,
+        "mscseq_version": __version__,
+        "dimensions": {
+            "n_samples": int(adata.n_obs),
+            "n_genes": int(adata.n_vars),
+            "n_genes_expressed": int((x.sum(axis=0) > 0).sum()),
+        },
+        "design": adata.uns.get("mscseq", {}).get("params", {}).get("design", "~ 1"),
+        "qc": qc,
+        "pca": {
+            "n_top_genes": int(pv["n_top"]),
+            "variance_ratio": [float(v) for v in np.asarray(pv["variance_ratio"])[:10]],
+        },
+        "clustering_order": list(adata.uns["clustering"]["order"]),
+        "de": [{"name": k, **v} for k, v in adata.uns.get("de_summary", {}).items()],
+    }
+    if "comparability" in adata.uns:
+        summary["comparability"] = adata.uns["comparability"]
+    return summary
+
+
+def write_h5ad(adata, path: Path) -> None:
+    """Write the AnnData, with DE tables stored as data frames in ``uns["de"]``."""
+    out = adata.copy()
+    out.uns = _h5ad_safe(dict(out.uns))
+    out.write_h5ad(path, compression="gzip")
+
+
+def _h5ad_safe(obj: Any) -> Any:
+    """Make ``uns`` writable by h5ad: empty lists and ``None`` are dropped, tuples become lists."""
+    if isinstance(obj, dict):
+        return {str(k): _h5ad_safe(v) for k, v in obj.items() if v is not None and not (isinstance(v, list | tuple) and len(v) == 0)}
+    if isinstance(obj, list | tuple):
+        items = [_h5ad_safe(v) for v in obj]
+        if items and all(isinstance(v, str) for v in items):
+            return np.asarray(items, dtype=object)
+        if items and all(isinstance(v, dict) for v in items):
+            return {str(i): v for i, v in enumerate(items)}
+        return np.asarray(items)
+    return obj

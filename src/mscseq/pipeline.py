@@ -1,0 +1,189 @@
+"""The analysis steps in order, shared by the CLI, the notebook and the Snakemake workflow."""
+
+from __future__ import annotations
+
+import logging
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mscseq.de.design import Contrast, formula_variables
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CompareParams:
+    """Everything a ``mscseq compare`` run depends on (recorded in ``run_info.json``).
+
+    Attributes mirror the CLI options; see ``mscseq compare --help``.
+    """
+
+    counts: list[Path]
+    samples: Path
+    design: str = "~ 1"
+    contrasts: list[Contrast] = field(default_factory=list)
+    alpha: float = 0.1
+    threads: int = 1
+    engine: str = "pydeseq2"
+    sample_column: str = "sample"
+    fill_missing_zero: bool = False
+    format: str | None = None
+    keep_gene_version: bool = False
+    report: bool = True
+
+    def required_columns(self) -> list[str]:
+        """Sheet columns the run needs."""
+        cols = formula_variables(self.design)
+        for c in self.contrasts:
+            if c.variable not in cols:
+                cols.append(c.variable)
+        return cols
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form of the parameters."""
+        d = asdict(self)
+        d["counts"] = [str(p) for p in self.counts]
+        d["samples"] = str(self.samples)
+        d["contrasts"] = [f"{c.variable},{c.target},{c.reference}" for c in self.contrasts]
+        return d
+
+
+def load(params: CompareParams):
+    """Read and validate the inputs into an AnnData (step 1)."""
+    from mscseq.io import load_dataset
+
+    return load_dataset(
+        params.counts,
+        params.samples,
+        required_columns=params.required_columns(),
+        sample_column=params.sample_column,
+        fill_missing_zero=params.fill_missing_zero,
+        format=params.format,
+        keep_gene_version=params.keep_gene_version,
+    )
+
+
+def validate_design(adata, params: CompareParams) -> None:
+    """Check the design and contrasts against the sheet before any heavy computation."""
+    from mscseq.de.design import build_design, contrast_vector
+
+    if params.design.replace(" ", "") in {"~1", "~0+1"} and not params.contrasts:
+        return
+    dm = build_design(params.design, adata.obs, source=str(params.samples))
+    for c in params.contrasts:
+        contrast_vector(dm, adata.obs, c)
+
+
+def analyse(adata, params: CompareParams) -> None:
+    """QC, normalisation, exploration and DE on a loaded AnnData (steps 2–4), in place."""
+    from mscseq.explore import explore
+    from mscseq.normalize import normalize
+    from mscseq.qc import compute_qc
+
+    adata.uns["mscseq"] = {"params": params.to_dict()}
+    log.info("QC of %d samples × %d genes", adata.n_obs, adata.n_vars)
+    compute_qc(adata)
+    log.info("normalisation (median of ratios) and blind VST")
+    normalize(adata)
+    log.info("PCA, correlations, clustering")
+    explore(adata)
+    if params.contrasts:
+        from mscseq.de.run import run_de
+
+        log.info("differential expression (%s engine): %s", params.engine, ", ".join(c.name for c in params.contrasts))
+        run_de(
+            adata,
+            design=params.design,
+            contrasts=params.contrasts,
+            alpha=params.alpha,
+            engine=params.engine,
+            threads=params.threads,
+        )
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python, mscseq and its key dependencies."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "platform": platform.platform()}
+    for pkg in ("mscseq", "numpy", "scipy", "pandas", "anndata", "scanpy", "pydeseq2", "formulaic", "plotly", "jinja2", "typer"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def run_info(params: CompareParams, *, started: float, argv: list[str] | None = None) -> dict[str, Any]:
+    """The ``run_info.json`` record: command, parameters, versions, input checksums, times."""
+    from mscseq.outputs import RUN_INFO_SCHEMA, sha256sum
+
+    inputs = [*params.counts, params.samples]
+    return {
+        "schema": RUN_INFO_SCHEMA,
+        "command": list(argv if argv is not None else sys.argv),
+        "parameters": params.to_dict(),
+        "versions": versions(),
+        "inputs": [{"path": str(p), "sha256": sha256sum(p), "bytes": Path(p).stat().st_size} for p in inputs],
+        "started": _iso(started),
+        "finished": _iso(time.time()),
+        "elapsed_seconds": round(time.time() - started, 3),
+    }
+
+
+def _iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(t))
+
+
+def write_outputs(adata, params: CompareParams, folder: Path, *, info: dict[str, Any]) -> None:
+    """Write every output file into ``folder`` (the temporary folder of an atomic write)."""
+    from mscseq.outputs import build_summary, dump_json, write_h5ad, write_tables
+
+    write_tables(adata, folder / "tables")
+    summary = build_summary(adata)
+    (folder / "summary.json").write_text(dump_json(summary), encoding="utf-8")
+    (folder / "run_info.json").write_text(dump_json(info), encoding="utf-8")
+    write_h5ad(adata, folder / "mscseq.h5ad")
+    if params.report:
+        from mscseq.report import render_report
+
+        html = render_report(adata, summary=summary, run_info=info)
+        (folder / "report.html").write_text(html, encoding="utf-8")
+
+
+def run_compare(params: CompareParams, outdir: str | Path, *, force: bool = False, argv: list[str] | None = None):
+    """Run the whole comparison and write the output folder atomically.
+
+    Parameters
+    ----------
+    params
+        The run's inputs and options.
+    outdir
+        Output folder (refused if it exists and is not empty, unless ``force``).
+    force
+        Replace an existing output folder once the new one is complete.
+    argv
+        Command line to record (defaults to ``sys.argv``).
+
+    Returns
+    -------
+    anndata.AnnData
+        The analysed data.
+
+    """
+    from mscseq.outputs import atomic_folder, check_outdir
+
+    started = time.time()
+    check_outdir(outdir, force=force)
+    adata = load(params)
+    validate_design(adata, params)
+    analyse(adata, params)
+    with atomic_folder(outdir, force=force) as tmp:
+        info = run_info(params, started=started, argv=argv)
+        write_outputs(adata, params, tmp, info=info)
+    log.info("wrote %s", outdir)
+    return adata
