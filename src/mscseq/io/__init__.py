@@ -1,20 +1,42 @@
-"""Reading count files and sample sheets into one validated AnnData."""
+"""Reading count files and sample sheets into one validated AnnData.
+
+Formats (detected from content; ``format=`` overrides): plain CSV/TSV matrices (``matrix``), nf-core/rnaseq
+merged tables (``nfcore``), featureCounts, HTSeq-count, STAR ``ReadsPerGene.out.tab``, Salmon, kallisto and
+RSEM estimates (summarised to genes as tximport does) and AnnData ``.h5ad``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
 
-from mscseq.io.dataset import join_tables, to_anndata
-from mscseq.io.genes import clean_gene_ids
-from mscseq.io.matrix import read_matrix
+from mscseq.io.dataset import to_anndata
+from mscseq.io.detect import COUNT_FORMATS, detect_format
+from mscseq.io.readers import ReadOptions, paths_from_sheet, read_count_files
 from mscseq.io.sheet import read_sheet
 from mscseq.io.table import CountTable
 
-__all__ = ["CountTable", "load_dataset", "read_counts", "read_sheet"]
+__all__ = [
+    "COUNT_FORMATS",
+    "CountTable",
+    "detect_format",
+    "load_dataset",
+    "read_count_files",
+    "read_counts",
+    "read_sheet",
+]
 
 
-def read_counts(path: str | Path, *, format: str | None = None, keep_gene_version: bool = False) -> CountTable:
+def read_counts(
+    path: str | Path,
+    *,
+    format: str | None = None,
+    keep_gene_version: bool = False,
+    layer: str | None = None,
+    strandedness: str | None = None,
+    tx2gene: str | Path | None = None,
+    sample: str | None = None,
+) -> CountTable:
     """Read one count file.
 
     Parameters
@@ -22,22 +44,35 @@ def read_counts(path: str | Path, *, format: str | None = None, keep_gene_versio
     path
         The count file.
     format
-        Format name; ``None`` detects it from the content.
+        Format name (one of :data:`COUNT_FORMATS`); ``None`` detects it from the content.
     keep_gene_version
         Keep Ensembl version suffixes on gene IDs.
+    layer
+        ``.h5ad`` only: the layer holding raw counts (default ``counts`` if present, else ``X``).
+    strandedness
+        STAR only: ``unstranded``, ``forward`` or ``reverse``; ``None`` infers it.
+    tx2gene
+        Transcript-level quantifier files: transcript-to-gene table or GTF.
+    sample
+        Per-sample formats: the sample's name (default: from the file name or folder).
 
     Returns
     -------
     CountTable
         The counts and what the reader found beside them.
-
     """
-    table = read_matrix(path)
-    return clean_gene_ids(table, keep_version=keep_gene_version)
+    opts = ReadOptions(
+        format=format,
+        keep_gene_version=keep_gene_version,
+        layer=layer,
+        strandedness=strandedness,
+        tx2gene=tx2gene,
+    )
+    return read_count_files([path], samples=[sample], options=opts)
 
 
 def load_dataset(
-    counts: Sequence[str | Path],
+    counts: Sequence[str | Path] | None,
     samples: str | Path,
     *,
     required_columns: Sequence[str] = (),
@@ -45,13 +80,18 @@ def load_dataset(
     fill_missing_zero: bool = False,
     format: str | None = None,
     keep_gene_version: bool = False,
+    layer: str | None = None,
+    strandedness: str | None = None,
+    tx2gene: str | Path | None = None,
+    path_column: str = "path",
 ):
     """Read count files and the sample sheet and return the validated AnnData.
 
     Parameters
     ----------
     counts
-        One or more count files, joined on gene ID.
+        Count files, joined on gene ID. Empty or ``None``: the files come from the sheet's ``path``
+        column (relative to the sheet's folder), one per sample or a shared multi-sample file.
     samples
         The sample sheet (CSV/TSV with a ``sample`` column).
     required_columns
@@ -64,14 +104,34 @@ def load_dataset(
         Count file format (``None`` = detect).
     keep_gene_version
         Keep Ensembl gene version suffixes.
+    layer
+        ``.h5ad`` layer with raw counts.
+    strandedness
+        STAR strand column (``None`` = infer as nf-core/rnaseq does).
+    tx2gene
+        Transcript-to-gene table or GTF for transcript-level Salmon/kallisto/RSEM files.
+    path_column
+        The sheet column with per-sample file paths.
 
     Returns
     -------
     anndata.AnnData
-        Raw counts in ``X`` (samples × genes), the sheet in ``obs``.
-
+        Raw counts in ``X`` (samples × genes), the sheet in ``obs``; ``layers["avg_tx_length"]`` for
+        quantifier estimates.
     """
     sheet = read_sheet(samples, sample_column=sample_column)
-    tables = [read_counts(p, format=format, keep_gene_version=keep_gene_version) for p in counts]
-    table = join_tables(tables, fill_missing_zero=fill_missing_zero)
+    opts = ReadOptions(
+        format=format,
+        keep_gene_version=keep_gene_version,
+        layer=layer,
+        strandedness=strandedness,
+        tx2gene=tx2gene,
+    )
+    if counts:
+        table = read_count_files(list(counts), options=opts, fill_missing_zero=fill_missing_zero)
+    else:
+        paths, names = paths_from_sheet(sheet, samples, column=path_column)
+        table = read_count_files(
+            paths, samples=names, options=opts, fill_missing_zero=fill_missing_zero, sheet_path=samples
+        )
     return to_anndata(table, sheet, sheet_path=samples, required_columns=required_columns)

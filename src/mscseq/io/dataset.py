@@ -65,6 +65,13 @@ def join_tables(tables: Sequence[CountTable], *, fill_missing_zero: bool = False
     qcs = [t.qc for t in tables if t.qc is not None]
     qc = pd.concat(qcs) if qcs else None
     notes = [n for t in tables for n in t.notes]
+    lengths = None
+    with_lengths = [t for t in tables if t.lengths is not None]
+    if with_lengths and len(with_lengths) == len(tables):
+        lengths = pd.concat([t.lengths.reindex(all_genes) for t in tables], axis=1)  # type: ignore[union-attr]
+        lengths.index.name = "gene_id"
+    elif with_lengths:
+        notes.append("transcript lengths are known for only some count files; lengths not kept")
     formats = sorted({t.format for t in tables})
     return CountTable(
         counts=counts,
@@ -74,6 +81,7 @@ def join_tables(tables: Sequence[CountTable], *, fill_missing_zero: bool = False
         gene_names=gene_names,
         qc=qc,
         notes=notes,
+        lengths=lengths,
     )
 
 
@@ -131,6 +139,8 @@ def match_samples(
         if empty:
             msg = f"{sheet_path}: column '{col}' is empty for sample(s) {first_names(empty)}"
             raise MscseqError(msg)
+    if list(counts.columns) == list(sheet.index):
+        return counts, sheet, extra  # already in sheet order: no copy (large matrices)
     return counts[list(sheet.index)], sheet, extra
 
 
@@ -164,7 +174,7 @@ def to_anndata(
     import anndata as ad
 
     counts, sheet, extra = match_samples(table, sheet, sheet_path=sheet_path, required_columns=required_columns)
-    x = counts.to_numpy(dtype=np.float64).T.copy()
+    x = np.ascontiguousarray(counts.to_numpy(dtype=np.float64).T)
     obs = sheet.copy()
     for col in obs.columns:
         if obs[col].dtype == object:
@@ -174,6 +184,9 @@ def to_anndata(
     var["gene_name"] = names.fillna("").astype(str).to_numpy() if names is not None else ""
     adata = ad.AnnData(X=x, obs=obs, var=var)
     adata.obs_names = adata.obs_names.astype(str)
+    if table.lengths is not None:
+        lengths = table.lengths.reindex(index=counts.index, columns=list(sheet.index))
+        adata.layers["avg_tx_length"] = np.ascontiguousarray(lengths.to_numpy(dtype=np.float64).T)
     adata.uns["input"] = {
         "format": table.format,
         "level": table.level,

@@ -39,18 +39,30 @@ def clean_gene_ids(table: CountTable, *, keep_version: bool = False) -> CountTab
 
     """
     counts = table.counts
+    old = counts.index
     ids = counts.index.astype(str)
     if not keep_version:
         ids = pd.Index([strip_version(g) for g in ids], name="gene_id")
     counts = counts.set_axis(ids, axis=0)
+    if table.lengths is not None and not ids.has_duplicates:
+        table.lengths = table.lengths.set_axis(ids, axis=0)
     names = table.gene_names
     if names is not None:
-        names = names.set_axis(ids, axis=0) if len(names) == len(ids) else names
+        names = names[~names.index.duplicated()].reindex(old).fillna("").astype(str).set_axis(ids, axis=0)
     if ids.has_duplicates:
         dup = ids[ids.duplicated()].unique()
         msg = f"{table.source}: {len(dup)} duplicated gene IDs summed ({', '.join(map(str, dup[:5]))}{' ...' if len(dup) > 5 else ''})"
         log.warning(msg)
         table.notes.append(msg)
+        lengths = table.lengths
+        if lengths is not None:
+            # Length of the merged gene: count-weighted mean of the parts (plain mean where no counts).
+            lengths = lengths.set_axis(ids, axis=0)
+            weights = counts.to_numpy() + 1e-12
+            weighted = pd.DataFrame(lengths.to_numpy() * weights, index=ids, columns=lengths.columns)
+            wsum = pd.DataFrame(weights, index=ids, columns=lengths.columns).groupby(level=0, sort=False).sum()
+            table.lengths = weighted.groupby(level=0, sort=False).sum() / wsum
+            table.lengths.index.name = "gene_id"
         counts = counts.groupby(level=0, sort=False).sum()
         if names is not None:
             names = names[~names.index.duplicated()]

@@ -1,0 +1,235 @@
+"""Dispatch count files to the reader of their format and join them into one table."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from mscseq.errors import MscseqError
+from mscseq.io.dataset import join_tables
+from mscseq.io.detect import COUNT_FORMATS, PER_SAMPLE_FORMATS, Detected, check_declared, detect_format
+from mscseq.io.featurecounts import read_featurecounts
+from mscseq.io.genes import clean_gene_ids
+from mscseq.io.h5ad import read_h5ad
+from mscseq.io.htseq import read_htseq
+from mscseq.io.matrix import read_matrix
+from mscseq.io.names import sample_name_from_file
+from mscseq.io.star import attach_star_log, read_star
+from mscseq.io.table import CountTable
+from mscseq.io.textfile import check_file
+from mscseq.io.tximport import Quant, read_quant, read_tx2gene, summarize_to_gene
+
+log = logging.getLogger(__name__)
+
+TXIMPORT_FORMATS = ("salmon", "kallisto", "rsem")
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """Options shared by every reader.
+
+    Attributes
+    ----------
+    format
+        Declared format (``None`` = detect from content).
+    keep_gene_version
+        Keep Ensembl version suffixes on gene IDs.
+    layer
+        AnnData layer holding raw counts (``.h5ad`` only).
+    strandedness
+        STAR column: ``unstranded``, ``forward``, ``reverse`` (``None`` = infer).
+    tx2gene
+        Transcript-to-gene table or GTF for transcript-level quantifier files.
+    """
+
+    format: str | None = None
+    keep_gene_version: bool = False
+    layer: str | None = None
+    strandedness: str | None = None
+    tx2gene: str | Path | None = None
+
+
+def resolve_format(path: Path, declared: str | None) -> Detected:
+    """Detect the format of ``path`` and check it against a declared one.
+
+    Parameters
+    ----------
+    path
+        The file.
+    declared
+        The user's ``--format`` (``None``/``"auto"`` = detect).
+
+    Returns
+    -------
+    Detected
+        The format to read it with.
+    """
+    det = detect_format(path)
+    if declared in (None, "auto"):
+        if det.format == "dexseq":
+            msg = (
+                f"{path}: exon-bin counts from dexseq_count.py ({det.why}); mscseq compares gene-level counts: "
+                "give htseq-count or featureCounts gene counts"
+            )
+            raise MscseqError(msg)
+        if det.format == "featurecounts_summary":
+            msg = f"{path}: a featureCounts .summary holds QC, not counts; give the counts file (its .summary beside it is read as QC)"
+            raise MscseqError(msg)
+        if det.format == "star_log":
+            msg = f"{path}: a STAR Log.final.out holds mapping QC, not counts; give the ReadsPerGene.out.tab file"
+            raise MscseqError(msg)
+        return det
+    check_declared(path, declared, det)
+    return Detected(declared, det.level, "--format")
+
+
+def _read_one(path: Path, det: Detected, sample: str | None, opts: ReadOptions) -> CountTable:
+    fmt = det.format
+    if fmt in ("matrix", "nfcore"):
+        return read_matrix(path, nfcore=fmt == "nfcore")
+    if fmt == "featurecounts":
+        return read_featurecounts(path)
+    if fmt == "h5ad":
+        return read_h5ad(path, layer=opts.layer)
+    name = sample or sample_name_from_file(path)
+    if fmt == "htseq":
+        return read_htseq(path, sample=name)
+    if fmt == "star":
+        table = read_star(path, sample=name, strandedness=opts.strandedness)
+        attach_star_log(table)
+        return table
+    msg = f"{path}: format '{fmt}' cannot be read on its own here"  # pragma: no cover - guarded by callers
+    raise MscseqError(msg)
+
+
+def read_count_files(
+    paths: Sequence[str | Path],
+    *,
+    samples: Sequence[str | None] | None = None,
+    options: ReadOptions | None = None,
+    fill_missing_zero: bool = False,
+    sheet_path: str | Path | None = None,
+) -> CountTable:
+    """Read count files of any supported format and join them on gene ID.
+
+    Parameters
+    ----------
+    paths
+        Count files. A multi-sample file (matrix, featureCounts, h5ad) may be listed once; per-sample files
+        (HTSeq, STAR, Salmon, kallisto, RSEM) once per sample.
+    samples
+        Sample name for each path (used for per-sample files; ``None`` entries are named from the file).
+    options
+        Reader options.
+    fill_missing_zero
+        Fill genes missing from some files with zeros instead of failing.
+    sheet_path
+        The sheet the paths came from (its ``path`` column), for messages.
+
+    Returns
+    -------
+    CountTable
+        Genes × samples with clean gene IDs; estimated counts from quantifiers summarised to genes with
+        tximport's method and rounded, their average transcript lengths in ``lengths``.
+    """
+    opts = options or ReadOptions()
+    if not paths:
+        msg = "no count files given; pass count files or give a 'path' column in the sample sheet"
+        raise MscseqError(msg)
+    if opts.format not in (None, "auto", *COUNT_FORMATS):
+        msg = f"unknown --format '{opts.format}'; choose one of {', '.join(COUNT_FORMATS)}"
+        raise MscseqError(msg)
+    names = list(samples) if samples is not None else [None] * len(paths)
+    tx2gene = read_tx2gene(check_file(opts.tx2gene)) if opts.tx2gene is not None else None
+    tables: list[CountTable] = []
+    quants: dict[tuple[str, str], list[Quant]] = {}
+    seen: dict[str, Path] = {}
+    for raw, sample in zip(paths, names, strict=True):
+        path = check_file(raw)
+        det = resolve_format(path, opts.format)
+        if det.format in PER_SAMPLE_FORMATS:
+            if sheet_path is not None and sample is None:
+                msg = (
+                    f"{sheet_path}: several samples share the path {path}, but this {det.format} file holds "
+                    "one sample; give each sample its own file"
+                )
+                raise MscseqError(msg)
+            name = sample or sample_name_from_file(path)
+            if name in seen:
+                msg = (
+                    f"{path}: gives sample name '{name}', as does {seen[name]}; name the samples in the sheet "
+                    "(sample and path columns)"
+                )
+                raise MscseqError(msg)
+            seen[name] = path
+            if det.format in TXIMPORT_FORMATS:
+                quants.setdefault((det.format, det.level), []).append(
+                    read_quant(path, sample=name, fmt=det.format, level=det.level)
+                )
+                continue
+            tables.append(_read_one(path, det, name, opts))
+        else:
+            tables.append(_read_one(path, det, None, opts))
+    for group in quants.values():
+        tables.append(summarize_to_gene(group, tx2gene=tx2gene, tx2gene_path=opts.tx2gene))
+    tables = [clean_gene_ids(t, keep_version=opts.keep_gene_version) for t in tables]
+    for t in tables:
+        for note in t.notes:
+            log.info(note)
+    return join_tables(tables, fill_missing_zero=fill_missing_zero)
+
+
+def paths_from_sheet(sheet: pd.DataFrame, sheet_path: str | Path, *, column: str = "path") -> tuple[list[Path], list[str | None]]:
+    """Resolve the sheet's ``path`` column (relative to the sheet's folder) into files and sample names.
+
+    Rows pointing to the same multi-sample file are read once.
+
+    Parameters
+    ----------
+    sheet
+        The sheet, indexed by sample.
+    sheet_path
+        The sheet file (paths are relative to its folder).
+    column
+        The column holding paths.
+
+    Returns
+    -------
+    tuple of (list of pathlib.Path, list of str or None)
+        Unique files in sheet order, and for each the sample it holds (``None`` for files listed by
+        several rows, which must then be multi-sample files).
+    """
+    base = Path(sheet_path).parent
+    if column not in sheet.columns:
+        msg = (
+            f"{sheet_path}: no count files given and no '{column}' column in the sheet; pass the count files "
+            f"or add a '{column}' column (one file per sample, relative to the sheet's folder)"
+        )
+        raise MscseqError(msg)
+    order: list[Path] = []
+    owners: dict[Path, list[str]] = {}
+    for lineno, (sample, value) in enumerate(sheet[column].astype(str).items(), start=2):
+        text = value.strip()
+        where = f"{sheet_path}, line {lineno}, column '{column}'"
+        if not text:
+            msg = f"{where}: empty path for sample '{sample}'; give its count file"
+            raise MscseqError(msg)
+        p = Path(text).expanduser()
+        p = p if p.is_absolute() else base / p
+        if not p.exists():
+            msg = f"{where}: file '{text}' does not exist (looked for {p}; paths are relative to the sheet's folder)"
+            raise MscseqError(msg)
+        if p.is_dir():
+            msg = f"{where}: '{text}' is a folder; give the count file inside it (e.g. quant.sf)"
+            raise MscseqError(msg)
+        key = p.resolve()
+        if key not in owners:
+            owners[key] = []
+            order.append(p)
+        owners[key].append(str(sample))
+    samples = [owners[p.resolve()][0] if len(owners[p.resolve()]) == 1 else None for p in order]
+    return order, samples
