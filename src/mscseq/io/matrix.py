@@ -254,12 +254,19 @@ def diagnose(path: Path, layout: Layout, *, integer: bool) -> MscseqError | None
             if value < 0:
                 return MscseqError(f"{where}: negative count {raw}; counts must be 0 or more")
             if integer and value != round(value):
-                return MscseqError(f"{where}: {non_integer_advice(raw)}")
+                return MscseqError(f"{where}: {non_integer_advice(raw, col)}")
     return None
 
 
-def non_integer_advice(value: str) -> str:
+def non_integer_advice(value: str, column: str = "") -> str:
     """Say what to do about a non-integer value in a raw-count matrix."""
+    lowered = column.lower()
+    kind = next((k.upper() for k in ("fpkm", "rpkm", "tpm", "cpm") if k in lowered), None)
+    if kind:
+        return (
+            f"non-integer value {value}: the column looks like {kind}, not raw counts; DESeq2 needs the raw "
+            "read counts the values were computed from (e.g. featureCounts or HTSeq output)"
+        )
     return (
         f"non-integer value {value} in a raw-count matrix; DESeq2 needs raw read counts, not "
         "TPM/FPKM/normalised values: give the raw counts, or if these are Salmon/RSEM estimated "
@@ -347,7 +354,7 @@ def read_matrix(
     del df
     if nfcore:
         _check_not_tpm(p, values)
-    if fractional:
+    if fractional and nfcore:
         if not values.flags.writeable:
             values = values.copy()
         n_frac = 0

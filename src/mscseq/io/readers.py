@@ -144,7 +144,7 @@ def read_count_files(
         msg = f"unknown --format '{opts.format}'; choose one of {', '.join(COUNT_FORMATS)}"
         raise MscseqError(msg)
     names = list(samples) if samples is not None else [None] * len(paths)
-    tx2gene = read_tx2gene(check_file(opts.tx2gene)) if opts.tx2gene is not None else None
+    tx2gene = read_tx2gene(check_file(opts.tx2gene, what="a tx2gene table or GTF")) if opts.tx2gene is not None else None
     tables: list[CountTable] = []
     quants: dict[tuple[str, str], list[Quant]] = {}
     seen: dict[str, Path] = {}

@@ -35,7 +35,7 @@ def read_sheet(path: str | Path, *, sample_column: str = "sample") -> pd.DataFra
 
     """
     p = Path(path)
-    text = read_text(p)
+    text = read_text(p, what="a sample sheet")
     lines = [ln for ln in text.splitlines() if ln.strip()]
     if not lines:
         msg = f"{p}: the sample sheet is empty; expected a header line with a '{sample_column}' column"

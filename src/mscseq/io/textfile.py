@@ -31,13 +31,15 @@ DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def check_file(path: str | Path) -> Path:
+def check_file(path: str | Path, *, what: str = "a count table") -> Path:
     """Check that ``path`` is an existing, non-empty, readable file.
 
     Parameters
     ----------
     path
         The file.
+    what
+        What the file should hold, for messages.
 
     Returns
     -------
@@ -65,7 +67,7 @@ def check_file(path: str | Path) -> Path:
         msg = f"{p}: cannot be read ({exc.strerror}); check its permissions"
         raise MscseqError(msg) from exc
     if size == 0:
-        msg = f"{p}: the file is empty (0 bytes); expected a count table"
+        msg = f"{p}: the file is empty (0 bytes); expected {what}"
         raise MscseqError(msg)
     return p
 
@@ -129,13 +131,15 @@ def _check_not_binary(raw: bytes, path: Path) -> None:
         raise MscseqError(msg)
 
 
-def read_text(path: str | Path) -> str:
+def read_text(path: str | Path, *, what: str = "a count table") -> str:
     """Read a whole text file, decompressing gzip/bz2/xz by content.
 
     Parameters
     ----------
     path
         The file.
+    what
+        What the file should hold, for messages.
 
     Returns
     -------
@@ -148,7 +152,7 @@ def read_text(path: str | Path) -> str:
         If the file is missing, a folder, empty, truncated, binary or not UTF-8 text.
 
     """
-    p = check_file(path)
+    p = check_file(path, what=what)
     try:
         with open_binary(p) as fh:
             raw = fh.read()

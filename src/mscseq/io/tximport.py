@@ -134,7 +134,7 @@ def read_tx2gene(path: str | Path) -> pd.DataFrame:
         Index = transcript ID; columns ``gene_id`` and ``gene_name`` (``""`` when unknown).
     """
     p = Path(path)
-    text = read_text(p)
+    text = read_text(p, what="a tx2gene table or GTF")
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
     if not lines:
         msg = f"{p}: the tx2gene file has no data lines"
