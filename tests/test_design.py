@@ -1,0 +1,80 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from mscseq.de.design import Contrast, build_design, contrast_vector, formula_variables
+from mscseq.errors import MscseqError
+
+
+@pytest.fixture
+def sheet():
+    return pd.DataFrame(
+        {"donor": ["d1", "d1", "d2", "d2", "d3", "d3"], "condition": ["ctl", "ifn"] * 3},
+        index=[f"s{i}" for i in range(6)],
+    )
+
+
+def test_contrast_parse_and_name():
+    c = Contrast.parse("condition, ifn ,ctl")
+    assert (c.variable, c.target, c.reference) == ("condition", "ifn", "ctl")
+    assert Contrast("cell type", "IFN-γ", "ctl/1").name == "cell_type_IFN-__vs_ctl_1"
+
+
+@pytest.mark.parametrize("text", ["condition,ifn", "a,b,c,d", "condition,,ctl", "condition,x,x"])
+def test_malformed_contrast(text):
+    with pytest.raises(MscseqError, match="--contrast"):
+        Contrast.parse(text)
+
+
+def test_formula_variables():
+    assert formula_variables("~ donor + condition") == ["donor", "condition"]
+    assert formula_variables("~ C(donor) + condition:donor") == ["donor", "condition"]
+
+
+@pytest.mark.parametrize("formula", ["donor + condition", "~ donor +", "~ (donor"])
+def test_bad_formula(formula, sheet):
+    with pytest.raises(MscseqError, match="--design"):
+        build_design(formula, sheet)
+
+
+def test_missing_design_column(sheet):
+    with pytest.raises(MscseqError, match="'batch'"):
+        build_design("~ batch + condition", sheet)
+
+
+def test_confounded_design_names_the_column(sheet):
+    sheet = sheet.assign(site=["x", "x", "y", "y", "z", "z"])
+    with pytest.raises(MscseqError, match=r"confounded.*site"):
+        build_design("~ donor + site + condition", sheet)
+
+
+def test_no_residual_df():
+    sheet = pd.DataFrame({"g": ["a", "b"]}, index=["s1", "s2"])
+    with pytest.raises(MscseqError, match="residual degrees of freedom"):
+        build_design("~ g", sheet)
+
+
+def test_contrast_vector_either_reference(sheet):
+    dm = build_design("~ donor + condition", sheet)
+    vec = contrast_vector(dm, sheet, Contrast("condition", "ifn", "ctl"))
+    col = list(dm.columns).index("condition[T.ifn]")
+    expected = np.zeros(len(dm.columns))
+    expected[col] = 1
+    np.testing.assert_allclose(vec, expected)
+    rev = contrast_vector(dm, sheet, Contrast("condition", "ctl", "ifn"))
+    np.testing.assert_allclose(rev, -expected)
+    dvec = contrast_vector(dm, sheet, Contrast("donor", "d3", "d2"))
+    assert dvec[list(dm.columns).index("donor[T.d3]")] == 1
+    assert dvec[list(dm.columns).index("donor[T.d2]")] == -1
+
+
+def test_contrast_level_missing(sheet):
+    dm = build_design("~ donor + condition", sheet)
+    with pytest.raises(MscseqError, match="'lps'.*not found"):
+        contrast_vector(dm, sheet, Contrast("condition", "lps", "ctl"))
+
+
+def test_contrast_variable_not_in_design(sheet):
+    dm = build_design("~ condition", sheet)
+    with pytest.raises(MscseqError, match="not in the design"):
+        contrast_vector(dm, sheet, Contrast("donor", "d1", "d2"))
