@@ -145,8 +145,8 @@ def read_layout(path: Path, *, nfcore: bool = False) -> Layout:
     if data is None:
         msg = f"{path}: only a header line, no genes; check that the file was written completely"
         raise MscseqError(msg)
-    n_data = len(_split(data, sep))
-    if n_data == len(columns) + 1:
+    widths = {len(_split(ln, sep)) for ln in lines[idx + 1 :] if ln.strip()}
+    if widths == {len(columns) + 1}:
         # R's write.table leaves the row-name column out of the header.
         columns = ["gene_id", *columns]
     if len(columns) < 2:
