@@ -250,8 +250,8 @@ def test_sheet_path_shared_matrix(write):
 
 
 def test_lengths_layer(write):
-    s1 = _salmon(write, "s1/quant.sf", [("T1", 100, 80, 1, 5)])
-    s2 = _salmon(write, "s2/quant.sf", [("T1", 100, 90, 1, 6)])
+    _salmon(write, "s1/quant.sf", [("T1", 100, 80, 1, 5)])
+    _salmon(write, "s2/quant.sf", [("T1", 100, 90, 1, 6)])
     write("t2g.tsv", "T1\tG1\n")
     sheet = write("sheet.tsv", "sample\tpath\ns1\ts1/quant.sf\ns2\ts2/quant.sf\n")
     adata = load_dataset(None, sheet, tx2gene=sheet.parent / "t2g.tsv")

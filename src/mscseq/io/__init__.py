@@ -60,6 +60,7 @@ def read_counts(
     -------
     CountTable
         The counts and what the reader found beside them.
+
     """
     opts = ReadOptions(
         format=format,
@@ -118,6 +119,7 @@ def load_dataset(
     anndata.AnnData
         Raw counts in ``X`` (samples × genes), the sheet in ``obs``; ``layers["avg_tx_length"]`` for
         quantifier estimates.
+
     """
     sheet = read_sheet(samples, sample_column=sample_column)
     opts = ReadOptions(

@@ -41,6 +41,11 @@ RSEM_ISOFORMS_HEADER = ["transcript_id", "gene_id", "length", "effective_length"
 FEATURECOUNTS_HEADER = ["Geneid", "Chr", "Start", "End", "Strand", "Length"]
 STAR_QC = ("N_unmapped", "N_multimapping", "N_noFeature", "N_ambiguous")
 
+#: First-column names that mark a header line (a headerless HTSeq/STAR file starts with a gene ID).
+HEADER_WORDS = frozenset(
+    {"", "gene_id", "gene", "geneid", "genes", "gene_name", "id", "ids", "ensembl_id", "ensembl_gene_id",
+     "feature", "features", "feature_id", "name", "symbol", "target_id", "transcript_id", "tx", "row.names"}
+)
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _DEXSEQ_BIN = re.compile(r'^"?[^\s:]+:\d{3}"?$')
 
@@ -134,11 +139,12 @@ def detect_format(path: str | Path) -> Detected:
         return Detected("rsem", "gene", "the RSEM genes.results header")
     if f0[:5] == RSEM_ISOFORMS_HEADER:
         return Detected("rsem", "transcript", "the RSEM isoforms.results header")
-    if len(f0) == 2 and is_number(f0[1]):
+    headerless = f0[0].strip().strip('"').lower() not in HEADER_WORDS
+    if len(f0) == 2 and is_number(f0[1]) and headerless:
         if _DEXSEQ_BIN.match(f0[0]):
             return Detected("dexseq", "exon", "exon-bin IDs such as 'GENE:001' (dexseq_count.py)")
         return Detected("htseq", "gene", "two tab-separated columns, gene and count, without a header")
-    if len(f0) == 4 and is_number(f0[1]) and all(is_number(x) for x in f0[1:]) and len(body) > 1:
+    if len(f0) == 4 and all(is_number(x) for x in f0[1:]) and headerless and len(body) > 1:
         return Detected("star", "gene", "four columns without a header (STAR ReadsPerGene)")
     lowered = [x.strip().strip('"').lower() for x in re.split(r"[\t,]", first)]
     if lowered[:2] == ["gene_id", "gene_name"]:

@@ -30,6 +30,7 @@ def read_h5ad(path: str | Path, *, layer: str | None = None) -> CountTable:
     -------
     CountTable
         Genes × samples, gene symbols from ``var`` when present.
+
     """
     import anndata as ad
 

@@ -83,6 +83,7 @@ def inspect_file(
         ``n_features``, ``n_samples``, ``samples``, ``library_sizes`` (sample → total), ``integer_counts``,
         ``gene_names`` (symbols present), ``qc_lines`` (tool QC rows found, e.g. ``htseq__no_feature``),
         ``qc`` (sample → metric → value) and ``notes``.
+
     """
     p = check_file(path)
     det = detect_format(p)

@@ -11,7 +11,13 @@ import pandas as pd
 
 from mscseq.errors import MscseqError
 from mscseq.io.dataset import join_tables
-from mscseq.io.detect import COUNT_FORMATS, PER_SAMPLE_FORMATS, Detected, check_declared, detect_format
+from mscseq.io.detect import (
+    COUNT_FORMATS,
+    PER_SAMPLE_FORMATS,
+    Detected,
+    check_declared,
+    detect_format,
+)
 from mscseq.io.featurecounts import read_featurecounts
 from mscseq.io.genes import clean_gene_ids
 from mscseq.io.h5ad import read_h5ad
@@ -44,6 +50,7 @@ class ReadOptions:
         STAR column: ``unstranded``, ``forward``, ``reverse`` (``None`` = infer).
     tx2gene
         Transcript-to-gene table or GTF for transcript-level quantifier files.
+
     """
 
     format: str | None = None
@@ -67,6 +74,7 @@ def resolve_format(path: Path, declared: str | None) -> Detected:
     -------
     Detected
         The format to read it with.
+
     """
     det = detect_format(path)
     if declared in (None, "auto"):
@@ -135,6 +143,7 @@ def read_count_files(
     CountTable
         Genes × samples with clean gene IDs; estimated counts from quantifiers summarised to genes with
         tximport's method and rounded, their average transcript lengths in ``lengths``.
+
     """
     opts = options or ReadOptions()
     if not paths:
@@ -202,6 +211,7 @@ def paths_from_sheet(sheet: pd.DataFrame, sheet_path: str | Path, *, column: str
     tuple of (list of pathlib.Path, list of str or None)
         Unique files in sheet order, and for each the sample it holds (``None`` for files listed by
         several rows, which must then be multi-sample files).
+
     """
     base = Path(sheet_path).parent
     if column not in sheet.columns:

@@ -69,6 +69,7 @@ def read_quant(path: str | Path, *, sample: str, fmt: str | None = None, level: 
     -------
     Quant
         Estimated counts, abundance (TPM) and effective lengths per feature.
+
     """
     p = Path(path)
     if fmt is None or level is None:
@@ -132,6 +133,7 @@ def read_tx2gene(path: str | Path) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Index = transcript ID; columns ``gene_id`` and ``gene_name`` (``""`` when unknown).
+
     """
     p = Path(path)
     text = read_text(p, what="a tx2gene table or GTF")
@@ -247,6 +249,7 @@ def summarize_to_gene(
     CountTable
         Rounded gene counts (genes × samples), ``lengths`` (average transcript length), gene names
         from the tx2gene table when it has them.
+
     """
     first = quants[0]
     kinds = {(q.format, q.level) for q in quants}
