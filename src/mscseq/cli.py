@@ -55,6 +55,49 @@ QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug messages and full tracebacks on internal errors.")]
 
 
+class Strandedness(str, Enum):
+    """STAR ``ReadsPerGene.out.tab`` count columns."""
+
+    unstranded = "unstranded"
+    forward = "forward"
+    reverse = "reverse"
+
+
+OptCountsArg = Annotated[
+    list[Path] | None,
+    typer.Argument(
+        help="Count files (matrix, nf-core, featureCounts, HTSeq, STAR, Salmon, kallisto, RSEM, h5ad; format detected). "
+        "Several are joined on gene ID. None: the sheet's 'path' column names them.",
+        show_default=False,
+    ),
+]
+FormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        help="Count file format: matrix, nfcore, featurecounts, htseq, star, salmon, kallisto, rsem, h5ad (default: detected from content).",
+        show_default=False,
+    ),
+]
+LayerOpt = Annotated[
+    str | None,
+    typer.Option("--layer", help=".h5ad input: the layer holding raw counts (default: 'counts' if present, else X).", show_default=False),
+]
+StrandOpt = Annotated[
+    Strandedness | None,
+    typer.Option(
+        "--strandedness",
+        help="STAR ReadsPerGene column (default: inferred from the strand sums as nf-core/rnaseq does; the choice is logged).",
+        show_default=False,
+    ),
+]
+Tx2geneOpt = Annotated[
+    Path | None,
+    typer.Option("--tx2gene", help="Transcript-to-gene table (transcript, gene[, name]) or GTF, for Salmon/kallisto/RSEM transcripts.", show_default=False),
+]
+KeepVersionOpt = Annotated[bool, typer.Option("--keep-gene-version", help="Keep Ensembl version suffixes on gene IDs (default: stripped).")]
+
+
 def _guard(fn: Callable[[], Any], *, verbose: bool = False) -> Any:
     """Run a command body; print user errors as one line and exit with their code."""
     try:
@@ -97,9 +140,9 @@ def _contrasts(values: list[str] | None):
 
 @app.command()
 def compare(
-    counts: CountsArg,
-    samples: SamplesOpt,
-    outdir: Annotated[Path, typer.Option("--outdir", "-o", help="Output folder (must not exist or be empty, unless --force).")],
+    counts: OptCountsArg = None,
+    samples: SamplesOpt = ...,  # type: ignore[assignment]  # required (Typer: ... = no default)
+    outdir: Annotated[Path, typer.Option("--outdir", "-o", help="Output folder (must not exist or be empty, unless --force).")] = ...,  # type: ignore[assignment]
     design: DesignOpt = "~ 1",
     contrast: ContrastOpt = None,
     alpha: AlphaOpt = 0.1,
@@ -109,6 +152,11 @@ def compare(
     sample_column: SampleColOpt = "sample",
     fill_missing_zero: FillOpt = False,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
+    format: FormatOpt = None,
+    layer: LayerOpt = None,
+    strandedness: StrandOpt = None,
+    tx2gene: Tx2geneOpt = None,
+    keep_gene_version: KeepVersionOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -121,7 +169,7 @@ def compare(
         from mscseq.pipeline import CompareParams, run_compare
 
         params = CompareParams(
-            counts=list(counts),
+            counts=list(counts or []),
             samples=samples,
             design=design,
             contrasts=_contrasts(contrast),
@@ -130,6 +178,11 @@ def compare(
             engine=engine.value,
             sample_column=sample_column,
             fill_missing_zero=fill_missing_zero,
+            format=format,
+            keep_gene_version=keep_gene_version,
+            layer=layer,
+            strandedness=strandedness.value if strandedness else None,
+            tx2gene=str(tx2gene) if tx2gene else None,
             report=not no_report,
         )
         run_compare(params, outdir, force=force, argv=sys.argv)
@@ -150,6 +203,11 @@ def de(
     engine: EngineOpt = Engine.pydeseq2,
     sample_column: SampleColOpt = "sample",
     fill_missing_zero: FillOpt = False,
+    format: FormatOpt = None,
+    layer: LayerOpt = None,
+    strandedness: StrandOpt = None,
+    tx2gene: Tx2geneOpt = None,
+    keep_gene_version: KeepVersionOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -176,7 +234,43 @@ def de(
             engine=engine.value,
             sample_column=sample_column,
             fill_missing_zero=fill_missing_zero,
+            format=format,
+            keep_gene_version=keep_gene_version,
+            layer=layer,
+            strandedness=strandedness.value if strandedness else None,
+            tx2gene=tx2gene,
         )
+
+    _guard(body, verbose=verbose)
+
+
+@app.command("inspect")
+def inspect_cmd(
+    files: Annotated[list[Path], typer.Argument(help="Count files (or featureCounts .summary / STAR Log.final.out).", show_default=False)],
+    json_output: Annotated[bool, typer.Option("--json", help="Print a JSON list (one object per file) on stdout.")] = False,
+    format: FormatOpt = None,
+    layer: LayerOpt = None,
+    strandedness: StrandOpt = None,
+    tx2gene: Tx2geneOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Tell what count files are: format, level, features, samples, library sizes, QC lines found."""
+    from mscseq.logs import setup_logging
+
+    setup_logging(quiet=not verbose, verbose=verbose)
+
+    def body() -> None:
+        import json
+
+        from mscseq.io.inspect import format_report, inspect_file
+
+        infos = [
+            inspect_file(
+                p, format=format, tx2gene=tx2gene, strandedness=strandedness.value if strandedness else None, layer=layer
+            )
+            for p in files
+        ]
+        typer.echo(json.dumps(infos, indent=2) if json_output else "\n".join(format_report(i) for i in infos))
 
     _guard(body, verbose=verbose)
 

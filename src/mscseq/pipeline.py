@@ -33,6 +33,9 @@ class CompareParams:
     fill_missing_zero: bool = False
     format: str | None = None
     keep_gene_version: bool = False
+    layer: str | None = None
+    strandedness: str | None = None
+    tx2gene: str | None = None
     report: bool = True
 
     def required_columns(self) -> list[str]:
@@ -64,6 +67,9 @@ def load(params: CompareParams):
         fill_missing_zero=params.fill_missing_zero,
         format=params.format,
         keep_gene_version=params.keep_gene_version,
+        layer=params.layer,
+        strandedness=params.strandedness,
+        tx2gene=params.tx2gene,
     )
 
 

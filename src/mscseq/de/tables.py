@@ -28,12 +28,15 @@ def run_de_command(
     fill_missing_zero: bool = False,
     format: str | None = None,
     keep_gene_version: bool = False,
+    layer: str | None = None,
+    strandedness: str | None = None,
+    tx2gene: str | Path | None = None,
 ) -> None:
     """Read inputs, run one contrast and write the table to ``out`` atomically (``-`` = stdout).
 
     Parameters
     ----------
-    counts, samples, design, contrast, alpha, threads, engine, sample_column, fill_missing_zero, format, keep_gene_version
+    counts, samples, design, contrast, alpha, threads, engine, sample_column, fill_missing_zero, format, keep_gene_version, layer, strandedness, tx2gene
         As for ``mscseq compare``.
     out
         Output TSV path, or ``-`` for stdout.
@@ -42,8 +45,9 @@ def run_de_command(
 
     """
     from mscseq.de.run import differential_expression
-    from mscseq.io import read_counts, read_sheet
-    from mscseq.io.dataset import join_tables, match_samples
+    from mscseq.io import read_count_files, read_sheet
+    from mscseq.io.dataset import match_samples
+    from mscseq.io.readers import ReadOptions
     from mscseq.outputs import atomic_write_text
 
     to_stdout = str(out) == "-"
@@ -58,8 +62,10 @@ def run_de_command(
     if contrast.variable not in required:
         required.append(contrast.variable)
     sheet = read_sheet(samples, sample_column=sample_column)
-    tables = [read_counts(p, format=format, keep_gene_version=keep_gene_version) for p in counts]
-    table = join_tables(tables, fill_missing_zero=fill_missing_zero)
+    options = ReadOptions(
+        format=format, keep_gene_version=keep_gene_version, layer=layer, strandedness=strandedness, tx2gene=tx2gene
+    )
+    table = read_count_files(list(counts), options=options, fill_missing_zero=fill_missing_zero)
     mat, sheet, _ = match_samples(table, sheet, sheet_path=samples, required_columns=required)
     contrast_vector(build_design(design, sheet, source=str(samples)), sheet, contrast)
     res = differential_expression(
