@@ -1,0 +1,438 @@
+"""``fit_deseq2``: size factors → dispersions → NB GLM → Cook's distances → outlier refit.
+
+The steps and their order are R DESeq2 1.38's ``DESeq()`` with default arguments (parametric
+trend, Wald test, ``minReplicatesForReplace = 7``). Gene-wise work runs on blocks of genes, in
+``threads`` worker threads (numpy releases the GIL), so memory stays proportional to one block
+plus the ``genes × samples`` arrays that are kept (counts, means, Cook's distances).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.special import fdtri
+
+from mscseq.errors import MscseqError
+
+from .cooks import cooks_distance, max_cooks, n_or_more_in_cell, replacement_counts
+from .dispersion import MIN_DISP, genewise_dispersions, map_dispersions
+from .glm import LOG2E, fit_nb_glm
+from .trend import Trend, fit_trend, prior_variance, var_log_disp_residuals
+
+_CELLS_PER_BLOCK = 2_000_000
+
+
+@dataclass
+class DESeq2Fit:
+    """Everything ``fit_deseq2`` estimates; gene arrays have one row per gene (NaN if all zero).
+
+    Attributes
+    ----------
+    design
+        The ``(n_samples, p)`` model matrix used.
+    counts
+        ``(n_genes, n_samples)`` original counts (float).
+    counts_fit
+        Counts the final fit used (outliers replaced); the same object as ``counts`` when
+        nothing was replaced.
+    size_factors
+        ``(n_samples,)``.
+    base_mean, base_var
+        Mean and variance of normalised counts (of ``counts_fit``, as R reports them).
+    all_zero
+        Genes with no counts (in ``counts_fit``).
+    disp_gene, disp_fit, disp_map, dispersion
+        Gene-wise, trend, MAP and final dispersions.
+    disp_outlier
+        Genes whose gene-wise estimate was kept (more than 2 prior SDs above the trend).
+    trend
+        The dispersion trend.
+    prior_var
+        Prior variance of log dispersions; ``var_log_disp`` is the MAD² of log residuals.
+    beta, beta_var
+        ``(n_genes, p)`` coefficients and their variances on the natural-log scale.
+    mu, hat
+        ``(n_genes, n_samples)`` fitted means and hat diagonals.
+    cooks
+        ``(n_genes, n_samples)`` Cook's distances of the first fit (R keeps these too).
+    max_cooks
+        Maximum Cook's distance used by ``results()`` for filtering.
+    converged, iterations, loglike
+        Per-gene GLM convergence, IRLS iterations and log-likelihood.
+    replaced
+        Genes whose outlier counts were replaced and that were refitted.
+    replaceable
+        Samples whose counts may be replaced (cells of ``min_replicates_for_replace``+).
+    """
+
+    design: pd.DataFrame
+    counts: np.ndarray
+    counts_fit: np.ndarray
+    size_factors: np.ndarray
+    base_mean: np.ndarray
+    base_var: np.ndarray
+    all_zero: np.ndarray
+    disp_gene: np.ndarray
+    disp_fit: np.ndarray
+    disp_map: np.ndarray
+    dispersion: np.ndarray
+    disp_outlier: np.ndarray
+    trend: Trend
+    prior_var: float
+    var_log_disp: float
+    beta: np.ndarray
+    beta_var: np.ndarray
+    mu: np.ndarray
+    hat: np.ndarray
+    cooks: np.ndarray
+    max_cooks: np.ndarray
+    converged: np.ndarray
+    iterations: np.ndarray
+    loglike: np.ndarray
+    replaced: np.ndarray
+    replaceable: np.ndarray
+    threads: int = 1
+    info: dict = field(default_factory=dict)
+
+    @property
+    def coef_names(self) -> list[str]:
+        """Design column names."""
+        return [str(c) for c in self.design.columns]
+
+    @property
+    def lfc(self) -> np.ndarray:
+        """``(n_genes, p)`` coefficients on the log2 scale."""
+        return self.beta * LOG2E
+
+    @property
+    def lfc_se(self) -> np.ndarray:
+        """``(n_genes, p)`` standard errors on the log2 scale."""
+        return np.sqrt(np.maximum(self.beta_var, 0.0)) * LOG2E
+
+
+def size_factors_median_ratio(counts_gn: np.ndarray) -> np.ndarray:
+    """DESeq2 median-of-ratios size factors (``estimateSizeFactorsForMatrix``).
+
+    Parameters
+    ----------
+    counts_gn
+        ``(n_genes, n_samples)`` counts.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_samples,)`` size factors (not rescaled, as R).
+
+    Raises
+    ------
+    MscseqError
+        When no gene has a positive count in every sample.
+    """
+    with np.errstate(divide="ignore"):
+        logc = np.log(counts_gn)
+    lgm = logc.mean(axis=1)
+    ok = np.isfinite(lgm)
+    if not ok.any():
+        msg = (
+            "every gene has a zero count in some sample, so median-of-ratios size factors "
+            "cannot be computed; pass size_factors"
+        )
+        raise MscseqError(msg)
+    sub = logc[ok] - lgm[ok, None]
+    sf = np.array([np.exp(np.median(col[np.isfinite(col)])) for col in sub.T])
+    return sf
+
+
+def _check_design(design: pd.DataFrame, n: int) -> np.ndarray:
+    if not isinstance(design, pd.DataFrame):
+        msg = "design must be a pandas DataFrame (samples × model-matrix columns)"
+        raise MscseqError(msg)
+    x = design.to_numpy(dtype=float)
+    if x.shape[0] != n:
+        msg = f"design has {x.shape[0]} rows but counts have {n} samples"
+        raise MscseqError(msg)
+    if not np.all(np.isfinite(x)):
+        msg = "design contains missing or infinite values"
+        raise MscseqError(msg)
+    p = x.shape[1]
+    rank = np.linalg.matrix_rank(x)
+    if rank < p:
+        from scipy.linalg import qr
+
+        _, r, piv = qr(x, pivoting=True, mode="economic")
+        dep = [str(design.columns[j]) for j in piv[rank:]]
+        msg = (
+            f"the design matrix is not full rank (rank {rank} < {p} columns): column(s) "
+            f"{', '.join(repr(d) for d in dep)} are linear combinations of the others; "
+            "remove or merge the confounded variables"
+        )
+        raise MscseqError(msg)
+    if n <= p:
+        msg = (
+            f"the number of samples ({n}) is not larger than the number of model coefficients "
+            f"({p}): there are no replicates to estimate dispersions; use a simpler design"
+        )
+        raise MscseqError(msg)
+    return x
+
+
+def _check_counts(counts: np.ndarray) -> np.ndarray:
+    c = np.asarray(counts)
+    if c.ndim != 2:
+        msg = "counts must be a 2-D array (samples × genes)"
+        raise MscseqError(msg)
+    c = c.astype(float, copy=False)
+    if not np.all(np.isfinite(c)) or (c < 0).any():
+        msg = "counts must be finite and non-negative"
+        raise MscseqError(msg)
+    if not np.all(c == np.round(c)):
+        msg = "counts must be integers (raw read counts, not normalised values)"
+        raise MscseqError(msg)
+    return np.ascontiguousarray(c.T)
+
+
+def _blocks(g: int, n: int) -> list[slice]:
+    size = max(256, _CELLS_PER_BLOCK // max(n, 1))
+    return [slice(i, min(i + size, g)) for i in range(0, g, size)]
+
+
+def _run_blocks(fn: Callable[[slice], tuple], g: int, n: int, threads: int) -> list[tuple]:
+    blocks = _blocks(g, n)
+    if threads <= 1 or len(blocks) == 1:
+        return [fn(b) for b in blocks]
+    with ThreadPoolExecutor(max_workers=threads) as ex:
+        return list(ex.map(fn, blocks))
+
+
+def _mean_var(y: np.ndarray, sf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    norm = y / sf
+    return norm.mean(axis=1), norm.var(axis=1, ddof=1), y.sum(axis=1) == 0
+
+
+@dataclass
+class _Stage:
+    disp_gene: np.ndarray
+    disp_fit: np.ndarray
+    disp_map: np.ndarray
+    dispersion: np.ndarray
+    disp_outlier: np.ndarray
+    beta: np.ndarray
+    beta_var: np.ndarray
+    mu: np.ndarray
+    hat: np.ndarray
+    converged: np.ndarray
+    iterations: np.ndarray
+    loglike: np.ndarray
+
+
+def _fit_genes(
+    y: np.ndarray,
+    sf: np.ndarray,
+    x: np.ndarray,
+    base_mean: np.ndarray,
+    base_var: np.ndarray,
+    threads: int,
+    trend: Trend | None,
+    prior: tuple[float, float] | None,
+) -> tuple[_Stage, Trend, float, float]:
+    """Dispersions and the Wald GLM for non-zero genes ``y`` (trend/prior given for refits)."""
+    g, n = y.shape
+    m, p = x.shape
+
+    def gw(b: slice) -> tuple:
+        r = genewise_dispersions(y[b], sf, x, base_mean[b], base_var[b])
+        return r.disp, r.mu
+
+    parts = _run_blocks(gw, g, n, threads)
+    disp_gene = np.concatenate([q[0] for q in parts])
+    mu_gw = np.concatenate([q[1] for q in parts]) if len(parts) > 1 else parts[0][1]
+    del parts
+    if trend is None:
+        trend = fit_trend(base_mean, disp_gene)
+    disp_fit = trend(base_mean)
+    if prior is None:
+        vld = var_log_disp_residuals(disp_gene, disp_fit)
+        pv = prior_variance(disp_gene, disp_fit, vld, m, p)
+    else:
+        pv, vld = prior
+
+    def mp(b: slice) -> tuple:
+        final, dmap, out = map_dispersions(y[b], x, mu_gw[b], disp_gene[b], disp_fit[b], pv, vld)
+        fit = fit_nb_glm(y[b], sf, x, final)
+        return final, dmap, out, fit
+
+    parts = _run_blocks(mp, g, n, threads)
+    del mu_gw
+
+    def cat(i: int) -> np.ndarray:
+        return np.concatenate([q[i] for q in parts])
+
+    def catf(name: str) -> np.ndarray:
+        return np.concatenate([getattr(q[3], name) for q in parts])
+
+    stage = _Stage(
+        disp_gene, disp_fit, cat(1), cat(0), cat(2), catf("beta"), catf("beta_var"),
+        catf("mu"), catf("hat"), catf("converged"), catf("iterations"), catf("loglike"),
+    )
+    return stage, trend, pv, vld
+
+
+def _expand(values: np.ndarray, mask: np.ndarray, fill: float = np.nan) -> np.ndarray:
+    shape = (mask.size, *values.shape[1:])
+    out = np.full(shape, fill, dtype=float if values.dtype != bool else bool)
+    if values.dtype == bool:
+        out[:] = False
+    out[mask] = values
+    return out
+
+
+def fit_deseq2(
+    counts: np.ndarray,
+    design: pd.DataFrame,
+    *,
+    size_factors: np.ndarray | None = None,
+    threads: int = 1,
+    min_replicates_for_replace: int = 7,
+    refit_cooks: bool = True,
+) -> DESeq2Fit:
+    """Fit DESeq2's model to all genes (R's ``DESeq()`` with default settings).
+
+    Parameters
+    ----------
+    counts
+        ``(n_samples, n_genes)`` raw integer counts.
+    design
+        ``(n_samples, p)`` full-rank model matrix with named columns.
+    size_factors
+        Precomputed size factors; default median-of-ratios.
+    threads
+        Worker threads for gene blocks (BLAS is limited to the same number).
+    min_replicates_for_replace
+        Replace Cook's outliers and refit when a design cell has this many samples.
+    refit_cooks
+        Set False to skip the replacement step entirely.
+
+    Returns
+    -------
+    DESeq2Fit
+        The fitted model.
+
+    Raises
+    ------
+    MscseqError
+        For malformed counts or a rank-deficient design.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threads = max(1, int(threads))
+    y_all = _check_counts(counts)
+    g_all, n = y_all.shape
+    x = _check_design(design, n)
+    m, p = x.shape
+    if size_factors is None:
+        sf = size_factors_median_ratio(y_all)
+    else:
+        sf = np.asarray(size_factors, dtype=float)
+        if sf.shape != (n,) or not np.all(sf > 0):
+            msg = f"size_factors must be {n} positive numbers"
+            raise MscseqError(msg)
+    with threadpool_limits(limits=threads):
+        base_mean, base_var, all_zero = _mean_var(y_all, sf)
+        nz = ~all_zero
+        y = y_all[nz]
+        stage, trend, pv, vld = _fit_genes(
+            y, sf, x, base_mean[nz], base_var[nz], threads, None, None
+        )
+        cooks_nz = np.concatenate(
+            [
+                cooks_distance(y[b], sf, x, stage.mu[b], stage.hat[b])
+                for b in _blocks(y.shape[0], n)
+            ]
+        )
+        mc_nz = max_cooks(cooks_nz, x)
+        replaceable = n_or_more_in_cell(x, min_replicates_for_replace)
+        counts_fit = y_all
+        replaced = np.zeros(g_all, dtype=bool)
+        fields = {
+            k: _expand(getattr(stage, k), nz) for k in stage.__dataclass_fields__
+        }
+        cooks = _expand(cooks_nz, nz)
+        del cooks_nz
+        mc = _expand(mc_nz, nz)
+        info: dict = {"fit_type": trend.fit_type, "n_refit": 0, "new_all_zero": 0}
+        if refit_cooks and replaceable.any() and m > p:
+            cutoff = float(fdtri(p, m - p, 0.99))
+            with np.errstate(invalid="ignore"):
+                out_mask = cooks > cutoff
+            replace = out_mask.any(axis=1)
+            if replace.any():
+                counts_fit = y_all.copy()
+                rows = np.flatnonzero(replace)
+                rep = replacement_counts(y_all[rows], sf)
+                sub = counts_fit[rows]
+                sel = out_mask[rows] & replaceable[None, :]
+                sub[sel] = rep[sel]
+                counts_fit[rows] = sub
+                bm2, bv2, az2 = _mean_var(counts_fit[rows], sf)
+                base_mean[rows], base_var[rows], all_zero[rows] = bm2, bv2, az2
+                refit_rows = rows[~az2]
+                new_zero = rows[az2]
+                if refit_rows.size:
+                    st2, _, _, _ = _fit_genes(
+                        counts_fit[refit_rows], sf, x, base_mean[refit_rows],
+                        base_var[refit_rows], threads, trend, (pv, vld),
+                    )
+                    for k in fields:
+                        fields[k][refit_rows] = getattr(st2, k)
+                for k in ("beta", "beta_var"):
+                    fields[k][new_zero] = np.nan
+                replaced[refit_rows] = True
+                info["n_refit"] = int(refit_rows.size)
+                info["new_all_zero"] = int(new_zero.size)
+                info["replace"] = replace
+                if refit_rows.size == 0:
+                    pass
+                elif replaceable.all():
+                    mc = np.full(g_all, np.nan)
+                else:
+                    rc = np.where(replaceable[None, :], 0.0, cooks)
+                    mc = max_cooks(rc, x)
+                    mc[all_zero] = np.nan
+    disp_fit_all = fields["disp_fit"]
+    return DESeq2Fit(
+        design=design,
+        counts=y_all,
+        counts_fit=counts_fit,
+        size_factors=sf,
+        base_mean=base_mean,
+        base_var=base_var,
+        all_zero=all_zero,
+        disp_gene=fields["disp_gene"],
+        disp_fit=disp_fit_all,
+        disp_map=fields["disp_map"],
+        dispersion=fields["dispersion"],
+        disp_outlier=fields["disp_outlier"],
+        trend=trend,
+        prior_var=float(pv),
+        var_log_disp=float(vld),
+        beta=fields["beta"],
+        beta_var=fields["beta_var"],
+        mu=fields["mu"],
+        hat=fields["hat"],
+        cooks=cooks,
+        max_cooks=mc,
+        converged=fields["converged"],
+        iterations=fields["iterations"],
+        loglike=fields["loglike"],
+        replaced=replaced,
+        replaceable=replaceable,
+        threads=threads,
+        info=info,
+    )
+
+
+__all__ = ["MIN_DISP", "DESeq2Fit", "fit_deseq2", "size_factors_median_ratio"]

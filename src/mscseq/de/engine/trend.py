@@ -1,0 +1,314 @@
+"""Dispersion trend and the prior variance of log dispersions (R DESeq2 ``estimateDispersionsFit``).
+
+The parametric trend ``alpha(mu) = a0 + a1 / mu`` is fitted as R does: a Gamma-family GLM with
+identity link (R's ``glm.fit`` IRLS, started from the previous coefficients, step halving when a
+mean goes non-positive, ``epsilon = 1e-8``), refitted on the genes whose residual ratio lies in
+``(1e-4, 15)`` until the coefficients move by less than ``1e-6`` (squared log ratio). When that
+fails R switches to a local regression (``locfit``); mscseq then uses its own local quadratic
+likelihood-free fit on the log scale (see docs/engine.md for this documented difference).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import gammainc, ndtr, polygamma
+
+from ._rstats import mad
+from .dispersion import MIN_DISP
+
+
+class TrendFitError(RuntimeError):
+    """The parametric trend could not be fitted (R falls back to a local fit)."""
+
+
+def _gamma_dev(y: np.ndarray, mu: np.ndarray) -> float:
+    return float(np.sum(-2.0 * (np.log(np.where(y == 0, 1.0, y / mu)) - (y - mu) / mu)))
+
+
+def glm_gamma_identity(
+    x: np.ndarray, y: np.ndarray, start: np.ndarray, *, epsilon: float = 1e-8, maxit: int = 25
+) -> tuple[np.ndarray, bool]:
+    """R's ``glm(y ~ x, family = Gamma("identity"), start = start)`` IRLS.
+
+    Parameters
+    ----------
+    x
+        ``(n, 2)`` model matrix (intercept, covariate).
+    y
+        Positive responses.
+    start
+        Starting coefficients.
+    epsilon, maxit
+        R's ``glm.control`` defaults.
+
+    Returns
+    -------
+    tuple
+        Coefficients and whether the fit converged.
+    """
+    coef = np.array(start, dtype=float)
+    coefold = coef.copy()
+    mu = x @ coef
+    if not (np.all(np.isfinite(mu)) and np.all(mu > 0)):
+        raise TrendFitError("cannot find valid starting values")
+    devold = _gamma_dev(y, mu)
+    conv = False
+    for _ in range(maxit):
+        w = 1.0 / mu
+        coef_new, *_ = np.linalg.lstsq(x * w[:, None], y * w, rcond=None)
+        if not np.all(np.isfinite(coef_new)):
+            break
+        coef = coef_new
+        mu = x @ coef
+        dev = _gamma_dev(y, mu) if np.all(mu > 0) else np.nan
+        ii = 1
+        while not (np.isfinite(dev) and np.all(np.isfinite(mu)) and np.all(mu > 0)):
+            if ii > maxit:
+                raise TrendFitError("inner loop; cannot correct step size")
+            ii += 1
+            coef = (coef + coefold) / 2.0
+            mu = x @ coef
+            dev = _gamma_dev(y, mu) if np.all(mu > 0) else np.nan
+        if abs(dev - devold) / (abs(dev) + 0.1) < epsilon:
+            conv = True
+            break
+        devold = dev
+        coefold = coef.copy()
+    return coef, conv
+
+
+def parametric_trend(means: np.ndarray, disps: np.ndarray) -> np.ndarray:
+    """R's ``parametricDispersionFit``: coefficients ``(asymptDisp, extraPois)``.
+
+    Parameters
+    ----------
+    means, disps
+        Base means and gene-wise dispersions of the genes used for the fit.
+
+    Returns
+    -------
+    numpy.ndarray
+        The two coefficients.
+
+    Raises
+    ------
+    TrendFitError
+        When a coefficient is not positive or after 10 refits without convergence.
+    """
+    coefs = np.array([0.1, 1.0])
+    it = 0
+    while True:
+        resid = disps / (coefs[0] + coefs[1] / means)
+        good = (resid > 1e-4) & (resid < 15)
+        xg = np.column_stack([np.ones(good.sum()), 1.0 / means[good]])
+        new, conv = glm_gamma_identity(xg, disps[good], coefs)
+        old = coefs
+        coefs = new
+        if not np.all(coefs > 0):
+            raise TrendFitError("parametric dispersion fit failed")
+        if np.sum(np.log(coefs / old) ** 2) < 1e-6 and conv:
+            return coefs
+        it += 1
+        if it > 10:
+            raise TrendFitError("dispersion fit did not converge")
+
+
+def local_trend(means: np.ndarray, disps: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Local quadratic regression of log dispersion on log mean (fallback for a failed fit).
+
+    R uses ``locfit(log(disp) ~ log(mean), weights = mean)`` (nearest-neighbour fraction 0.7,
+    degree 2); this is the same model fitted directly at each requested point with tricube
+    weights times the means, which agrees with locfit's interpolated surface closely but not
+    to the last digit.
+
+    Parameters
+    ----------
+    means, disps
+        Genes used for the fit.
+
+    Returns
+    -------
+    callable
+        Trend function of base mean.
+    """
+    keep = disps >= MIN_DISP * 10
+    if not keep.any():
+        return lambda m: np.full(np.shape(m), MIN_DISP)
+    lx = np.log(means[keep])
+    ly = np.log(disps[keep])
+    wts = means[keep]
+    k = max(3, int(np.ceil(0.7 * lx.size)))
+    order = np.argsort(lx)
+    lx, ly, wts = lx[order], ly[order], wts[order]
+    grid = np.linspace(lx.min(), lx.max(), 200)
+    fitted = np.empty(grid.size)
+    for i, g0 in enumerate(grid):
+        d = np.abs(lx - g0)
+        h = np.partition(d, k - 1)[k - 1] * 1.0000001 + 1e-12
+        tw = np.clip(1 - (d / h) ** 3, 0, None) ** 3 * wts
+        sel = tw > 0
+        xm = np.column_stack([np.ones(sel.sum()), lx[sel] - g0, (lx[sel] - g0) ** 2])
+        sw = np.sqrt(tw[sel])
+        beta, *_ = np.linalg.lstsq(xm * sw[:, None], ly[sel] * sw, rcond=None)
+        fitted[i] = beta[0]
+
+    def fn(m: np.ndarray) -> np.ndarray:
+        return np.exp(np.interp(np.log(m), grid, fitted))
+
+    return fn
+
+
+@dataclass
+class Trend:
+    """A fitted dispersion trend.
+
+    Attributes
+    ----------
+    fit_type
+        ``"parametric"``, ``"local"`` or ``"mean"``.
+    coefficients
+        ``(asymptDisp, extraPois)`` for the parametric trend, else None.
+    func
+        Callable mapping base means to trend dispersions.
+    """
+
+    fit_type: str
+    coefficients: np.ndarray | None
+    func: Callable[[np.ndarray], np.ndarray]
+
+    def __call__(self, means: np.ndarray) -> np.ndarray:
+        """Evaluate the trend at ``means``."""
+        return np.asarray(self.func(np.asarray(means, dtype=float)), dtype=float)
+
+
+def fit_trend(base_mean: np.ndarray, disp_gene: np.ndarray, fit_type: str = "parametric") -> Trend:
+    """R's ``estimateDispersionsFit`` for non-zero genes.
+
+    Parameters
+    ----------
+    base_mean, disp_gene
+        Base means and gene-wise dispersions of the non-zero genes.
+    fit_type
+        ``"parametric"`` (falls back to ``"local"`` as R does), ``"local"`` or ``"mean"``.
+
+    Returns
+    -------
+    Trend
+        The fitted trend.
+
+    Raises
+    ------
+    ValueError
+        When all gene-wise estimates are near the minimum (R stops there too).
+    """
+    use = disp_gene > 100 * MIN_DISP
+    if not use.any():
+        msg = (
+            "all gene-wise dispersion estimates are within 2 orders of magnitude from the "
+            "minimum value; the dispersion trend cannot be fitted"
+        )
+        raise ValueError(msg)
+    if fit_type == "parametric":
+        try:
+            c = parametric_trend(base_mean[use], disp_gene[use])
+            return Trend("parametric", c, lambda m, c=c: c[0] + c[1] / m)
+        except (TrendFitError, np.linalg.LinAlgError):
+            fit_type = "local"
+    if fit_type == "local":
+        return Trend("local", None, local_trend(base_mean[use], disp_gene[use]))
+    if fit_type == "mean":
+        sel = disp_gene > 10 * MIN_DISP
+        v = np.sort(disp_gene[sel])
+        lo = int(np.floor(v.size * 0.001))
+        md = float(np.mean(v[lo : v.size - lo]))
+        return Trend("mean", None, lambda m, md=md: np.full(np.shape(m), md))
+    msg = f"unknown fit_type {fit_type!r}"
+    raise ValueError(msg)
+
+
+def var_log_disp_residuals(disp_gene: np.ndarray, disp_fit: np.ndarray) -> float:
+    """``mad(log(gene) - log(fit))^2`` over genes with gene-wise estimate ``>= 1e-6``.
+
+    Parameters
+    ----------
+    disp_gene, disp_fit
+        Gene-wise and trend dispersions.
+
+    Returns
+    -------
+    float
+        Variance of the log residuals.
+    """
+    above = disp_gene >= MIN_DISP * 100
+    return mad(np.log(disp_gene[above]) - np.log(disp_fit[above])) ** 2
+
+
+def _kl_low_df(obs: np.ndarray, df: int) -> float:
+    """Prior variance for 1–3 residual degrees of freedom (R's simulation, computed exactly).
+
+    R matches the histogram of log residuals with that of ``log(chisq_df/df) + N(0, v)``
+    simulated with 10,000 draws per grid value ``v``, smooths the KL divergences with loess and
+    takes the argmin. Here the histogram of the model distribution is computed by numerical
+    integration instead of simulation, so the result is R's in expectation, without the
+    simulation noise (R uses a fixed seed; see docs/engine.md).
+    """
+    brks = np.arange(-20, 21) / 2.0
+    obs = obs[(obs > brks[0]) & (obs < brks[-1])]
+    oh, _ = np.histogram(obs, bins=brks)
+    od = oh / (obs.size * 0.5)
+    # density of u = log(chisq_df / df) on a fine grid
+    u = np.linspace(-40.0, 6.0, 9201)
+    du = u[1] - u[0]
+    cdf_u = gammainc(df / 2.0, df * np.exp(u) / 2.0)
+    pu = np.diff(cdf_u, prepend=0.0)
+    grid = np.linspace(0, 8, 200)
+    kls = np.empty(grid.size)
+    n_draws = 10_000
+    for i, v in enumerate(grid):
+        if v == 0:
+            cdf_b = np.interp(brks, u, cdf_u)
+        else:
+            sd = np.sqrt(v)
+            cdf_b = (pu[None, :] * ndtr((brks[:, None] - u[None, :] + du / 2) / sd)).sum(1)
+        probs = np.diff(cdf_b)
+        probs = probs / probs.sum()
+        # a simulated histogram has no mass in bins expected to hold < 1/2 draw
+        probs = np.where(probs * n_draws < 0.5, 0.0, probs)
+        rd = probs / probs.sum() / 0.5
+        z = np.concatenate([od, rd])
+        small = z[z > 0].min()
+        kls[i] = np.sum(od * (np.log(od + small) - np.log(rd + small)))
+    fine = np.linspace(0, 8, 1000)
+    return float(fine[np.argmin(np.interp(fine, grid, kls))])
+
+
+def prior_variance(
+    disp_gene: np.ndarray, disp_fit: np.ndarray, var_log_disp: float, m: int, p: int
+) -> float:
+    """R's ``estimateDispersionsPriorVar``.
+
+    Parameters
+    ----------
+    disp_gene, disp_fit
+        Gene-wise and trend dispersions (non-zero genes).
+    var_log_disp
+        :func:`var_log_disp_residuals`.
+    m, p
+        Samples and design columns.
+
+    Returns
+    -------
+    float
+        Prior variance of log dispersions (at least 0.25 when ``m > p``).
+    """
+    if 0 < m - p <= 3:
+        above = disp_gene >= MIN_DISP * 100
+        resid = np.log(disp_gene[above]) - np.log(disp_fit[above])
+        return max(_kl_low_df(resid, m - p), 0.25)
+    if m > p:
+        exp_var = float(polygamma(1, (m - p) / 2.0))
+        return max(var_log_disp - exp_var, 0.25)
+    return var_log_disp
