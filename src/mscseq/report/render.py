@@ -1,62 +1,71 @@
-"""Render ``report.html`` from the analysed AnnData and the run summary (first, plain version)."""
+"""Assemble ``report.html``: section data and figures into the Jinja2 template, assets inlined."""
 
 from __future__ import annotations
 
-import base64
-import io
+import functools
+from collections.abc import Mapping
+from importlib.resources import files
 from typing import Any
 
-import numpy as np
+from mscseq.report import sections
+from mscseq.report.methods import methods
+
+#: Sections of the report, in order: (element id, navigation label).
+NAV = [
+    ("overview", "Verdict"),
+    ("samples", "Inputs & samples"),
+    ("similarity", "Similarity"),
+    ("panels", "MSC panels"),
+    ("statistics", "Comparability statistics"),
+    ("de", "Differential expression"),
+    ("methods", "Methods"),
+    ("provenance", "Software & inputs"),
+]
 
 
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    import matplotlib.pyplot as plt
+@functools.lru_cache(maxsize=1)
+def _assets() -> dict[str, str]:
+    """The CSS, the report's JavaScript and plotly.js, read once per process."""
+    from plotly.offline import get_plotlyjs
 
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _pca_figure(adata):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    pcs = np.asarray(adata.obsm["X_pca"])
-    ratio = np.asarray(adata.uns["pca"]["variance_ratio"])
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    y = pcs[:, 1] if pcs.shape[1] > 1 else np.zeros(len(pcs))
-    ax.scatter(pcs[:, 0], y, s=30, color="#0072B2")
-    for name, xx, yy in zip(adata.obs_names, pcs[:, 0], y, strict=True):
-        ax.annotate(str(name), (xx, yy), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax.set_xlabel(f"PC1 ({100 * ratio[0]:.1f} %)")
-    if len(ratio) > 1:
-        ax.set_ylabel(f"PC2 ({100 * ratio[1]:.1f} %)")
-    return fig
+    here = files("mscseq.report") / "assets"
+    out = {
+        "css": (here / "report.css").read_text(encoding="utf-8"),
+        "js": (here / "report.js").read_text(encoding="utf-8"),
+        "plotly": get_plotlyjs(),
+    }
+    for name, text in out.items():
+        if "</script" in text.lower() or "</style" in text.lower():
+            msg = f"report asset {name} contains a closing tag and cannot be inlined"
+            raise RuntimeError(msg)
+    return out
 
 
-def _corr_figure(adata):
-    import matplotlib
+@functools.lru_cache(maxsize=1)
+def _environment():
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    env = Environment(
+        loader=PackageLoader("mscseq", "report/templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.policies["json.dumps_kwargs"] = {
+        "sort_keys": False,
+        "separators": (",", ":"),
+        "allow_nan": False,
+    }
+    env.filters["fmt"] = sections.fmt
+    env.filters["humanise"] = sections.humanise
+    return env
 
-    order = adata.uns["clustering"]["order"]
-    idx = [list(adata.obs_names).index(s) for s in order]
-    corr = np.asarray(adata.obsp["pearson"])[np.ix_(idx, idx)]
-    n = len(order)
-    fig, ax = plt.subplots(figsize=(min(12, 2 + 0.3 * n), min(10, 1.5 + 0.3 * n)))
-    im = ax.imshow(corr, cmap="viridis")
-    ax.set_xticks(range(n), order, rotation=90, fontsize=6)
-    ax.set_yticks(range(n), order, fontsize=6)
-    fig.colorbar(im, ax=ax, label="Pearson r (VST)")
-    return fig
 
-
-def render_report(adata, *, summary: dict[str, Any], run_info: dict[str, Any]) -> str:
-    """Render the HTML report.
+def build_context(
+    adata, *, summary: Mapping[str, Any], run_info: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Everything the template shows, read from the run's outputs (no statistics are computed).
 
     Parameters
     ----------
@@ -69,17 +78,48 @@ def render_report(adata, *, summary: dict[str, Any], run_info: dict[str, Any]) -
 
     Returns
     -------
-    str
-        A self-contained HTML document.
+    dict
+        Template context; ``figures`` maps element ids to plotly figure specifications.
 
     """
-    from jinja2 import Environment, PackageLoader, select_autoescape
+    figs = sections.Figures()
+    comp = sections.comparability_block(adata, summary)
+    from mscseq.report import comparability as comp_sections
 
-    env = Environment(loader=PackageLoader("mscseq", "report/templates"), autoescape=select_autoescape(default=True))
-    tmpl = env.get_template("report.html.j2")
-    return tmpl.render(
-        summary=summary,
-        run_info=run_info,
-        pca_png=_png(_pca_figure(adata)),
-        corr_png=_png(_corr_figure(adata)),
-    )
+    return {
+        "title": "mscseq report",
+        "version": summary.get("mscseq_version", ""),
+        "finished": run_info.get("finished", ""),
+        "nav": NAV,
+        "overview": sections.overview_section(adata, summary, comp),
+        "samples": sections.samples_section(adata, comp, figs),
+        "similarity": sections.similarity_section(adata, comp, figs),
+        "panels": comp_sections.panels_section(adata, comp, figs),
+        "statistics": comp_sections.statistics_section(comp, figs),
+        "de": sections.de_section(adata, summary, figs),
+        "methods": methods(summary, run_info, uns=adata.uns, comparability=comp),
+        "provenance": sections.provenance_section(run_info),
+        "figures": figs.specs,
+    }
+
+
+def render_report(adata, *, summary: dict[str, Any], run_info: dict[str, Any]) -> str:
+    """Render the self-contained HTML report.
+
+    Parameters
+    ----------
+    adata
+        Analysed AnnData (see ``docs/architecture.md`` for the keys read).
+    summary
+        Content of ``summary.json``.
+    run_info
+        Content of ``run_info.json``.
+
+    Returns
+    -------
+    str
+        One HTML document with every script, style and image inlined; it loads nothing at view time.
+
+    """
+    ctx = build_context(adata, summary=summary, run_info=run_info)
+    return _environment().get_template("report.html.j2").render(assets=_assets(), **ctx)

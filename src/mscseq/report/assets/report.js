@@ -1,0 +1,136 @@
+/* mscseq report: draws the embedded plotly figures, the PCA colour selector, sortable/searchable tables and
+   section navigation. Data are read from the JSON block and only ever inserted as text, never as markup. */
+(function () {
+  "use strict";
+  var specs = {};
+  try {
+    specs = JSON.parse(document.getElementById("mscseq-figures").textContent);
+  } catch (e) {
+    console.warn("mscseq: figure data could not be read");
+  }
+  var config = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"],
+    toImageButtonOptions: { format: "svg", scale: 1 } };
+  var drawn = {};
+
+  function draw(el) {
+    var id = el.getAttribute("data-fig");
+    if (drawn[id] || !specs[id] || typeof Plotly === "undefined") { return Promise.resolve(); }
+    drawn[id] = true;
+    var spec = specs[id];
+    return Plotly.newPlot(el, spec.data, spec.layout, config).then(function () {
+      el.style.minHeight = "";
+      el.setAttribute("data-drawn", "true");
+    });
+  }
+
+  function drawAll() {
+    var els = Array.prototype.slice.call(document.querySelectorAll("[data-fig].plot"));
+    var i = 0;
+    function next() {
+      if (i >= els.length) { document.body.setAttribute("data-plots-ready", "true"); return; }
+      var el = els[i++];
+      draw(el).then(function () { setTimeout(next, 0); }, function () { setTimeout(next, 0); });
+    }
+    next();
+  }
+
+  function setupLazy() {
+    if (!("IntersectionObserver" in window)) { drawAll(); return; }
+    var io = new IntersectionObserver(function (entries) {
+      entries.forEach(function (en) { if (en.isIntersecting) { draw(en.target); io.unobserve(en.target); } });
+    }, { rootMargin: "300px" });
+    document.querySelectorAll("[data-fig].plot").forEach(function (el) { io.observe(el); });
+    // draw the rest in the background so that printing and jumping around find every plot ready
+    setTimeout(drawAll, 300);
+  }
+
+  function setupPcaSelector() {
+    document.querySelectorAll("select.pca-color").forEach(function (sel) {
+      sel.addEventListener("change", function () {
+        var id = sel.getAttribute("data-fig");
+        var el = document.getElementById(id);
+        var meta = specs[id] && specs[id].layout.meta;
+        if (!meta) { return; }
+        var c = meta.colorings[Number(sel.value)];
+        var apply = function () {
+          Plotly.restyle(el, { visible: c.visible });
+          Plotly.relayout(el, { "legend.title.text": c.column });
+        };
+        if (drawn[id]) { apply(); } else { draw(el).then(apply); }
+      });
+    });
+  }
+
+  function cellKey(td) {
+    var v = td.getAttribute("data-v");
+    return v === null ? null : Number(v);
+  }
+
+  function setupTables() {
+    document.querySelectorAll("table.sortable").forEach(function (table) {
+      var ths = table.querySelectorAll("thead th");
+      ths.forEach(function (th, col) {
+        var sort = function () {
+          var dir = th.getAttribute("aria-sort") === "ascending" ? "descending" : "ascending";
+          ths.forEach(function (h) { h.setAttribute("aria-sort", "none"); });
+          th.setAttribute("aria-sort", dir);
+          var body = table.tBodies[0];
+          var rows = Array.prototype.slice.call(body.rows);
+          var sign = dir === "ascending" ? 1 : -1;
+          rows.sort(function (a, b) {
+            var ca = a.cells[col], cb = b.cells[col];
+            var ka = cellKey(ca), kb = cellKey(cb);
+            if (ka !== null && kb !== null) { return sign * (ka - kb); }
+            if (ka !== null) { return -1; }
+            if (kb !== null) { return 1; }
+            return sign * ca.textContent.localeCompare(cb.textContent, undefined, { numeric: true });
+          });
+          rows.forEach(function (r) { body.appendChild(r); });
+        };
+        th.addEventListener("click", sort);
+        th.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sort(); } });
+      });
+    });
+    document.querySelectorAll("input.table-search").forEach(function (input) {
+      var table = document.getElementById(input.getAttribute("data-table"));
+      var count = document.querySelector('[data-count-for="' + input.getAttribute("data-table") + '"]');
+      var update = function () {
+        var q = input.value.trim().toLowerCase();
+        var rows = table.tBodies[0].rows, shown = 0;
+        for (var i = 0; i < rows.length; i++) {
+          var hit = !q || rows[i].textContent.toLowerCase().indexOf(q) >= 0;
+          rows[i].hidden = !hit;
+          if (hit) { shown++; }
+        }
+        if (count) { count.textContent = shown + " of " + rows.length + " rows"; }
+      };
+      input.addEventListener("input", update);
+      update();
+    });
+  }
+
+  function setupNav() {
+    var links = {};
+    document.querySelectorAll(".toc a").forEach(function (a) { links[a.getAttribute("href").slice(1)] = a; });
+    if (!("IntersectionObserver" in window)) { return; }
+    var io = new IntersectionObserver(function (entries) {
+      entries.forEach(function (en) {
+        if (en.isIntersecting && links[en.target.id]) {
+          Object.keys(links).forEach(function (k) { links[k].classList.remove("active"); });
+          links[en.target.id].classList.add("active");
+        }
+      });
+    }, { rootMargin: "-45% 0px -50% 0px" });
+    document.querySelectorAll("main > section").forEach(function (s) { io.observe(s); });
+    var btn = document.querySelector('[data-action="print"]');
+    if (btn) { btn.addEventListener("click", function () { window.print(); }); }
+  }
+
+  function init() {
+    setupTables();
+    setupNav();
+    setupPcaSelector();
+    setupLazy();
+  }
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", init); } else { init(); }
+})();

@@ -1,0 +1,714 @@
+"""Plot builders for the HTML report.
+
+Each builder reads already computed results (arrays, data frames or the AnnData) and returns a figure:
+a plotly figure specification as a plain ``{"data": [...], "layout": {...}}`` dictionary, ready to be
+embedded as JSON and drawn by plotly.js in the page. Builders do no file I/O and compute no statistics;
+the only matplotlib use is rasterising dense point clouds into a PNG layer (see :func:`raster_layer`).
+
+Strings that come from the data (sample names, gene names, sheet values) are HTML-escaped before they
+reach plotly, because plotly.js interprets a small subset of HTML in labels; escaped text is shown
+literally and can never become markup.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+Figure = dict[str, Any]
+
+#: Okabe–Ito palette (colour-blind safe), ordered for contrast on white; yellow last.
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#000000", "#F0E442"]
+#: Marker symbols cycled after the palette is exhausted, so that > 8 levels stay distinguishable.
+SYMBOLS = ["circle", "square", "diamond", "triangle-up", "cross", "x", "star", "hexagon"]
+UP = "#D55E00"
+DOWN = "#0072B2"
+NEUTRAL = "#B8B8B8"
+FLAG = "#D55E00"
+OK = "#0072B2"
+GRID = "#E6E6E6"
+FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
+
+#: Above this many points a scatter is drawn as a PNG layer with only the top points interactive.
+MAX_POINTS = 5000
+
+
+def esc(value: Any) -> str:
+    """Text of a data value, escaped for plotly labels (which understand a few HTML tags)."""
+    return html.escape(str(value), quote=False)
+
+
+def num(values: Any, digits: int = 5) -> list[float | None]:
+    """Numbers as a JSON-ready list: rounded to ``digits`` significant digits, non-finite → ``None``."""
+    a = np.asarray(values, dtype=np.float64).ravel()
+    finite = np.isfinite(a)
+    out = np.zeros_like(a)
+    if finite.any():
+        f = a[finite]
+        mag = np.floor(np.log10(np.abs(np.where(f == 0, 1.0, f))))
+        scale = 10.0 ** (digits - 1 - mag)
+        out[finite] = np.round(f * scale) / scale
+    lst: list[float | None] = out.tolist()
+    if not finite.all():
+        for i in np.flatnonzero(~finite):
+            lst[i] = None
+    return lst
+
+
+def base_layout(**kw: Any) -> dict[str, Any]:
+    """Shared layout: white background, light grid, system fonts, compact margins."""
+    layout: dict[str, Any] = {
+        "font": {"family": FONT, "size": 12, "color": "#222"},
+        "paper_bgcolor": "#fff",
+        "plot_bgcolor": "#fff",
+        "margin": {"l": 60, "r": 20, "t": 30, "b": 50},
+        "hovermode": "closest",
+        "hoverlabel": {"font": {"family": FONT}, "align": "left"},
+        "legend": {"bgcolor": "rgba(255,255,255,0.8)"},
+    }
+    layout.update(kw)
+    return layout
+
+
+def axis(title: str, **kw: Any) -> dict[str, Any]:
+    """An axis with a title, grid and zero line in the report's style."""
+    ax: dict[str, Any] = {
+        "title": {"text": title},
+        "gridcolor": GRID,
+        "zerolinecolor": "#BBB",
+        "linecolor": "#888",
+        "showline": True,
+        "ticks": "outside",
+        "automargin": True,
+    }
+    ax.update(kw)
+    return ax
+
+
+# ---------------------------------------------------------------------------- QC
+
+
+def qc_figure(qc: pd.DataFrame, *, highlight: Sequence[str] = ()) -> Figure:
+    """Per-sample library size, detected genes and top-100 share as three stacked bar charts.
+
+    Parameters
+    ----------
+    qc
+        Index = sample names (display order); columns ``library_size``, ``detected_genes`` and
+        optionally ``top100_fraction``.
+    highlight
+        Samples to draw in the flag colour (e.g. comparability outliers).
+
+    Returns
+    -------
+    dict
+        Plotly figure specification.
+
+    """
+    names = [esc(s) for s in qc.index]
+    flagged = {str(s) for s in highlight}
+    colors = [FLAG if str(s) in flagged else OK for s in qc.index]
+    rows: list[tuple[str, str, np.ndarray, str]] = [
+        (
+            "library_size",
+            "Library size (million reads)",
+            qc["library_size"].to_numpy(float) / 1e6,
+            ".2f",
+        ),
+        ("detected_genes", "Detected genes", qc["detected_genes"].to_numpy(float), ",.0f"),
+    ]
+    if "top100_fraction" in qc:
+        rows.append(
+            (
+                "top100_fraction",
+                "Reads in top-100 genes (%)",
+                100 * qc["top100_fraction"].to_numpy(float),
+                ".1f",
+            )
+        )
+    n = len(rows)
+    gap = 0.07
+    height = (1 - gap * (n - 1)) / n
+    data: list[dict[str, Any]] = []
+    layout = base_layout(
+        height=170 * n + 90, showlegend=False, margin={"l": 70, "r": 20, "t": 20, "b": 90}
+    )
+    for i, (key, label, values, fmt) in enumerate(rows):
+        suffix = "" if i == 0 else str(i + 1)
+        top = 1 - i * (height + gap)
+        data.append(
+            {
+                "type": "bar",
+                "name": label,
+                "x": names,
+                "y": num(values),
+                "marker": {"color": colors},
+                "xaxis": f"x{suffix}",
+                "yaxis": f"y{suffix}",
+                "hovertemplate": f"%{{x}}<br>{label}: %{{y:{fmt}}}<extra></extra>",
+                "meta": {"metric": key},
+            }
+        )
+        layout[f"xaxis{suffix}"] = axis(
+            "",
+            type="category",
+            anchor=f"y{suffix}",
+            showticklabels=i == n - 1,
+            **({"matches": "x"} if i else {}),
+        )
+        layout[f"yaxis{suffix}"] = axis(
+            label, domain=[top - height, top], anchor=f"x{suffix}", rangemode="tozero"
+        )
+        layout[f"yaxis{suffix}"]["title"]["font"] = {"size": 11}
+    return {"data": data, "layout": layout}
+
+
+# ---------------------------------------------------------------------------- similarity
+
+
+def _is_continuous(s: pd.Series) -> bool:
+    return (
+        pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) and s.nunique() > 8
+    )
+
+
+def _hover_text(obs: pd.DataFrame) -> list[str]:
+    cols = list(obs.columns)
+    out = []
+    for name, row in zip(obs.index, obs.itertuples(index=False), strict=True):
+        parts = [f"<b>{esc(name)}</b>"]
+        parts += [f"{esc(c)}: {esc(v)}" for c, v in zip(cols, row, strict=True)]
+        out.append("<br>".join(parts))
+    return out
+
+
+def pca_figure(
+    coords: np.ndarray,
+    variance_ratio: Sequence[float],
+    obs: pd.DataFrame,
+    *,
+    color_by: Sequence[str] | None = None,
+    default: str | None = None,
+    label_points: bool | None = None,
+) -> Figure:
+    """PCA scatter (PC1 × PC2) whose colouring can be switched between sheet columns.
+
+    One group of traces is built per colouring column; ``layout.meta.colorings`` lists for each column
+    the ``visible`` flags of all traces, which the page's selector applies with ``Plotly.restyle``.
+
+    Parameters
+    ----------
+    coords
+        Samples × PCs coordinates (rows in ``obs`` order).
+    variance_ratio
+        Fraction of variance per PC.
+    obs
+        Sample annotations (index = sample names); every column is shown on hover.
+    color_by
+        Columns offered for colouring (default: all columns of ``obs``).
+    default
+        Colouring shown first (default: the first of ``color_by``).
+    label_points
+        Write sample names beside the points (default: when there are at most 24 samples).
+
+    Returns
+    -------
+    dict
+        Plotly figure specification with ``layout.meta.colorings``.
+
+    """
+    coords = np.asarray(coords, dtype=np.float64)
+    n = coords.shape[0]
+    x = coords[:, 0] if coords.shape[1] else np.zeros(n)
+    y = coords[:, 1] if coords.shape[1] > 1 else np.zeros(n)
+    ratio = [*list(variance_ratio), 0.0, 0.0]
+    cols = list(color_by) if color_by is not None else list(obs.columns)
+    if not cols:
+        obs = obs.assign(sample=obs.index.astype(str))
+        cols = ["sample"]
+    default = default if default in cols else cols[0]
+    label_points = n <= 24 if label_points is None else label_points
+    hover = _hover_text(obs)
+    names = [esc(s) for s in obs.index]
+    traces: list[dict[str, Any]] = []
+    groups: list[tuple[str, int, int]] = []
+    for col in cols:
+        start = len(traces)
+        s = obs[col]
+        if _is_continuous(s):
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "markers+text" if label_points else "markers",
+                    "name": esc(col),
+                    "x": num(x),
+                    "y": num(y),
+                    "text": hover,
+                    "textposition": "top center",
+                    "hovertemplate": "%{text}<extra></extra>",
+                    "marker": {
+                        "size": 12,
+                        "color": num(s.to_numpy(float)),
+                        "colorscale": "Viridis",
+                        "showscale": True,
+                        "colorbar": {"title": {"text": esc(col)}, "thickness": 14},
+                        "line": {"color": "#fff", "width": 1},
+                    },
+                    "showlegend": False,
+                }
+            )
+        else:
+            values = s.astype(str).where(s.notna(), "NA")
+            levels = list(pd.unique(values))
+            for k, level in enumerate(levels):
+                idx = np.flatnonzero((values == level).to_numpy())
+                traces.append(
+                    {
+                        "type": "scatter",
+                        "mode": "markers",
+                        "name": esc(level),
+                        "legendgroup": esc(col),
+                        "x": num(x[idx]),
+                        "y": num(y[idx]),
+                        "text": [hover[i] for i in idx],
+                        "customdata": [names[i] for i in idx],
+                        "hovertemplate": "%{text}<extra></extra>",
+                        "marker": {
+                            "size": 12,
+                            "color": OKABE_ITO[k % len(OKABE_ITO)],
+                            "symbol": SYMBOLS[(k // len(OKABE_ITO)) % len(SYMBOLS)],
+                            "line": {"color": "#fff", "width": 1},
+                        },
+                    }
+                )
+        groups.append((col, start, len(traces)))
+    colorings = []
+    for col, start, stop in groups:
+        visible = [start <= i < stop for i in range(len(traces))]
+        colorings.append({"column": esc(col), "visible": visible})
+    chosen = cols.index(default)
+    for i, tr in enumerate(traces):
+        tr["visible"] = colorings[chosen]["visible"][i]
+    if label_points:
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "text",
+                "x": num(x),
+                "y": num(y),
+                "text": names,
+                "textposition": "top center",
+                "textfont": {"size": 10, "color": "#444"},
+                "hoverinfo": "skip",
+                "showlegend": False,
+                "name": "labels",
+            }
+        )
+        for c in colorings:
+            c["visible"].append(True)
+        for tr in traces[:-1]:
+            if tr["mode"] == "markers+text":
+                tr["mode"] = "markers"
+    layout = base_layout(
+        height=480,
+        xaxis=axis(f"PC1 ({100 * ratio[0]:.1f} % of variance)"),
+        yaxis=axis(f"PC2 ({100 * ratio[1]:.1f} % of variance)"),
+        legend={"title": {"text": esc(default)}, "bgcolor": "rgba(255,255,255,0.8)"},
+        meta={"colorings": colorings, "default": chosen},
+    )
+    return {"data": traces, "layout": layout}
+
+
+def scree_figure(variance_ratio: Sequence[float], *, max_pcs: int = 10) -> Figure:
+    """Variance explained per principal component (bars) and cumulatively (line)."""
+    r = np.asarray(variance_ratio, dtype=np.float64)[:max_pcs] * 100
+    pcs = [f"PC{i + 1}" for i in range(len(r))]
+    data = [
+        {
+            "type": "bar",
+            "name": "this PC",
+            "x": pcs,
+            "y": num(r, 4),
+            "marker": {"color": OK},
+            "hovertemplate": "%{x}: %{y:.1f} % of variance<extra></extra>",
+        },
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "name": "cumulative",
+            "x": pcs,
+            "y": num(np.cumsum(r), 4),
+            "line": {"color": OKABE_ITO[1]},
+            "hovertemplate": "PC1–%{x}: %{y:.1f} %<extra></extra>",
+        },
+    ]
+    layout = base_layout(
+        height=320,
+        xaxis=axis("", type="category"),
+        yaxis=axis("Variance explained (%)", range=[0, 100]),
+        legend={"orientation": "h", "y": 1.12, "x": 0},
+    )
+    return {"data": data, "layout": layout}
+
+
+def _dendrogram_segments(
+    linkage: np.ndarray, n: int
+) -> tuple[list[float | None], list[float | None]]:
+    """Line coordinates of a dendrogram whose leaves sit at x = 0 … n-1 (in leaf order)."""
+    from scipy.cluster.hierarchy import dendrogram
+
+    d = dendrogram(np.asarray(linkage, dtype=np.float64), no_plot=True)
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    for ic, dc in zip(d["icoord"], d["dcoord"], strict=True):
+        xs += [(v - 5.0) / 10.0 for v in ic] + [None]
+        ys += [float(v) for v in dc] + [None]
+    return xs, ys
+
+
+def correlation_heatmap(
+    corr: np.ndarray,
+    samples: Sequence[str],
+    order: Sequence[str],
+    *,
+    linkage: np.ndarray | None = None,
+    label: str = "Pearson r",
+) -> Figure:
+    """Sample × sample correlation heatmap in clustering order, with the dendrogram above it.
+
+    Parameters
+    ----------
+    corr
+        Correlation matrix in ``samples`` order.
+    samples
+        Sample names of ``corr``'s rows and columns.
+    order
+        Display order (the clustering's leaf order).
+    linkage
+        SciPy linkage matrix whose leaf order is ``order``; draws the dendrogram when given.
+    label
+        Name of the correlation for the colour bar and hover.
+
+    Returns
+    -------
+    dict
+        Plotly figure specification.
+
+    """
+    pos = {str(s): i for i, s in enumerate(samples)}
+    idx = [pos[str(s)] for s in order]
+    m = np.asarray(corr, dtype=np.float64)[np.ix_(idx, idx)]
+    n = len(idx)
+    names = [esc(s) for s in order]
+    off = m[~np.eye(n, dtype=bool)] if n > 1 else np.array([1.0])
+    zmin = float(np.nanmin(off)) if np.isfinite(off).any() else 0.0
+    with_tree = linkage is not None and n > 1 and np.asarray(linkage).shape[0] == n - 1
+    z = [num(row, 4) for row in m]
+    data: list[dict[str, Any]] = [
+        {
+            "type": "heatmap",
+            "x": names,
+            "y": names,
+            "z": z,
+            "zmin": zmin,
+            "zmax": 1.0,
+            "colorscale": "Viridis",
+            "colorbar": {
+                "title": {"text": label},
+                "thickness": 14,
+                "len": 0.8 if with_tree else 1,
+                "y": 0.4 if with_tree else 0.5,
+            },
+            "hovertemplate": f"%{{y}} vs %{{x}}<br>{label} = %{{z:.3f}}<extra></extra>",
+            "xgap": 1 if n <= 40 else 0,
+            "ygap": 1 if n <= 40 else 0,
+        }
+    ]
+    side = max(360, min(900, 200 + 18 * n))
+    layout = base_layout(
+        height=side + (90 if with_tree else 0),
+        xaxis=axis(
+            "",
+            type="category",
+            tickangle=-60,
+            showgrid=False,
+            range=[-0.5, n - 0.5],
+            tickfont={"size": 10 if n <= 40 else 7},
+        ),
+        yaxis=axis(
+            "",
+            type="category",
+            autorange="reversed",
+            showgrid=False,
+            tickfont={"size": 10 if n <= 40 else 7},
+        ),
+        margin={"l": 90, "r": 20, "t": 10, "b": 90},
+    )
+    if n > 60:
+        layout["xaxis"]["showticklabels"] = False
+    if with_tree:
+        xs, ys = _dendrogram_segments(np.asarray(linkage), n)
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "x": num(xs, 6),
+                "y": num(ys, 4),
+                "xaxis": "x2",
+                "yaxis": "y2",
+                "line": {"color": "#555", "width": 1},
+                "hoverinfo": "skip",
+                "showlegend": False,
+                "name": "dendrogram",
+            }
+        )
+        layout["yaxis"]["domain"] = [0, 0.8]
+        layout["xaxis2"] = {"range": [-0.5, n - 0.5], "visible": False, "anchor": "y2"}
+        layout["yaxis2"] = {
+            "domain": [0.82, 1],
+            "visible": False,
+            "anchor": "x2",
+            "rangemode": "tozero",
+        }
+    return {"data": data, "layout": layout}
+
+
+# ---------------------------------------------------------------------------- DE
+
+
+def raster_layer(
+    x: np.ndarray,
+    y: np.ndarray,
+    colors: Sequence[str],
+    *,
+    xrange: tuple[float, float],
+    yrange: tuple[float, float],
+    size: float = 5.0,
+    width: int = 1000,
+    height: int = 520,
+) -> dict[str, Any]:
+    """Draw a dense point cloud once with matplotlib and return it as a plotly layout image.
+
+    The PNG covers exactly ``xrange`` × ``yrange`` in data coordinates, so it sits under the
+    interactive traces of the same axes.
+
+    Returns
+    -------
+    dict
+        A ``layout.images`` entry with the PNG as a ``data:`` URI.
+
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure as MplFigure
+
+    fig = MplFigure(figsize=(width / 100, height / 100), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_axis_off()
+    ax.set_xlim(*xrange)
+    ax.set_ylim(*yrange)
+    ax.scatter(x, y, s=size, c=list(colors), linewidths=0, alpha=0.75, rasterized=True)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, transparent=True)
+    uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return {
+        "source": uri,
+        "xref": "x",
+        "yref": "y",
+        "x": xrange[0],
+        "y": yrange[1],
+        "sizex": xrange[1] - xrange[0],
+        "sizey": yrange[1] - yrange[0],
+        "sizing": "stretch",
+        "xanchor": "left",
+        "yanchor": "top",
+        "layer": "below",
+        "name": "static points",
+    }
+
+
+def _de_classes(de: pd.DataFrame, alpha: float) -> np.ndarray:
+    padj = de["padj"].to_numpy(float)
+    lfc = de["log2FoldChange"].to_numpy(float)
+    sig = np.isfinite(padj) & (padj < alpha)
+    return np.where(sig & (lfc > 0), "up", np.where(sig & (lfc < 0), "down", "ns"))
+
+
+def _gene_labels(de: pd.DataFrame) -> np.ndarray:
+    ids = de.index.astype(str).to_numpy()
+    if "gene_name" in de:
+        names = de["gene_name"].fillna("").astype(str).to_numpy()
+        return np.where(names != "", names, ids)
+    return ids
+
+
+def _pad(lo: float, hi: float, frac: float = 0.04) -> tuple[float, float]:
+    if not np.isfinite(lo) or not np.isfinite(hi):
+        return (-1.0, 1.0)
+    if hi <= lo:
+        return (lo - 1.0, hi + 1.0)
+    d = (hi - lo) * frac
+    return (lo - d, hi + d)
+
+
+def _de_scatter(
+    de: pd.DataFrame,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    alpha: float,
+    target: str,
+    reference: str,
+    xtitle: str,
+    ytitle: str,
+    max_points: int,
+    n_labels: int,
+    xrange: tuple[float, float] | None = None,
+) -> Figure:
+    keep = np.isfinite(x) & np.isfinite(y)
+    de, x, y = de.loc[keep], x[keep], y[keep]
+    cls = _de_classes(de, alpha)
+    labels = _gene_labels(de)
+    ids = de.index.astype(str).to_numpy()
+    padj = de["padj"].to_numpy(float)
+    rank = np.argsort(np.where(np.isfinite(padj), padj, np.inf), kind="stable")
+    xr = xrange or _pad(float(x.min()) if len(x) else -1.0, float(x.max()) if len(x) else 1.0)
+    yr = _pad(float(y.min()) if len(y) else 0.0, float(y.max()) if len(y) else 1.0)
+    interactive = np.ones(len(x), dtype=bool)
+    layout = base_layout(
+        height=460,
+        xaxis=axis(xtitle, range=list(xr)),
+        yaxis=axis(ytitle, range=list(yr)),
+        legend={"orientation": "h", "y": 1.1, "x": 0},
+        meta={"n_points": len(x), "n_interactive": len(x), "static": False},
+    )
+    if len(x) > max_points:
+        interactive[:] = False
+        interactive[rank[: max_points // 2]] = True
+        rest = ~interactive
+        colors = np.where(cls[rest] == "up", UP, np.where(cls[rest] == "down", DOWN, NEUTRAL))
+        layout["images"] = [raster_layer(x[rest], y[rest], colors.tolist(), xrange=xr, yrange=yr)]
+        layout["meta"].update({"n_interactive": int(interactive.sum()), "static": True})
+    groups = [
+        ("ns", f"not significant (padj ≥ {alpha:g})", NEUTRAL, 5),
+        ("down", f"lower in {esc(target)} than {esc(reference)}", DOWN, 6),
+        ("up", f"higher in {esc(target)} than {esc(reference)}", UP, 6),
+    ]
+    data = []
+    for key, name, color, size in groups:
+        sel = np.flatnonzero(interactive & (cls == key))
+        text = [
+            f"<b>{esc(labels[i])}</b> ({esc(ids[i])})<br>log2 FC {de['log2FoldChange'].iat[i]:.3g}<br>"
+            f"padj {padj[i]:.3g}<br>mean count {de['baseMean'].iat[i]:.4g}"
+            for i in sel
+        ]
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": name,
+                "x": num(x[sel]),
+                "y": num(y[sel]),
+                "text": text,
+                "hovertemplate": "%{text}<extra></extra>",
+                "marker": {"color": color, "size": size, "opacity": 0.8 if key != "ns" else 0.6},
+                "meta": {"class": key},
+            }
+        )
+    top = [i for i in rank[:n_labels] if cls[i] != "ns"]
+    layout["annotations"] = [
+        {
+            "x": float(x[i]),
+            "y": float(y[i]),
+            "text": esc(labels[i]),
+            "showarrow": True,
+            "arrowhead": 0,
+            "arrowcolor": "#666",
+            "ax": 18,
+            "ay": -18,
+            "font": {"size": 10},
+            "bgcolor": "rgba(255,255,255,0.7)",
+        }
+        for i in top
+    ]
+    return {"data": data, "layout": layout}
+
+
+def volcano_figure(
+    de: pd.DataFrame,
+    *,
+    alpha: float,
+    target: str = "target",
+    reference: str = "reference",
+    max_points: int = MAX_POINTS,
+    n_labels: int = 10,
+) -> Figure:
+    """Volcano plot of one contrast: log2 fold change against −log10 p-value.
+
+    Parameters
+    ----------
+    de
+        DESeq2 results (index = gene ID; ``gene_name``, ``baseMean``, ``log2FoldChange``, ``pvalue``, ``padj``).
+    alpha
+        FDR level: genes with ``padj < alpha`` are coloured by direction.
+    target, reference
+        Contrast levels, for the legend.
+    max_points
+        With more genes than this, the genes outside the ``max_points // 2`` smallest adjusted
+        p-values are drawn as a static PNG layer (the figure stays light and fast for 60,000 genes).
+    n_labels
+        Label this many of the most significant genes.
+
+    Returns
+    -------
+    dict
+        Plotly figure specification; ``layout.meta`` tells whether a static layer is used.
+
+    """
+    p = de["pvalue"].to_numpy(float)
+    y = -np.log10(np.clip(p, 1e-300, None))
+    x = de["log2FoldChange"].to_numpy(float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    m = float(np.abs(x[ok]).max()) if ok.any() else 0.0
+    return _de_scatter(
+        de, x, y, alpha=alpha, target=target, reference=reference,
+        xrange=(-1.05 * m, 1.05 * m) if m > 0 else None,
+        xtitle=f"log2 fold change ({esc(target)} / {esc(reference)})", ytitle="−log10 p-value",
+        max_points=max_points, n_labels=n_labels,
+    )  # fmt: skip
+
+
+def ma_figure(
+    de: pd.DataFrame,
+    *,
+    alpha: float,
+    target: str = "target",
+    reference: str = "reference",
+    max_points: int = MAX_POINTS,
+    n_labels: int = 10,
+) -> Figure:
+    """MA plot of one contrast: log2 fold change against log10 mean normalised count.
+
+    Parameters are those of :func:`volcano_figure`.
+
+    Returns
+    -------
+    dict
+        Plotly figure specification.
+
+    """
+    bm = de["baseMean"].to_numpy(float)
+    with np.errstate(divide="ignore"):
+        x = np.where(bm > 0, np.log10(bm), np.nan)
+    y = de["log2FoldChange"].to_numpy(float)
+    return _de_scatter(
+        de, x, y, alpha=alpha, target=target, reference=reference,
+        xtitle="log10 mean of normalised counts", ytitle=f"log2 fold change ({esc(target)} / {esc(reference)})",
+        max_points=max_points, n_labels=n_labels,
+    )  # fmt: skip
