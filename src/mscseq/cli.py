@@ -275,6 +275,28 @@ def inspect_cmd(
     _guard(body, verbose=verbose)
 
 
+@app.command()
+def collect(
+    run_dirs: Annotated[list[Path], typer.Argument(help="'mscseq compare' output folders.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", help="Output table (TSV); '-' writes to stdout.")] = Path("-"),
+    name: Annotated[
+        list[str] | None,
+        typer.Option("--name", help="Run name, once per folder in the same order (default: the folder names)."),
+    ] = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Collect several runs' summary.json into one table: verdict, products, outliers, DE counts, report."""
+
+    def body() -> None:
+        from mscseq.batch import collect_summaries, write_collected
+
+        rel = Path.cwd() if str(out) == "-" else out.resolve().parent
+        table = collect_summaries(run_dirs, names=name or None, relative_to=rel)
+        write_collected(table, out)
+
+    _guard(body, verbose=verbose)
+
+
 def main() -> None:
     """Entry point of the ``mscseq`` command."""
     app()
