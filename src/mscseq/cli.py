@@ -297,6 +297,18 @@ def collect(
     _guard(body, verbose=verbose)
 
 
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of summary.json (mscseq.summary/1) to stdout."""
+
+    def body() -> None:
+        from mscseq.schemas import schema_text
+
+        sys.stdout.write(schema_text("summary"))
+
+    _guard(body)
+
+
 def main() -> None:
     """Entry point of the ``mscseq`` command."""
     app()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import subprocess
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
+from mscseq.schemas import validate_summary
 
 pytest.importorskip("snakemake", reason="snakemake is not installed (pip install -e '.[workflow]')")
 
@@ -75,7 +78,7 @@ def test_workflow_runs_on_test_data(tmp_path: Path) -> None:
     for name, row in rows.items():
         assert row["report"] == f"{name}/report.html"
         assert (out / row["report"]).is_file()
-        assert (out / name / "summary.json").is_file()
+        validate_summary(json.loads((out / name / "summary.json").read_text()))
         assert (out / "logs" / "compare" / f"{name}.log").is_file()
         if row["verdict"]:
             assert row["verdict"] in {"comparable", "not_comparable", "inconclusive"}
