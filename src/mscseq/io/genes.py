@@ -43,7 +43,7 @@ def clean_gene_ids(table: CountTable, *, keep_version: bool = False) -> CountTab
     ids = counts.index.astype(str)
     if not keep_version:
         ids = pd.Index([strip_version(g) for g in ids], name="gene_id")
-    counts = counts.set_axis(ids, axis=0)
+    counts.index = ids  # in place: set_axis would copy the whole matrix
     if table.lengths is not None and not ids.has_duplicates:
         table.lengths = table.lengths.set_axis(ids, axis=0)
     names = table.gene_names

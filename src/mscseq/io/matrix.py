@@ -27,6 +27,7 @@ from mscseq.io.textfile import (
     compression_of,
     head_lines,
     iter_lines,
+    open_binary,
     truncated_error,
 )
 
@@ -60,6 +61,7 @@ ANNOTATION_COLUMNS = (
 #: Texts read as a missing value.
 MISSING = ("", "NA", "NaN", "nan", "na", "N/A", "null", "NULL", "None", "-")
 _ROW_BLOCK = 8192
+_CHUNK_ROWS = 4096
 
 
 @dataclass
@@ -179,14 +181,41 @@ def read_layout(path: Path, *, nfcore: bool = False) -> Layout:
     return layout
 
 
-def _fast_parse(path: Path, layout: Layout) -> pd.DataFrame:
-    """Parse with pandas' C parser, sample columns as float64; raises on any irregularity."""
+def _count_lines(path: Path) -> int:
+    """Count the lines of a (possibly compressed) file by streaming it in blocks."""
+    n = 0
+    last = b"\n"
+    with open_binary(path) as fh:
+        while block := fh.read(1 << 22):
+            n += block.count(b"\n")
+            last = block[-1:]
+    return n + (last != b"\n")
+
+
+def _fast_parse(path: Path, layout: Layout) -> tuple[dict[int, np.ndarray], np.ndarray]:
+    """Parse with pandas' C parser in row chunks, sample columns as float64; raises on any irregularity.
+
+    The counts go straight into one preallocated (rows × samples) array, so the peak memory stays close
+    to the size of the result.
+
+    Returns
+    -------
+    tuple of (dict, numpy.ndarray)
+        Text columns by index (object arrays) and the counts (rows × samples).
+
+    """
     ncol = len(layout.columns)
-    dtypes: dict[int, object] = dict.fromkeys(layout.sample_cols, np.float64)
-    for i in range(ncol):
-        dtypes.setdefault(i, str)
+    sample_cols = layout.sample_cols
+    text_cols = [i for i in range(ncol) if i not in set(sample_cols)]
+    dtypes: dict[int, object] = dict.fromkeys(sample_cols, np.float64)
+    for i in text_cols:
+        dtypes[i] = str
     kind = compression_of(path)
-    return pd.read_csv(
+    capacity = max(_count_lines(path) - layout.header_line, 0)
+    values = np.empty((capacity, len(sample_cols)), dtype=np.float64)
+    texts: dict[int, list[np.ndarray]] = {i: [] for i in text_cols}
+    n = 0
+    reader = pd.read_csv(
         path,
         sep=layout.sep,
         header=None,
@@ -200,7 +229,20 @@ def _fast_parse(path: Path, layout: Layout) -> pd.DataFrame:
         keep_default_na=False,
         engine="c",
         encoding="utf-8-sig",
+        chunksize=_CHUNK_ROWS,
     )
+    with reader:
+        for chunk in reader:
+            rows = len(chunk)
+            if n + rows > capacity:  # pragma: no cover - line count is an upper bound
+                msg = "more rows than lines"
+                raise ValueError(msg)
+            for i in text_cols:
+                texts[i].append(chunk[i].to_numpy(dtype=object))
+            values[n : n + rows] = chunk[sample_cols].to_numpy(dtype=np.float64)
+            n += rows
+    text = {i: (np.concatenate(parts) if parts else np.array([], dtype=object)) for i, parts in texts.items()}
+    return text, values[:n]
 
 
 def diagnose(path: Path, layout: Layout, *, integer: bool) -> MscseqError | None:
@@ -315,7 +357,7 @@ def read_matrix(
     layout = read_layout(p, nfcore=nfcore)
     strict_integer = integer and not nfcore
     try:
-        df = _fast_parse(p, layout)
+        text, values = _fast_parse(p, layout)
     except DECOMPRESS_ERRORS as exc:
         raise truncated_error(p, exc) from exc
     except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -324,22 +366,19 @@ def read_matrix(
             raise err from exc
         msg = f"{p}: cannot parse the table ({str(exc).strip().splitlines()[0]})"
         raise MscseqError(msg) from exc
-    if df.empty:
+    if len(values) == 0:
         msg = f"{p}: only a header line, no genes; check that the file was written completely"
         raise MscseqError(msg)
-    ids = df.pop(layout.id_col).fillna("").astype(str).str.strip().str.strip('"')
+    ids = pd.Series(text[layout.id_col]).fillna("").astype(str).str.strip().str.strip('"')
     if (ids == "").any():
         err = diagnose(p, layout, integer=strict_integer)
         raise err or MscseqError(f"{p}: empty gene ID in the first column")
     gene_names = None
     if layout.name_col is not None:
-        names = df.pop(layout.name_col).fillna("").astype(str).str.strip()
+        names = pd.Series(text[layout.name_col]).fillna("").astype(str).str.strip()
         gene_names = pd.Series(names.to_numpy(), index=ids.to_numpy(), name="gene_name")
-    gene_of_tx = df.pop(layout.gene_col).fillna("").astype(str) if layout.gene_col is not None else None
-    for i in layout.dropped:
-        df.pop(i)
+    gene_of_tx = pd.Series(text[layout.gene_col]).fillna("").astype(str) if layout.gene_col is not None else None
     samples = [layout.columns[i] for i in layout.sample_cols]
-    values = df.to_numpy(dtype=np.float64, copy=False)
     finite, negative, fractional = _scan(values)
     if not finite or negative or (fractional and strict_integer):
         err = diagnose(p, layout, integer=strict_integer)
@@ -351,7 +390,6 @@ def read_matrix(
     if layout.dropped:
         notes.append(f"{p}: annotation columns {first_names([layout.columns[i] for i in layout.dropped])} ignored")
     fmt = "nfcore" if nfcore else "matrix"
-    del df
     if nfcore:
         _check_not_tpm(p, values)
     if fractional and nfcore:
