@@ -246,43 +246,109 @@ def var_log_disp_residuals(disp_gene: np.ndarray, disp_fit: np.ndarray) -> float
     return mad(np.log(disp_gene[above]) - np.log(disp_fit[above])) ** 2
 
 
-def _kl_low_df(obs: np.ndarray, df: int) -> float:
-    """Prior variance for 1–3 residual degrees of freedom (R's simulation, computed exactly).
+def r_loess_1d(x: np.ndarray, y: np.ndarray, at: np.ndarray, span: float = 0.2) -> np.ndarray:
+    """R's ``predict(loess(y ~ x, span = span), at)`` for one predictor (degree 2, gaussian).
 
-    R matches the histogram of log residuals with that of ``log(chisq_df/df) + N(0, v)``
-    simulated with 10,000 draws per grid value ``v``, smooths the KL divergences with loess and
-    takes the argmin. Here the histogram of the model distribution is computed by numerical
-    integration instead of simulation, so the result is R's in expectation, without the
-    simulation noise (R uses a fixed seed; see docs/engine.md).
+    Reproduces R's default ``surface = "interpolate"``: a k-d tree over x (cells of at most
+    ``floor(n * span * 0.2)`` points, split at the median point), local quadratic fits with
+    tricube weights over the ``floor(n * span)`` nearest points at the cell vertices, and cubic
+    Hermite interpolation of value and slope between vertices.
+
+    Parameters
+    ----------
+    x, y
+        Data (distinct x).
+    at
+        Points to predict at (inside the range of x).
+    span
+        Fraction of points in each local fit.
+
+    Returns
+    -------
+    numpy.ndarray
+        Predictions.
     """
+    order = np.argsort(x, kind="stable")
+    x = np.asarray(x, float)[order]
+    y = np.asarray(y, float)[order]
+    n = x.size
+    q = int(np.floor(n * span))
+    fc = int(np.floor(n * span * 0.2))
+    rng = x[-1] - x[0]
+    margin = 0.005 * max(rng, 1e-10 * max(abs(x[0]), abs(x[-1])) + 1e-30)
+    verts = [x[0] - margin, x[-1] + margin]
+
+    def split(lo: int, hi: int) -> None:  # 0-based inclusive point range
+        if hi - lo + 1 <= fc:
+            return
+        m = (lo + hi + 2) // 2 - 1  # R's m = (l + u) / 2 on 1-based indices
+        verts.append(x[m])
+        split(lo, m)
+        split(m + 1, hi)
+
+    split(0, n - 1)
+    v = np.unique(np.asarray(verts))
+    d = np.abs(v[:, None] - x[None, :])
+    h = np.sort(d, axis=1)[:, q - 1]
+    w = np.clip(1.0 - (d / h[:, None]) ** 3, 0.0, None) ** 3
+    dx = x[None, :] - v[:, None]
+    xm = np.stack([np.ones_like(dx), dx, dx**2], axis=-1)
+    xtw = xm * w[..., None]
+    a = np.einsum("vnp,vnq->vpq", xtw, xm)
+    b = np.einsum("vnp,n->vp", xtw, y)
+    coef = np.linalg.solve(a, b[..., None])[..., 0]
+    val, slope = coef[:, 0], coef[:, 1]
+    k = np.clip(np.searchsorted(v, at, side="right") - 1, 0, v.size - 2)
+    hh = v[k + 1] - v[k]
+    u = (at - v[k]) / hh
+    phi0 = (1 - u) ** 2 * (1 + 2 * u)
+    phi1 = u**2 * (3 - 2 * u)
+    psi0 = u * (1 - u) ** 2
+    psi1 = -(u**2) * (1 - u)
+    return phi0 * val[k] + phi1 * val[k + 1] + (psi0 * slope[k] + psi1 * slope[k + 1]) * hh
+
+
+def _model_histograms_expected(df: int, grid: np.ndarray, ndraw: int) -> np.ndarray:
+    """Expected bin counts of ``log(chisq_df/df) + N(0, v)`` (fallback without numba)."""
     brks = np.arange(-20, 21) / 2.0
-    obs = obs[(obs > brks[0]) & (obs < brks[-1])]
-    oh, _ = np.histogram(obs, bins=brks)
-    od = oh / (obs.size * 0.5)
-    # density of u = log(chisq_df / df) on a fine grid
     u = np.linspace(-40.0, 6.0, 9201)
     du = u[1] - u[0]
     cdf_u = gammainc(df / 2.0, df * np.exp(u) / 2.0)
     pu = np.diff(cdf_u, prepend=0.0)
-    grid = np.linspace(0, 8, 200)
-    kls = np.empty(grid.size)
-    n_draws = 10_000
+    out = np.empty((grid.size, 40))
     for i, v in enumerate(grid):
         if v == 0:
             cdf_b = np.interp(brks, u, cdf_u)
         else:
-            sd = np.sqrt(v)
-            cdf_b = (pu[None, :] * ndtr((brks[:, None] - u[None, :] + du / 2) / sd)).sum(1)
+            cdf_b = (pu[None, :] * ndtr((brks[:, None] - u[None, :] + du / 2) / np.sqrt(v))).sum(1)
         probs = np.diff(cdf_b)
-        probs = probs / probs.sum()
-        # a simulated histogram has no mass in bins expected to hold < 1/2 draw
-        probs = np.where(probs * n_draws < 0.5, 0.0, probs)
-        rd = probs / probs.sum() / 0.5
+        out[i] = np.where(probs * ndraw < 0.5, 0.0, probs * ndraw)
+    return out
+
+
+def _prior_var_low_df(resid: np.ndarray, df: int) -> float:
+    """R's simulation-matched prior variance for 1–3 residual degrees of freedom."""
+    brks = np.arange(-20, 21) / 2.0
+    obs = resid[(resid > brks[0]) & (resid < brks[-1])]
+    grid = np.linspace(0, 8, 200)
+    try:
+        from ._rsim import hist_counts, simulated_histograms
+    except ImportError:  # pragma: no cover - numba missing: R's result in expectation
+        oh = np.histogram(obs, bins=brks)[0].astype(float)
+        sims = _model_histograms_expected(df, grid, 10_000)
+    else:
+        oh = hist_counts(obs).astype(float)
+        sims = simulated_histograms(df, grid).astype(float)
+    od = oh / (oh.sum() * 0.5)
+    kls = np.empty(grid.size)
+    for i in range(grid.size):
+        rd = sims[i] / (sims[i].sum() * 0.5)
         z = np.concatenate([od, rd])
         small = z[z > 0].min()
         kls[i] = np.sum(od * (np.log(od + small) - np.log(rd + small)))
     fine = np.linspace(0, 8, 1000)
-    return float(fine[np.argmin(np.interp(fine, grid, kls))])
+    fitted = r_loess_1d(grid, kls, fine, span=0.2)
+    return float(fine[np.argmin(fitted)])
 
 
 def prior_variance(
@@ -307,7 +373,7 @@ def prior_variance(
     if 0 < m - p <= 3:
         above = disp_gene >= MIN_DISP * 100
         resid = np.log(disp_gene[above]) - np.log(disp_fit[above])
-        return max(_kl_low_df(resid, m - p), 0.25)
+        return max(_prior_var_low_df(resid, m - p), 0.25)
     if m > p:
         exp_var = float(polygamma(1, (m - p) / 2.0))
         return max(var_log_disp - exp_var, 0.25)
