@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import digamma, gammaln
 
+from ._batched import inv_spd, logdet_spd
 from .glm import fit_nb_glm, outer_rows
 
 MIN_DISP = 1e-8
@@ -118,10 +119,7 @@ def log_posterior(
     ll = (gammaln(y + r) - gammaln(r) - y * np.log(mu + r) - r * np.log1p(mu * alpha)).sum(1)
     w = 1.0 / (1.0 / mu + alpha)
     b = (w @ xx).reshape(-1, p, p)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sign, logdet = np.linalg.slogdet(b)
-        cr = np.where(sign > 0, -0.5 * logdet, np.nan)
-    out = ll + cr
+    out = ll - 0.5 * logdet_spd(b)
     if prior_mean is not None:
         out = out - 0.5 * (a - prior_mean) ** 2 / prior_var
     return out
@@ -159,11 +157,7 @@ def dlog_posterior(
     dw = -(w**2)
     b = (w @ xx).reshape(-1, p, p)
     db = (dw @ xx).reshape(-1, p, p)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        try:
-            binv = np.linalg.inv(b)
-        except np.linalg.LinAlgError:
-            binv = np.linalg.pinv(b)
+    binv = inv_spd(b)
     cr = -0.5 * np.einsum("gij,gji->g", binv, db)
     out = (ll + cr) * alpha1
     if prior_mean is not None:

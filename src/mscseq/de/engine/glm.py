@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import gammaln
 
+from ._batched import inv_spd, solve_spd
+
 LARGE = 30.0
 LN2 = float(np.log(2.0))
 LOG2E = 1.0 / LN2
@@ -121,7 +123,7 @@ def initial_beta(y: np.ndarray, size_factors: np.ndarray, x: np.ndarray) -> np.n
 
 
 def _solve(b: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    return np.linalg.solve(b, rhs[..., None])[..., 0]
+    return solve_spd(b, rhs)
 
 
 def sandwich(
@@ -147,7 +149,7 @@ def sandwich(
     """
     b0 = (w @ xx).reshape(-1, p, p)
     b = b0 + np.diag(lam)
-    binv = np.linalg.inv(b)
+    binv = inv_spd(b)
     sigma = binv @ b0 @ binv
     return binv, sigma
 

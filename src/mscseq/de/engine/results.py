@@ -242,10 +242,14 @@ def independent_filtering(
     theta = np.linspace(lower, upper, 50)
     cutoffs = np.quantile(base_mean, theta)
     padj_cols = np.full((base_mean.size, theta.size), np.nan)
+    tested = np.flatnonzero(~np.isnan(pvalue))
+    order = tested[np.argsort(-pvalue[tested], kind="stable")]  # decreasing p, as p.adjust
     for i, cut in enumerate(cutoffs):
-        use = base_mean >= cut
-        if use.any():
-            padj_cols[use, i] = p_adjust_bh(pvalue[use])
+        sel = order[base_mean[order] >= cut]
+        n = sel.size
+        if n:
+            adj = np.minimum.accumulate(n / np.arange(n, 0, -1) * pvalue[sel])
+            padj_cols[sel, i] = np.minimum(adj, 1.0)
     with np.errstate(invalid="ignore"):
         num_rej = np.sum(padj_cols < alpha, axis=0)
     fitted = lowess(theta, num_rej.astype(float), f=1 / 5)
