@@ -173,9 +173,10 @@ def qc_figure(qc: pd.DataFrame, *, highlight: Sequence[str] = ()) -> Figure:
 
 
 def _is_continuous(s: pd.Series) -> bool:
-    return (
-        pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) and s.nunique() > 8
-    )
+    """Numeric sheet columns get a colour scale: floats always, integers with more than 8 values."""
+    if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+        return False
+    return pd.api.types.is_float_dtype(s) or s.nunique() > 8
 
 
 def _hover_text(obs: pd.DataFrame) -> list[str]:
