@@ -119,11 +119,26 @@ def resolve_contrast(
         msg = f"numeric contrast has {v.size} values but the design has {p} columns ({names})"
         raise MscseqError(msg)
     nzi = np.flatnonzero(v)
-    if nzi.size == 1 and v[nzi[0]] == 1.0:
-        return ResolvedContrast(v, "coef", int(nzi[0]), None)
-    if nzi.size == 1 and v[nzi[0]] == -1.0:
-        return ResolvedContrast(v, "negcoef", int(nzi[0]), None)
+    if nzi.size == 1 and abs(v[nzi[0]]) == 1.0:
+        j = int(nzi[0])
+        kind = "coef" if v[j] == 1.0 else "negcoef"
+        return ResolvedContrast(v, kind, j, _level_samples_of(names, x, j))
     return ResolvedContrast(v, "general", -1, None)
+
+
+def _level_samples_of(names: list[str], x: np.ndarray, j: int) -> np.ndarray | None:
+    """Samples of level ``j`` and of the reference of its factor (formulaic ``f[T.l]`` names).
+
+    A unit vector on a treatment-coded column is R's ``c(factor, level, reference)`` contrast,
+    whose zero-count rule looks at the samples of both levels.
+    """
+    nm = names[j]
+    if "[T." not in nm or not nm.endswith("]"):
+        return None
+    factor = nm[: nm.index("[T.")]
+    cols = list(_factor_columns(names, factor).values())
+    base = x[:, cols].sum(axis=1) == 0
+    return (x[:, j] != 0) | base
 
 
 def _wald_pvalue(stat: np.ndarray) -> np.ndarray:
