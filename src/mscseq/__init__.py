@@ -1,10 +1,15 @@
 """mscseq: do donor-derived MSC products share a transcriptomic profile, and where do they differ?
 
-The steps the CLI runs are importable (heavy libraries load on first use)::
+The steps the CLI runs are importable (heavy libraries load on first use); see ``docs/api.md``::
 
     import mscseq
-    adata = mscseq.load_dataset(["counts.tsv"], "samples.tsv")
+    adata = mscseq.load_dataset(["counts.tsv"], "samples.tsv")        # read
     mscseq.compute_qc(adata); mscseq.normalize(adata); mscseq.explore(adata)
+    mscseq.run_de(adata, design="~ cohort", contrasts=[mscseq.Contrast.parse("cohort,B,A")])
+    mscseq.run_comparability(adata, group="cohort")                    # verdict in adata.uns
+    summary = mscseq.build_summary(adata)                              # summary.json as a dict
+    html = mscseq.render_report(adata, summary=summary)                # report.html as text
+    mscseq.figures.pca(adata)                                          # the report's figures
 """
 
 from __future__ import annotations
@@ -28,13 +33,22 @@ _API = {
     "run_compare": "mscseq.pipeline",
     "render_report": "mscseq.report",
     "MscseqError": "mscseq.errors",
+    "run_comparability": "mscseq.comparability",
+    "build_summary": "mscseq.outputs",
+    "validate_summary": "mscseq.schemas",
+    "collect_summaries": "mscseq.batch",
 }
 
-__all__ = ["__version__", *_API]
+#: Submodules reachable as attributes after a plain ``import mscseq``.
+_SUBMODULES = ("figures",)
+
+__all__ = ["__version__", *_API, *_SUBMODULES]
 
 
 def __getattr__(name: str) -> Any:
     if name in _API:
         return getattr(import_module(_API[name]), name)
+    if name in _SUBMODULES:
+        return import_module(f"mscseq.{name}")
     msg = f"module 'mscseq' has no attribute {name!r}"
     raise AttributeError(msg)
