@@ -1,0 +1,76 @@
+"""MultiQC custom-content files: their content, and that MultiQC itself picks them up (if installed)."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+import mscseq
+from mscseq.multiqc import DE_FILE, QC_FILE, VERDICT_FILE, write_multiqc
+from mscseq.outputs import dump_json
+
+
+@pytest.fixture(scope="module")
+def summary(example_adata) -> dict:
+    """summary.json of the example study with DE and comparability (fast engine)."""
+    adata = example_adata.copy()
+    mscseq.run_de(adata, design="~ cohort", contrasts=[mscseq.Contrast.parse("cohort,B,A")], engine="mscseq")
+    with warnings.catch_warnings():
+        # the engine's loess fit divides 0/0 on ties (reported to the engine owner); not what these tests check
+        warnings.filterwarnings("ignore", "invalid value encountered in divide", RuntimeWarning)
+        mscseq.run_comparability(adata, group="cohort", design="~ cohort", engine="mscseq", permutations=99)
+    return json.loads(dump_json(mscseq.build_summary(adata)))
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    lines = [line for line in path.read_text().splitlines() if not line.startswith("#")]
+    return list(csv.DictReader(lines, delimiter="\t"))
+
+
+def test_files_written(summary: dict, tmp_path: Path) -> None:
+    assert write_multiqc(summary, tmp_path / "multiqc") == [QC_FILE, VERDICT_FILE, DE_FILE]
+    qc = {r["Sample"]: r for r in _rows(tmp_path / "multiqc" / QC_FILE)}
+    assert len(qc) == 15
+    first = summary["qc"][0]
+    assert float(qc[first["sample"]]["library_size"]) == pytest.approx(first["library_size"] / 1e6)
+    assert float(qc[first["sample"]]["top100_fraction"]) == pytest.approx(100 * first["top100_fraction"])
+    assert qc["P09"]["comparability"] == "outlier"
+    section = json.loads((tmp_path / "multiqc" / VERDICT_FILE).read_text())
+    assert section["plot_type"] == "table"
+    assert summary["comparability"]["verdict"].replace("_", " ") in section["description"]
+    assert section["data"]["P09"]["status"] == "outlier"
+    (de,) = _rows(tmp_path / "multiqc" / DE_FILE)
+    assert de["Contrast"] == "cohort_B_vs_A"
+    assert int(de["up"]) == summary["de"][0]["n_up"]
+
+
+def test_without_comparability_or_de(summary: dict, tmp_path: Path) -> None:
+    plain = {k: v for k, v in summary.items() if k != "comparability"} | {"de": []}
+    assert write_multiqc(plain, tmp_path) == [QC_FILE]
+    assert "comparability" not in (tmp_path / QC_FILE).read_text().splitlines()[-2]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("multiqc") is None, reason="MultiQC is not installed")
+def test_multiqc_picks_the_files_up(summary: dict, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    write_multiqc(summary, run / "multiqc")
+    out = tmp_path / "mqc"
+    proc = subprocess.run(
+        [sys.executable, "-m", "multiqc", str(run), "-o", str(out), "--no-ansi", "--force"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (out / "multiqc_report.html").is_file()
+    stats = (out / "multiqc_data" / "multiqc_general_stats.txt").read_text()
+    assert "mscseq_qc-library_size" in stats and "P09" in stats
+    verdict = (out / "multiqc_data" / "multiqc_mscseq_verdict_table.txt").read_text()
+    assert "P09\toutlier" in verdict
+    assert "cohort_B_vs_A" in (out / "multiqc_data" / "multiqc_mscseq_de_table.txt").read_text()
+    assert "mscseq comparability verdict" in (out / "multiqc_report.html").read_text()
