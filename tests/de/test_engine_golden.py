@@ -7,10 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _engine_data import REFERENCE, agreement, airway, msc_gf, pasilla
 
 from mscseq.de.engine import fit_deseq2, lrt_results, results
-
-from _engine_data import REFERENCE, agreement, airway, msc_gf, pasilla
 
 pytestmark = pytest.mark.shared
 

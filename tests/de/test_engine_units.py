@@ -128,7 +128,7 @@ def test_lrt_of_single_coefficient_close_to_wald() -> None:
 def test_rank_deficient_design_names_columns() -> None:
     y, x, _ = _toy(6)
     x = x.assign(dup=x["group[T.B]"])
-    with pytest.raises(MscseqError, match="dup|group"):
+    with pytest.raises(MscseqError, match=r"dup|group"):
         fit_deseq2(y, x)
 
 

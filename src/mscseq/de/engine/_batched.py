@@ -24,6 +24,7 @@ class BatchedCholesky:
     Notes
     -----
     Matrices that are not numerically positive definite give NaN results for their gene.
+
     """
 
     def __init__(self, b: np.ndarray, p: int | None = None) -> None:

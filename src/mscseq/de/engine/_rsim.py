@@ -40,6 +40,7 @@ def r_seed_state(seed: int) -> np.ndarray:
     -------
     numpy.ndarray
         ``uint32`` state vector.
+
     """
     s = seed & 0xFFFFFFFF
     for _ in range(50):
@@ -278,6 +279,7 @@ def r_rchisq(n: int, df: float, seed: int) -> np.ndarray:
     -------
     numpy.ndarray
         The draws.
+
     """
     mt = r_seed_state(seed)
     return _rchisq_many(mt, n, df / 2.0, _EXP_Q)
@@ -309,6 +311,7 @@ def simulated_histograms(df: int, variances: np.ndarray, ndraw: int = 10_000) ->
     -------
     numpy.ndarray
         ``(len(variances), 40)`` bin counts on breaks ``-10, -9.5, ..., 10``.
+
     """
     mt = r_seed_state(2)
     return _simulated_hists(mt, int(df), np.sqrt(np.asarray(variances, float)), ndraw, _EXP_Q)
@@ -326,6 +329,7 @@ def hist_counts(values: np.ndarray) -> np.ndarray:
     -------
     numpy.ndarray
         40 counts.
+
     """
     idx = np.ceil((values - 5e-8 + 10.0) / 0.5).astype(np.int64) - 1
     return np.bincount(np.clip(idx, 0, 39), minlength=40)

@@ -432,6 +432,7 @@ def simulated_counts(df: int) -> np.ndarray:
     -------
     numpy.ndarray
         Counts per grid value and bin.
+
     """
     arr = np.frombuffer(zlib.decompress(base64.b64decode("".join(_DATA))), dtype="<u2")
     return arr.reshape(3, 200, 40)[df - 1].astype(np.int64)

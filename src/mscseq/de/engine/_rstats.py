@@ -24,6 +24,7 @@ def trimmed_mean_rows(x: np.ndarray, trim: float) -> np.ndarray:
     -------
     numpy.ndarray
         One trimmed mean per row.
+
     """
     n = x.shape[1]
     if trim <= 0 or n == 0:
@@ -48,6 +49,7 @@ def mad(x: np.ndarray) -> float:
     -------
     float
         Scaled median absolute deviation.
+
     """
     x = x[~np.isnan(x)]
     med = np.median(x)
@@ -66,6 +68,7 @@ def p_adjust_bh(p: np.ndarray) -> np.ndarray:
     -------
     numpy.ndarray
         Adjusted p-values.
+
     """
     p = np.asarray(p, dtype=float)
     out = np.full(p.shape, np.nan)
@@ -145,6 +148,7 @@ def lowess(x: np.ndarray, y: np.ndarray, f: float = 2 / 3, iters: int = 3) -> np
     -------
     numpy.ndarray
         Smoothed y at ``sort(x)``.
+
     """
     order = np.argsort(x, kind="stable")
     x = np.asarray(x, dtype=float)[order]

@@ -19,6 +19,7 @@ def design_cells(x: np.ndarray) -> np.ndarray:
     -------
     numpy.ndarray
         ``(n,)`` integer cell codes.
+
     """
     _, first, inv = np.unique(x, axis=0, return_index=True, return_inverse=True)
     inv = inv.ravel()
@@ -40,6 +41,7 @@ def n_or_more_in_cell(x: np.ndarray, n: int) -> np.ndarray:
     -------
     numpy.ndarray
         Boolean per sample.
+
     """
     cells = design_cells(x)
     counts = np.bincount(cells)
@@ -68,6 +70,7 @@ def robust_moments_dispersion(y_norm: np.ndarray, x: np.ndarray) -> np.ndarray:
     -------
     numpy.ndarray
         ``(G,)`` dispersions used only for Cook's distances.
+
     """
     three = n_or_more_in_cell(x, 3)
     if three.any():
@@ -110,6 +113,7 @@ def cooks_distance(
     -------
     numpy.ndarray
         ``(G, n)`` Cook's distances.
+
     """
     p = x.shape[1]
     disp = robust_moments_dispersion(y / size_factors, x)
@@ -131,6 +135,7 @@ def max_cooks(cooks: np.ndarray, x: np.ndarray) -> np.ndarray:
     -------
     numpy.ndarray
         ``(G,)`` maxima.
+
     """
     m, p = x.shape
     use = n_or_more_in_cell(x, 3)
@@ -155,6 +160,7 @@ def replacement_counts(y: np.ndarray, size_factors: np.ndarray, trim: float = 0.
     -------
     numpy.ndarray
         ``(G, n)`` replacement counts (truncated towards zero like ``as.integer``).
+
     """
     tm = trimmed_mean_rows(y / size_factors, trim)
     return np.trunc(tm[:, None] * size_factors[None, :])

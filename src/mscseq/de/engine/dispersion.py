@@ -36,6 +36,7 @@ def linear_model_mu(y_norm: np.ndarray, x: np.ndarray) -> np.ndarray:
     -------
     numpy.ndarray
         ``(G, n)`` fitted values.
+
     """
     q, _ = np.linalg.qr(x)
     return (y_norm @ q) @ q.T
@@ -55,6 +56,7 @@ def rough_dispersion(y_norm: np.ndarray, x: np.ndarray) -> np.ndarray:
     -------
     numpy.ndarray
         ``(G,)`` non-negative rough dispersions.
+
     """
     m, p = x.shape
     mu = np.maximum(linear_model_mu(y_norm, x), 1.0)
@@ -78,6 +80,7 @@ def moments_dispersion(
     -------
     numpy.ndarray
         ``(G,)`` moment dispersions.
+
     """
     xim = np.mean(1.0 / size_factors)
     return (base_var - xim * base_mean) / base_mean**2
@@ -113,6 +116,7 @@ def log_posterior(
     -------
     numpy.ndarray
         ``(G,)`` log posterior values.
+
     """
     alpha = np.exp(a)[:, None]
     r = 1.0 / alpha
@@ -145,6 +149,7 @@ def dlog_posterior(
     -------
     numpy.ndarray
         ``(G,)`` derivatives.
+
     """
     alpha1 = np.exp(a)
     alpha = alpha1[:, None]
@@ -215,6 +220,7 @@ def fit_dispersion_line_search(
     -------
     LineSearchResult
         Estimates, iteration counts, initial and last log posterior.
+
     """
     g, _ = y.shape
     p = x.shape[1]
@@ -297,6 +303,7 @@ def fit_dispersion_grid(
     -------
     numpy.ndarray
         ``(G,)`` dispersion estimates (not log).
+
     """
     g, n = y.shape
     p = x.shape[1]
@@ -329,6 +336,7 @@ def has_linear_mu(x: np.ndarray) -> bool:
     -------
     bool
         True when the fitted means are group means.
+
     """
     return np.unique(x, axis=0).shape[0] == x.shape[1]
 
@@ -373,6 +381,7 @@ def genewise_dispersions(
     -------
     GenewiseResult
         Dispersions (bounded to ``[1e-8, max(10, n)]``), the means, line-search iterations.
+
     """
     n = y.shape[1]
     y_norm = y / size_factors
@@ -435,6 +444,7 @@ def map_dispersions(
     -------
     tuple of numpy.ndarray
         ``(final dispersion, MAP dispersion, outlier flag)``.
+
     """
     n = y.shape[1]
     init = np.where(disp_gene > 0.1 * disp_fit, disp_gene, disp_fit)

@@ -67,6 +67,7 @@ class DESeq2Fit:
         Genes whose outlier counts were replaced and that were refitted.
     replaceable
         Samples whose counts may be replaced (cells of ``min_replicates_for_replace``+).
+
     """
 
     design: pd.DataFrame
@@ -131,6 +132,7 @@ def size_factors_median_ratio(counts_gn: np.ndarray) -> np.ndarray:
     ------
     MscseqError
         When no gene has a positive count in every sample.
+
     """
     with np.errstate(divide="ignore"):
         logc = np.log(counts_gn)
@@ -163,7 +165,7 @@ def _check_design(design: pd.DataFrame, n: int) -> np.ndarray:
     if rank < p:
         from scipy.linalg import qr
 
-        _, r, piv = qr(x, pivoting=True, mode="economic")
+        _, _r, piv = qr(x, pivoting=True, mode="economic")
         dep = [str(design.columns[j]) for j in piv[rank:]]
         msg = (
             f"the design matrix is not full rank (rank {rank} < {p} columns): column(s) "
@@ -266,7 +268,6 @@ def _fit_genes(
         return final, dmap, out, fit
 
     parts = _run_blocks(mp, g, n, threads)
-    del mu_gw
 
     def cat(i: int) -> np.ndarray:
         return np.concatenate([q[i] for q in parts])
@@ -325,6 +326,7 @@ def fit_deseq2(
     ------
     MscseqError
         For malformed counts or a rank-deficient design.
+
     """
     from threadpoolctl import threadpool_limits
 

@@ -43,6 +43,7 @@ class GLMFit:
         Whether IRLS (or the L-BFGS-B fallback) converged.
     loglike
         NB log-likelihood at ``mu``.
+
     """
 
     beta: np.ndarray
@@ -66,6 +67,7 @@ def outer_rows(x: np.ndarray) -> np.ndarray:
     -------
     numpy.ndarray
         ``XX[j] = vec(x_j x_j^T)``, so that ``W @ XX`` gives every gene's ``X^T W X``.
+
     """
     n, p = x.shape
     return (x[:, :, None] * x[:, None, :]).reshape(n, p * p)
@@ -87,6 +89,7 @@ def nb_loglike(y: np.ndarray, mu: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     -------
     numpy.ndarray
         ``(G,)`` log-likelihoods.
+
     """
     r = (1.0 / alpha)[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -116,6 +119,7 @@ def initial_beta(y: np.ndarray, size_factors: np.ndarray, x: np.ndarray) -> np.n
     -------
     numpy.ndarray
         ``(G, p)`` starting coefficients.
+
     """
     q, r = np.linalg.qr(x)
     ly = np.log(y / size_factors + 0.1)
@@ -146,6 +150,7 @@ def sandwich(
     -------
     tuple of numpy.ndarray
         ``(inv(X^T W X + Λ), inv(.) X^T W X inv(.))``, both ``(G, p, p)``.
+
     """
     b0 = (w @ xx).reshape(-1, p, p)
     b = b0 + np.diag(lam)
@@ -196,8 +201,9 @@ def fit_nb_glm(
     -------
     GLMFit
         Coefficients, variances, means, hat diagonals, convergence.
+
     """
-    g, n = y.shape
+    g, _n = y.shape
     p = x.shape[1]
     lam_log2 = (
         np.full(p, DEFAULT_LAMBDA_LOG2) if lambda_log2 is None else np.asarray(lambda_log2)

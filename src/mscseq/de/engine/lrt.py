@@ -52,6 +52,7 @@ def lrt_results(
     ------
     MscseqError
         When the reduced design is not nested or has as many columns as the full one.
+
     """
     xr = np.asarray(
         reduced_design.to_numpy(dtype=float)

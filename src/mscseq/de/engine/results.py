@@ -68,6 +68,7 @@ def resolve_contrast(
     ------
     MscseqError
         When the contrast does not match the design.
+
     """
     p = len(names)
     if isinstance(contrast, str):
@@ -161,6 +162,7 @@ def contrast_estimates(fit: object, rc: ResolvedContrast, *, minmu: float = 0.5)
     -------
     tuple of numpy.ndarray
         ``(lfc, se, stat, pvalue)``.
+
     """
     if rc.kind in ("coef", "negcoef"):
         lfc = fit.lfc[:, rc.coef].copy()
@@ -210,6 +212,7 @@ def threshold_test(
     -------
     tuple of numpy.ndarray
         ``(stat, pvalue)``; ``lessAbs`` p-value is the larger of the two one-sided p-values.
+
     """
     t = float(threshold)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -251,6 +254,7 @@ def independent_filtering(
     -------
     tuple
         Adjusted p-values and a dict with ``filterThreshold``, ``filterTheta``, ``numRej``.
+
     """
     lower = float(np.mean(base_mean == 0))
     upper = 0.95 if lower < 0.95 else 1.0
@@ -301,6 +305,7 @@ def cooks_filter(fit: object, cutoff: float | bool) -> np.ndarray:
     -------
     numpy.ndarray
         Boolean mask.
+
     """
     x = fit.design.to_numpy(dtype=float)
     m, p = x.shape
@@ -368,6 +373,7 @@ def results(
     ------
     MscseqError
         For invalid options.
+
     """
     if not 0 < alpha < 1:
         msg = f"alpha must be between 0 and 1, got {alpha}"

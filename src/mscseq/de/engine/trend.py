@@ -48,6 +48,7 @@ def glm_gamma_identity(
     -------
     tuple
         Coefficients and whether the fit converged.
+
     """
     coef = np.array(start, dtype=float)
     coefold = coef.copy()
@@ -97,6 +98,7 @@ def parametric_trend(means: np.ndarray, disps: np.ndarray) -> np.ndarray:
     ------
     TrendFitError
         When a coefficient is not positive or after 10 refits without convergence.
+
     """
     coefs = np.array([0.1, 1.0])
     it = 0
@@ -133,6 +135,7 @@ def local_trend(means: np.ndarray, disps: np.ndarray) -> Callable[[np.ndarray], 
     -------
     callable
         Trend function of base mean.
+
     """
     keep = disps >= MIN_DISP * 10
     if not keep.any():
@@ -173,6 +176,7 @@ class Trend:
         ``(asymptDisp, extraPois)`` for the parametric trend, else None.
     func
         Callable mapping base means to trend dispersions.
+
     """
 
     fit_type: str
@@ -203,6 +207,7 @@ def fit_trend(base_mean: np.ndarray, disp_gene: np.ndarray, fit_type: str = "par
     ------
     ValueError
         When all gene-wise estimates are near the minimum (R stops there too).
+
     """
     use = disp_gene > 100 * MIN_DISP
     if not use.any():
@@ -241,6 +246,7 @@ def var_log_disp_residuals(disp_gene: np.ndarray, disp_fit: np.ndarray) -> float
     -------
     float
         Variance of the log residuals.
+
     """
     above = disp_gene >= MIN_DISP * 100
     return mad(np.log(disp_gene[above]) - np.log(disp_fit[above])) ** 2
@@ -267,6 +273,7 @@ def r_loess_1d(x: np.ndarray, y: np.ndarray, at: np.ndarray, span: float = 0.2) 
     -------
     numpy.ndarray
         Predictions.
+
     """
     order = np.argsort(x, kind="stable")
     x = np.asarray(x, float)[order]
@@ -370,6 +377,7 @@ def prior_variance(
     -------
     float
         Prior variance of log dispersions (at least 0.25 when ``m > p``).
+
     """
     if 0 < m - p <= 3:
         above = disp_gene >= MIN_DISP * 100
