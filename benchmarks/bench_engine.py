@@ -175,7 +175,7 @@ def part_speed(threads: int = 2, repeats: int = 1) -> dict:
         meta = pd.read_csv(Path(d) / "airway_metadata.tsv", sep="\t")
         meta.rename(columns={"ID": "sample"})[["sample", "cell", "dex"]].to_csv(sheet, sep="\t", index=False)
         cmd = [mscseq, "de", str(Path(d) / "airway_cts.tsv.gz"), "--samples", str(sheet), "--design", "~ cell + dex",
-               "--contrast", "dex,trt,untrt", "--engine", "mscseq", "--threads", str(threads), "--out", str(tmp / "de_out")]
+               "--contrast", "dex,trt,untrt", "--engine", "mscseq", "--threads", str(threads), "--out", str(tmp / "de_out.tsv"), "--force"]
         try:
             shutil.rmtree(tmp / "de_out", ignore_errors=True)
             out["mscseq de (CLI)"] = _timed(cmd)
