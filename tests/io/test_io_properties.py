@@ -147,3 +147,39 @@ def test_sheet_sample_not_in_counts_fails(sc, extra):
             assert str(exc).startswith(f"{s}: 1 sample(s) in the sheet are not in the count files: '{extra}'")
         else:
             raise AssertionError("missing sample accepted")
+
+
+@st.composite
+def quants(draw):
+    n_tx = draw(st.integers(1, 25))
+    n_samples = draw(st.integers(1, 3))
+    genes = draw(st.lists(st.sampled_from(["GA", "GB", "GC", "GD"]), min_size=n_tx, max_size=n_tx))
+    counts = draw(st.lists(st.lists(st.integers(0, 10**6), min_size=n_tx, max_size=n_tx), min_size=n_samples, max_size=n_samples))
+    tpm = draw(st.lists(st.lists(st.sampled_from([0.0, 0.5, 3.0, 100.0]), min_size=n_tx, max_size=n_tx), min_size=n_samples, max_size=n_samples))
+    length = draw(st.lists(st.lists(st.floats(10, 1e4), min_size=n_tx, max_size=n_tx), min_size=n_samples, max_size=n_samples))
+    return genes, np.array(counts, float), np.array(tpm), np.array(length)
+
+
+@SETTINGS
+@given(q=quants())
+def test_tximport_summary_properties(q):
+    """Counts are conserved; a gene's length lies within its transcripts' lengths; no gaps or NaNs."""
+    from mscseq.io.tximport import Quant, summarize_to_gene
+
+    genes, counts, tpm, length = q
+    ids = np.array([f"T{i}" for i in range(len(genes))], dtype=object)
+    tx2gene = pd.DataFrame({"gene_id": genes, "gene_name": ""}, index=pd.Index(ids, name="transcript_id"))
+    qs = [
+        Quant(path=Path(f"s{j}/quant.sf"), sample=f"s{j}", format="salmon", level="transcript", ids=ids,
+              counts=counts[j], abundance=tpm[j], length=length[j])
+        for j in range(len(counts))
+    ]
+    t = summarize_to_gene(qs, tx2gene=tx2gene, tx2gene_path="t2g")
+    np.testing.assert_allclose(t.counts.sum(axis=0).to_numpy(), counts.sum(axis=1))
+    assert np.isfinite(t.lengths.to_numpy()).all()
+    g = np.array(genes)
+    for j in range(len(counts)):
+        for gene in t.counts.index:
+            mine = g == gene
+            lo, hi = length[:, mine].min(), length[:, mine].max()
+            assert lo * (1 - 1e-9) <= t.lengths.loc[gene, f"s{j}"] <= hi * (1 + 1e-9)
