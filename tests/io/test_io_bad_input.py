@@ -287,3 +287,24 @@ def test_sheet_path_folder(write, tmp_path):
     (tmp_path / "sub").mkdir()
     s = write("s.tsv", "sample\tpath\nA\tsub\n")
     assert "is a folder" in err(load_dataset, None, s)
+
+
+def test_excel_sheet(tmp_path, small_matrix):
+    import pandas as pd
+
+    s = tmp_path / "samples.xlsx"
+    pd.DataFrame({"sample": ["A", "B", "C"], "donor": [1, 2, 3], "group": ["x", "y", "y"]}).to_excel(s, index=False)
+    adata = load_dataset([small_matrix], s)
+    assert list(adata.obs_names) == ["A", "B", "C"]
+    assert list(adata.obs["donor"].astype(str)) == ["1", "2", "3"]
+
+
+def test_corrupt_excel_sheet(tmp_path, small_matrix):
+    s = tmp_path / "samples.xlsx"
+    s.write_bytes(b"PK\x03\x04" + b"\x00" * 100)
+    assert err(load_dataset, [small_matrix], s).startswith(f"{s}: cannot be read as an Excel .xlsx workbook")
+
+
+def test_sheet_duplicated_columns(write, small_matrix):
+    s = write("s.tsv", "sample\tgroup\tgroup\nA\tx\ty\n")
+    assert err(read_sheet, s) == f"{s}, line 1: duplicated column names 'group'; give each column its own name"

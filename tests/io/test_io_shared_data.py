@@ -266,3 +266,16 @@ def test_declared_format_mismatch_on_real_file(shared_data):
     p = shared_data / "htseq_count_airway_GSE52778_16samples/SRR1039508_all_counts.txt.gz"
     with pytest.raises(MscseqError, match="--format star was given but the file looks like htseq"):
         read_count_files([p], options=ReadOptions(format="star"))
+
+
+def test_msc_excel_sheet(shared_data):
+    """The authors' .xlsx sheet reads; its spellings differ from the count columns and the error lists them."""
+    d = shared_data / "msc_six_sources_osteogenic_kuchur_lobov"
+    from mscseq.io import read_sheet
+
+    sheet = read_sheet(d / "RNA-seq_samples.xlsx")
+    assert sheet.shape == (102, 10)
+    assert sheet.loc["Pulp.3219.23.48h.undif_1", "Cell_type"] == "DPSCs"
+    counts = sorted(d.glob("*_transcriptomes_total.csv.gz"))
+    with pytest.raises(MscseqError, match=r"RNA-seq_samples\.xlsx: \d+ sample\(s\) in the sheet are not in the count files"):
+        load_dataset(counts, d / "RNA-seq_samples.xlsx")

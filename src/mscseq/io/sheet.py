@@ -2,18 +2,62 @@
 
 from __future__ import annotations
 
+import csv
 import io
+import zipfile
 from pathlib import Path
 
 import pandas as pd
 
 from mscseq.errors import MscseqError, first_names
 from mscseq.io.matrix import sniff_delimiter
-from mscseq.io.textfile import read_text
+from mscseq.io.textfile import ZIP_MAGIC, check_file, read_magic, read_text
+
+
+def _read_delimited(p: Path, sample_column: str) -> pd.DataFrame:
+    text = read_text(p, what="a sample sheet")
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        msg = f"{p}: the sample sheet is empty; expected a header line with a '{sample_column}' column"
+        raise MscseqError(msg)
+    sep = sniff_delimiter(lines[0], p) if ("\t" in lines[0] or "," in lines[0] or ";" in lines[0]) else "\t"
+    header = next(csv.reader([lines[0]], delimiter=sep))
+    names = [h.strip() for h in header]
+    dup = sorted({h for h in names if names.count(h) > 1})
+    if dup:
+        msg = f"{p}, line 1: duplicated column names {first_names(dup)}; give each column its own name"
+        raise MscseqError(msg)
+    try:
+        return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
+    except pd.errors.ParserError as exc:
+        msg = f"{p}: cannot parse the sample sheet ({str(exc).strip()}); check that every row has as many columns as the header"
+        raise MscseqError(msg) from exc
+
+
+def _read_excel(p: Path, sample_column: str) -> pd.DataFrame:
+    """Read the first worksheet of an Excel ``.xlsx`` sheet as text."""
+    try:
+        import openpyxl  # noqa: F401  (pandas' engine for .xlsx)
+    except ImportError as exc:  # pragma: no cover - openpyxl is a dependency
+        msg = f"{p}: an Excel workbook; save it as CSV or TSV (or install openpyxl)"
+        raise MscseqError(msg) from exc
+    try:
+        df = pd.read_excel(p, sheet_name=0, dtype=str, engine="openpyxl")
+    except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        msg = f"{p}: cannot be read as an Excel .xlsx workbook ({detail}); save the sheet as CSV or TSV"
+        raise MscseqError(msg) from exc
+    if df.columns.empty:
+        msg = f"{p}: the first worksheet is empty; expected a header row with a '{sample_column}' column"
+        raise MscseqError(msg)
+    unnamed = [str(c) for c in df.columns if str(c).startswith("Unnamed:")]
+    if unnamed and df[unnamed].isna().all().all():
+        df = df.drop(columns=unnamed)
+    return df.fillna("").astype(str)
 
 
 def read_sheet(path: str | Path, *, sample_column: str = "sample") -> pd.DataFrame:
-    """Read and check a sample sheet (CSV or TSV).
+    """Read and check a sample sheet (CSV, TSV or the first worksheet of an Excel ``.xlsx`` file).
 
     Parameters
     ----------
@@ -34,18 +78,8 @@ def read_sheet(path: str | Path, *, sample_column: str = "sample") -> pd.DataFra
         Empty sheet, no sample column, duplicated samples, empty sample names.
 
     """
-    p = Path(path)
-    text = read_text(p, what="a sample sheet")
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    if not lines:
-        msg = f"{p}: the sample sheet is empty; expected a header line with a '{sample_column}' column"
-        raise MscseqError(msg)
-    sep = sniff_delimiter(lines[0], p) if ("\t" in lines[0] or "," in lines[0] or ";" in lines[0]) else "\t"
-    try:
-        df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
-    except pd.errors.ParserError as exc:
-        msg = f"{p}: cannot parse the sample sheet ({str(exc).strip()})"
-        raise MscseqError(msg) from exc
+    p = check_file(path, what="a sample sheet")
+    df = _read_excel(p, sample_column) if read_magic(p, 4) == ZIP_MAGIC else _read_delimited(p, sample_column)
     df.columns = [str(c).strip() for c in df.columns]
     if sample_column not in df.columns:
         msg = (
