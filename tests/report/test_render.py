@@ -112,7 +112,17 @@ def test_methods_cite_the_methods_used(html: str):
     for ref in ("Genome Biology 15:550", "Genome Biology 19:15", "Benjamini"):
         assert ref in html
     assert "~ cohort" in html
+
+
+def test_without_comparability(report_parts):
+    adata, summary, run_info = report_parts
+    a = adata.copy()
+    a.uns.pop("comparability", None)
+    html = render_report(a, summary={k: v for k, v in summary.items() if k != "comparability"}, run_info=run_info)
     assert "Comparability not computed" in html
+    assert "MSC panel scores were not computed in this run" in html
+    assert "comparability statistics (equivalence, PERMANOVA" in html
+    assert "The comparability assessment was not part of this run" in html
 
 
 def test_hostile_names_are_escaped(hostile_dir: Path):
@@ -149,13 +159,32 @@ def test_with_comparability(report_parts):
     comp = fake_comparability([str(s) for s in adata.obs_names])
     html = render_report(adata, summary={**summary, "comparability": comp}, run_info=run_info)
     assert "verdict-not_comparable" in html and "Not comparable" in html
-    assert "1 of 15 products stand out as outliers" in html
-    assert comp["rule"] in html
+    assert "1 of 15 products stands out as an outlier" in html
+    assert "outlier product(s): P09" in html  # the reasons
+    assert "96.2 %" in html  # key number: fraction shown equivalent
+    for clause in comp["rule"].split("; "):
+        assert f"<li>{clause}</li>" in html
     assert "negative marker(s) PTPRC, CD34 expressed" in html
-    assert "PERMANOVA" in html and "Anderson MJ (2001)" in html
+    for title in (
+        "Outlier screening",
+        "Equivalence",
+        "PERMANOVA and PERMDISP",
+        "Variance partition",
+        "Quality ranges",
+    ):
+        assert f"<h3>{title}</h3>" in html
+    assert "shown generically" in html  # unknown parts of the block are still shown
+    assert "Anderson MJ (2001)" in html and "Schuirmann" in html and "Dominici" in html
     assert "Comparability not computed" not in html
-    pca = figures(html)["fig-pca"]
-    assert pca["layout"]["meta"]["colorings"][0]["column"] == "comparability"
+    figs = figures(html)
+    assert {
+        "fig-outliers",
+        "fig-equivalence",
+        "fig-variance",
+        "fig-panel-scores",
+        "fig-panel-genes",
+    } <= set(figs)
+    assert figs["fig-pca"]["layout"]["meta"]["colorings"][0]["column"] == "comparability"
 
 
 def test_comparability_from_anndata_when_summary_lacks_it(report_parts):

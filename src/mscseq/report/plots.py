@@ -578,6 +578,8 @@ def _de_scatter(
     labels = _gene_labels(de)
     ids = de.index.astype(str).to_numpy()
     padj = de["padj"].to_numpy(float)
+    lfc = de["log2FoldChange"].to_numpy(float)
+    bm = de["baseMean"].to_numpy(float)
     rank = np.argsort(np.where(np.isfinite(padj), padj, np.inf), kind="stable")
     xr = xrange or _pad(float(x.min()) if len(x) else -1.0, float(x.max()) if len(x) else 1.0)
     yr = _pad(float(y.min()) if len(y) else 0.0, float(y.max()) if len(y) else 1.0)
@@ -605,8 +607,7 @@ def _de_scatter(
     for key, name, color, size in groups:
         sel = np.flatnonzero(interactive & (cls == key))
         text = [
-            f"<b>{esc(labels[i])}</b> ({esc(ids[i])})<br>log2 FC {de['log2FoldChange'].iat[i]:.3g}<br>"
-            f"padj {padj[i]:.3g}<br>mean count {de['baseMean'].iat[i]:.4g}"
+            f"<b>{esc(labels[i])}</b> ({esc(ids[i])})<br>log2 FC {lfc[i]:.3g}<br>padj {padj[i]:.3g}<br>mean count {bm[i]:.4g}"
             for i in sel
         ]
         data.append(
@@ -713,3 +714,249 @@ def ma_figure(
         xtitle="log10 mean of normalised counts", ytitle=f"log2 fold change ({esc(target)} / {esc(reference)})",
         max_points=max_points, n_labels=n_labels,
     )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------- comparability
+
+#: Diverging colour scale from Okabe–Ito blue through white to vermillion (colour-blind safe).
+DIVERGING = [[0.0, "#0072B2"], [0.5, "#FFFFFF"], [1.0, "#D55E00"]]
+
+
+def outlier_figure(
+    samples: Sequence[str],
+    z_correlation: Sequence[float | None],
+    z_distance: Sequence[float | None],
+    *,
+    threshold: float,
+    outliers: Sequence[str] = (),
+) -> Figure:
+    """Outlier screening: each product's robust z-scores of low correlation and of distance to the centroid.
+
+    Parameters
+    ----------
+    samples
+        Product names.
+    z_correlation, z_distance
+        Robust z-scores recorded by the comparability step (``None`` where not computed).
+    threshold
+        The outlier threshold on either score (drawn as dashed lines).
+    outliers
+        Products called outliers.
+
+    Returns
+    -------
+    dict
+        Plotly figure specification: consistent and outlier products as two traces.
+
+    """
+    zc = np.asarray([np.nan if v is None else v for v in z_correlation], dtype=float)
+    zd = np.asarray([np.nan if v is None else v for v in z_distance], dtype=float)
+    bad = np.asarray([str(s) in {str(o) for o in outliers} for s in samples])
+    names = [esc(s) for s in samples]
+    data = []
+    for label, mask, color, symbol in (
+        ("consistent", ~bad, OK, "circle"),
+        ("outlier", bad, FLAG, "diamond"),
+    ):
+        idx = np.flatnonzero(mask)
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers+text" if label == "outlier" else "markers",
+                "name": label,
+                "x": num(zc[idx]),
+                "y": num(zd[idx]),
+                "text": [names[i] for i in idx],
+                "textposition": "top center",
+                "hovertemplate": "<b>%{text}</b><br>z (low correlation) %{x:.2f}<br>z (distance) %{y:.2f}<extra></extra>",
+                "marker": {
+                    "color": color,
+                    "size": 11 if label == "outlier" else 9,
+                    "symbol": symbol,
+                    "line": {"color": "#fff", "width": 1},
+                },
+            }
+        )
+    finite = np.concatenate([zc[np.isfinite(zc)], zd[np.isfinite(zd)], [threshold]])
+    hi = float(finite.max()) * 1.1 + 0.5
+    lo = min(float(finite.min()) * 1.1 - 0.5, -1.0)
+    dash = {"color": "#666", "width": 1, "dash": "dash"}
+    layout = base_layout(
+        height=400,
+        xaxis=axis("robust z: low correlation with peers", range=[lo, hi]),
+        yaxis=axis("robust z: distance to peers' centroid (PCA)", range=[lo, hi]),
+        shapes=[
+            {"type": "line", "xref": "x", "yref": "paper", "x0": threshold, "x1": threshold, "y0": 0, "y1": 1, "line": dash},
+            {"type": "line", "xref": "paper", "yref": "y", "x0": 0, "x1": 1, "y0": threshold, "y1": threshold, "line": dash},
+        ],
+        annotations=[
+            {"x": threshold, "y": 1, "xref": "x", "yref": "paper", "text": f"outlier threshold {threshold:g}", "showarrow": False,
+             "xanchor": "left", "yanchor": "top", "font": {"size": 10, "color": "#555"}},
+        ],
+        legend={"orientation": "h", "y": 1.1, "x": 0},
+    )  # fmt: skip
+    return {"data": data, "layout": layout}
+
+
+def equivalence_figure(contrasts: Sequence[dict[str, Any]], *, margin: float) -> Figure:
+    """Share of testable genes shown equivalent, shown beyond the margin, or neither, per group comparison.
+
+    Parameters
+    ----------
+    contrasts
+        Equivalence summaries (``name``/``target``/``reference``, ``fraction_equivalent``,
+        ``fraction_beyond_margin``, ``n_tested``) as recorded in ``summary.json``.
+    margin
+        Equivalence margin (log2), for the labels.
+
+    Returns
+    -------
+    dict
+        Plotly figure specification: three stacked horizontal bar traces.
+
+    """
+    rows = [c for c in contrasts if c.get("fraction_equivalent") is not None]
+    labels = [
+        f"{esc(c.get('target', c.get('name')))} vs {esc(c.get('reference', ''))}" for c in rows
+    ]
+    eq = np.asarray([100 * float(c["fraction_equivalent"]) for c in rows])
+    beyond = np.asarray([100 * float(c.get("fraction_beyond_margin") or 0.0) for c in rows])
+    neither = np.clip(100 - eq - beyond, 0, None)
+    parts = [
+        (f"shown equivalent (|log2 FC| < {margin:g})", eq, "#009E73"),
+        ("not shown either way", neither, "#D9D9D9"),
+        (f"shown beyond the margin (|log2 FC| > {margin:g})", beyond, UP),
+    ]
+    data = [
+        {
+            "type": "bar",
+            "orientation": "h",
+            "name": name,
+            "y": labels,
+            "x": num(v, 4),
+            "marker": {"color": color},
+            "hovertemplate": f"%{{y}}<br>{name}: %{{x:.1f}} % of testable genes<extra></extra>",
+        }
+        for name, v, color in parts
+    ]
+    layout = base_layout(
+        height=140 + 50 * len(rows),
+        barmode="stack",
+        xaxis=axis("% of testable genes", range=[0, 100]),
+        yaxis=axis("", type="category", autorange="reversed"),
+        legend={"orientation": "h", "y": -0.35 if len(rows) < 3 else -0.2, "x": 0},
+        margin={"l": 120, "r": 20, "t": 10, "b": 90},
+    )
+    return {"data": data, "layout": layout}
+
+
+def variance_partition_figure(fractions: dict[str, dict[str, float]]) -> Figure:
+    """Share of each gene's variance explained per component: median over genes with the interquartile range.
+
+    Parameters
+    ----------
+    fractions
+        Component → ``{"median", "q1", "q3"}`` (fractions 0–1) as recorded in ``summary.json``.
+
+    Returns
+    -------
+    dict
+        Plotly figure specification: one bar trace with asymmetric error bars.
+
+    """
+    comps = list(fractions)
+    med = np.asarray([100 * float(fractions[c]["median"]) for c in comps])
+    q1 = np.asarray([100 * float(fractions[c].get("q1", fractions[c]["median"])) for c in comps])
+    q3 = np.asarray([100 * float(fractions[c].get("q3", fractions[c]["median"])) for c in comps])
+    colors = [OKABE_ITO[i % len(OKABE_ITO)] for i in range(len(comps))]
+    data = [
+        {
+            "type": "bar",
+            "x": [esc(c.replace("_", " ")) for c in comps],
+            "y": num(med, 4),
+            "marker": {"color": colors},
+            "error_y": {
+                "type": "data",
+                "symmetric": False,
+                "array": num(q3 - med, 4),
+                "arrayminus": num(med - q1, 4),
+                "color": "#444",
+            },
+            "customdata": [[a, b] for a, b in zip(num(q1, 3), num(q3, 3), strict=True)],
+            "hovertemplate": "%{x}: median %{y:.1f} % (IQR %{customdata[0]}–%{customdata[1]} %)<extra></extra>",
+            "name": "variance explained",
+        }
+    ]
+    layout = base_layout(
+        height=340, showlegend=False,
+        xaxis=axis("", type="category"), yaxis=axis("% of a gene's variance (median, IQR)", rangemode="tozero"),
+    )  # fmt: skip
+    return {"data": data, "layout": layout}
+
+
+def diverging_heatmap(
+    values: np.ndarray,
+    rows: Sequence[str],
+    cols: Sequence[str],
+    *,
+    label: str,
+    hover_rows: Sequence[str] | None = None,
+    show_values: bool = False,
+    height: int | None = None,
+) -> Figure:
+    """A rows × columns heatmap on a blue–white–vermillion scale centred at 0.
+
+    Parameters
+    ----------
+    values
+        Matrix (rows × cols).
+    rows, cols
+        Labels (escaped here).
+    label
+        Colour-bar title and hover name of the values.
+    hover_rows
+        Longer row descriptions for the hover (escaped here); default ``rows``.
+    show_values
+        Print the values in the cells.
+    height
+        Figure height in pixels (default: from the number of rows).
+
+    Returns
+    -------
+    dict
+        Plotly figure specification.
+
+    """
+    v = np.asarray(values, dtype=float)
+    lim = float(np.nanmax(np.abs(v))) if np.isfinite(v).any() else 1.0
+    lim = lim if lim > 0 else 1.0
+    r = [esc(x) for x in rows]
+    c = [esc(x) for x in cols]
+    hover = [esc(x) for x in (hover_rows if hover_rows is not None else rows)]
+    trace: dict[str, Any] = {
+        "type": "heatmap",
+        "z": [num(row, 3) for row in v],
+        "x": c,
+        "y": r,
+        "zmin": -lim,
+        "zmax": lim,
+        "zmid": 0,
+        "colorscale": DIVERGING,
+        "colorbar": {"title": {"text": label}, "thickness": 14},
+        "customdata": [[h] * len(c) for h in hover],
+        "hovertemplate": f"%{{x}}<br>%{{customdata}}<br>{label}: %{{z:.2f}}<extra></extra>",
+        "xgap": 1,
+        "ygap": 1,
+    }
+    if show_values:
+        trace["texttemplate"] = "%{z:.2f}"
+        trace["textfont"] = {"size": 10}
+    layout = base_layout(
+        height=height or max(260, 120 + 16 * len(rows)),
+        xaxis=axis("", type="category", tickangle=-60, showgrid=False, side="bottom"),
+        yaxis=axis(
+            "", type="category", autorange="reversed", showgrid=False, tickfont={"size": 10}
+        ),
+        margin={"l": 160, "r": 20, "t": 10, "b": 90},
+    )
+    return {"data": [trace], "layout": layout}

@@ -144,14 +144,59 @@ def products_status(comp: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]
         out[name] = {
             "status": str(p.get("status", "")),
             "reasons": [str(r) for r in as_list(p.get("reasons"))],
+            "group": None if p.get("group") is None else str(p.get("group")),
         }
     return out
+
+
+def key_numbers(comp: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The verdict's key numbers as tiles (value and plain-words label), read from ``metrics``."""
+    m = comp.get("metrics") or {}
+    margin = m.get("margin")
+    band = f"±{fmt(margin)} log2" if margin is not None else "the margin"
+    tiles = []
+    if m.get("n_products") is not None:
+        tiles.append({"value": fmt(m["n_products"]), "label": "products compared"})
+    if m.get("n_outliers") is not None:
+        z = m.get("mad_z_threshold")
+        tiles.append({"value": fmt(m["n_outliers"]), "label": "outlier products" + (f" (robust z > {fmt(z)})" if z is not None else ""),
+                      "cls": "bad" if m["n_outliers"] else ""})  # fmt: skip
+    for c in as_records(m.get("contrasts")):
+        name = str(c.get("name", ""))
+        if c.get("skipped"):
+            tiles.append({"value": "–", "label": f"{name}: equivalence not tested"})
+            continue
+        if c.get("fraction_equivalent") is not None:
+            tiles.append({"value": f"{100 * float(c['fraction_equivalent']):.1f} %",
+                          "label": f"of {fmt(c.get('n_tested'))} testable genes shown equivalent within {band} ({name})"})  # fmt: skip
+        if c.get("n_beyond_margin") is not None:
+            tiles.append(
+                {
+                    "value": fmt(c["n_beyond_margin"]),
+                    "label": f"genes shown to differ by more than {band} ({name})",
+                }
+            )
+    if m.get("min_concordance") is not None and not as_records(m.get("contrasts")):
+        tiles.append({"value": f"{100 * float(m['min_concordance']):.1f} %",
+                      "label": f"of genes within {band} of the other products, in the least concordant product"})  # fmt: skip
+    return tiles
+
+
+def rule_clauses(rule: Any) -> list[str]:
+    """The decision rule split into its clauses (the rule text separates them with ``; ``)."""
+    if not rule:
+        return []
+    if isinstance(rule, list | tuple):
+        return [str(r) for r in rule]
+    return [c.strip() for c in str(rule).split("; ") if c.strip()]
 
 
 def overview_section(
     adata, summary: Mapping[str, Any], comp: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     """The first screen: verdict, key numbers, rule, products at a glance, panel flags, caveats."""
+    from mscseq.report.comparability import panel_flag_list
+
     dims = summary.get("dimensions", {})
     ov: dict[str, Any] = {
         "n_samples": dims.get("n_samples", adata.n_obs),
@@ -159,59 +204,40 @@ def overview_section(
         "n_expressed": dims.get("n_genes_expressed"),
         "design": summary.get("design"),
         "de": [
-            {
-                "name": d.get("name"),
-                "n_up": d.get("n_up"),
-                "n_down": d.get("n_down"),
-                "target": d.get("target"),
-                "reference": d.get("reference"),
-                "alpha": d.get("alpha"),
-            }
+            {"name": d.get("name"), "n_up": d.get("n_up"), "n_down": d.get("n_down"), "target": d.get("target"),
+             "reference": d.get("reference"), "alpha": d.get("alpha")}
             for d in summary.get("de", [])
         ],
         "computed": comp is not None,
-    }
+    }  # fmt: skip
     if comp is None:
         return ov
     verdict = str(comp.get("verdict", "inconclusive"))
     headline, sentence = VERDICTS.get(verdict, (humanise(verdict).capitalize(), ""))
     status = products_status(comp)
+    flags = panel_flag_list(comp)
+    flagged = {f["sample"] for f in flags}
     outliers = [s for s, v in status.items() if v["status"] == "outlier"]
-    metrics = comp.get("metrics") or {}
+    settings = comp.get("settings") or {}
+    group = settings.get("group") or (comp.get("metrics") or {}).get("group")
     ov.update(
         {
             "verdict": verdict,
             "headline": headline,
             "sentence": sentence,
-            "rule": comp.get("rule"),
-            "metrics": [
-                {"label": humanise(k), "value": fmt(v)}
-                for k, v in metrics.items()
-                if not isinstance(v, Mapping | list)
-            ],
-            "products": [{"sample": s, **v} for s, v in status.items()],
+            "reasons": [str(r) for r in as_list(comp.get("reasons"))],
+            "rule": rule_clauses(comp.get("rule")),
+            "metrics": key_numbers(comp),
+            "products": [{"sample": s, **v, "flagged": s in flagged} for s, v in status.items()],
             "n_products": len(status),
             "outliers": outliers,
             "caveats": [str(c) for c in as_list(comp.get("caveats"))],
-            "panel_flags": panel_flags(comp),
+            "panel_flags": flags,
+            "group": group,
+            "reference": settings.get("reference"),
         }
     )
     return ov
-
-
-def panel_flags(comp: Mapping[str, Any]) -> list[dict[str, str]]:
-    """Flags raised by the MSC gene panels: ``[{"sample", "panel", "message"}]``."""
-    panels = comp.get("panels") or {}
-    flags = []
-    for f in as_records(panels.get("flags") if isinstance(panels, Mapping) else None):
-        flags.append(
-            {
-                "sample": str(f.get("sample", "")),
-                "panel": str(f.get("panel", "")),
-                "message": str(f.get("message") or f.get("reason") or f.get("explanation") or ""),
-            }
-        )
-    return flags
 
 
 # ---------------------------------------------------------------------------- inputs & samples

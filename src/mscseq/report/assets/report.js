@@ -122,6 +122,9 @@
       });
     }, { rootMargin: "-45% 0px -50% 0px" });
     document.querySelectorAll("main > section").forEach(function (s) { io.observe(s); });
+    window.addEventListener("beforeprint", function () {
+      document.querySelectorAll("details").forEach(function (d) { d.open = true; });
+    });
     var btn = document.querySelector('[data-action="print"]');
     if (btn) { btn.addEventListener("click", function () { window.print(); }); }
   }
