@@ -256,3 +256,34 @@ def test_lengths_layer(write):
     sheet = write("sheet.tsv", "sample\tpath\ns1\ts1/quant.sf\ns2\ts2/quant.sf\n")
     adata = load_dataset(None, sheet, tx2gene=sheet.parent / "t2g.tsv")
     assert adata.layers["avg_tx_length"][:, 0].tolist() == [80, 90]
+
+
+def test_trailing_delimiter_everywhere_is_ignored(write):
+    p = write("trail.tsv", "gene_id\tA\tB\t\nG1\t1\t2\t\nG2\t3\t4\t\n")
+    t = read_counts(p)
+    assert list(t.counts.columns) == ["A", "B"] and t.counts.loc["G2", "B"] == 4
+
+
+def test_trailing_delimiter_on_rows_only_is_an_error(write):
+    p = write("trail_rows.tsv", "gene_id\tA\tB\nG1\t1\t2\t\nG2\t3\t4\t\n")
+    with pytest.raises(MscseqError, match=r"line 2: 4 columns but the header has 3"):
+        read_counts(p)
+
+
+def test_windows_line_endings(write):
+    p = write("crlf.csv", "gene_id,A,B\r\nG1,1,2\r\nG2,3,4\r\n")
+    assert read_counts(p).counts.loc["G2", "B"] == 4
+    bad = write("crlf_bad.csv", "gene_id,A,B\r\nG1,1,2\r\nG2,3,x\r\n")
+    with pytest.raises(MscseqError, match=r"line 3, column 'B': value 'x'"):
+        read_counts(bad)
+
+
+def test_nfcore_normalised_table_refused(write):
+    p = write("all.normalised_counts.tsv", "gene_id\tgene_name\tS1\nG1\tA\t1.5\n")
+    with pytest.raises(MscseqError, match="normalised or transformed"):
+        read_counts(p)
+
+
+def test_entrez_ids_stay_text(write):
+    p = write("entrez.tsv", "gene\tA\n7157\t5\n0100\t1\n")
+    assert list(read_counts(p).counts.index) == ["7157", "0100"]

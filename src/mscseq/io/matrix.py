@@ -147,14 +147,20 @@ def read_layout(path: Path, *, nfcore: bool = False) -> Layout:
     if data is None:
         msg = f"{path}: only a header line, no genes; check that the file was written completely"
         raise MscseqError(msg)
-    widths = {len(_split(ln, sep)) for ln in lines[idx + 1 :] if ln.strip()}
-    if widths == {len(columns) + 1}:
+    rows = [_split(ln, sep) for ln in lines[idx + 1 :] if ln.strip()]
+    widths = {len(r) for r in rows}
+    trailing_empty = False
+    if widths == {len(columns) + 1} and all(r[-1] != "" for r in rows):
         # R's write.table leaves the row-name column out of the header.
         columns = ["gene_id", *columns]
+    elif len(columns) > 2 and columns[-1] == "" and all(len(r) == len(columns) and r[-1] == "" for r in rows):
+        # A trailing delimiter on every line (spreadsheet exports): an empty last column, ignored.
+        trailing_empty = True
     if len(columns) < 2:
         msg = f"{path}: the header has one column; expected the gene ID column and at least one sample column"
         raise MscseqError(msg)
-    empty = [i + 1 for i, c in enumerate(columns) if i > 0 and c == ""]
+    named = columns[:-1] if trailing_empty else columns
+    empty = [i + 1 for i, c in enumerate(named) if i > 0 and c == ""]
     if empty:
         msg = f"{path}, line {idx + 1}: column {empty[0]} of the header has no name; name every sample column"
         raise MscseqError(msg)
@@ -169,7 +175,7 @@ def read_layout(path: Path, *, nfcore: bool = False) -> Layout:
                 break
     layout.dropped = tuple(
         i for i in range(1, len(columns)) if lower[i] in ANNOTATION_COLUMNS and i != layout.name_col
-    )
+    ) + ((len(columns) - 1,) if trailing_empty else ())
     samples = [columns[i] for i in layout.sample_cols]
     if not samples:
         msg = f"{path}: no sample columns after the gene ID and annotation columns"
@@ -420,6 +426,12 @@ def _check_not_tpm(path: Path, values: np.ndarray) -> None:
         msg = (
             f"{path}: the values look like TPM/FPKM (file name or columns summing to one million), "
             "not counts; give the *gene_counts* table instead"
+        )
+        raise MscseqError(msg)
+    if any(k in name for k in ("normalized", "normalised", "vst", "rlog", "log2")):
+        msg = (
+            f"{path}: the file name says normalised or transformed values, not counts; DESeq2 needs the raw "
+            "or estimated counts (nf-core: salmon.merged.gene_counts.tsv)"
         )
         raise MscseqError(msg)
 
