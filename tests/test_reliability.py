@@ -186,3 +186,21 @@ def test_two_runs_are_byte_identical(tmp_path):
     assert differing <= {"started", "finished", "elapsed_seconds"}, differing
 
 
+
+
+@pytest.mark.xfail(
+    reason="SIGTERM (scheduler cancel, Snakemake, docker stop) is not handled yet: Python dies without running "
+    "atomic_folder's cleanup, so the .<DIR>.mscseq-tmp-* sibling stays (no partial DIR is created)",
+    strict=False,
+)
+def test_sigterm_while_writing_cleans_up(tmp_path, big_study):
+    counts, sheet = big_study
+    out = tmp_path / "out"
+    run = Run(str(counts), "-s", str(sheet), "-o", str(out), "--no-report", cwd=tmp_path)
+    if run.wait_for_tmp(tmp_path, out.name) is None:
+        run.finish()
+        pytest.skip("the run finished before the signal could land")
+    run.proc.send_signal(signal.SIGTERM)
+    code = run.finish()
+    assert not out.exists() or code == 0
+    assert leftovers(tmp_path, out.name) == []
