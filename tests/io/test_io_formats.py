@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -287,3 +289,13 @@ def test_nfcore_normalised_table_refused(write):
 def test_entrez_ids_stay_text(write):
     p = write("entrez.tsv", "gene\tA\n7157\t5\n0100\t1\n")
     assert list(read_counts(p).counts.index) == ["7157", "0100"]
+
+
+def test_files_read_are_recorded(write):
+    write("d/s1ReadsPerGene.out.tab", STAR + "G1\t100\t2\t98\n")
+    write("d/s1Log.final.out", "                          Started job on |\tNov 01 10:00:00\n   Number of input reads |\t120\n")
+    sheet = write("sheet.tsv", "sample\tpath\nA\td/s1ReadsPerGene.out.tab\n")
+    adata = load_dataset(None, sheet)
+    files = [Path(f).name for f in adata.uns["input"]["files"]]
+    assert files == ["s1ReadsPerGene.out.tab", "s1Log.final.out"]
+    assert adata.obs.loc["A", "tool_star_input_reads"] == 120

@@ -192,6 +192,7 @@ def to_anndata(
         "level": table.level,
         "notes": list(table.notes),
         "samples_left_out": extra,
+        "files": [str(f) for f in table.files],
     }
     if table.qc is not None:
         qc = table.qc.reindex(adata.obs_names)

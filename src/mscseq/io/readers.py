@@ -24,7 +24,7 @@ from mscseq.io.h5ad import read_h5ad
 from mscseq.io.htseq import read_htseq
 from mscseq.io.matrix import read_matrix
 from mscseq.io.names import sample_name_from_file
-from mscseq.io.star import attach_star_log, read_star
+from mscseq.io.star import attach_star_log, read_star, star_log_beside
 from mscseq.io.table import CountTable
 from mscseq.io.textfile import check_file
 from mscseq.io.tximport import Quant, read_quant, read_tx2gene, summarize_to_gene
@@ -189,7 +189,25 @@ def read_count_files(
     for t in tables:
         for note in t.notes:
             log.info(note)
-    return join_tables(tables, fill_missing_zero=fill_missing_zero)
+    table = join_tables(tables, fill_missing_zero=fill_missing_zero)
+    table.files = _files_read([check_file(p) for p in paths], opts)
+    return table
+
+
+def _files_read(paths: list[Path], opts: ReadOptions) -> list[Path]:
+    """The count files plus the side files the readers used (tx2gene, .summary, Log.final.out)."""
+    files: list[Path] = []
+    for p in paths:
+        files.append(p)
+        summary = Path(f"{p}.summary")
+        if summary.is_file():
+            files.append(summary)
+        star_log = star_log_beside(p)
+        if star_log is not None:
+            files.append(star_log)
+    if opts.tx2gene is not None:
+        files.append(Path(opts.tx2gene))
+    return list(dict.fromkeys(files))
 
 
 def paths_from_sheet(sheet: pd.DataFrame, sheet_path: str | Path, *, column: str = "path") -> tuple[list[Path], list[str | None]]:

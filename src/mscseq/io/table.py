@@ -31,6 +31,9 @@ class CountTable:
     lengths
         Optional average transcript length per gene and sample (genes × samples, like ``counts``),
         from transcript-level quantifiers (tximport's ``length``), for length offsets.
+    files
+        Every file read to make the table (count files, tx2gene, QC files found beside them), for
+        provenance (checksums in ``run_info.json``).
 
     """
 
@@ -42,6 +45,7 @@ class CountTable:
     qc: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
     lengths: pd.DataFrame | None = None
+    files: list[Path] = field(default_factory=list)
 
     @property
     def samples(self) -> list[str]:
