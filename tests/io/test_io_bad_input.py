@@ -308,3 +308,17 @@ def test_corrupt_excel_sheet(tmp_path, small_matrix):
 def test_sheet_duplicated_columns(write, small_matrix):
     s = write("s.tsv", "sample\tgroup\tgroup\nA\tx\ty\n")
     assert err(read_sheet, s) == f"{s}, line 1: duplicated column names 'group'; give each column its own name"
+
+
+def test_kallisto_h5_and_foreign_hdf5(tmp_path):
+    import h5py
+
+    k = tmp_path / "abundance.h5"
+    with h5py.File(k, "w") as fh:
+        fh.create_dataset("est_counts", data=[1.0, 2.0])
+        fh.create_group("aux")
+    assert "give the abundance.tsv" in err(read_counts, k)
+    other = tmp_path / "matrix.h5"
+    with h5py.File(other, "w") as fh:
+        fh.create_dataset("data", data=[1, 2])
+    assert "not an AnnData" in err(read_counts, other)

@@ -220,6 +220,11 @@ def test_h5ad_layers(tmp_path):
     p = tmp_path / "data.h5ad"
     a.write_h5ad(p)
     assert detect_format(p).format == "h5ad"
+    from mscseq.io.inspect import inspect_file
+
+    info = inspect_file(p)
+    assert (info["format"], info["n_samples"], info["n_features"]) == ("h5ad", 2, 2)
+    assert info["library_sizes"] == {"s1": 3, "s2": 4}
     t = read_counts(p)
     assert t.counts.loc["g2", "s2"] == 4 and t.gene_names["g1"] == "A"
     with pytest.raises(MscseqError, match="non-integer"):

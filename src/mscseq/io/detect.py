@@ -87,6 +87,24 @@ def _quant_level_from_ids(ids: list[str], path: Path) -> str:
     return "gene" if ids and gene_like > len(ids) / 2 else "transcript"
 
 
+def _check_hdf5_is_anndata(path: Path) -> None:
+    """Refuse HDF5 files that are not AnnData (kallisto ``abundance.h5``, 10x matrices) with a hint."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as fh:
+            keys = set(fh.keys())
+    except OSError as exc:
+        msg = f"{path}: an HDF5 file that cannot be opened ({exc}); re-copy it"
+        raise MscseqError(msg) from exc
+    if {"est_counts", "aux"} <= keys:
+        msg = f"{path}: a kallisto abundance.h5; give the abundance.tsv kallisto writes beside it (with --tx2gene)"
+        raise MscseqError(msg)
+    if not ({"X", "obs", "var"} & keys):
+        msg = f"{path}: an HDF5 file but not an AnnData .h5ad (no X/obs/var); export the counts as .h5ad, CSV or TSV"
+        raise MscseqError(msg)
+
+
 def detect_format(path: str | Path) -> Detected:
     """Detect the format of a count (or QC) file from its first lines.
 
@@ -109,6 +127,7 @@ def detect_format(path: str | Path) -> Detected:
     p = check_file(path)
     magic = read_magic(p)
     if magic.startswith(HDF5_MAGIC):
+        _check_hdf5_is_anndata(p)
         return Detected("h5ad", "gene", "the HDF5 signature")
     if magic.startswith(ZIP_MAGIC) and compression_of(p) is None:
         msg = f"{p}: is a zip archive (an Excel .xlsx file?), not a count table; save it as CSV or TSV"
