@@ -26,6 +26,8 @@ def _plain(value: Any) -> Any:
     """Make numpy scalars JSON-friendly (integers stay integers)."""
     if isinstance(value, (np.floating, float)):
         f = float(value)
+        if not np.isfinite(f):
+            return None  # JSON has no NaN/inf
         return int(f) if f.is_integer() and abs(f) < 2**53 else f
     if isinstance(value, np.integer):
         return int(value)
