@@ -60,3 +60,40 @@ def test_compare_with_per_sample_files_from_the_sheet(tmp_path):
     norm = (out / "tables" / "normalized_counts.tsv").read_text().splitlines()
     assert norm[1].startswith("ENSG00000000000\t")  # versions stripped
     assert not any(ln.startswith("__") for ln in norm)
+
+
+def test_compare_salmon_with_tx2gene_and_star_strandedness(tmp_path):
+    """Salmon files from the sheet with --tx2gene: genes summed, lengths kept in the h5ad."""
+    import anndata as ad
+
+    rng = np.random.default_rng(11)
+    d = tmp_path / "study"
+    d.mkdir()
+    n_tx = 600
+    tx2gene = [(f"ENST{t:011d}.1", f"ENSG{t // 3:011d}") for t in range(n_tx)]
+    (d / "tx2gene.csv").write_text("TXNAME,GENEID\n" + "".join(f"{t.split('.')[0]},{g}\n" for t, g in tx2gene))
+    rows = ["sample\tcohort\tpath"]
+    for i in range(6):
+        (d / f"s{i}").mkdir()
+        est = rng.gamma(2.0, rng.lognormal(2, 1, n_tx))
+        tpm = est / est.sum() * 1e6
+        lines = ["Name\tLength\tEffectiveLength\tTPM\tNumReads"]
+        lines += [f"{t}\t1000\t{800 + k % 50}.5\t{tpm[k]:.4f}\t{est[k]:.3f}" for k, (t, _) in enumerate(tx2gene)]
+        (d / f"s{i}" / "quant.sf").write_text("\n".join(lines) + "\n")
+        rows.append(f"S{i}\t{'AB'[i // 3]}\ts{i}/quant.sf")
+    (d / "samples.tsv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "mscseq", "compare", "-s", str(d / "samples.tsv"), "--tx2gene", str(d / "tx2gene.csv"),
+         "-o", str(out), "--no-report"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    adata = ad.read_h5ad(out / "mscseq.h5ad")
+    assert adata.shape == (6, 200)
+    assert "avg_tx_length" in adata.layers
+    assert np.all((adata.layers["avg_tx_length"] >= 800) & (adata.layers["avg_tx_length"] <= 850))
+    assert np.array_equal(adata.X, np.round(adata.X))
+    assert "summarised to 200 genes" in proc.stderr
