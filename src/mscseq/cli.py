@@ -309,6 +309,25 @@ def schema() -> None:
     _guard(body)
 
 
+@app.command("report")
+def report_cmd(
+    folder: Annotated[Path, typer.Argument(help="Output folder of 'mscseq compare' (with mscseq.h5ad, summary.json, run_info.json).", show_default=False)],
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Re-render FOLDER/report.html from the folder's mscseq.h5ad, summary.json and run_info.json."""
+    from mscseq.logs import setup_logging
+
+    setup_logging(quiet=quiet, verbose=verbose)
+
+    def body() -> None:
+        from mscseq.report.folder import render_folder
+
+        render_folder(folder)
+
+    _guard(body, verbose=verbose)
+
+
 def main() -> None:
     """Entry point of the ``mscseq`` command."""
     app()

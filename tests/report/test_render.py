@@ -118,7 +118,9 @@ def test_without_comparability(report_parts):
     adata, summary, run_info = report_parts
     a = adata.copy()
     a.uns.pop("comparability", None)
-    html = render_report(a, summary={k: v for k, v in summary.items() if k != "comparability"}, run_info=run_info)
+    html = render_report(
+        a, summary={k: v for k, v in summary.items() if k != "comparability"}, run_info=run_info
+    )
     assert "Comparability not computed" in html
     assert "MSC panel scores were not computed in this run" in html
     assert "comparability statistics (equivalence, PERMANOVA" in html
@@ -196,7 +198,8 @@ def test_comparability_from_anndata_when_summary_lacks_it(report_parts):
         **comp,
         "products": {str(i): p for i, p in enumerate(comp["products"])},
     }
-    html = render_report(a, summary=summary, run_info=run_info)
+    without = {k: v for k, v in summary.items() if k != "comparability"}
+    html = render_report(a, summary=without, run_info=run_info)
     assert "verdict-comparable" in html and "None of the 15 products stands out" in html
 
 
@@ -223,3 +226,21 @@ def test_render_folder_errors(tmp_path: Path):
     (tmp_path / "summary.json").write_text("{}", encoding="utf-8")
     with pytest.raises(MscseqError, match=r"missing mscseq.h5ad, run_info.json"):
         render_folder(tmp_path)
+
+
+def test_report_command(tmp_path: Path, report_dir: Path):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from mscseq.cli import app
+
+    d = tmp_path / "run"
+    shutil.copytree(report_dir, d)
+    (d / "report.html").write_text("stale", encoding="utf-8")
+    res = CliRunner().invoke(app, ["report", str(d)])
+    assert res.exit_code == 0, res.output
+    assert (d / "report.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    res = CliRunner().invoke(app, ["report", str(tmp_path / "nope")])
+    assert res.exit_code == 2
+    assert "no such folder" in res.output

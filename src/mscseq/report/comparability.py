@@ -193,11 +193,11 @@ def _equivalence_part(comp: Mapping[str, Any], figs: Figures) -> dict[str, Any] 
     settings = comp.get("settings") or {}
     margin = float(settings.get("margin", (comp.get("metrics") or {}).get("margin", 1.0)))
     tested = [c for c in eq if not c.get("skipped")]
-    fig = (
-        figs.add("fig-equivalence", plots.equivalence_figure(tested, margin=margin))
-        if tested
-        else None
+    req = ((comp.get("metrics") or {}).get("thresholds") or {}).get("equivalent_fraction")
+    spec = plots.equivalence_figure(
+        tested, margin=margin, required=None if req is None else float(req)
     )
+    fig = figs.add("fig-equivalence", spec) if tested else None
     rows = []
     for c in eq:
         if c.get("skipped"):
@@ -254,7 +254,7 @@ def _equivalence_part(comp: Mapping[str, Any], figs: Figures) -> dict[str, Any] 
         "title": "Equivalence",
         "about": about,
         "fig": fig,
-        "height": 140 + 50 * len(tested),
+        "height": 150 + 50 * len(tested),
         "blocks": blocks,
     }
 

@@ -321,6 +321,7 @@ def pca_figure(
         xaxis=axis(f"PC1 ({100 * ratio[0]:.1f} % of variance)"),
         yaxis=axis(f"PC2 ({100 * ratio[1]:.1f} % of variance)"),
         legend={"title": {"text": esc(default)}, "bgcolor": "rgba(255,255,255,0.8)"},
+        showlegend=True,
         meta={"colorings": colorings, "default": chosen},
     )
     return {"data": traces, "layout": layout}
@@ -620,6 +621,7 @@ def _de_scatter(
                 "text": text,
                 "hovertemplate": "%{text}<extra></extra>",
                 "marker": {"color": color, "size": size, "opacity": 0.8 if key != "ns" else 0.6},
+                "showlegend": True,
                 "meta": {"class": key},
             }
         )
@@ -649,7 +651,7 @@ def volcano_figure(
     target: str = "target",
     reference: str = "reference",
     max_points: int = MAX_POINTS,
-    n_labels: int = 10,
+    n_labels: int = 8,
 ) -> Figure:
     """Volcano plot of one contrast: log2 fold change against −log10 p-value.
 
@@ -693,7 +695,7 @@ def ma_figure(
     target: str = "target",
     reference: str = "reference",
     max_points: int = MAX_POINTS,
-    n_labels: int = 10,
+    n_labels: int = 8,
 ) -> Figure:
     """MA plot of one contrast: log2 fold change against log10 mean normalised count.
 
@@ -798,7 +800,9 @@ def outlier_figure(
     return {"data": data, "layout": layout}
 
 
-def equivalence_figure(contrasts: Sequence[dict[str, Any]], *, margin: float) -> Figure:
+def equivalence_figure(
+    contrasts: Sequence[dict[str, Any]], *, margin: float, required: float | None = None
+) -> Figure:
     """Share of testable genes shown equivalent, shown beyond the margin, or neither, per group comparison.
 
     Parameters
@@ -808,6 +812,8 @@ def equivalence_figure(contrasts: Sequence[dict[str, Any]], *, margin: float) ->
         ``fraction_beyond_margin``, ``n_tested``) as recorded in ``summary.json``.
     margin
         Equivalence margin (log2), for the labels.
+    required
+        Fraction of genes the decision rule needs shown equivalent (drawn as a dashed line).
 
     Returns
     -------
@@ -840,13 +846,22 @@ def equivalence_figure(contrasts: Sequence[dict[str, Any]], *, margin: float) ->
         for name, v, color in parts
     ]
     layout = base_layout(
-        height=140 + 50 * len(rows),
+        height=150 + 50 * len(rows),
         barmode="stack",
         xaxis=axis("% of testable genes", range=[0, 100]),
         yaxis=axis("", type="category", autorange="reversed"),
-        legend={"orientation": "h", "y": -0.35 if len(rows) < 3 else -0.2, "x": 0},
-        margin={"l": 120, "r": 20, "t": 10, "b": 90},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0, "traceorder": "normal"},
+        margin={"l": 120, "r": 20, "t": 40, "b": 50},
     )
+    if required is not None:
+        layout["shapes"] = [
+            {"type": "line", "xref": "x", "yref": "paper", "x0": 100 * required, "x1": 100 * required, "y0": 0, "y1": 1,
+             "line": {"color": "#222", "width": 1.5, "dash": "dash"}}
+        ]  # fmt: skip
+        layout["annotations"] = [
+            {"x": 100 * required, "y": 0, "xref": "x", "yref": "paper", "text": f"rule: ≥ {100 * required:g} % equivalent",
+             "showarrow": False, "xanchor": "right", "yanchor": "bottom", "font": {"size": 10}, "bgcolor": "rgba(255,255,255,0.8)"}
+        ]  # fmt: skip
     return {"data": data, "layout": layout}
 
 

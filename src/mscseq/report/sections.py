@@ -313,7 +313,8 @@ def similarity_section(adata, comp: Mapping[str, Any] | None, figs: Figures) -> 
             status.get(str(s), {}).get("status") or "not assessed" for s in obs.index
         ]
         colour_cols = ["comparability", *colour_cols]
-        default = "comparability"
+        if any(v["status"] == "outlier" for v in status.values()):
+            default = "comparability"
     pca = adata.uns["pca"]
     ratio = np.asarray(pca["variance_ratio"], dtype=float)
     spec = plots.pca_figure(
