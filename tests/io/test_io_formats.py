@@ -304,3 +304,15 @@ def test_files_read_are_recorded(write):
     files = [Path(f).name for f in adata.uns["input"]["files"]]
     assert files == ["s1ReadsPerGene.out.tab", "s1Log.final.out"]
     assert adata.obs.loc["A", "tool_star_input_reads"] == 120
+
+
+def test_star_samples_with_different_strandedness_are_flagged(write, caplog):
+    a = write("aReadsPerGene.out.tab", STAR + "G1\t100\t2\t98\n")
+    b = write("bReadsPerGene.out.tab", STAR + "G1\t100\t97\t3\n")
+    with caplog.at_level("WARNING"):
+        t = read_count_files([a, b])
+    assert t.counts.loc["G1"].tolist() == [98, 97]
+    assert any("differ in strandedness" in n for n in t.notes)
+    assert "differ in strandedness" in caplog.text
+    forced = read_count_files([a, b], options=ReadOptions(strandedness="unstranded"))
+    assert forced.counts.loc["G1"].tolist() == [100, 100]

@@ -185,6 +185,7 @@ def read_count_files(
             tables.append(_read_one(path, det, None, opts))
     for group in quants.values():
         tables.append(summarize_to_gene(group, tx2gene=tx2gene, tx2gene_path=opts.tx2gene))
+    _check_strandedness_agrees(tables)
     tables = [clean_gene_ids(t, keep_version=opts.keep_gene_version) for t in tables]
     for t in tables:
         for note in t.notes:
@@ -192,6 +193,23 @@ def read_count_files(
     table = join_tables(tables, fill_missing_zero=fill_missing_zero)
     table.files = _files_read([check_file(p) for p in paths], opts)
     return table
+
+
+def _check_strandedness_agrees(tables: list[CountTable]) -> None:
+    """Warn when STAR samples were inferred with different strandedness (mixed library preparations?)."""
+    chosen: dict[str, list[str]] = {}
+    for t in tables:
+        if t.format == "star" and t.qc is not None and "star_strandedness" in t.qc:
+            for sample, value in t.qc["star_strandedness"].items():
+                chosen.setdefault(str(value), []).append(str(sample))
+    if len(chosen) > 1:
+        detail = "; ".join(f"{k}: {', '.join(v[:5])}{' ...' if len(v) > 5 else ''}" for k, v in sorted(chosen.items()))
+        note = (
+            f"STAR samples differ in strandedness ({detail}); check the library preparations or pass "
+            "--strandedness to use one column for all"
+        )
+        log.warning(note)
+        tables[0].notes.append(note)
 
 
 def _files_read(paths: list[Path], opts: ReadOptions) -> list[Path]:
