@@ -157,6 +157,26 @@ def compare(
     strandedness: StrandOpt = None,
     tx2gene: Tx2geneOpt = None,
     keep_gene_version: KeepVersionOpt = False,
+    group: Annotated[
+        str | None,
+        typer.Option("--group", help="Sheet column whose levels are tested for equivalence (cohorts, sites, lots, ...).", show_default=False),
+    ] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option("--reference", help="Reference level of --group (default: the level with the most products).", show_default=False),
+    ] = None,
+    margin: Annotated[
+        float, typer.Option("--margin", min=0.0, help="Equivalence margin: |log2 fold change| (1.0 = two-fold).")
+    ] = 1.0,
+    panel: Annotated[
+        list[Path] | None,
+        typer.Option("--panel", help="Extra gene panel TSV (gene_id and/or symbol, panel, direction, note). Repeatable.", show_default=False),
+    ] = None,
+    permutations: Annotated[int, typer.Option("--permutations", min=0, help="Permutations for PERMANOVA/PERMDISP.")] = 999,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the permutation tests.")] = 20240601,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit with code 3 when the verdict is not_comparable (after writing the outputs).")
+    ] = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -184,6 +204,13 @@ def compare(
             strandedness=strandedness.value if strandedness else None,
             tx2gene=str(tx2gene) if tx2gene else None,
             report=not no_report,
+            group=group,
+            reference=reference,
+            margin=margin,
+            panels=list(panel or []),
+            permutations=permutations,
+            seed=seed,
+            strict=strict,
         )
         run_compare(params, outdir, force=force, argv=sys.argv)
 

@@ -185,6 +185,14 @@ def write_tables(adata, tables: Path) -> list[str]:
     )
     for name, res in adata.uns.get("de", {}).items():
         put(f"de_{name}.tsv", res, "gene_id")
+    comp = adata.uns.get("comparability_tables", {})
+    for key in ("products", "panel_scores"):
+        if key in comp:
+            put(f"{key}.tsv", comp[key], "sample")
+    for name, res in comp.get("equivalence", {}).items():
+        put(f"equivalence_{name}.tsv", res, "gene_id")
+    if "variance_partition" in comp:
+        put("variance_partition.tsv", comp["variance_partition"], "gene_id")
     return written
 
 

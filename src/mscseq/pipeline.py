@@ -37,6 +37,13 @@ class CompareParams:
     strandedness: str | None = None
     tx2gene: str | None = None
     report: bool = True
+    group: str | None = None
+    reference: str | None = None
+    margin: float = 1.0
+    panels: list[Path] = field(default_factory=list)
+    permutations: int = 999
+    seed: int = 20240601
+    strict: bool = False
 
     def required_columns(self) -> list[str]:
         """Sheet columns the run needs."""
@@ -44,6 +51,8 @@ class CompareParams:
         for c in self.contrasts:
             if c.variable not in cols:
                 cols.append(c.variable)
+        if self.group and self.group not in cols:
+            cols.append(self.group)
         return cols
 
     def to_dict(self) -> dict[str, Any]:
@@ -52,6 +61,7 @@ class CompareParams:
         d["counts"] = [str(p) for p in self.counts]
         d["samples"] = str(self.samples)
         d["contrasts"] = [f"{c.variable},{c.target},{c.reference}" for c in self.contrasts]
+        d["panels"] = [str(p) for p in self.panels]
         return d
 
 
@@ -77,6 +87,13 @@ def validate_design(adata, params: CompareParams) -> None:
     """Check the design and contrasts against the sheet before any heavy computation."""
     from mscseq.de.design import build_design, contrast_vector
 
+    from mscseq.comparability.equivalence import group_spec
+    from mscseq.comparability.panels import read_panel
+
+    for panel in params.panels:
+        read_panel(panel)
+    if params.group:
+        group_spec(adata.obs, params.group, params.reference)
     if params.design.replace(" ", "") in {"~1", "~0+1"} and not params.contrasts:
         return
     dm = build_design(params.design, adata.obs, source=str(params.samples))
@@ -109,6 +126,22 @@ def analyse(adata, params: CompareParams) -> None:
             engine=params.engine,
             threads=params.threads,
         )
+    from mscseq.comparability import run_comparability
+
+    log.info("comparability%s", f" of {params.group} levels" if params.group else " of the products")
+    run_comparability(
+        adata,
+        group=params.group,
+        reference=params.reference,
+        margin=params.margin,
+        alpha=params.alpha,
+        panels=params.panels,
+        permutations=params.permutations,
+        seed=params.seed,
+        engine=params.engine,
+        threads=params.threads,
+        design=params.design,
+    )
 
 
 def versions() -> dict[str, str]:
@@ -192,4 +225,11 @@ def run_compare(params: CompareParams, outdir: str | Path, *, force: bool = Fals
         info = run_info(params, started=started, argv=argv)
         write_outputs(adata, params, tmp, info=info)
     log.info("wrote %s", outdir)
+    verdict = adata.uns.get("comparability", {}).get("verdict")
+    if params.strict and verdict == "not_comparable":
+        from mscseq.errors import NotComparableError
+
+        reasons = "; ".join(adata.uns["comparability"].get("reasons", []))
+        msg = f"{outdir}: verdict not_comparable ({reasons}); outputs were written (--strict exits with code 3)"
+        raise NotComparableError(msg)
     return adata

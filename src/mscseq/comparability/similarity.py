@@ -1,0 +1,246 @@
+"""Product similarity: correlation, centroid distance, robust outlier scores, concordance, two clusters.
+
+Per product: median correlation to the other products, distance to the centroid, robust outlier scores,
+concordance with the consensus, and a two-cluster cut of the sample tree.
+
+The outlier rule (stated in ``summary.json``): a product is an *outlier* when its robust z-score exceeds
+:data:`MAD_Z` on either of
+
+* ``log(1 − r̃)``, where ``r̃`` is its median Pearson correlation (VST, informative genes) with its peers;
+* ``log(d)``, where ``d`` is its Euclidean distance to its peers' centroid in PCA space (top-500 genes),
+
+and, on that same score, it is at least :data:`MIN_RATIO` times as far from its peers as the median
+product (``(1 − r̃) / median(1 − r̃)`` or ``d / median(d)``).
+
+Robust z = (x − median) / (1.4826 · MAD) over all products (nf-core/differentialabundance uses the same
+MAD-based score on correlations). The logarithms make both scores scale-free, so the threshold means the
+same at any depth. Peers are the products of the same group when ``--group`` is given and the group has at
+least 3 products, otherwise all products. Scores need at least :data:`MIN_PRODUCTS` products.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+#: Robust z-score above which a product is an outlier (Iglewicz & Hoaglin's 3.5; checked in the simulation study).
+MAD_Z = 3.5
+#: ... and at least this many times as dissimilar as the median product (1 − r̃ or distance): an effect-size
+#: floor, because with 5–20 products the MAD itself is noisy and z > 3.5 alone flags ~1.5 % of products
+#: drawn from one distribution.
+MIN_RATIO = 1.25
+#: Fewest products for which MAD-based outlier scores are computed.
+MIN_PRODUCTS = 5
+#: Genes with a mean normalised count at least this are "informative" (used for correlations and distances).
+MIN_BASE_MEAN = 10.0
+#: Fewest informative genes; below it every gene with a non-zero count is used.
+MIN_GENES = 50
+
+
+def robust_z(x: np.ndarray) -> np.ndarray:
+    """Robust z-scores ``(x − median) / (1.4826 · MAD)`` along the first axis.
+
+    When the MAD is zero the mean absolute deviation (× 1.2533) is used instead (Iglewicz and Hoaglin);
+    when both are zero the scores are zero.
+
+    Parameters
+    ----------
+    x
+        Values (1-D, or 2-D with one column per variable).
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape as ``x``.
+
+    """
+    x = np.asarray(x, dtype=np.float64)
+    med = np.median(x, axis=0)
+    dev = np.abs(x - med)
+    scale = 1.4826 * np.median(dev, axis=0)
+    scale = np.where(scale > 0, scale, 1.2533 * dev.mean(axis=0))
+    safe = np.where(scale > 0, scale, 1.0)
+    return np.where(scale > 0, (x - med) / safe, 0.0)
+
+
+def informative_genes(base_mean: np.ndarray, *, min_base_mean: float = MIN_BASE_MEAN) -> np.ndarray:
+    """Indices of genes with mean normalised count ≥ ``min_base_mean`` (or all non-zero genes if too few)."""
+    idx = np.flatnonzero(base_mean >= min_base_mean)
+    if len(idx) < MIN_GENES:
+        idx = np.flatnonzero(base_mean > 0)
+    return idx
+
+
+def peer_sets(groups: Sequence[str] | None, n: int) -> list[np.ndarray]:
+    """For each product, the indices of its peers (same group if that group has ≥ 3 products, else all others)."""
+    everyone = np.arange(n)
+    out = []
+    g = None if groups is None else np.asarray([str(v) for v in groups])
+    for i in range(n):
+        peers = everyone
+        if g is not None and int((g == g[i]).sum()) >= 3:
+            peers = np.flatnonzero(g == g[i])
+        out.append(peers[peers != i])
+    return out
+
+
+def median_correlation(vst: np.ndarray, peers: list[np.ndarray]) -> np.ndarray:
+    """Median Pearson correlation of each product with its peers (``vst``: samples × genes)."""
+    r = np.corrcoef(vst) if vst.shape[0] > 1 else np.ones((1, 1))
+    return np.array([np.median(r[i, p]) if len(p) else np.nan for i, p in enumerate(peers)])
+
+
+def centroid_distance(coords: np.ndarray, peers: list[np.ndarray]) -> np.ndarray:
+    """Euclidean distance of each product to the centroid of its peers (product included) in ``coords``."""
+    out = np.empty(coords.shape[0])
+    for i, p in enumerate(peers):
+        members = np.append(p, i)
+        out[i] = float(np.linalg.norm(coords[i] - coords[members].mean(axis=0)))
+    return out
+
+
+def concordance(vst: np.ndarray, peers: list[np.ndarray], margin: float) -> np.ndarray:
+    """Fraction of genes on which each product is within ``margin`` (log2) of its peers' median."""
+    out = np.empty(vst.shape[0])
+    for i, p in enumerate(peers):
+        if len(p) == 0:
+            out[i] = np.nan
+            continue
+        cons = np.median(vst[p], axis=0)
+        out[i] = float(np.mean(np.abs(vst[i] - cons) <= margin))
+    return out
+
+
+def two_clusters(linkage: np.ndarray, dist: np.ndarray, groups: Sequence[str] | None) -> dict[str, object]:
+    """Cut the average-linkage tree into two clusters; silhouette and agreement with the groups.
+
+    Parameters
+    ----------
+    linkage
+        SciPy linkage matrix of the products (``uns["clustering"]["linkage"]``).
+    dist
+        Square distance matrix used for the tree (``1 − Pearson``).
+    groups
+        Group labels, or ``None``.
+
+    Returns
+    -------
+    dict
+        ``labels`` (1 or 2 per product), ``sizes``, ``silhouette`` (None below 3 products) and
+        ``adjusted_rand_index`` with the groups (None without groups).
+
+    """
+    from scipy.cluster.hierarchy import fcluster
+
+    n = dist.shape[0]
+    if n < 3 or len(linkage) == 0:
+        return {"labels": [1] * n, "sizes": [n], "silhouette": None, "adjusted_rand_index": None}
+    labels = fcluster(np.asarray(linkage, dtype=np.float64), t=2, criterion="maxclust").astype(int)
+    sil = None
+    if len(set(labels)) == 2 and min(np.bincount(labels)[1:]) >= 1 and n > 2:
+        from sklearn.metrics import silhouette_score
+
+        d = np.clip((dist + dist.T) / 2, 0.0, None)
+        np.fill_diagonal(d, 0.0)
+        sil = float(silhouette_score(d, labels, metric="precomputed"))
+    ari = None
+    if groups is not None:
+        from sklearn.metrics import adjusted_rand_score
+
+        ari = float(adjusted_rand_score([str(g) for g in groups], labels))
+    return {
+        "labels": labels.tolist(),
+        "sizes": np.bincount(labels)[1:].tolist(),
+        "silhouette": sil,
+        "adjusted_rand_index": ari,
+    }
+
+
+def product_similarity(
+    vst: np.ndarray,
+    coords: np.ndarray,
+    base_mean: np.ndarray,
+    samples: Sequence[str],
+    *,
+    groups: Sequence[str] | None = None,
+    margin: float = 1.0,
+    threshold: float = MAD_Z,
+    min_ratio: float = MIN_RATIO,
+) -> pd.DataFrame:
+    """Per-product similarity statistics and outlier status.
+
+    Parameters
+    ----------
+    vst
+        Samples × genes VST.
+    coords
+        Samples × PCs (``obsm["X_pca"]``).
+    base_mean
+        Mean normalised count per gene.
+    samples
+        Sample names.
+    groups
+        Group label per product (``--group``), or ``None``.
+    margin
+        Log2 margin for :func:`concordance`.
+    threshold
+        Robust z-score threshold (:data:`MAD_Z`).
+    min_ratio
+        Effect-size floor (:data:`MIN_RATIO`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by sample: ``median_correlation``, ``centroid_distance``, ``z_correlation``,
+        ``z_distance``, ``concordance``, ``outlier`` (bool) and ``reasons`` (list of str).
+
+    """
+    n = len(samples)
+    genes = informative_genes(base_mean)
+    sub = vst[:, genes]
+    peers = peer_sets(groups, n)
+    corr = median_correlation(sub, peers)
+    dist = centroid_distance(np.asarray(coords, dtype=np.float64), peers)
+    conc = concordance(sub, peers, margin)
+    log_c = np.log(np.clip(1.0 - corr, 1e-12, None))
+    log_d = np.log(np.clip(dist, 1e-12, None))
+    ratio_c = np.exp(log_c - np.median(log_c)) if n else log_c
+    ratio_d = np.exp(log_d - np.median(log_d)) if n else log_d
+    if n >= MIN_PRODUCTS:
+        z_corr = robust_z(log_c)
+        z_dist = robust_z(log_d)
+    else:
+        z_corr = np.full(n, np.nan)
+        z_dist = np.full(n, np.nan)
+    reasons: list[list[str]] = []
+    outlier = np.zeros(n, dtype=bool)
+    for i in range(n):
+        why = []
+        if z_corr[i] > threshold and ratio_c[i] >= min_ratio:
+            why.append(
+                f"low median correlation with its peers ({corr[i]:.4f}; robust z {z_corr[i]:.1f} > {threshold:g}; "
+                f"{ratio_c[i]:.2f} x the typical 1 - r)"
+            )
+        if z_dist[i] > threshold and ratio_d[i] >= min_ratio:
+            why.append(
+                f"far from its peers' centroid in PCA space ({dist[i]:.2f}; robust z {z_dist[i]:.1f} > {threshold:g}; "
+                f"{ratio_d[i]:.2f} x the typical distance)"
+            )
+        outlier[i] = bool(why)
+        reasons.append(why)
+    return pd.DataFrame(
+        {
+            "median_correlation": corr,
+            "centroid_distance": dist,
+            "z_correlation": z_corr,
+            "z_distance": z_dist,
+            "ratio_correlation": ratio_c,
+            "ratio_distance": ratio_d,
+            "concordance": conc,
+            "outlier": outlier,
+            "reasons": reasons,
+        },
+        index=pd.Index([str(s) for s in samples], name="sample"),
+    )
