@@ -207,7 +207,8 @@ def _fast_parse(path: Path, layout: Layout) -> tuple[dict[int, np.ndarray], np.n
     Returns
     -------
     tuple of (dict, numpy.ndarray)
-        Text columns by index (object arrays) and the counts (rows × samples).
+        Text columns by index (object arrays) and the counts (rows × samples, a Fortran-ordered view of a
+        samples × rows array).
 
     """
     ncol = len(layout.columns)
@@ -218,7 +219,8 @@ def _fast_parse(path: Path, layout: Layout) -> tuple[dict[int, np.ndarray], np.n
         dtypes[i] = str
     kind = compression_of(path)
     capacity = max(_count_lines(path) - layout.header_line, 0)
-    values = np.empty((capacity, len(sample_cols)), dtype=np.float64)
+    # Stored samples × genes (the AnnData layout), so building X later needs no transposed copy.
+    by_sample = np.empty((len(sample_cols), capacity), dtype=np.float64)
     texts: dict[int, list[np.ndarray]] = {i: [] for i in text_cols}
     n = 0
     reader = pd.read_csv(
@@ -245,10 +247,12 @@ def _fast_parse(path: Path, layout: Layout) -> tuple[dict[int, np.ndarray], np.n
                 raise ValueError(msg)
             for i in text_cols:
                 texts[i].append(chunk[i].to_numpy(dtype=object))
-            values[n : n + rows] = chunk[sample_cols].to_numpy(dtype=np.float64)
+            by_sample[:, n : n + rows] = chunk[sample_cols].to_numpy(dtype=np.float64).T
             n += rows
     text = {i: (np.concatenate(parts) if parts else np.array([], dtype=object)) for i, parts in texts.items()}
-    return text, values[:n]
+    if n < capacity:  # blank lines: compact so the array stays contiguous
+        by_sample = np.ascontiguousarray(by_sample[:, :n])
+    return text, by_sample.T
 
 
 def diagnose(path: Path, layout: Layout, *, integer: bool) -> MscseqError | None:
