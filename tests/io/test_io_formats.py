@@ -316,3 +316,14 @@ def test_star_samples_with_different_strandedness_are_flagged(write, caplog):
     assert "differ in strandedness" in caplog.text
     forced = read_count_files([a, b], options=ReadOptions(strandedness="unstranded"))
     assert forced.counts.loc["G1"].tolist() == [100, 100]
+
+
+def test_inspect_nfcore_transcripts_and_tpm_as_is(write):
+    from mscseq.io.inspect import inspect_file
+
+    tx = write("salmon.merged.transcript_counts.tsv", "tx\tgene_id\tS1\nT1\tG1\t1.5\nT2\tG1\t2\nT3\tG2\t4\n")
+    info = inspect_file(tx)
+    assert (info["format"], info["n_features"], info["integer_counts"]) == ("nfcore", 2, False)
+    assert info["library_sizes"] == {"S1": 7.5}
+    tpm = write("salmon.merged.gene_tpm.tsv", "gene_id\tgene_name\tS1\nENSG1\tA\t500000.5\nENSG2\tB\t499999.5\n")
+    assert inspect_file(tpm)["library_sizes"] == {"S1": 1_000_000}

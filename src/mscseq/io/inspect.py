@@ -101,7 +101,7 @@ def inspect_file(
     }
     fmt = det.format
     if fmt in ("matrix", "nfcore"):
-        table = read_matrix(p, integer=False)
+        table = read_matrix(p, nfcore=fmt == "nfcore", as_is=True)
         _from_table(info, table)
         if fmt == "nfcore":
             info["notes"].append("nf-core merged table: estimated counts are rounded when analysed")

@@ -344,6 +344,7 @@ def read_matrix(
     *,
     integer: bool = True,
     nfcore: bool = False,
+    as_is: bool = False,
 ) -> CountTable:
     """Read a plain count matrix (CSV/TSV, optionally gzip/bz2/xz compressed).
 
@@ -356,6 +357,9 @@ def read_matrix(
     nfcore
         The file holds quantifier estimated counts (nf-core/rnaseq merged tables): non-integer values
         are rounded with a note instead of rejected.
+    as_is
+        Describe, do not prepare for DESeq2: accept any non-negative numbers, round nothing, refuse no
+        TPM table (for :func:`mscseq.io.inspect.inspect_file`).
 
     Returns
     -------
@@ -365,7 +369,7 @@ def read_matrix(
     """
     p = check_file(path)
     layout = read_layout(p, nfcore=nfcore)
-    strict_integer = integer and not nfcore
+    strict_integer = integer and not nfcore and not as_is
     try:
         text, values = _fast_parse(p, layout)
     except DECOMPRESS_ERRORS as exc:
@@ -400,9 +404,9 @@ def read_matrix(
     if layout.dropped:
         notes.append(f"{p}: annotation columns {first_names([layout.columns[i] for i in layout.dropped])} ignored")
     fmt = "nfcore" if nfcore else "matrix"
-    if nfcore:
+    if nfcore and not as_is:
         _check_not_tpm(p, values)
-    if fractional and nfcore:
+    if fractional and nfcore and not as_is:
         if not values.flags.writeable:
             values = values.copy()
         n_frac = 0
