@@ -167,7 +167,9 @@ def test_volcano_figure_classes_and_hover(de_table):
     assert len(by_class["down"]["x"]) == int((sig & (de_table["log2FoldChange"] < 0)).sum())
     assert sum(len(t["x"]) for t in fig["data"]) == len(de_table)
     assert "A&lt;" in by_class["up"]["name"]
-    assert by_class["up"]["text"][0].startswith("<b>G")
+    assert by_class["up"]["text"][0].startswith("G")
+    assert by_class["up"]["customdata"][0][0].startswith("ENSG")
+    assert "%{customdata[2]" in by_class["up"]["hovertemplate"]
     assert "images" not in fig["layout"] and fig["layout"]["meta"]["static"] is False
     assert fig["layout"]["yaxis"]["title"]["text"] == "−log10 p-value"
     lo, hi = fig["layout"]["xaxis"]["range"]
@@ -179,8 +181,8 @@ def test_volcano_figure_static_layer_above_max_points(de_table):
     fig = plots.volcano_figure(de_table, alpha=0.1, max_points=100)
     _valid(fig)
     meta = fig["layout"]["meta"]
-    assert meta["static"] is True and meta["n_interactive"] == 50 and meta["n_points"] == 300
-    assert sum(len(t["x"]) for t in fig["data"]) == 50
+    assert meta["static"] is True and meta["n_interactive"] == 40 and meta["n_points"] == 300
+    assert sum(len(t["x"]) for t in fig["data"]) == 40
     img = fig["layout"]["images"][0]
     assert img["source"].startswith("data:image/png;base64,")
     assert img["xref"] == "x" and img["sizing"] == "stretch"
@@ -203,3 +205,66 @@ def test_raster_layer_covers_the_range():
     )
     assert layer["x"] == -1 and layer["y"] == 3 and layer["sizex"] == 3 and layer["sizey"] == 3
     assert layer["layer"] == "below"
+
+
+def test_as_records_and_panel_flags_shapes():
+    from mscseq.report.comparability import panel_flag_list
+    from mscseq.report.sections import as_records
+
+    assert as_records({}) == []
+    assert as_records(None) == []
+    assert as_records({"0": {"a": 1}, "1": {"a": 2}}) == [{"a": 1}, {"a": 2}]
+    assert panel_flag_list({"panels": {"flags": {}}}) == []
+    assert panel_flag_list({"panels": {"flags": {"P1": ["m1", "m2"]}}}) == [
+        {"sample": "P1", "message": "m1"},
+        {"sample": "P1", "message": "m2"},
+    ]
+    assert panel_flag_list(None) == []
+
+
+def test_outlier_figure_splits_products_and_draws_threshold():
+    fig = plots.outlier_figure(
+        ["a", "b<", "c"], [0.1, 9.0, None], [0.2, 8.0, 0.3], threshold=3.5, outliers=["b<"]
+    )
+    _valid(fig)
+    ok, bad = fig["data"]
+    assert ok["name"] == "consistent" and ok["text"] == ["a", "c"] and ok["x"] == [0.1, None]
+    assert bad["name"] == "outlier" and bad["text"] == ["b&lt;"]
+    assert fig["layout"]["shapes"][0]["x0"] == 3.5
+
+
+def test_equivalence_figure_stacks_to_100_percent():
+    rows = [
+        {
+            "target": "B",
+            "reference": "A",
+            "fraction_equivalent": 0.9,
+            "fraction_beyond_margin": 0.02,
+        }
+    ]
+    fig = plots.equivalence_figure(rows, margin=1.0, required=0.9)
+    _valid(fig)
+    assert [t["x"][0] for t in fig["data"]] == [90.0, 8.0, 2.0]
+    assert fig["data"][0]["y"] == ["B vs A"]
+    assert fig["layout"]["shapes"][0]["x0"] == 90.0
+
+
+def test_variance_partition_figure_error_bars():
+    fig = plots.variance_partition_figure({"donor": {"median": 0.3, "q1": 0.1, "q3": 0.5}})
+    _valid(fig)
+    bar = fig["data"][0]
+    assert (
+        bar["y"] == [30.0]
+        and bar["error_y"]["array"] == [20.0]
+        and bar["error_y"]["arrayminus"] == [20.0]
+    )
+
+
+def test_diverging_heatmap_is_centred():
+    fig = plots.diverging_heatmap(
+        np.array([[1.0, -2.0]]), ["g<1>"], ["s1", "s2"], label="log2", show_values=True
+    )
+    _valid(fig)
+    hm = fig["data"][0]
+    assert hm["zmin"] == -2.0 and hm["zmax"] == 2.0 and hm["zmid"] == 0
+    assert hm["y"] == ["g&lt;1&gt;"] and hm["texttemplate"]

@@ -197,6 +197,7 @@ def pca_figure(
     color_by: Sequence[str] | None = None,
     default: str | None = None,
     label_points: bool | None = None,
+    level_colors: dict[str, dict[str, str]] | None = None,
 ) -> Figure:
     """PCA scatter (PC1 × PC2) whose colouring can be switched between sheet columns.
 
@@ -217,6 +218,8 @@ def pca_figure(
         Colouring shown first (default: the first of ``color_by``).
     label_points
         Write sample names beside the points (default: when there are at most 24 samples).
+    level_colors
+        Fixed colours for some levels, by column: ``{"comparability": {"outlier": FLAG}}``.
 
     Returns
     -------
@@ -282,7 +285,9 @@ def pca_figure(
                         "hovertemplate": "%{text}<extra></extra>",
                         "marker": {
                             "size": 12,
-                            "color": OKABE_ITO[k % len(OKABE_ITO)],
+                            "color": (level_colors or {})
+                            .get(col, {})
+                            .get(level, OKABE_ITO[k % len(OKABE_ITO)]),
                             "symbol": SYMBOLS[(k // len(OKABE_ITO)) % len(SYMBOLS)],
                             "line": {"color": "#fff", "width": 1},
                         },
@@ -491,9 +496,9 @@ def raster_layer(
     *,
     xrange: tuple[float, float],
     yrange: tuple[float, float],
-    size: float = 5.0,
-    width: int = 1000,
-    height: int = 520,
+    size: float = 4.0,
+    width: int = 800,
+    height: int = 440,
 ) -> dict[str, Any]:
     """Draw a dense point cloud once with matplotlib and return it as a plotly layout image.
 
@@ -594,7 +599,7 @@ def _de_scatter(
     )
     if len(x) > max_points:
         interactive[:] = False
-        interactive[rank[: max_points // 2]] = True
+        interactive[rank[: max_points * 2 // 5]] = True
         rest = ~interactive
         colors = np.where(cls[rest] == "up", UP, np.where(cls[rest] == "down", DOWN, NEUTRAL))
         layout["images"] = [raster_layer(x[rest], y[rest], colors.tolist(), xrange=xr, yrange=yr)]
@@ -607,9 +612,14 @@ def _de_scatter(
     data = []
     for key, name, color, size in groups:
         sel = np.flatnonzero(interactive & (cls == key))
-        text = [
-            f"<b>{esc(labels[i])}</b> ({esc(ids[i])})<br>log2 FC {lfc[i]:.3g}<br>padj {padj[i]:.3g}<br>mean count {bm[i]:.4g}"
-            for i in sel
+        text = [esc(labels[i]) for i in sel]
+        custom = [
+            [esc(ids[i]), *row]
+            for i, row in zip(
+                sel,
+                zip(num(lfc[sel], 4), num(padj[sel], 3), num(bm[sel], 4), strict=True),
+                strict=True,
+            )
         ]
         data.append(
             {
@@ -619,7 +629,11 @@ def _de_scatter(
                 "x": num(x[sel]),
                 "y": num(y[sel]),
                 "text": text,
-                "hovertemplate": "%{text}<extra></extra>",
+                "customdata": custom,
+                "hovertemplate": (
+                    "<b>%{text}</b> (%{customdata[0]})<br>log2 FC %{customdata[1]:.3g}<br>"
+                    "padj %{customdata[2]:.3g}<br>mean count %{customdata[3]:,.4g}<extra></extra>"
+                ),
                 "marker": {"color": color, "size": size, "opacity": 0.8 if key != "ns" else 0.6},
                 "showlegend": True,
                 "meta": {"class": key},
@@ -664,7 +678,7 @@ def volcano_figure(
     target, reference
         Contrast levels, for the legend.
     max_points
-        With more genes than this, the genes outside the ``max_points // 2`` smallest adjusted
+        With more genes than this, the genes outside the ``2 * max_points // 5`` smallest adjusted
         p-values are drawn as a static PNG layer (the figure stays light and fast for 60,000 genes).
     n_labels
         Label this many of the most significant genes.

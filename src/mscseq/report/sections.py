@@ -96,7 +96,9 @@ def as_records(obj: Any) -> list[dict[str, Any]]:
         return []
     if isinstance(obj, Mapping):
         keys = list(obj.keys())
-        if keys and all(str(k).isdigit() for k in keys):
+        if not keys:
+            return []
+        if all(str(k).isdigit() for k in keys):
             return [dict(obj[k]) for k in sorted(keys, key=lambda k: int(k))]
         return [dict(obj)]
     if isinstance(obj, pd.DataFrame):
@@ -317,8 +319,20 @@ def similarity_section(adata, comp: Mapping[str, Any] | None, figs: Figures) -> 
             default = "comparability"
     pca = adata.uns["pca"]
     ratio = np.asarray(pca["variance_ratio"], dtype=float)
+    fixed = {
+        "comparability": {
+            "outlier": plots.FLAG,
+            "consistent": plots.OK,
+            "not assessed": plots.NEUTRAL,
+        }
+    }
     spec = plots.pca_figure(
-        np.asarray(adata.obsm["X_pca"]), ratio, obs, color_by=colour_cols, default=default
+        np.asarray(adata.obsm["X_pca"]),
+        ratio,
+        obs,
+        color_by=colour_cols,
+        default=default,
+        level_colors=fixed,
     )
     figs.add("fig-pca", spec)
     figs.add("fig-scree", plots.scree_figure(ratio))
