@@ -10,6 +10,7 @@ the line search does not settle are refitted on DESeq2's two-stage 20-point grid
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,32 @@ from .glm import fit_nb_glm, outer_rows
 
 MIN_DISP = 1e-8
 EPSILON = 1e-4
+
+#: inputs with at least this many ``genes × samples`` cells use the compiled kernels
+KERNEL_MIN_CELLS = 4_000_000
+
+
+def use_kernels(n_genes: int, n_samples: int) -> bool:
+    """Whether an input of this size runs the compiled per-gene kernels (:mod:`._kernels`).
+
+    Importing numba and loading its compile cache costs about 0.3 s, which only pays on large
+    inputs; the environment variable ``MSCSEQ_ENGINE_KERNELS=1``/``0`` forces the choice.
+
+    Parameters
+    ----------
+    n_genes, n_samples
+        Input size.
+
+    Returns
+    -------
+    bool
+        True when the kernels should be used.
+
+    """
+    force = os.environ.get("MSCSEQ_ENGINE_KERNELS", "")
+    if force in ("0", "1"):
+        return force == "1"
+    return n_genes * n_samples >= KERNEL_MIN_CELLS
 
 
 def linear_model_mu(y_norm: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -192,6 +219,7 @@ def fit_dispersion_line_search(
     kappa0: float = 1.0,
     tol: float = 1e-6,
     maxit: int = 100,
+    kernels: bool = False,
 ) -> LineSearchResult:
     """Maximise the (prior-penalised) Cox–Reid likelihood over ``log alpha`` for all genes.
 
@@ -215,6 +243,8 @@ def fit_dispersion_line_search(
         Stop when an accepted step raises the log posterior by less than this.
     maxit
         Maximum number of proposals per gene.
+    kernels
+        Run the compiled per-gene kernel (same algorithm) instead of the batched numpy code.
 
     Returns
     -------
@@ -224,6 +254,10 @@ def fit_dispersion_line_search(
     """
     g, _ = y.shape
     p = x.shape[1]
+    if kernels:
+        return _line_search_kernel(
+            y, x, mu, log_alpha0, prior_mean, prior_var, min_log_alpha, kappa0, tol, maxit
+        )
     xx = outer_rows(x)
 
     def pm(idx: np.ndarray) -> np.ndarray | None:
@@ -278,6 +312,34 @@ def fit_dispersion_line_search(
     return LineSearchResult(a, iters, initial_lp, lp)
 
 
+def _line_search_kernel(
+    y: np.ndarray,
+    x: np.ndarray,
+    mu: np.ndarray,
+    log_alpha0: np.ndarray,
+    prior_mean: np.ndarray | None,
+    prior_var: float,
+    min_log_alpha: float,
+    kappa0: float,
+    tol: float,
+    maxit: int,
+) -> LineSearchResult:
+    from ._kernels import design_cells, line_search
+
+    g = y.shape[0]
+    xc, cell = design_cells(x)
+    out = LineSearchResult(np.empty(g), np.empty(g, dtype=np.int64), np.empty(g), np.empty(g))
+    has_prior = prior_mean is not None
+    pmean = np.ascontiguousarray(prior_mean, dtype=float) if has_prior else np.zeros(1)
+    line_search(
+        np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(mu, dtype=float), cell, xc,
+        np.ascontiguousarray(log_alpha0, dtype=float), has_prior, pmean, float(prior_var),
+        float(min_log_alpha), float(kappa0), float(tol), int(maxit),
+        out.log_alpha, out.iterations, out.initial_lp, out.last_lp,
+    )
+    return out
+
+
 def fit_dispersion_grid(
     y: np.ndarray,
     x: np.ndarray,
@@ -285,6 +347,7 @@ def fit_dispersion_grid(
     *,
     prior_mean: np.ndarray | None = None,
     prior_var: float = 1.0,
+    kernels: bool = False,
 ) -> np.ndarray:
     """DESeq2's grid search for ``alpha``: 20 points on ``[log 1e-8, log max(10, n)]``, then refine.
 
@@ -298,6 +361,8 @@ def fit_dispersion_grid(
         ``(G,)`` prior means or None.
     prior_var
         Prior variance.
+    kernels
+        Run the compiled per-gene kernel.
 
     Returns
     -------
@@ -307,8 +372,20 @@ def fit_dispersion_grid(
     """
     g, n = y.shape
     p = x.shape[1]
-    xx = outer_rows(x)
     grid = np.linspace(np.log(1e-8), np.log(max(10.0, n)), 20)
+    if kernels:
+        from ._kernels import design_cells, grid_search
+
+        xc, cell = design_cells(x)
+        out = np.empty(g)
+        has_prior = prior_mean is not None
+        pmean = np.ascontiguousarray(prior_mean, dtype=float) if has_prior else np.zeros(1)
+        grid_search(
+            np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(mu, dtype=float), cell, xc,
+            grid, has_prior, pmean, float(prior_var), out,
+        )
+        return np.exp(out)
+    xx = outer_rows(x)
     delta = grid[1] - grid[0]
 
     def scan(points: np.ndarray) -> np.ndarray:
@@ -359,6 +436,7 @@ def genewise_dispersions(
     *,
     minmu: float = 0.5,
     maxit: int = 100,
+    kernels: bool = False,
 ) -> GenewiseResult:
     """R's ``estimateDispersionsGeneEst`` (no weights, ``niter = 1``) for non-zero genes.
 
@@ -376,6 +454,8 @@ def genewise_dispersions(
         Lower bound on fitted means.
     maxit
         Line-search iterations.
+    kernels
+        Use the compiled per-gene kernels (:func:`use_kernels`).
 
     Returns
     -------
@@ -393,10 +473,11 @@ def genewise_dispersions(
     if has_linear_mu(x):
         mu = linear_model_mu(y_norm, x) * size_factors
     else:
-        mu = fit_nb_glm(y, size_factors, x, alpha_init, minmu=minmu).mu
+        mu = fit_nb_glm(y, size_factors, x, alpha_init, minmu=minmu, kernels=kernels).mu
     mu = np.maximum(mu, minmu)
     ls = fit_dispersion_line_search(
-        y, x, mu, np.log(alpha_init), prior_mean=None, prior_var=1.0, maxit=maxit
+        y, x, mu, np.log(alpha_init), prior_mean=None, prior_var=1.0, maxit=maxit,
+        kernels=kernels,
     )
     disp = np.minimum(np.exp(ls.log_alpha), max_disp)
     no_increase = ls.last_lp < ls.initial_lp + np.abs(ls.initial_lp) / 1e6
@@ -404,7 +485,7 @@ def genewise_dispersions(
     conv = (ls.iterations < maxit) & (ls.iterations != 1)
     refit = ~conv & (disp > MIN_DISP * 10)
     if refit.any():
-        disp[refit] = fit_dispersion_grid(y[refit], x, mu[refit])
+        disp[refit] = fit_dispersion_grid(y[refit], x, mu[refit], kernels=kernels)
     disp = np.minimum(np.maximum(disp, MIN_DISP), max_disp)
     return GenewiseResult(disp, mu, ls.iterations)
 
@@ -420,6 +501,7 @@ def map_dispersions(
     *,
     outlier_sd: float = 2.0,
     maxit: int = 100,
+    kernels: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """R's ``estimateDispersionsMAP``: shrink towards the trend, keep gene-wise for outliers.
 
@@ -439,6 +521,8 @@ def map_dispersions(
         Gene-wise estimates this many SDs above the trend are kept.
     maxit
         Line-search iterations.
+    kernels
+        Use the compiled per-gene kernels (:func:`use_kernels`).
 
     Returns
     -------
@@ -451,13 +535,15 @@ def map_dispersions(
     init = np.where(np.isnan(init), disp_fit, init)
     prior_mean = np.log(disp_fit)
     ls = fit_dispersion_line_search(
-        y, x, mu, np.log(init), prior_mean=prior_mean, prior_var=prior_var, maxit=maxit
+        y, x, mu, np.log(init), prior_mean=prior_mean, prior_var=prior_var, maxit=maxit,
+        kernels=kernels,
     )
     disp_map = np.exp(ls.log_alpha)
     refit = ~(ls.iterations < maxit)
     if refit.any():
         disp_map[refit] = fit_dispersion_grid(
-            y[refit], x, mu[refit], prior_mean=prior_mean[refit], prior_var=prior_var
+            y[refit], x, mu[refit], prior_mean=prior_mean[refit], prior_var=prior_var,
+            kernels=kernels,
         )
     disp_map = np.minimum(np.maximum(disp_map, MIN_DISP), max(10.0, float(n)))
     outlier = np.log(disp_gene) > np.log(disp_fit) + outlier_sd * np.sqrt(var_log_disp)

@@ -19,7 +19,7 @@ from scipy.special import fdtri
 from mscseq.errors import MscseqError
 
 from .cooks import cooks_distance, max_cooks, n_or_more_in_cell, replacement_counts
-from .dispersion import MIN_DISP, genewise_dispersions, map_dispersions
+from .dispersion import MIN_DISP, genewise_dispersions, map_dispersions, use_kernels
 from .glm import LOG2E, fit_nb_glm
 from .trend import Trend, fit_trend, prior_variance, var_log_disp_residuals
 
@@ -134,19 +134,18 @@ def size_factors_median_ratio(counts_gn: np.ndarray) -> np.ndarray:
         When no gene has a positive count in every sample.
 
     """
-    with np.errstate(divide="ignore"):
-        logc = np.log(counts_gn)
-    lgm = logc.mean(axis=1)
-    ok = np.isfinite(lgm)
+    # genes with a zero count have geometric mean 0 and are left out; for the others every
+    # log ratio is finite, so one median per sample over the kept rows is R's rule
+    ok = (counts_gn > 0).all(axis=1)
     if not ok.any():
         msg = (
             "every gene has a zero count in some sample, so median-of-ratios size factors "
             "cannot be computed; pass size_factors"
         )
         raise MscseqError(msg)
-    sub = logc[ok] - lgm[ok, None]
-    sf = np.array([np.exp(np.median(col[np.isfinite(col)])) for col in sub.T])
-    return sf
+    logc = np.log(counts_gn[ok])
+    logc -= logc.mean(axis=1)[:, None]
+    return np.exp(np.median(logc, axis=0))
 
 
 def _check_design(design: pd.DataFrame, n: int) -> np.ndarray:
@@ -215,24 +214,35 @@ def _mean_var(y: np.ndarray, sf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
     return norm.mean(axis=1), norm.var(axis=1, ddof=1), y.sum(axis=1) == 0
 
 
-@dataclass
-class _Stage:
-    disp_gene: np.ndarray
-    disp_fit: np.ndarray
-    disp_map: np.ndarray
-    dispersion: np.ndarray
-    disp_outlier: np.ndarray
-    beta: np.ndarray
-    beta_var: np.ndarray
-    mu: np.ndarray
-    hat: np.ndarray
-    converged: np.ndarray
-    iterations: np.ndarray
-    loglike: np.ndarray
+_GENE_FIELDS = {
+    "disp_gene": (float, np.nan),
+    "disp_fit": (float, np.nan),
+    "disp_map": (float, np.nan),
+    "dispersion": (float, np.nan),
+    "disp_outlier": (bool, False),
+    "beta": (float, np.nan),
+    "beta_var": (float, np.nan),
+    "mu": (float, np.nan),
+    "hat": (float, np.nan),
+    "converged": (bool, False),
+    "iterations": (float, np.nan),
+    "loglike": (float, np.nan),
+}
+
+
+def _gene_arrays(g: int, n: int, p: int) -> dict[str, np.ndarray]:
+    """Full-size per-gene outputs, filled with NaN/False (the values of all-zero genes)."""
+    width = {"beta": p, "beta_var": p, "mu": n, "hat": n}
+    out = {}
+    for k, (dt, fill) in _GENE_FIELDS.items():
+        shape = (g, width[k]) if k in width else (g,)
+        out[k] = np.full(shape, fill, dtype=dt)
+    return out
 
 
 def _fit_genes(
-    y: np.ndarray,
+    y_src: np.ndarray,
+    dest: np.ndarray,
     sf: np.ndarray,
     x: np.ndarray,
     base_mean: np.ndarray,
@@ -240,55 +250,55 @@ def _fit_genes(
     threads: int,
     trend: Trend | None,
     prior: tuple[float, float] | None,
-) -> tuple[_Stage, Trend, float, float]:
-    """Dispersions and the Wald GLM for non-zero genes ``y`` (trend/prior given for refits)."""
-    g, n = y.shape
+    kernels: bool,
+    out: dict[str, np.ndarray],
+) -> tuple[Trend, float, float]:
+    """Dispersions and the Wald GLM for rows ``dest`` of ``y_src`` (trend/prior given for refits).
+
+    Results are written into the full-size arrays ``out`` at rows ``dest``, block by block, so
+    no ``genes × samples`` array is concatenated or copied; only the gene-wise means are kept
+    between the two passes.
+    """
+    g = dest.size
+    n = y_src.shape[1]
     m, p = x.shape
+    bm = base_mean[dest]
+    bv = base_var[dest]
+    disp_gene = np.empty(g)
+    mu_gw = np.empty((g, n))
 
-    def gw(b: slice) -> tuple:
-        r = genewise_dispersions(y[b], sf, x, base_mean[b], base_var[b])
-        return r.disp, r.mu
+    def gw(b: slice) -> None:
+        r = genewise_dispersions(y_src[dest[b]], sf, x, bm[b], bv[b], kernels=kernels)
+        disp_gene[b] = r.disp
+        mu_gw[b] = r.mu
 
-    parts = _run_blocks(gw, g, n, threads)
-    disp_gene = np.concatenate([q[0] for q in parts])
-    mu_gw = np.concatenate([q[1] for q in parts]) if len(parts) > 1 else parts[0][1]
-    del parts
+    _run_blocks(gw, g, n, threads)
     if trend is None:
-        trend = fit_trend(base_mean, disp_gene)
-    disp_fit = trend(base_mean)
+        trend = fit_trend(bm, disp_gene)
+    disp_fit = trend(bm)
     if prior is None:
         vld = var_log_disp_residuals(disp_gene, disp_fit)
         pv = prior_variance(disp_gene, disp_fit, vld, m, p)
     else:
         pv, vld = prior
+    out["disp_gene"][dest] = disp_gene
+    out["disp_fit"][dest] = disp_fit
 
-    def mp(b: slice) -> tuple:
-        final, dmap, out = map_dispersions(y[b], x, mu_gw[b], disp_gene[b], disp_fit[b], pv, vld)
-        fit = fit_nb_glm(y[b], sf, x, final)
-        return final, dmap, out, fit
+    def mp(b: slice) -> None:
+        rows = dest[b]
+        yb = y_src[rows]
+        final, dmap, outl = map_dispersions(
+            yb, x, mu_gw[b], disp_gene[b], disp_fit[b], pv, vld, kernels=kernels
+        )
+        fit = fit_nb_glm(yb, sf, x, final, kernels=kernels)
+        out["dispersion"][rows] = final
+        out["disp_map"][rows] = dmap
+        out["disp_outlier"][rows] = outl
+        for k in ("beta", "beta_var", "mu", "hat", "converged", "iterations", "loglike"):
+            out[k][rows] = getattr(fit, k)
 
-    parts = _run_blocks(mp, g, n, threads)
-
-    def cat(i: int) -> np.ndarray:
-        return np.concatenate([q[i] for q in parts])
-
-    def catf(name: str) -> np.ndarray:
-        return np.concatenate([getattr(q[3], name) for q in parts])
-
-    stage = _Stage(
-        disp_gene, disp_fit, cat(1), cat(0), cat(2), catf("beta"), catf("beta_var"),
-        catf("mu"), catf("hat"), catf("converged"), catf("iterations"), catf("loglike"),
-    )
-    return stage, trend, pv, vld
-
-
-def _expand(values: np.ndarray, mask: np.ndarray, fill: float = np.nan) -> np.ndarray:
-    shape = (mask.size, *values.shape[1:])
-    out = np.full(shape, fill, dtype=float if values.dtype != bool else bool)
-    if values.dtype == bool:
-        out[:] = False
-    out[mask] = values
-    return out
+    _run_blocks(mp, g, n, threads)
+    return trend, pv, vld
 
 
 def fit_deseq2(
@@ -299,6 +309,7 @@ def fit_deseq2(
     threads: int = 1,
     min_replicates_for_replace: int = 7,
     refit_cooks: bool = True,
+    kernels: bool | None = None,
 ) -> DESeq2Fit:
     """Fit DESeq2's model to all genes (R's ``DESeq()`` with default settings).
 
@@ -316,6 +327,11 @@ def fit_deseq2(
         Replace Cook's outliers and refit when a design cell has this many samples.
     refit_cooks
         Set False to skip the replacement step entirely.
+    kernels
+        Run the per-gene compiled kernels (numba) instead of the all-genes numpy code; both
+        implement the same algorithm. Default: kernels for inputs of at least
+        ``dispersion.KERNEL_MIN_CELLS`` genes × samples (or as ``MSCSEQ_ENGINE_KERNELS=0/1``
+        says), numpy below, where importing numba would cost more than it saves.
 
     Returns
     -------
@@ -344,28 +360,26 @@ def fit_deseq2(
             raise MscseqError(msg)
     with threadpool_limits(limits=threads):
         base_mean, base_var, all_zero = _mean_var(y_all, sf)
-        nz = ~all_zero
-        y = y_all[nz]
-        stage, trend, pv, vld = _fit_genes(
-            y, sf, x, base_mean[nz], base_var[nz], threads, None, None
+        dest = np.flatnonzero(~all_zero)
+        if kernels is None:
+            kernels = use_kernels(dest.size, n)
+        fields = _gene_arrays(g_all, n, p)
+        trend, pv, vld = _fit_genes(
+            y_all, dest, sf, x, base_mean, base_var, threads, None, None, kernels, fields
         )
-        cooks_nz = np.concatenate(
-            [
-                cooks_distance(y[b], sf, x, stage.mu[b], stage.hat[b])
-                for b in _blocks(y.shape[0], n)
-            ]
-        )
-        mc_nz = max_cooks(cooks_nz, x)
+        cooks = np.full((g_all, n), np.nan)
+        for b in _blocks(dest.size, n):
+            rows = dest[b]
+            cooks[rows] = cooks_distance(
+                y_all[rows], sf, x, fields["mu"][rows], fields["hat"][rows]
+            )
+        mc = max_cooks(cooks, x)
         replaceable = n_or_more_in_cell(x, min_replicates_for_replace)
         counts_fit = y_all
         replaced = np.zeros(g_all, dtype=bool)
-        fields = {
-            k: _expand(getattr(stage, k), nz) for k in stage.__dataclass_fields__
+        info: dict = {
+            "fit_type": trend.fit_type, "n_refit": 0, "new_all_zero": 0, "kernels": kernels
         }
-        cooks = _expand(cooks_nz, nz)
-        del cooks_nz
-        mc = _expand(mc_nz, nz)
-        info: dict = {"fit_type": trend.fit_type, "n_refit": 0, "new_all_zero": 0}
         if refit_cooks and replaceable.any() and m > p:
             cutoff = float(fdtri(p, m - p, 0.99))
             with np.errstate(invalid="ignore"):
@@ -384,12 +398,10 @@ def fit_deseq2(
                 refit_rows = rows[~az2]
                 new_zero = rows[az2]
                 if refit_rows.size:
-                    st2, _, _, _ = _fit_genes(
-                        counts_fit[refit_rows], sf, x, base_mean[refit_rows],
-                        base_var[refit_rows], threads, trend, (pv, vld),
+                    _fit_genes(
+                        counts_fit, refit_rows, sf, x, base_mean, base_var, threads, trend,
+                        (pv, vld), kernels, fields,
                     )
-                    for k in fields:
-                        fields[k][refit_rows] = getattr(st2, k)
                 for k in ("beta", "beta_var"):
                     fields[k][new_zero] = np.nan
                 replaced[refit_rows] = True

@@ -171,6 +171,7 @@ def fit_nb_glm(
     minmu: float = 0.5,
     lambda_log2: np.ndarray | None = None,
     use_optim: bool = True,
+    kernels: bool = False,
 ) -> GLMFit:
     """Fit ``y_gj ~ NB(s_j exp(x_j beta_g), alpha_g)`` for all genes (R's ``fitNbinomGLMs``).
 
@@ -196,6 +197,8 @@ def fit_nb_glm(
         Ridge on the log2 scale (default ``1e-6`` per coefficient).
     use_optim
         Refit non-converged genes with L-BFGS-B as DESeq2 does.
+    kernels
+        Run the IRLS in the compiled per-gene kernel (:mod:`._kernels`; same algorithm).
 
     Returns
     -------
@@ -213,6 +216,14 @@ def fit_nb_glm(
     log_sf = np.log(size_factors)
     beta = initial_beta(y, size_factors, x) if beta0 is None else np.array(beta0, dtype=float)
     beta_start = beta.copy()
+    if kernels:
+        beta, beta_var, mu, hat, iters, loglike = _irls_kernel(
+            y, log_sf, x, alpha, beta, lam, tol, maxit, minmu
+        )
+        return _finish(
+            y, size_factors, x, alpha, lam_log2, beta, beta_start, beta_var, mu, hat, iters,
+            loglike, maxit, minmu, use_optim,
+        )
     mu_hat = np.maximum(size_factors * np.exp(beta @ x.T), minmu)
     iters = np.zeros(g, dtype=np.int64)
     dev_old = np.zeros(g)
@@ -260,8 +271,62 @@ def fit_nb_glm(
     hat = w * (binv.reshape(g, p * p) @ xx.T)
     beta_var = np.diagonal(sigma, axis1=1, axis2=2).copy()
     mu = size_factors * np.exp(beta @ x.T)
-    converged = iters < maxit
     loglike = nb_loglike(y, mu, alpha)
+    return _finish(
+        y, size_factors, x, alpha, lam_log2, beta, beta_start, beta_var, mu, hat, iters,
+        loglike, maxit, minmu, use_optim,
+    )
+
+
+def _irls_kernel(
+    y: np.ndarray,
+    log_sf: np.ndarray,
+    x: np.ndarray,
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    lam: np.ndarray,
+    tol: float,
+    maxit: int,
+    minmu: float,
+) -> tuple[np.ndarray, ...]:
+    from ._kernels import design_cells, irls
+
+    g, n = y.shape
+    p = x.shape[1]
+    xc, cell = design_cells(x)
+    beta = np.ascontiguousarray(beta, dtype=float)
+    beta_var = np.empty((g, p))
+    mu = np.empty((g, n))
+    hat = np.empty((g, n))
+    iters = np.empty(g, dtype=np.int64)
+    loglike = np.empty(g)
+    irls(
+        np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(log_sf, dtype=float), cell, xc,
+        np.ascontiguousarray(alpha, dtype=float), beta, np.ascontiguousarray(lam, dtype=float),
+        float(tol), int(maxit), float(minmu), LARGE, beta_var, mu, hat, iters, loglike,
+    )
+    return beta, beta_var, mu, hat, iters, loglike
+
+
+def _finish(
+    y: np.ndarray,
+    size_factors: np.ndarray,
+    x: np.ndarray,
+    alpha: np.ndarray,
+    lam_log2: np.ndarray,
+    beta: np.ndarray,
+    beta_start: np.ndarray,
+    beta_var: np.ndarray,
+    mu: np.ndarray,
+    hat: np.ndarray,
+    iters: np.ndarray,
+    loglike: np.ndarray,
+    maxit: int,
+    minmu: float,
+    use_optim: bool,
+) -> GLMFit:
+    """Convergence flags and DESeq2's L-BFGS-B refit of genes IRLS could not fit."""
+    converged = iters < maxit
     stable = ~np.isnan(beta).any(axis=1)
     var_pos = (beta_var > 0).all(axis=1)
     rows = np.flatnonzero(~converged | ~stable | ~var_pos) if use_optim else np.flatnonzero(

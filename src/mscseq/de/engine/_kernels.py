@@ -1,0 +1,669 @@
+"""Compiled per-gene kernels (numba) for the dispersion line search, the grid and the NB GLM.
+
+The numpy routines in :mod:`.dispersion` and :mod:`.glm` process all genes at once and pay for
+every special-function call on the full ``genes × samples`` arrays. With many samples that is
+the bottleneck, so for large inputs the same algorithms run here gene by gene, with
+
+* each gene's counts compressed to distinct values and their multiplicities before any
+  ``lgamma``/``digamma`` call (a gene seen in 1,000 samples usually has a few dozen to a few
+  hundred distinct counts);
+* the Cox–Reid matrix ``X^T W X`` accumulated over distinct design rows ("cells") rather than
+  samples, and factorised with a small in-place Cholesky;
+* no temporaries of size ``genes × samples``.
+
+The kernels are compiled with ``cache=True`` and ``nogil=True``; :mod:`.fit` calls them on blocks
+of genes from a thread pool. This module imports numba, so it is imported only when the input is
+large enough for the compile-cache load (≈0.3 s) to pay (see :func:`use_kernels`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+_EPSILON = 1e-4
+_HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+#: up to this ``r = 1/alpha`` the NB term ``r log1p(mu alpha)`` is computed as
+#: ``r (log(mu + r) - log r)``, sharing the logarithm with ``y log(mu + r)`` (absolute error
+#: below ``r * 1e-15`` per sample)
+_ONE_LOG_MAX_R = 1e4
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def lgamma(x: float) -> float:  # pragma: no cover - compiled
+    """``log Gamma(x)`` for ``x > 0``: Stirling's series from 10 on, the C library below."""
+    if x < 10.0:
+        return math.lgamma(x)
+    f = 1.0 / (x * x)
+    t = (
+        1.0 / 12.0
+        + f
+        * (
+            -1.0 / 360.0
+            + f
+            * (1.0 / 1260.0 + f * (-1.0 / 1680.0 + f * (1.0 / 1188.0 + f * (-691.0 / 360360.0))))
+        )
+    ) / x
+    return (x - 0.5) * math.log(x) - x + _HALF_LOG_2PI + t
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def digamma(x: float) -> float:  # pragma: no cover - compiled
+    """Digamma function for ``x > 0`` (recurrence to ``x >= 10``, then the asymptotic series)."""
+    res = 0.0
+    while x < 10.0:
+        res -= 1.0 / x
+        x += 1.0
+    f = 1.0 / (x * x)
+    t = f * (
+        -1.0 / 12.0
+        + f
+        * (
+            1.0 / 120.0
+            + f
+            * (
+                -1.0 / 252.0
+                + f * (1.0 / 240.0 + f * (-1.0 / 132.0 + f * (691.0 / 32760.0 + f * (-1.0 / 12.0))))
+            )
+        )
+    )
+    return res + math.log(x) - 0.5 / x + t
+
+
+@njit(cache=True, nogil=True)
+def _distinct(row: np.ndarray, vals: np.ndarray, mult: np.ndarray) -> int:  # pragma: no cover
+    """Write the distinct positive values of ``row`` and their multiplicities; return how many."""
+    s = np.sort(row)
+    k = 0
+    prev = -1.0
+    for v in s:
+        if v <= 0.0:
+            continue
+        if v != prev:
+            vals[k] = v
+            mult[k] = 1.0
+            k += 1
+            prev = v
+        else:
+            mult[k - 1] += 1.0
+    return k
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _chol_logdet(b: np.ndarray, p: int) -> float:  # pragma: no cover - compiled
+    """In-place lower Cholesky of ``b[:p, :p]``; returns ``log det`` (NaN if not PD)."""
+    ld = 0.0
+    for j in range(p):
+        s = b[j, j]
+        for k in range(j):
+            s -= b[j, k] * b[j, k]
+        if not s > 0.0:
+            return np.nan
+        d = math.sqrt(s)
+        b[j, j] = d
+        ld += 2.0 * math.log(d)
+        for i in range(j + 1, p):
+            t = b[i, j]
+            for k in range(j):
+                t -= b[i, k] * b[j, k]
+            b[i, j] = t / d
+    return ld
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _trace_inv_prod(
+    low: np.ndarray, c: np.ndarray, p: int, linv: np.ndarray
+) -> float:  # pragma: no cover
+    """``trace(B^{-1} C)`` from the Cholesky factor ``low`` of ``B`` (``linv`` is scratch)."""
+    # B^{-1} = L^{-T} L^{-1}, so trace(B^{-1} C) = sum_i (L^{-1} C L^{-T})_ii
+    for i in range(p):
+        for j in range(p):
+            linv[i, j] = 0.0
+    for i in range(p):
+        linv[i, i] = 1.0 / low[i, i]
+        for j in range(i):
+            t = 0.0
+            for k in range(j, i):
+                t += low[i, k] * linv[k, j]
+            linv[i, j] = -t / low[i, i]
+    tr = 0.0
+    for i in range(p):
+        for j in range(i + 1):
+            lij = linv[i, j]
+            if lij == 0.0:
+                continue
+            for k in range(i + 1):
+                tr += lij * c[j, k] * linv[i, k]
+    return tr
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _log_post(
+    a: float,
+    y: np.ndarray,
+    mu: np.ndarray,
+    vals: np.ndarray,
+    mult: np.ndarray,
+    k: int,
+    cell: np.ndarray,
+    xc: np.ndarray,
+    wc: np.ndarray,
+    b: np.ndarray,
+    has_prior: bool,
+    pmean: float,
+    pvar: float,
+) -> float:  # pragma: no cover - compiled
+    """Cox–Reid adjusted log posterior of one gene at ``log alpha = a``."""
+    n = y.shape[0]
+    ncell, p = xc.shape
+    alpha = math.exp(a)
+    r = 1.0 / alpha
+    lgr = lgamma(r)
+    ll = 0.0
+    for u in range(k):
+        ll += mult[u] * (lgamma(vals[u] + r) - lgr)
+    for c in range(ncell):
+        wc[c] = 0.0
+    if r <= _ONE_LOG_MAX_R:
+        acc = 0.0
+        for j in range(n):
+            m = mu[j]
+            acc += (y[j] + r) * math.log(m + r)
+            wc[cell[j]] += m / (1.0 + m * alpha)
+        ll -= acc - n * r * math.log(r)
+    else:
+        for j in range(n):
+            m = mu[j]
+            if y[j] > 0.0:
+                ll -= y[j] * math.log(m + r)
+            ll -= r * math.log1p(m * alpha)
+            wc[cell[j]] += m / (1.0 + m * alpha)
+    for i in range(p):
+        for q in range(i + 1):
+            s = 0.0
+            for c in range(ncell):
+                s += wc[c] * xc[c, i] * xc[c, q]
+            b[i, q] = s
+    out = ll - 0.5 * _chol_logdet(b, p)
+    if has_prior:
+        out -= 0.5 * (a - pmean) ** 2 / pvar
+    return out
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _dlog_post(
+    a: float,
+    y: np.ndarray,
+    mu: np.ndarray,
+    vals: np.ndarray,
+    mult: np.ndarray,
+    k: int,
+    cell: np.ndarray,
+    xc: np.ndarray,
+    wc: np.ndarray,
+    dwc: np.ndarray,
+    b: np.ndarray,
+    db: np.ndarray,
+    tmp: np.ndarray,
+    has_prior: bool,
+    pmean: float,
+    pvar: float,
+) -> float:  # pragma: no cover - compiled
+    """Derivative of :func:`_log_post` with respect to ``log alpha``."""
+    n = y.shape[0]
+    ncell, p = xc.shape
+    alpha = math.exp(a)
+    r = 1.0 / alpha
+    dgr = digamma(r)
+    s = 0.0
+    for u in range(k):
+        s += mult[u] * (dgr - digamma(vals[u] + r))
+    for c in range(ncell):
+        wc[c] = 0.0
+        dwc[c] = 0.0
+    for j in range(n):
+        m = mu[j]
+        ma = m * alpha
+        inv = 1.0 / (1.0 + ma)
+        # log1p(m a) - m a / (1 + m a) + y / (m + r), with 1 / (m + r) = a / (1 + m a)
+        s += math.log1p(ma) - ma * inv + y[j] * alpha * inv
+        w = m * inv
+        wc[cell[j]] += w
+        dwc[cell[j]] -= w * w
+    ll = s / (alpha * alpha)
+    for i in range(p):
+        for q in range(p):
+            s1 = 0.0
+            s2 = 0.0
+            for c in range(ncell):
+                f = xc[c, i] * xc[c, q]
+                s1 += wc[c] * f
+                s2 += dwc[c] * f
+            b[i, q] = s1
+            db[i, q] = s2
+    ld = _chol_logdet(b, p)
+    if np.isnan(ld):
+        cr = np.nan
+    else:
+        cr = -0.5 * _trace_inv_prod(b, db, p, tmp)
+    out = (ll + cr) * alpha
+    if has_prior:
+        out -= (a - pmean) / pvar
+    return out
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def line_search(
+    y: np.ndarray,
+    mu: np.ndarray,
+    cell: np.ndarray,
+    xc: np.ndarray,
+    log_alpha0: np.ndarray,
+    has_prior: bool,
+    prior_mean: np.ndarray,
+    prior_var: float,
+    min_log_alpha: float,
+    kappa0: float,
+    tol: float,
+    maxit: int,
+    out_a: np.ndarray,
+    out_iter: np.ndarray,
+    out_lp0: np.ndarray,
+    out_lp: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """DESeq2's Armijo line search on ``log alpha``, gene by gene (see ``fit_dispersion_line_search``)."""
+    g, n = y.shape
+    ncell, p = xc.shape
+    vals = np.empty(n)
+    mult = np.empty(n)
+    wc = np.empty(ncell)
+    dwc = np.empty(ncell)
+    b = np.empty((p, p))
+    db = np.empty((p, p))
+    tmp = np.empty((p, p))
+    for gi in range(g):
+        yg = y[gi]
+        mg = mu[gi]
+        k = _distinct(yg, vals, mult)
+        pm = prior_mean[gi] if has_prior else 0.0
+        a = log_alpha0[gi]
+        lp = _log_post(a, yg, mg, vals, mult, k, cell, xc, wc, b, has_prior, pm, prior_var)
+        dlp = _dlog_post(
+            a, yg, mg, vals, mult, k, cell, xc, wc, dwc, b, db, tmp, has_prior, pm, prior_var
+        )
+        out_lp0[gi] = lp
+        kappa = kappa0
+        iters = 0
+        accepts = 0
+        for _ in range(maxit):
+            iters += 1
+            ki = kappa
+            prop = a + ki * dlp
+            if prop < -30.0:
+                ki = (-30.0 - a) / dlp
+            if prop > 10.0:
+                ki = (10.0 - a) / dlp
+            anew = a + ki * dlp
+            lpnew = _log_post(
+                anew, yg, mg, vals, mult, k, cell, xc, wc, b, has_prior, pm, prior_var
+            )
+            theta_hat = -lp - ki * _EPSILON * dlp * dlp
+            if -lpnew <= theta_hat:
+                kappa = ki
+                accepts += 1
+                a = anew
+                change = lpnew - lp
+                if change < tol:
+                    lp = lpnew
+                    break
+                if anew < min_log_alpha:
+                    break
+                lp = lpnew
+                dlp = _dlog_post(
+                    a,
+                    yg,
+                    mg,
+                    vals,
+                    mult,
+                    k,
+                    cell,
+                    xc,
+                    wc,
+                    dwc,
+                    b,
+                    db,
+                    tmp,
+                    has_prior,
+                    pm,
+                    prior_var,
+                )
+                kn = min(kappa * 1.1, kappa0)
+                if accepts % 5 == 0:
+                    kn = kn / 2.0
+                kappa = kn
+            else:
+                kappa = ki / 2.0
+        out_a[gi] = a
+        out_iter[gi] = iters
+        out_lp[gi] = lp
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def grid_search(
+    y: np.ndarray,
+    mu: np.ndarray,
+    cell: np.ndarray,
+    xc: np.ndarray,
+    grid: np.ndarray,
+    has_prior: bool,
+    prior_mean: np.ndarray,
+    prior_var: float,
+    out_a: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """DESeq2's two-stage grid (coarse ``grid``, then 20 points over ± one step); writes ``log alpha``."""
+    g, n = y.shape
+    ncell, p = xc.shape
+    vals = np.empty(n)
+    mult = np.empty(n)
+    wc = np.empty(ncell)
+    b = np.empty((p, p))
+    npt = grid.shape[0]
+    delta = grid[1] - grid[0]
+    fine = np.empty(npt)
+    for t in range(npt):
+        fine[t] = -delta + 2.0 * delta * t / (npt - 1)
+    for gi in range(g):
+        yg = y[gi]
+        mg = mu[gi]
+        k = _distinct(yg, vals, mult)
+        pm = prior_mean[gi] if has_prior else 0.0
+        best = -np.inf
+        a_hat = grid[0]
+        for t in range(npt):
+            v = _log_post(grid[t], yg, mg, vals, mult, k, cell, xc, wc, b, has_prior, pm, prior_var)
+            if v > best:
+                best = v
+                a_hat = grid[t]
+        best = -np.inf
+        a2 = a_hat + fine[0]
+        for t in range(npt):
+            pt = a_hat + fine[t]
+            v = _log_post(pt, yg, mg, vals, mult, k, cell, xc, wc, b, has_prior, pm, prior_var)
+            if v > best:
+                best = v
+                a2 = pt
+        out_a[gi] = a2
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def nb_const(y: np.ndarray, alpha: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
+    """Per gene ``sum_j lgamma(y_j + r) - lgamma(r) - lgamma(y_j + 1)`` with ``r = 1/alpha``."""
+    g, n = y.shape
+    vals = np.empty(n)
+    mult = np.empty(n)
+    for gi in range(g):
+        k = _distinct(y[gi], vals, mult)
+        r = 1.0 / alpha[gi]
+        lgr = lgamma(r)
+        s = 0.0
+        for u in range(k):
+            s += mult[u] * (lgamma(vals[u] + r) - lgr - lgamma(vals[u] + 1.0))
+        out[gi] = s
+
+
+def design_cells(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct design rows and each sample's row index.
+
+    Parameters
+    ----------
+    x
+        ``(n, p)`` design.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        ``(xc, cell)``: ``(k, p)`` distinct rows and ``(n,)`` int64 indices into them.
+
+    """
+    xc, inv = np.unique(x, axis=0, return_inverse=True)
+    return np.ascontiguousarray(xc, dtype=np.float64), inv.ravel().astype(np.int64)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _chol_solve(
+    low: np.ndarray, rhs: np.ndarray, p: int, out: np.ndarray
+) -> None:  # pragma: no cover
+    """Solve ``L L^T x = rhs`` in place into ``out``."""
+    for i in range(p):
+        t = rhs[i]
+        for k in range(i):
+            t -= low[i, k] * out[k]
+        out[i] = t / low[i, i]
+    for i in range(p - 1, -1, -1):
+        t = out[i]
+        for k in range(i + 1, p):
+            t -= low[k, i] * out[k]
+        out[i] = t / low[i, i]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _chol_inverse(
+    low: np.ndarray, p: int, linv: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover
+    """``B^{-1} = L^{-T} L^{-1}`` from the Cholesky factor of ``B``."""
+    for i in range(p):
+        for j in range(p):
+            linv[i, j] = 0.0
+    for i in range(p):
+        linv[i, i] = 1.0 / low[i, i]
+        for j in range(i):
+            t = 0.0
+            for k in range(j, i):
+                t += low[i, k] * linv[k, j]
+            linv[i, j] = -t / low[i, i]
+    for i in range(p):
+        for j in range(i + 1):
+            t = 0.0
+            for k in range(i, p):
+                t += linv[k, i] * linv[k, j]
+            out[i, j] = t
+            out[j, i] = t
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _nb_terms(y: np.ndarray, mu: np.ndarray, r: float) -> float:  # pragma: no cover - compiled
+    """``sum_j r log(r / (r + mu_j)) + y_j log(mu_j / (r + mu_j))`` (the mu-dependent NB part)."""
+    s = 0.0
+    for j in range(y.shape[0]):
+        m = mu[j]
+        s += r * math.log(r / (r + m))
+        if y[j] > 0.0:
+            s += y[j] * math.log(m / (r + m))
+    return s
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _nb_terms_log(
+    y: np.ndarray, mu: np.ndarray, lmu: np.ndarray, r: float
+) -> float:  # pragma: no cover
+    """:func:`_nb_terms` given ``log mu``; one logarithm per sample when ``r`` is moderate."""
+    if r > _ONE_LOG_MAX_R:
+        return _nb_terms(y, mu, r)
+    s = 0.0
+    for j in range(y.shape[0]):
+        lr = math.log(r + mu[j])
+        s += y[j] * (lmu[j] - lr) - r * lr
+    return s + y.shape[0] * r * math.log(r)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def irls(
+    y: np.ndarray,
+    log_sf: np.ndarray,
+    cell: np.ndarray,
+    xc: np.ndarray,
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    lam: np.ndarray,
+    tol: float,
+    maxit: int,
+    minmu: float,
+    large: float,
+    out_var: np.ndarray,
+    out_mu: np.ndarray,
+    out_hat: np.ndarray,
+    out_iter: np.ndarray,
+    out_ll: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """DESeq2's ``fitBeta`` IRLS gene by gene (see :func:`mscseq.de.engine.glm.fit_nb_glm`).
+
+    ``beta`` holds the starting values and receives the estimates; ``out_mu`` receives the
+    unclamped means, ``out_hat`` the hat diagonals, ``out_var`` the sandwich variances and
+    ``out_ll`` the NB log-likelihoods.
+    """
+    g, n = y.shape
+    ncell, p = xc.shape
+    vals = np.empty(n)
+    mult = np.empty(n)
+    muh = np.empty(n)
+    lmu = np.empty(n)
+    log_minmu = math.log(minmu)
+    eta_c = np.empty(ncell)
+    wc = np.empty(ncell)
+    wzc = np.empty(ncell)
+    b = np.empty((p, p))
+    b0 = np.empty((p, p))
+    rhs = np.empty(p)
+    bnew = np.empty(p)
+    linv = np.empty((p, p))
+    binv = np.empty((p, p))
+    for gi in range(g):
+        yg = y[gi]
+        a = alpha[gi]
+        r = 1.0 / a
+        k = _distinct(yg, vals, mult)
+        lgr = lgamma(r)
+        const = 0.0
+        for u in range(k):
+            const += mult[u] * (lgamma(vals[u] + r) - lgr - lgamma(vals[u] + 1.0))
+        bg = beta[gi]
+        for c in range(ncell):
+            t = 0.0
+            for i in range(p):
+                t += xc[c, i] * bg[i]
+            eta_c[c] = t
+        for j in range(n):
+            e = log_sf[j] + eta_c[cell[j]]
+            m = math.exp(e)
+            if m < minmu:
+                m = minmu
+                e = log_minmu
+            muh[j] = m
+            lmu[j] = e
+        dev_old = 0.0
+        iters = 0
+        for t_it in range(maxit):
+            for c in range(ncell):
+                wc[c] = 0.0
+                wzc[c] = 0.0
+            for j in range(n):
+                m = muh[j]
+                w = m / (1.0 + a * m)
+                z = lmu[j] - log_sf[j] + (yg[j] - m) / m
+                wc[cell[j]] += w
+                wzc[cell[j]] += w * z
+            for i in range(p):
+                t = 0.0
+                for c in range(ncell):
+                    t += wzc[c] * xc[c, i]
+                rhs[i] = t
+                for q in range(i + 1):
+                    t = 0.0
+                    for c in range(ncell):
+                        t += wc[c] * xc[c, i] * xc[c, q]
+                    b[i, q] = t + (lam[i] if i == q else 0.0)
+            ld = _chol_logdet(b, p)
+            if np.isnan(ld):
+                for i in range(p):
+                    bnew[i] = np.nan
+            else:
+                _chol_solve(b, rhs, p, bnew)
+            iters += 1
+            diverged = False
+            for i in range(p):
+                bg[i] = bnew[i]
+                if not abs(bnew[i]) <= large:
+                    diverged = True
+            if diverged:
+                iters = maxit
+                break
+            for c in range(ncell):
+                t = 0.0
+                for i in range(p):
+                    t += xc[c, i] * bg[i]
+                eta_c[c] = t
+            for j in range(n):
+                e = log_sf[j] + eta_c[cell[j]]
+                m = math.exp(e)
+                if m < minmu:
+                    m = minmu
+                    e = log_minmu
+                muh[j] = m
+                lmu[j] = e
+            dev = -2.0 * (const + _nb_terms_log(yg, muh, lmu, r))
+            conv = abs(dev - dev_old) / (abs(dev) + 0.1)
+            if np.isnan(conv):
+                iters = maxit
+                break
+            if t_it > 0 and conv < tol:
+                break
+            dev_old = dev
+        out_iter[gi] = iters
+        # sandwich covariance and hat diagonals at the last clamped means
+        for c in range(ncell):
+            wc[c] = 0.0
+        for j in range(n):
+            m = muh[j]
+            wc[cell[j]] += m / (1.0 + a * m)
+        for i in range(p):
+            for q in range(i + 1):
+                t = 0.0
+                for c in range(ncell):
+                    t += wc[c] * xc[c, i] * xc[c, q]
+                b0[i, q] = t
+                b0[q, i] = t
+                b[i, q] = t + (lam[i] if i == q else 0.0)
+        ld = _chol_logdet(b, p)
+        if np.isnan(ld):
+            for i in range(p):
+                out_var[gi, i] = np.nan
+            for j in range(n):
+                out_hat[gi, j] = np.nan
+        else:
+            _chol_inverse(b, p, linv, binv)
+            for i in range(p):
+                t = 0.0
+                for q in range(p):
+                    for s_ in range(p):
+                        t += binv[i, q] * b0[q, s_] * binv[s_, i]
+                out_var[gi, i] = t
+            for c in range(ncell):
+                t = 0.0
+                for i in range(p):
+                    for q in range(p):
+                        t += xc[c, i] * binv[i, q] * xc[c, q]
+                eta_c[c] = t  # reuse as x_c^T B^-1 x_c
+            for j in range(n):
+                m = muh[j]
+                out_hat[gi, j] = m / (1.0 + a * m) * eta_c[cell[j]]
+        # unclamped means and the log-likelihood at them
+        for c in range(ncell):
+            t = 0.0
+            for i in range(p):
+                t += xc[c, i] * bg[i]
+            eta_c[c] = t
+        for j in range(n):
+            out_mu[gi, j] = math.exp(log_sf[j] + eta_c[cell[j]])
+        out_ll[gi] = const + _nb_terms(yg, out_mu[gi], r)
