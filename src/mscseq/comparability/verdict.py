@@ -38,7 +38,7 @@ class Thresholds:
     equivalent_fraction: float = 0.90
     beyond_fraction: float = 0.005
     min_beyond: int = 10
-    concordance_fraction: float = 0.90
+    concordance_fraction: float = 0.965
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict."""
@@ -60,7 +60,7 @@ def rule_text(t: Thresholds, *, margin: float, alpha: float, mad_z: float, min_r
         f"{t.equivalent_fraction:.0%} of testable genes are shown equivalent within ±{margin:g} log2 "
         f"(DESeq2 lessAbs, FDR {alpha:g}) and there are at least {t.min_products_for_comparable} products; "
         f"without --group: comparable if at least {t.min_products_for_comparable} products and every product is "
-        f"within ±{margin:g} log2 of its peers' median on at least {t.concordance_fraction:.0%} of informative genes; "
+        f"within ±{margin:g} log2 of its peers' median on at least {t.concordance_fraction:.1%} of informative genes; "
         "inconclusive otherwise. PERMANOVA/PERMDISP, panels and the variance partition are evidence, not part of the rule"
     )
 
@@ -135,7 +135,7 @@ def decide(metrics: dict[str, Any], t: Thresholds = DEFAULT_THRESHOLDS) -> tuple
         shown = "not computed" if conc is None else f"{conc:.1%}"
         return "inconclusive", [
             f"the least concordant product is within ±{metrics['margin']:g} log2 of its peers on {shown} of informative "
-            f"genes (needs {t.concordance_fraction:.0%}); without --group there is no formal equivalence test"
+            f"genes (needs {t.concordance_fraction:.1%}); without --group there is no formal equivalence test"
         ]
     return "comparable", [
         f"no outlier among {n} products; every product within ±{metrics['margin']:g} log2 of its peers on at least "
