@@ -30,6 +30,22 @@ class Engine(str, Enum):
     pydeseq2 = "pydeseq2"
 
 
+class AltHypothesis(str, Enum):
+    """Alternative hypotheses of the threshold test (R ``results(altHypothesis=)``)."""
+
+    greaterAbs = "greaterAbs"
+    lessAbs = "lessAbs"
+    greater = "greater"
+    less = "less"
+
+
+class Test(str, Enum):
+    """DESeq2 tests."""
+
+    wald = "wald"
+    lrt = "lrt"
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"mscseq {__version__}")
@@ -48,7 +64,30 @@ ContrastOpt = Annotated[
 ]
 AlphaOpt = Annotated[float, typer.Option("--alpha", min=0.0, max=1.0, help="FDR level for independent filtering and DE counts.")]
 ThreadsOpt = Annotated[int, typer.Option("--threads", "-t", min=1, help="Worker threads.")]
-EngineOpt = Annotated[Engine, typer.Option("--engine", help="DESeq2 engine.")]
+EngineOpt = Annotated[
+    Engine,
+    typer.Option("--engine", help="DESeq2 engine: mscseq (vectorised, matches R DESeq2) or pydeseq2 (PyDESeq2's own inference)."),
+]
+LfcThresholdOpt = Annotated[
+    float,
+    typer.Option(
+        "--lfc-threshold",
+        min=0.0,
+        help="Test |log2 fold change| against this threshold on every contrast (R's results(lfcThreshold=)).",
+    ),
+]
+AltHypothesisOpt = Annotated[
+    AltHypothesis,
+    typer.Option(
+        "--alt-hypothesis",
+        help="Alternative of the threshold test: greaterAbs, lessAbs (equivalence; needs --lfc-threshold > 0), greater, less.",
+    ),
+]
+TestOpt = Annotated[Test, typer.Option("--test", help="wald, or lrt (likelihood-ratio test of --design against --reduced).")]
+ReducedOpt = Annotated[
+    str | None,
+    typer.Option("--reduced", help="Reduced design of --test lrt, nested in --design, e.g. '~ donor'.", show_default=False),
+]
 SampleColOpt = Annotated[str, typer.Option("--sample-column", help="Name of the sheet's sample column.")]
 FillOpt = Annotated[bool, typer.Option("--fill-missing-zero", help="Genes missing from some count files count as 0 there.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")]
@@ -148,7 +187,11 @@ def compare(
     alpha: AlphaOpt = 0.1,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output folder (only once the new one is complete).")] = False,
     threads: ThreadsOpt = 1,
-    engine: EngineOpt = Engine.pydeseq2,
+    engine: EngineOpt = Engine.mscseq,
+    lfc_threshold: LfcThresholdOpt = 0.0,
+    alt_hypothesis: AltHypothesisOpt = AltHypothesis.greaterAbs,
+    test: TestOpt = Test.wald,
+    reduced: ReducedOpt = None,
     sample_column: SampleColOpt = "sample",
     fill_missing_zero: FillOpt = False,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
@@ -196,6 +239,10 @@ def compare(
             alpha=alpha,
             threads=threads,
             engine=engine.value,
+            lfc_threshold=lfc_threshold,
+            alt_hypothesis=alt_hypothesis.value,
+            test=test.value,
+            reduced=reduced,
             sample_column=sample_column,
             fill_missing_zero=fill_missing_zero,
             format=format,
@@ -227,7 +274,11 @@ def de(
     alpha: AlphaOpt = 0.1,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out file.")] = False,
     threads: ThreadsOpt = 1,
-    engine: EngineOpt = Engine.pydeseq2,
+    engine: EngineOpt = Engine.mscseq,
+    lfc_threshold: LfcThresholdOpt = 0.0,
+    alt_hypothesis: AltHypothesisOpt = AltHypothesis.greaterAbs,
+    test: TestOpt = Test.wald,
+    reduced: ReducedOpt = None,
     sample_column: SampleColOpt = "sample",
     fill_missing_zero: FillOpt = False,
     format: FormatOpt = None,
@@ -259,6 +310,10 @@ def de(
             force=force,
             threads=threads,
             engine=engine.value,
+            lfc_threshold=lfc_threshold,
+            alt_hypothesis=alt_hypothesis.value,
+            test=test.value,
+            reduced=reduced,
             sample_column=sample_column,
             fill_missing_zero=fill_missing_zero,
             format=format,

@@ -28,7 +28,11 @@ class CompareParams:
     contrasts: list[Contrast] = field(default_factory=list)
     alpha: float = 0.1
     threads: int = 1
-    engine: str = "pydeseq2"
+    engine: str = "mscseq"
+    lfc_threshold: float = 0.0
+    alt_hypothesis: str = "greaterAbs"
+    test: str = "wald"
+    reduced: str | None = None
     sample_column: str = "sample"
     fill_missing_zero: bool = False
     format: str | None = None
@@ -51,6 +55,14 @@ class CompareParams:
         for c in self.contrasts:
             if c.variable not in cols:
                 cols.append(c.variable)
+        if self.reduced and self.test == "lrt":
+            from mscseq.errors import MscseqError
+
+            try:
+                extra = formula_variables(self.reduced)
+            except MscseqError:  # reported as a --reduced error by validate_design
+                extra = []
+            cols.extend(v for v in extra if v not in cols)
         if self.group and self.group not in cols:
             cols.append(self.group)
         return cols
@@ -84,12 +96,19 @@ def load(params: CompareParams):
 
 
 def validate_design(adata, params: CompareParams) -> None:
-    """Check the design and contrasts against the sheet before any heavy computation."""
-    from mscseq.de.design import build_design, contrast_vector
-
+    """Check the design, contrasts and test options against the sheet before any heavy computation."""
     from mscseq.comparability.equivalence import group_spec
     from mscseq.comparability.panels import read_panel
+    from mscseq.de.design import build_design, contrast_vector
+    from mscseq.de.run import build_reduced_design, check_test_options
 
+    check_test_options(
+        engine=params.engine,
+        test=params.test,
+        reduced=params.reduced,
+        lfc_threshold=params.lfc_threshold,
+        alt_hypothesis=params.alt_hypothesis,
+    )
     for panel in params.panels:
         read_panel(panel)
     if params.group:
@@ -99,6 +118,8 @@ def validate_design(adata, params: CompareParams) -> None:
     dm = build_design(params.design, adata.obs, source=str(params.samples))
     for c in params.contrasts:
         contrast_vector(dm, adata.obs, c)
+    if params.test == "lrt" and params.reduced:
+        build_reduced_design(params.reduced, dm, adata.obs, source=str(params.samples))
 
 
 def analyse(adata, params: CompareParams) -> None:
@@ -125,6 +146,10 @@ def analyse(adata, params: CompareParams) -> None:
             alpha=params.alpha,
             engine=params.engine,
             threads=params.threads,
+            lfc_threshold=params.lfc_threshold,
+            alt_hypothesis=params.alt_hypothesis,
+            test=params.test,
+            reduced=params.reduced,
         )
     from mscseq.comparability import run_comparability
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-from mscseq.de.design import Contrast, build_design, contrast_vector
+from mscseq.de.design import Contrast, build_design, contrast_vector, formula_variables
+from mscseq.errors import MscseqError
 
 log = logging.getLogger(__name__)
 
@@ -17,6 +19,123 @@ DE_COLUMNS = ["gene_name", "baseMean", "log2FoldChange", "lfcSE", "stat", "pvalu
 
 #: Engines ``--engine`` accepts.
 ENGINES = ("mscseq", "pydeseq2")
+
+#: Alternative hypotheses of R's ``results(altHypothesis=)``.
+ALT_HYPOTHESES = ("greaterAbs", "lessAbs", "greater", "less")
+
+#: Tests ``--test`` accepts.
+TESTS = ("wald", "lrt")
+
+
+def check_test_options(
+    *,
+    engine: str = "mscseq",
+    test: str = "wald",
+    reduced: str | None = None,
+    lfc_threshold: float = 0.0,
+    alt_hypothesis: str | None = "greaterAbs",
+) -> None:
+    """Check the combination of test options before any work (R ``results()``'s rules).
+
+    Parameters
+    ----------
+    engine, test, reduced, lfc_threshold, alt_hypothesis
+        As for :func:`differential_expression`.
+
+    Raises
+    ------
+    MscseqError
+        Unknown engine, test or alternative; LRT without ``--reduced`` or with the PyDESeq2 engine or
+        with a threshold test; ``lessAbs`` without a positive threshold; a negative threshold.
+
+    """
+    alt = alt_hypothesis or "greaterAbs"
+    if engine not in ENGINES:
+        msg = f"--engine {engine!r}: expected one of {', '.join(ENGINES)}"
+        raise MscseqError(msg)
+    if test not in TESTS:
+        msg = f"--test {test!r}: expected one of {', '.join(TESTS)}"
+        raise MscseqError(msg)
+    if alt not in ALT_HYPOTHESES:
+        msg = f"--alt-hypothesis {alt!r}: expected one of {', '.join(ALT_HYPOTHESES)}"
+        raise MscseqError(msg)
+    if not np.isfinite(lfc_threshold) or lfc_threshold < 0:
+        msg = f"--lfc-threshold {lfc_threshold}: must be a non-negative number (|log2 fold change|)"
+        raise MscseqError(msg)
+    if alt == "lessAbs" and lfc_threshold == 0:
+        msg = "--alt-hypothesis lessAbs tests |log2 fold change| < threshold: give a positive --lfc-threshold"
+        raise MscseqError(msg)
+    if test == "lrt":
+        if engine == "pydeseq2":
+            msg = "--test lrt: PyDESeq2 has no likelihood-ratio test; use --engine mscseq (the default)"
+            raise MscseqError(msg)
+        if not reduced:
+            msg = "--test lrt needs --reduced, the nested design without the tested terms (e.g. --reduced '~ donor')"
+            raise MscseqError(msg)
+        if lfc_threshold != 0 or alt != "greaterAbs":
+            msg = (
+                "--test lrt: --lfc-threshold/--alt-hypothesis are Wald tests of a contrast "
+                "(R's results() refuses them for the LRT); drop them or use --test wald"
+            )
+            raise MscseqError(msg)
+        try:
+            formula_variables(reduced)
+        except MscseqError as exc:
+            msg = str(exc).replace("--design", "--reduced", 1)
+            raise MscseqError(msg) from None
+    elif reduced:
+        msg = "--reduced is only used by the likelihood-ratio test; add --test lrt"
+        raise MscseqError(msg)
+
+
+def build_reduced_design(reduced: str, full: pd.DataFrame, obs: pd.DataFrame, *, source: str = "sample sheet") -> pd.DataFrame:
+    """Model matrix of the LRT's reduced formula, checked to be nested in the full design.
+
+    Parameters
+    ----------
+    reduced
+        Reduced formula, e.g. ``"~ donor"`` (``"~ 1"`` for the intercept only).
+    full
+        Full model matrix (output of :func:`~mscseq.de.design.build_design`).
+    obs
+        Sample sheet.
+    source
+        Name of the sheet for messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Samples × reduced coefficients.
+
+    Raises
+    ------
+    MscseqError
+        Invalid formula, or a reduced design that is not nested in the full one or has as many
+        coefficients.
+
+    """
+    try:
+        xr = build_design(reduced, obs, source=source)
+    except MscseqError as exc:
+        msg = str(exc).replace("--design", "--reduced", 1)
+        raise MscseqError(msg) from None
+    x = full.to_numpy(dtype=float)
+    xrn = xr.to_numpy(dtype=float)
+    full_formula = full.attrs.get("formula", "the design")
+    if xrn.shape[1] >= x.shape[1]:
+        msg = (
+            f"--reduced {reduced!r}: has {xrn.shape[1]} coefficients, the design {full_formula!r} {x.shape[1]}; "
+            "the reduced model must drop the tested terms"
+        )
+        raise MscseqError(msg)
+    proj = x @ np.linalg.lstsq(x, xrn, rcond=None)[0]
+    if not np.allclose(proj, xrn, atol=1e-8):
+        msg = (
+            f"--reduced {reduced!r}: not nested in the design {full_formula!r}; "
+            "the reduced formula must use a subset of the design's terms"
+        )
+        raise MscseqError(msg)
+    return xr
 
 
 def sort_results(df: pd.DataFrame) -> pd.DataFrame:
@@ -58,7 +177,7 @@ def _fit_pydeseq2(
             cooks_filter=True,
             independent_filter=True,
             lfc_null=lfc_threshold,
-            alt_hypothesis=alt_hypothesis if lfc_threshold > 0 or alt_hypothesis else None,
+            alt_hypothesis=alt_hypothesis if lfc_threshold > 0 else None,
             quiet=True,
             n_cpus=threads,
         )
@@ -78,19 +197,30 @@ def _fit_mscseq(
     threads: int,
     lfc_threshold: float,
     alt_hypothesis: str | None,
+    reduced: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
-    from mscseq.de.engine import fit_deseq2, results
+    from mscseq.de.engine import fit_deseq2, lrt_results, results
 
     fit = fit_deseq2(counts.to_numpy(dtype=np.float64).T, design, threads=threads)
-    out = {}
-    for name, vec in vectors.items():
-        res = results(
-            fit,
-            vec,
-            alpha=alpha,
-            lfc_threshold=lfc_threshold,
-            alt_hypothesis=alt_hypothesis or "greaterAbs",
+    with warnings.catch_warnings():
+        # R's lowess (independent filtering) divides 0/0 when all residuals are zero; those robustness
+        # weights are discarded, as in R, so the warning is noise for users
+        warnings.filterwarnings(
+            "ignore", "invalid value encountered in divide", RuntimeWarning, module=r"mscseq\.de\.engine\._rstats"
         )
+        lrt = lrt_results(fit, reduced, alpha=alpha) if reduced is not None else None
+        res_all = {
+            name: results(
+                fit, vec, alpha=alpha, lfc_threshold=lfc_threshold, alt_hypothesis=alt_hypothesis or "greaterAbs"
+            )
+            for name, vec in vectors.items()
+        }
+    out = {}
+    for name, res in res_all.items():
+        if lrt is not None:
+            # R's results(dds_lrt, contrast=...): the contrast's log2FoldChange/lfcSE, the LRT's
+            # statistic (deviance difference), p-values and adjusted p-values
+            res = lrt.assign(log2FoldChange=res["log2FoldChange"].to_numpy(), lfcSE=res["lfcSE"].to_numpy())
         res.index = counts.index
         out[name] = res
     return out
@@ -103,10 +233,12 @@ def differential_expression(
     design: str,
     contrasts: Sequence[Contrast],
     alpha: float = 0.1,
-    engine: str = "pydeseq2",
+    engine: str = "mscseq",
     threads: int = 1,
     lfc_threshold: float = 0.0,
-    alt_hypothesis: str | None = None,
+    alt_hypothesis: str | None = "greaterAbs",
+    test: str = "wald",
+    reduced: str | None = None,
     gene_names: pd.Series | None = None,
 ) -> dict[str, pd.DataFrame]:
     """DESeq2 results for each contrast.
@@ -124,29 +256,50 @@ def differential_expression(
     alpha
         FDR level for independent filtering.
     engine
-        ``"mscseq"`` (vectorised engine) or ``"pydeseq2"``.
+        ``"mscseq"`` (vectorised, R-faithful engine; default) or ``"pydeseq2"``.
     threads
         Worker threads.
     lfc_threshold
-        Log2 fold-change threshold of the test (R's ``lfcThreshold``).
+        Log2 fold-change threshold of the test on each contrast (R's ``lfcThreshold``).
     alt_hypothesis
-        ``greaterAbs``, ``lessAbs``, ``greater`` or ``less`` (R's ``altHypothesis``).
+        ``greaterAbs``, ``lessAbs``, ``greater`` or ``less`` (R's ``altHypothesis``; None = greaterAbs).
+    test
+        ``"wald"`` or ``"lrt"`` (likelihood-ratio test against ``reduced``; mscseq engine only).
+    reduced
+        Reduced design formula of the LRT, nested in ``design``.
     gene_names
         Symbols indexed by gene ID, added as ``gene_name``.
 
     Returns
     -------
     dict
-        Contrast name → table indexed by ``gene_id`` with :data:`DE_COLUMNS`, sorted by padj.
+        Contrast name → table indexed by ``gene_id`` with :data:`DE_COLUMNS`, sorted by padj. For the LRT
+        ``stat`` is the deviance difference and ``pvalue``/``padj`` the LRT's (the same for every
+        contrast), ``log2FoldChange``/``lfcSE`` those of the contrast, as R's ``results()`` reports them.
+
+    Raises
+    ------
+    MscseqError
+        Invalid option combinations (see :func:`check_test_options`), designs or contrasts.
 
     """
+    check_test_options(
+        engine=engine, test=test, reduced=reduced, lfc_threshold=lfc_threshold, alt_hypothesis=alt_hypothesis
+    )
     dm = build_design(design, obs)
     vectors = {c.name: contrast_vector(dm, obs, c) for c in contrasts}
     kwargs = {"alpha": alpha, "threads": threads, "lfc_threshold": lfc_threshold, "alt_hypothesis": alt_hypothesis}
     if engine == "pydeseq2":
+        if lfc_threshold > 0:
+            log.warning(
+                "--engine pydeseq2 applies --lfc-threshold per coefficient, not on the contrast (PyDESeq2 "
+                "PR #468): p-values are wrong for contrasts that are not a single coefficient or are written "
+                "in reverse; the default engine (mscseq) tests the contrast as R does"
+            )
         raw = _fit_pydeseq2(counts, obs, dm, vectors, **kwargs)
     else:
-        raw = _fit_mscseq(counts, dm, vectors, **kwargs)
+        xr = build_reduced_design(reduced, dm, obs) if test == "lrt" and reduced else None
+        raw = _fit_mscseq(counts, dm, vectors, reduced=xr, **kwargs)
     out = {}
     for name, res in raw.items():
         res = res.copy()
@@ -157,19 +310,34 @@ def differential_expression(
     return out
 
 
-def summarize(res: pd.DataFrame, contrast: Contrast, *, alpha: float) -> dict[str, object]:
-    """Numbers of genes tested, up and down at ``alpha`` for one results table."""
+def summarize(
+    res: pd.DataFrame,
+    contrast: Contrast,
+    *,
+    alpha: float,
+    test: str = "wald",
+    lfc_threshold: float = 0.0,
+    alt_hypothesis: str | None = "greaterAbs",
+    reduced: str | None = None,
+) -> dict[str, object]:
+    """Numbers of genes tested, up and down at ``alpha`` for one results table, with the test used."""
     sig = res["padj"] < alpha
-    return {
+    out: dict[str, object] = {
         "variable": contrast.variable,
         "target": contrast.target,
         "reference": contrast.reference,
         "alpha": alpha,
+        "test": test,
+        "lfc_threshold": float(lfc_threshold),
+        "alt_hypothesis": alt_hypothesis or "greaterAbs",
         "n_genes": len(res),
         "n_tested": int(res["pvalue"].notna().sum()),
         "n_up": int((sig & (res["log2FoldChange"] > 0)).sum()),
         "n_down": int((sig & (res["log2FoldChange"] < 0)).sum()),
     }
+    if reduced:
+        out["reduced"] = reduced
+    return out
 
 
 def run_de(
@@ -178,8 +346,12 @@ def run_de(
     design: str,
     contrasts: Sequence[Contrast],
     alpha: float = 0.1,
-    engine: str = "pydeseq2",
+    engine: str = "mscseq",
     threads: int = 1,
+    lfc_threshold: float = 0.0,
+    alt_hypothesis: str | None = "greaterAbs",
+    test: str = "wald",
+    reduced: str | None = None,
 ) -> None:
     """Differential expression on an AnnData, results written to ``uns["de"]`` and ``uns["de_summary"]``.
 
@@ -197,6 +369,8 @@ def run_de(
         DESeq2 engine.
     threads
         Worker threads.
+    lfc_threshold, alt_hypothesis, test, reduced
+        As for :func:`differential_expression` (applied to every contrast).
 
     """
     counts = pd.DataFrame(np.asarray(adata.X).T, index=adata.var_names, columns=adata.obs_names)
@@ -209,7 +383,12 @@ def run_de(
         alpha=alpha,
         engine=engine,
         threads=threads,
+        lfc_threshold=lfc_threshold,
+        alt_hypothesis=alt_hypothesis,
+        test=test,
+        reduced=reduced,
         gene_names=gene_names,
     )
     adata.uns["de"] = tables
-    adata.uns["de_summary"] = {c.name: summarize(tables[c.name], c, alpha=alpha) for c in contrasts}
+    opts = {"test": test, "lfc_threshold": lfc_threshold, "alt_hypothesis": alt_hypothesis, "reduced": reduced}
+    adata.uns["de_summary"] = {c.name: summarize(tables[c.name], c, alpha=alpha, **opts) for c in contrasts}

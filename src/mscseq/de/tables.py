@@ -23,7 +23,11 @@ def run_de_command(
     alpha: float = 0.1,
     force: bool = False,
     threads: int = 1,
-    engine: str = "pydeseq2",
+    engine: str = "mscseq",
+    lfc_threshold: float = 0.0,
+    alt_hypothesis: str = "greaterAbs",
+    test: str = "wald",
+    reduced: str | None = None,
     sample_column: str = "sample",
     fill_missing_zero: bool = False,
     format: str | None = None,
@@ -38,18 +42,23 @@ def run_de_command(
     ----------
     counts, samples, design, contrast, alpha, threads, engine, sample_column, fill_missing_zero, format, keep_gene_version, layer, strandedness, tx2gene
         As for ``mscseq compare``.
+    lfc_threshold, alt_hypothesis, test, reduced
+        The test (see :func:`mscseq.de.run.differential_expression`).
     out
         Output TSV path, or ``-`` for stdout.
     force
         Overwrite an existing ``out``.
 
     """
-    from mscseq.de.run import differential_expression
+    from mscseq.de.run import build_reduced_design, check_test_options, differential_expression
     from mscseq.io import read_count_files, read_sheet
     from mscseq.io.dataset import match_samples
     from mscseq.io.readers import ReadOptions
     from mscseq.outputs import atomic_write_text
 
+    check_test_options(
+        engine=engine, test=test, reduced=reduced, lfc_threshold=lfc_threshold, alt_hypothesis=alt_hypothesis
+    )
     to_stdout = str(out) == "-"
     if not to_stdout:
         if out.exists() and not force:
@@ -61,13 +70,19 @@ def run_de_command(
     required = formula_variables(design)
     if contrast.variable not in required:
         required.append(contrast.variable)
+    for v in formula_variables(reduced) if reduced else []:
+        if v not in required:
+            required.append(v)
     sheet = read_sheet(samples, sample_column=sample_column)
     options = ReadOptions(
         format=format, keep_gene_version=keep_gene_version, layer=layer, strandedness=strandedness, tx2gene=tx2gene
     )
     table = read_count_files(list(counts), options=options, fill_missing_zero=fill_missing_zero)
     mat, sheet, _ = match_samples(table, sheet, sheet_path=samples, required_columns=required)
-    contrast_vector(build_design(design, sheet, source=str(samples)), sheet, contrast)
+    full = build_design(design, sheet, source=str(samples))
+    contrast_vector(full, sheet, contrast)
+    if test == "lrt" and reduced:
+        build_reduced_design(reduced, full, sheet, source=str(samples))
     res = differential_expression(
         mat,
         sheet,
@@ -76,6 +91,10 @@ def run_de_command(
         alpha=alpha,
         engine=engine,
         threads=threads,
+        lfc_threshold=lfc_threshold,
+        alt_hypothesis=alt_hypothesis,
+        test=test,
+        reduced=reduced,
         gene_names=table.gene_names,
     )[contrast.name]
     text = res.to_csv(sep="\t", na_rep="NA", index_label="gene_id", lineterminator="\n")
