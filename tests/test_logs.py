@@ -78,3 +78,30 @@ def test_log_file_folder_must_exist(tmp_path: Path) -> None:
 def test_track_without_progress_is_the_iterable() -> None:
     logs.setup_logging(progress=False)
     assert list(logs.track(iter("abc"), "letters")) == ["a", "b", "c"]
+
+
+def test_cli_log_file_and_multiqc_folder(tmp_path: Path, example_dir: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mscseq.cli import app
+
+    out, log_path = tmp_path / "out", tmp_path / "run.log"
+    args = [str(example_dir / "counts.tsv.gz"), "-s", str(example_dir / "samples.tsv"), "-o", str(out)]
+    res = CliRunner().invoke(app, ["compare", *args, "--no-report", "--quiet", "--log-file", str(log_path)])
+    assert res.exit_code == 0, res.output
+    text = log_path.read_text()
+    assert "INFO mscseq.pipeline: QC of 15 samples" in text
+    assert "wrote" in text
+    assert sorted(p.name for p in (out / "multiqc").iterdir()) == ["mscseq_qc_mqc.tsv", "mscseq_verdict_mqc.json"]
+
+
+def test_cli_log_file_in_missing_folder(tmp_path: Path, example_dir: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mscseq.cli import app
+
+    args = [str(example_dir / "counts.tsv.gz"), "-s", str(example_dir / "samples.tsv"), "-o", str(tmp_path / "o")]
+    res = CliRunner().invoke(app, ["compare", *args, "--log-file", str(tmp_path / "no" / "x.log")])
+    assert res.exit_code == 2
+    assert "--log-file" in res.output and "does not exist" in res.output
+    assert not (tmp_path / "o").exists()

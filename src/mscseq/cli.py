@@ -90,7 +90,11 @@ ReducedOpt = Annotated[
 ]
 SampleColOpt = Annotated[str, typer.Option("--sample-column", help="Name of the sheet's sample column.")]
 FillOpt = Annotated[bool, typer.Option("--fill-missing-zero", help="Genes missing from some count files count as 0 there.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr (no progress display).")]
+LogFileOpt = Annotated[
+    Path | None,
+    typer.Option("--log-file", help="Also write every message, debug included, with timestamps to this file (appended).", show_default=False),
+]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug messages and full tracebacks on internal errors.")]
 
 
@@ -222,11 +226,12 @@ def compare(
     ] = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
+    log_file: LogFileOpt = None,
 ) -> None:
     """Compare products: QC, normalisation, PCA, correlation, DE and comparability, into OUTDIR."""
     from mscseq.logs import setup_logging
 
-    setup_logging(quiet=quiet, verbose=verbose)
+    _guard(lambda: setup_logging(quiet=quiet, verbose=verbose, log_file=log_file), verbose=verbose)
 
     def body() -> None:
         from mscseq.pipeline import CompareParams, run_compare
@@ -288,11 +293,12 @@ def de(
     keep_gene_version: KeepVersionOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
+    log_file: LogFileOpt = None,
 ) -> None:
     """Differential expression only: write one DESeq2 results table (first column gene_id)."""
     from mscseq.logs import setup_logging
 
-    setup_logging(quiet=quiet, verbose=verbose)
+    _guard(lambda: setup_logging(quiet=quiet, verbose=verbose, log_file=log_file), verbose=verbose)
 
     def body() -> None:
         from mscseq.de.tables import run_de_command

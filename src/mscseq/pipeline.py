@@ -212,6 +212,9 @@ def write_outputs(adata, params: CompareParams, folder: Path, *, info: dict[str,
     (folder / "summary.json").write_text(dump_json(summary), encoding="utf-8")
     (folder / "run_info.json").write_text(dump_json(info), encoding="utf-8")
     write_h5ad(adata, folder / "mscseq.h5ad")
+    from mscseq.multiqc import write_multiqc
+
+    write_multiqc(summary, folder / "multiqc")
     if params.report:
         from mscseq.report import render_report
 
