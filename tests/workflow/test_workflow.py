@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from mscseq.schemas import validate_summary
@@ -35,14 +34,6 @@ def snakemake(*args: str | Path, cwd: Path, timeout: float = 600) -> subprocess.
     return subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def _has_group_option() -> bool:
-    from typer.testing import CliRunner
-
-    from mscseq.cli import app
-
-    return "--group" in CliRunner().invoke(app, ["compare", "--help"], terminal_width=200).output
-
-
 def test_lint() -> None:
     res = snakemake("--lint", cwd=WORKFLOWS, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
@@ -50,19 +41,10 @@ def test_lint() -> None:
 
 @pytest.mark.slow
 def test_workflow_runs_on_test_data(tmp_path: Path) -> None:
-    sheet = TEST_SHEET
-    if not _has_group_option():
-        # comparability (--group) not available in this build: run the same sheet without group
-        df = pd.read_csv(TEST_SHEET, dtype=str, keep_default_na=False)
-        for col in ("counts", "samples"):
-            df[col] = [str((TEST_SHEET.parent / p).resolve()) for p in df[col]]
-        df["group"] = ""
-        sheet = tmp_path / "datasets.csv"
-        df.to_csv(sheet, index=False)
     res = snakemake(
         "--cores", "2", "--directory", tmp_path,
         "--configfile", WORKFLOWS / ".test" / "config" / "config.yaml",
-        "--config", f"datasets={sheet}", "outdir=results", "threads=1",
+        "--config", f"datasets={TEST_SHEET}", "outdir=results", "threads=1",
         cwd=tmp_path,
     )  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
@@ -75,14 +57,16 @@ def test_workflow_runs_on_test_data(tmp_path: Path) -> None:
     assert int(rows["licensing"]["de_condition_IFNg_vs_control_up"]) > 0
     assert rows["licensing"]["de_cohort_B_vs_A_up"] == ""  # other datasets' contrasts stay empty
     assert rows["example"]["de_cohort_B_vs_A_up"] != ""
+    assert rows["example"]["verdict"] == "not_comparable"  # P09 is simulated as a contaminated product
+    assert rows["example"]["outliers"] == "P09"
+    assert rows["example"]["n_products"] == "15"
     for name, row in rows.items():
         assert row["report"] == f"{name}/report.html"
         assert (out / row["report"]).is_file()
         validate_summary(json.loads((out / name / "summary.json").read_text()))
         assert (out / "logs" / "compare" / f"{name}.log").is_file()
-        if row["verdict"]:
-            assert row["verdict"] in {"comparable", "not_comparable", "inconclusive"}
-            assert int(row["n_products"]) >= int(row["n_outliers"])
+        assert row["verdict"] in {"comparable", "not_comparable", "inconclusive"}
+        assert int(row["n_products"]) >= int(row["n_outliers"])
     assert not list(out.glob(".*tmp*")), "no temporary folders left behind"
 
 
@@ -162,3 +146,10 @@ def test_several_count_files_and_options_reach_the_cli(sheet_dir: Path) -> None:
     assert "--threads 3" in cmd
     assert "--alpha 0.05" in cmd
     assert "--outdir 'out dir/ds1'" in cmd
+
+
+def test_slurm_profile_parses() -> None:
+    pytest.importorskip("snakemake_executor_plugin_slurm", reason="the SLURM executor plugin is not installed")
+    res = snakemake("--profile", "profiles/slurm", "-n", cwd=WORKFLOWS, timeout=120)  # dry run: nothing is submitted
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "compare" in res.stdout
