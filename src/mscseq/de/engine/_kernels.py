@@ -112,31 +112,43 @@ def _chol_logdet(b: np.ndarray, p: int) -> float:  # pragma: no cover - compiled
     return ld
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def _trace_inv_prod(
-    low: np.ndarray, c: np.ndarray, p: int, linv: np.ndarray
-) -> float:  # pragma: no cover
-    """``trace(B^{-1} C)`` from the Cholesky factor ``low`` of ``B`` (``linv`` is scratch)."""
-    # B^{-1} = L^{-T} L^{-1}, so trace(B^{-1} C) = sum_i (L^{-1} C L^{-T})_ii
+@njit(cache=True, nogil=True)
+def _packed_outer(xc: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """Lower triangles of the cells' outer products ``x_c x_c^T``, packed row by row."""
+    ncell, p = xc.shape
+    out = np.empty((ncell, p * (p + 1) // 2))
+    for c in range(ncell):
+        t = 0
+        for i in range(p):
+            for q in range(i + 1):
+                out[c, t] = xc[c, i] * xc[c, q]
+                t += 1
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _weighted_sum(wc: np.ndarray, xxp: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
+    """``out = sum_c wc[c] * xxp[c]`` (a packed ``X^T W X``; the inner loop vectorises)."""
+    m = xxp.shape[1]
+    for t in range(m):
+        out[t] = 0.0
+    for c in range(xxp.shape[0]):
+        w = wc[c]
+        if w == 0.0:
+            continue
+        for t in range(m):
+            out[t] += w * xxp[c, t]
+
+
+@njit(cache=True, nogil=True)
+def _unpack(bp: np.ndarray, b: np.ndarray, p: int, ridge: np.ndarray) -> None:  # pragma: no cover
+    """Lower triangle of ``b`` from the packed ``bp``, plus ``ridge`` on the diagonal."""
+    t = 0
     for i in range(p):
-        for j in range(p):
-            linv[i, j] = 0.0
-    for i in range(p):
-        linv[i, i] = 1.0 / low[i, i]
-        for j in range(i):
-            t = 0.0
-            for k in range(j, i):
-                t += low[i, k] * linv[k, j]
-            linv[i, j] = -t / low[i, i]
-    tr = 0.0
-    for i in range(p):
-        for j in range(i + 1):
-            lij = linv[i, j]
-            if lij == 0.0:
-                continue
-            for k in range(i + 1):
-                tr += lij * c[j, k] * linv[i, k]
-    return tr
+        for q in range(i + 1):
+            b[i, q] = bp[t]
+            t += 1
+        b[i, i] += ridge[i]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -148,16 +160,19 @@ def _log_post(
     mult: np.ndarray,
     k: int,
     cell: np.ndarray,
-    xc: np.ndarray,
+    xxp: np.ndarray,
     wc: np.ndarray,
+    bp: np.ndarray,
     b: np.ndarray,
+    zero: np.ndarray,
     has_prior: bool,
     pmean: float,
     pvar: float,
 ) -> float:  # pragma: no cover - compiled
     """Cox–Reid adjusted log posterior of one gene at ``log alpha = a``."""
     n = y.shape[0]
-    ncell, p = xc.shape
+    ncell = xxp.shape[0]
+    p = b.shape[0]
     alpha = math.exp(a)
     r = 1.0 / alpha
     lgr = lgamma(r)
@@ -180,12 +195,8 @@ def _log_post(
                 ll -= y[j] * math.log(m + r)
             ll -= r * math.log1p(m * alpha)
             wc[cell[j]] += m / (1.0 + m * alpha)
-    for i in range(p):
-        for q in range(i + 1):
-            s = 0.0
-            for c in range(ncell):
-                s += wc[c] * xc[c, i] * xc[c, q]
-            b[i, q] = s
+    _weighted_sum(wc, xxp, bp)
+    _unpack(bp, b, p, zero)
     out = ll - 0.5 * _chol_logdet(b, p)
     if has_prior:
         out -= 0.5 * (a - pmean) ** 2 / pvar
@@ -201,19 +212,23 @@ def _dlog_post(
     mult: np.ndarray,
     k: int,
     cell: np.ndarray,
-    xc: np.ndarray,
+    xxp: np.ndarray,
     wc: np.ndarray,
     dwc: np.ndarray,
+    bp: np.ndarray,
+    dbp: np.ndarray,
     b: np.ndarray,
-    db: np.ndarray,
-    tmp: np.ndarray,
+    linv: np.ndarray,
+    binv: np.ndarray,
+    zero: np.ndarray,
     has_prior: bool,
     pmean: float,
     pvar: float,
 ) -> float:  # pragma: no cover - compiled
     """Derivative of :func:`_log_post` with respect to ``log alpha``."""
     n = y.shape[0]
-    ncell, p = xc.shape
+    ncell = xxp.shape[0]
+    p = b.shape[0]
     alpha = math.exp(a)
     r = 1.0 / alpha
     dgr = digamma(r)
@@ -233,21 +248,24 @@ def _dlog_post(
         wc[cell[j]] += w
         dwc[cell[j]] -= w * w
     ll = s / (alpha * alpha)
-    for i in range(p):
-        for q in range(p):
-            s1 = 0.0
-            s2 = 0.0
-            for c in range(ncell):
-                f = xc[c, i] * xc[c, q]
-                s1 += wc[c] * f
-                s2 += dwc[c] * f
-            b[i, q] = s1
-            db[i, q] = s2
+    _weighted_sum(wc, xxp, bp)
+    _weighted_sum(dwc, xxp, dbp)
+    _unpack(bp, b, p, zero)
     ld = _chol_logdet(b, p)
     if np.isnan(ld):
         cr = np.nan
     else:
-        cr = -0.5 * _trace_inv_prod(b, db, p, tmp)
+        # trace(B^{-1} dB) over the packed lower triangle (off-diagonal entries count twice)
+        _chol_inverse(b, p, linv, binv)
+        tr = 0.0
+        t = 0
+        for i in range(p):
+            for q in range(i):
+                tr += 2.0 * binv[i, q] * dbp[t]
+                t += 1
+            tr += binv[i, i] * dbp[t]
+            t += 1
+        cr = -0.5 * tr
     out = (ll + cr) * alpha
     if has_prior:
         out -= (a - pmean) / pvar
@@ -276,22 +294,46 @@ def line_search(
     """DESeq2's Armijo line search on ``log alpha``, gene by gene (see ``fit_dispersion_line_search``)."""
     g, n = y.shape
     ncell, p = xc.shape
+    xxp = _packed_outer(xc)
     vals = np.empty(n)
     mult = np.empty(n)
     wc = np.empty(ncell)
     dwc = np.empty(ncell)
+    bp = np.empty(xxp.shape[1])
+    dbp = np.empty(xxp.shape[1])
     b = np.empty((p, p))
-    db = np.empty((p, p))
-    tmp = np.empty((p, p))
+    linv = np.empty((p, p))
+    binv = np.empty((p, p))
+    zero = np.zeros(p)
     for gi in range(g):
         yg = y[gi]
         mg = mu[gi]
         k = _distinct(yg, vals, mult)
         pm = prior_mean[gi] if has_prior else 0.0
         a = log_alpha0[gi]
-        lp = _log_post(a, yg, mg, vals, mult, k, cell, xc, wc, b, has_prior, pm, prior_var)
+        lp = _log_post(
+            a, yg, mg, vals, mult, k, cell, xxp, wc, bp, b, zero, has_prior, pm, prior_var
+        )
         dlp = _dlog_post(
-            a, yg, mg, vals, mult, k, cell, xc, wc, dwc, b, db, tmp, has_prior, pm, prior_var
+            a,
+            yg,
+            mg,
+            vals,
+            mult,
+            k,
+            cell,
+            xxp,
+            wc,
+            dwc,
+            bp,
+            dbp,
+            b,
+            linv,
+            binv,
+            zero,
+            has_prior,
+            pm,
+            prior_var,
         )
         out_lp0[gi] = lp
         kappa = kappa0
@@ -307,7 +349,7 @@ def line_search(
                 ki = (10.0 - a) / dlp
             anew = a + ki * dlp
             lpnew = _log_post(
-                anew, yg, mg, vals, mult, k, cell, xc, wc, b, has_prior, pm, prior_var
+                anew, yg, mg, vals, mult, k, cell, xxp, wc, bp, b, zero, has_prior, pm, prior_var
             )
             theta_hat = -lp - ki * _EPSILON * dlp * dlp
             if -lpnew <= theta_hat:
@@ -329,12 +371,15 @@ def line_search(
                     mult,
                     k,
                     cell,
-                    xc,
+                    xxp,
                     wc,
                     dwc,
+                    bp,
+                    dbp,
                     b,
-                    db,
-                    tmp,
+                    linv,
+                    binv,
+                    zero,
                     has_prior,
                     pm,
                     prior_var,
@@ -365,10 +410,13 @@ def grid_search(
     """DESeq2's two-stage grid (coarse ``grid``, then 20 points over ± one step); writes ``log alpha``."""
     g, n = y.shape
     ncell, p = xc.shape
+    xxp = _packed_outer(xc)
     vals = np.empty(n)
     mult = np.empty(n)
     wc = np.empty(ncell)
+    bp = np.empty(xxp.shape[1])
     b = np.empty((p, p))
+    zero = np.zeros(p)
     npt = grid.shape[0]
     delta = grid[1] - grid[0]
     fine = np.empty(npt)
@@ -382,7 +430,9 @@ def grid_search(
         best = -np.inf
         a_hat = grid[0]
         for t in range(npt):
-            v = _log_post(grid[t], yg, mg, vals, mult, k, cell, xc, wc, b, has_prior, pm, prior_var)
+            v = _log_post(
+                grid[t], yg, mg, vals, mult, k, cell, xxp, wc, bp, b, zero, has_prior, pm, prior_var
+            )
             if v > best:
                 best = v
                 a_hat = grid[t]
@@ -390,7 +440,9 @@ def grid_search(
         a2 = a_hat + fine[0]
         for t in range(npt):
             pt = a_hat + fine[t]
-            v = _log_post(pt, yg, mg, vals, mult, k, cell, xc, wc, b, has_prior, pm, prior_var)
+            v = _log_post(
+                pt, yg, mg, vals, mult, k, cell, xxp, wc, bp, b, zero, has_prior, pm, prior_var
+            )
             if v > best:
                 best = v
                 a2 = pt
@@ -525,6 +577,8 @@ def irls(
     """
     g, n = y.shape
     ncell, p = xc.shape
+    xxp = _packed_outer(xc)
+    bp = np.empty(xxp.shape[1])
     vals = np.empty(n)
     mult = np.empty(n)
     muh = np.empty(n)
@@ -579,11 +633,8 @@ def irls(
                 for c in range(ncell):
                     t += wzc[c] * xc[c, i]
                 rhs[i] = t
-                for q in range(i + 1):
-                    t = 0.0
-                    for c in range(ncell):
-                        t += wc[c] * xc[c, i] * xc[c, q]
-                    b[i, q] = t + (lam[i] if i == q else 0.0)
+            _weighted_sum(wc, xxp, bp)
+            _unpack(bp, b, p, lam)
             ld = _chol_logdet(b, p)
             if np.isnan(ld):
                 for i in range(p):
@@ -627,14 +678,14 @@ def irls(
         for j in range(n):
             m = muh[j]
             wc[cell[j]] += m / (1.0 + a * m)
+        _weighted_sum(wc, xxp, bp)
+        _unpack(bp, b, p, lam)
+        t = 0
         for i in range(p):
             for q in range(i + 1):
-                t = 0.0
-                for c in range(ncell):
-                    t += wc[c] * xc[c, i] * xc[c, q]
-                b0[i, q] = t
-                b0[q, i] = t
-                b[i, q] = t + (lam[i] if i == q else 0.0)
+                b0[i, q] = bp[t]
+                b0[q, i] = bp[t]
+                t += 1
         ld = _chol_logdet(b, p)
         if np.isnan(ld):
             for i in range(p):

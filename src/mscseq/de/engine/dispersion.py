@@ -23,7 +23,7 @@ MIN_DISP = 1e-8
 EPSILON = 1e-4
 
 #: inputs with at least this many ``genes × samples`` cells use the compiled kernels
-KERNEL_MIN_CELLS = 4_000_000
+KERNEL_MIN_CELLS = 500_000
 
 
 def use_kernels(n_genes: int, n_samples: int) -> bool:
