@@ -188,11 +188,6 @@ def test_two_runs_are_byte_identical(tmp_path):
 
 
 
-@pytest.mark.xfail(
-    reason="SIGTERM (scheduler cancel, Snakemake, docker stop) is not handled yet: Python dies without running "
-    "atomic_folder's cleanup, so the .<DIR>.mscseq-tmp-* sibling stays (no partial DIR is created)",
-    strict=False,
-)
 def test_sigterm_while_writing_cleans_up(tmp_path, big_study):
     counts, sheet = big_study
     out = tmp_path / "out"

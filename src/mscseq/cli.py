@@ -416,8 +416,16 @@ def report_cmd(
     _guard(body, verbose=verbose)
 
 
+def _on_sigterm(signum: int, frame: object) -> None:
+    """Turn SIGTERM (scheduler cancel, ``kill``) into the same clean stop as Ctrl-C."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Entry point of the ``mscseq`` command."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
     app()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import math
 import os
 import secrets
@@ -18,9 +19,12 @@ import pandas as pd
 
 from mscseq.errors import MscseqError
 
+log = logging.getLogger(__name__)
+
 SUMMARY_SCHEMA = "mscseq.summary/1"
 RUN_INFO_SCHEMA = "mscseq.run_info/1"
 TMP_TAG = ".mscseq-tmp-"
+OLD_TAG = ".mscseq-old-"
 
 
 def check_outdir(outdir: str | Path, *, force: bool) -> Path:
@@ -74,13 +78,15 @@ def atomic_folder(outdir: str | Path, *, force: bool) -> Iterator[Path]:
 
     """
     out = check_outdir(outdir, force=force).resolve()
-    tmp = out.parent / f".{out.name}{TMP_TAG}{secrets.token_hex(4)}"
+    recover_stale(out)
+    out = check_outdir(out, force=force)
+    tmp = out.parent / f".{out.name}{TMP_TAG}{os.getpid()}-{secrets.token_hex(4)}"
     tmp.mkdir()
     try:
         yield tmp
         check_outdir(out, force=force)
         if out.exists():
-            old = out.parent / f".{out.name}.mscseq-old-{secrets.token_hex(4)}"
+            old = out.parent / f".{out.name}{OLD_TAG}{os.getpid()}-{secrets.token_hex(4)}"
             out.rename(old)
             tmp.rename(out)
             shutil.rmtree(old, ignore_errors=True)
@@ -89,6 +95,49 @@ def atomic_folder(outdir: str | Path, *, force: bool) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_stale(out: Path) -> list[Path]:
+    """Clean up after an earlier run of this folder that was killed (SIGKILL, power loss).
+
+    Siblings ``.<DIR>.mscseq-tmp-<pid>-*`` of a process that no longer runs are deleted. A
+    ``.<DIR>.mscseq-old-<pid>-*`` sibling means the run died between moving the previous results aside
+    and moving the new ones in: when ``DIR`` is missing the previous results are put back.
+
+    Parameters
+    ----------
+    out
+        The output folder.
+
+    Returns
+    -------
+    list of pathlib.Path
+        What was removed or restored.
+    """
+    done = []
+    for tag in (OLD_TAG, TMP_TAG):
+        for p in sorted(out.parent.glob(f".{out.name}{tag}*")):
+            pid_text = p.name[len(f".{out.name}{tag}") :].split("-", 1)[0]
+            if not pid_text.isdigit() or _pid_alive(int(pid_text)):
+                continue
+            if tag == OLD_TAG and not out.exists():
+                p.rename(out)
+                log.warning("%s: restored the previous results left aside by an interrupted run", out)
+            else:
+                shutil.rmtree(p, ignore_errors=True)
+                log.warning("%s: removed %s left by an interrupted run", out, p.name)
+            done.append(p)
+    return done
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

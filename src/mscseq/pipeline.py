@@ -6,6 +6,7 @@ import logging
 import platform
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,11 +183,27 @@ def versions() -> dict[str, str]:
     return out
 
 
-def run_info(params: CompareParams, *, started: float, argv: list[str] | None = None) -> dict[str, Any]:
-    """The ``run_info.json`` record: command, parameters, versions, input checksums, times."""
+def run_info(
+    params: CompareParams,
+    *,
+    started: float,
+    argv: list[str] | None = None,
+    files: Sequence[str | Path] = (),
+) -> dict[str, Any]:
+    """The ``run_info.json`` record: command, parameters, versions, input checksums, times.
+
+    Every file the run read is checksummed: the count files and sheet given on the command line, the
+    ``files`` the readers report (per-sample files from the sheet's ``path`` column, ``--tx2gene``,
+    featureCounts ``.summary``, STAR ``Log.final.out``) and user panels.
+    """
     from mscseq.outputs import RUN_INFO_SCHEMA, sha256sum
 
-    inputs = [*params.counts, params.samples]
+    seen: dict[str, Path] = {}
+    for p in [*params.counts, params.samples, *files, *getattr(params, "panels", [])]:
+        key = str(Path(p).resolve())
+        if key not in seen and Path(p).is_file():
+            seen[key] = Path(p)
+    inputs = list(seen.values())
     return {
         "schema": RUN_INFO_SCHEMA,
         "command": list(argv if argv is not None else sys.argv),
@@ -250,7 +267,8 @@ def run_compare(params: CompareParams, outdir: str | Path, *, force: bool = Fals
     validate_design(adata, params)
     analyse(adata, params)
     with atomic_folder(outdir, force=force) as tmp:
-        info = run_info(params, started=started, argv=argv)
+        files = list(adata.uns.get("input", {}).get("files", []))
+        info = run_info(params, started=started, argv=argv, files=files)
         write_outputs(adata, params, tmp, info=info)
     log.info("wrote %s", outdir)
     verdict = adata.uns.get("comparability", {}).get("verdict")

@@ -1,0 +1,89 @@
+"""Atomic output folders and recovery after killed runs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mscseq.errors import MscseqError
+from mscseq.outputs import atomic_folder, dump_json, recover_stale
+
+DEAD_PID = 2**22 + 12345  # above Linux's default pid_max, so never a running process
+
+
+def test_atomic_folder_moves_into_place(tmp_path):
+    out = tmp_path / "out"
+    with atomic_folder(out, force=False) as tmp:
+        (tmp / "a.txt").write_text("x")
+        assert not out.exists()
+    assert (out / "a.txt").read_text() == "x"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_atomic_folder_failure_leaves_nothing(tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError), atomic_folder(out, force=False) as tmp:
+        (tmp / "a.txt").write_text("x")
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_force_replaces_only_when_complete(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError), atomic_folder(out, force=True) as tmp:
+        (tmp / "new.txt").write_text("new")
+        raise RuntimeError("boom")
+    assert [p.name for p in out.iterdir()] == ["old.txt"]
+    with atomic_folder(out, force=True) as tmp:
+        (tmp / "new.txt").write_text("new")
+    assert [p.name for p in out.iterdir()] == ["new.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_existing_folder_refused_without_force(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("k")
+    with pytest.raises(MscseqError, match="--force"), atomic_folder(out, force=False):
+        pass
+    assert (out / "keep.txt").read_text() == "k"
+
+
+def test_stale_temporary_folder_of_a_dead_run_is_removed(tmp_path):
+    out = tmp_path / "out"
+    stale = tmp_path / f".out.mscseq-tmp-{DEAD_PID}-abcd1234"
+    stale.mkdir()
+    (stale / "half.tsv").write_text("partial")
+    with atomic_folder(out, force=False) as tmp:
+        (tmp / "a.txt").write_text("x")
+    assert not stale.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_results_moved_aside_by_a_killed_run_are_restored(tmp_path):
+    out = tmp_path / "out"
+    old = tmp_path / f".out.mscseq-old-{DEAD_PID}-abcd1234"
+    old.mkdir()
+    (old / "summary.json").write_text("{}")
+    restored = recover_stale(out)
+    assert restored == [old]
+    assert (out / "summary.json").exists() and not old.exists()
+
+
+def test_temporary_folder_of_a_live_run_is_kept(tmp_path):
+    import os
+
+    live = tmp_path / f".out.mscseq-tmp-{os.getpid()}-abcd1234"
+    live.mkdir()
+    assert recover_stale(tmp_path / "out") == []
+    assert live.exists()
+
+
+def test_dump_json_plain_and_deterministic():
+    text = dump_json({"b": np.float64(1.5), "a": [np.int64(2), np.nan], "c": np.array([True])})
+    assert json.loads(text) == {"b": 1.5, "a": [2, None], "c": [True]}
+    assert text == dump_json({"b": np.float64(1.5), "a": [np.int64(2), np.nan], "c": np.array([True])})
