@@ -53,10 +53,14 @@ def pasilla(shared: Path) -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, str, s
 
 
 def msc_gf(shared: Path) -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, str, str]]:
+    return msc_tissue(shared, "gf")
+
+
+def msc_tissue(shared: Path, tissue: str) -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, str, str]]:
     d = shared / "msc_six_sources_osteogenic_kuchur_lobov"
     st = pd.read_csv(d / "samples_derived_from_column_names.tsv", sep="\t")
-    st = st[st["file"] == "gf_transcriptomes_total.csv.gz"].set_index("sample")
-    cts = pd.read_csv(d / "gf_transcriptomes_total.csv.gz", index_col=0)[st.index]
+    st = st[st["file"] == f"{tissue}_transcriptomes_total.csv.gz"].set_index("sample")
+    cts = pd.read_csv(d / f"{tissue}_transcriptomes_total.csv.gz", index_col=0)[st.index]
     x = pd.concat(
         [
             pd.DataFrame({"Intercept": 1.0}, index=st.index),
