@@ -48,28 +48,15 @@ def size_factors(counts: np.ndarray) -> np.ndarray:
     return sf
 
 
-def _nb_cr_loglik(log_alpha: np.ndarray, y: np.ndarray, mu: np.ndarray) -> np.ndarray:
-    """Cox–Reid adjusted NB log-likelihood of an intercept-only model, per gene.
+def blind_dispersion_trend(counts: np.ndarray, sf: np.ndarray, *, nsub: int = 1000):
+    """The dispersion trend of R's ``vst(blind = TRUE, nsub = 1000)``, with mscseq's DESeq2 engine.
 
-    ``log_alpha`` has shape (G,) or (K, G); ``y`` and ``mu`` (n, G).
-    """
-    from scipy.special import gammaln
-
-    alpha = np.exp(log_alpha)[..., None, :]
-    inv = 1.0 / alpha
-    ll = (
-        gammaln(y + inv) - gammaln(inv) - y * np.log(mu + inv) - inv * np.log1p(mu * alpha)
-    ).sum(axis=-2)
-    w = 1.0 / (1.0 / mu + alpha)
-    cr = -0.5 * np.log(w.sum(axis=-2))
-    return ll + cr
-
-
-def genewise_dispersion_intercept(counts: np.ndarray, sf: np.ndarray) -> np.ndarray:
-    """Gene-wise dispersion MLE (Cox–Reid adjusted) for the design ``~ 1``.
-
-    Maximised on a log-spaced grid then refined by golden-section search; bounds as R's
-    ``estimateDispersionsGeneEst`` (``1e-8`` to ``max(10, n_samples)``).
+    As R: with the design ``~ 1``, gene-wise dispersions (:func:`mscseq.de.engine.dispersion.genewise_dispersions`)
+    of ``nsub`` genes with mean normalised count > 5 picked evenly along their sorted means, then the
+    parametric trend, or R's local (locfit) trend when the parametric fit fails
+    (:func:`mscseq.de.engine.trend.fit_trend`). When fewer than ``nsub`` genes have a mean above 5, R's
+    ``vst`` stops and recommends ``varianceStabilizingTransformation``; mscseq does what that function
+    does: every gene with a non-zero count enters the fit.
 
     Parameters
     ----------
@@ -77,104 +64,132 @@ def genewise_dispersion_intercept(counts: np.ndarray, sf: np.ndarray) -> np.ndar
         Raw counts, samples × genes.
     sf
         Size factors.
+    nsub
+        Number of genes for the trend fit.
+
+    Returns
+    -------
+    mscseq.de.engine.trend.Trend
+        The fitted trend (``fit_type`` ``"parametric"``, ``"local"`` or ``"mean"``).
+
+    Raises
+    ------
+    MscseqError
+        When no gene has a non-zero count.
+
+    """
+    from mscseq.de.engine.dispersion import genewise_dispersions
+    from mscseq.de.engine.trend import fit_trend
+
+    norm = counts / sf[:, None]
+    base_mean = norm.mean(axis=0)
+    eligible = np.flatnonzero(base_mean > 5)
+    if len(eligible) >= nsub:
+        order = eligible[np.argsort(base_mean[eligible], kind="stable")]
+        pick = np.round(np.linspace(1, len(order), nsub)).astype(int) - 1
+        idx = order[pick]
+    else:
+        idx = np.flatnonzero(base_mean > 0)
+    if len(idx) == 0:
+        msg = "no gene has a non-zero count; cannot transform the data"
+        raise MscseqError(msg)
+    y = np.ascontiguousarray(counts[:, idx].T)
+    y_norm = y / sf
+    bm = y_norm.mean(axis=1)
+    bv = y_norm.var(axis=1, ddof=1) if counts.shape[0] > 1 else np.zeros_like(bm)
+    disp = genewise_dispersions(y, sf, np.ones((counts.shape[0], 1)), bm, bv).disp
+    try:
+        return fit_trend(bm, disp)
+    except ValueError:
+        # every gene-wise estimate is near the minimum (R stops here): mean of the estimates instead
+        log.warning("all gene-wise dispersions are near zero; the VST uses their mean as the dispersion")
+        return fit_trend(bm, np.maximum(disp, 1000 * MIN_DISP), "mean")
+
+
+def _fmm_spline(x: np.ndarray, y: np.ndarray):
+    """Interpolating cubic spline with Forsythe–Malcolm–Moler end conditions (R's ``splinefun``).
+
+    The end conditions match the spline's third derivative in the first and last intervals to that
+    of the cubic through the four end points; outside the knots the end intervals' cubics continue.
+    """
+    from scipy.linalg import solve_banded
+
+    n = x.size
+    h = np.diff(x)
+    delta = np.diff(y) / h
+    ab = np.zeros((3, n))  # banded system in the second derivatives m
+    rhs = np.zeros(n)
+    ab[0, 2:] = h[1:]  # super-diagonal
+    ab[1, 1:-1] = 2.0 * (h[:-1] + h[1:])
+    ab[2, :-2] = h[:-1]  # sub-diagonal
+    rhs[1:-1] = 6.0 * (delta[1:] - delta[:-1])
+    if n >= 4:
+
+        def third(i: int) -> float:  # 6 × third divided difference over x[i..i+3]
+            d2a = (delta[i + 1] - delta[i]) / (x[i + 2] - x[i])
+            d2b = (delta[i + 2] - delta[i + 1]) / (x[i + 3] - x[i + 1])
+            return 6.0 * (d2b - d2a) / (x[i + 3] - x[i])
+
+        # (m1 - m0) / h0 = third(0);  (m[n-1] - m[n-2]) / h[n-2] = third(n - 4)
+        ab[1, 0], ab[0, 1], rhs[0] = -1.0, 1.0, h[0] * third(0)
+        ab[2, n - 2], ab[1, n - 1], rhs[n - 1] = -1.0, 1.0, h[-1] * third(n - 4)
+    else:  # natural ends when there are too few points
+        ab[1, 0] = ab[1, n - 1] = 1.0
+    m = solve_banded((1, 1), ab, rhs)
+
+    def evaluate(at: np.ndarray) -> np.ndarray:
+        k = np.clip(np.searchsorted(x, at, side="right") - 1, 0, n - 2)
+        t = at - x[k]
+        b = delta[k] - h[k] * (2.0 * m[k] + m[k + 1]) / 6.0
+        return y[k] + t * (b + t * (m[k] / 2.0 + t * (m[k + 1] - m[k]) / (6.0 * h[k])))
+
+    return evaluate
+
+
+def vst_local(norm: np.ndarray, sf: np.ndarray, trend) -> np.ndarray:
+    """R's ``getVarianceStabilizedData`` for a non-parametric dispersion trend.
+
+    Integrates ``1 / sqrt(trend(q) q² + mean(1/s) q)`` by the trapezoid rule on 999 points evenly
+    spaced in ``asinh`` up to the largest normalised count, interpolates the integral with an FMM
+    cubic spline in ``asinh(q)``, and scales it so that it equals ``log2`` at the 95 % and 99.9 %
+    quantiles of the genes' mean normalised counts.
+
+    Parameters
+    ----------
+    norm
+        Normalised counts, samples × genes.
+    sf
+        Size factors.
+    trend
+        Callable dispersion trend of the mean.
 
     Returns
     -------
     numpy.ndarray
-        One dispersion per gene.
+        Transformed counts (log2 scale).
 
     """
-    n = counts.shape[0]
-    max_disp = max(10.0, float(n))
-    norm = counts / sf[:, None]
-    mu = np.maximum(sf[:, None] * norm.mean(axis=0)[None, :], 1e-300)
-    lo, hi = np.log(MIN_DISP), np.log(max_disp)
-    grid = np.linspace(lo, hi, 41)
-    vals = np.stack([_nb_cr_loglik(np.full(counts.shape[1], g), counts, mu) for g in grid])
-    best = vals.argmax(axis=0)
-    step = grid[1] - grid[0]
-    a = np.clip(grid[best] - step, lo, hi)
-    b = np.clip(grid[best] + step, lo, hi)
-    ratio = (np.sqrt(5) - 1) / 2
-    c = b - ratio * (b - a)
-    d = a + ratio * (b - a)
-    fc = _nb_cr_loglik(c, counts, mu)
-    fd = _nb_cr_loglik(d, counts, mu)
-    for _ in range(40):
-        left = fc > fd  # the maximum lies in [a, d]
-        a = np.where(left, a, c)
-        b = np.where(left, d, b)
-        x_new = np.where(left, b - ratio * (b - a), a + ratio * (b - a))
-        f_new = _nb_cr_loglik(x_new, counts, mu)
-        c, d = np.where(left, x_new, d), np.where(left, c, x_new)
-        fc, fd = np.where(left, f_new, fd), np.where(left, fc, f_new)
-    return np.clip(np.exp((a + b) / 2), MIN_DISP, max_disp)
-
-
-def parametric_trend(means: np.ndarray, disps: np.ndarray) -> tuple[float, float] | None:
-    """Fit R DESeq2's parametric dispersion trend ``disp = asymptDisp + extraPois / mean``.
-
-    A gamma-family GLM with identity link, refitted while dropping genes whose dispersion is far from
-    the current fit (ratio outside 1e-4 to 15), as R's ``parametricDispersionFit``.
-
-    Parameters
-    ----------
-    means
-        Mean normalised counts of the genes used for the fit.
-    disps
-        Their gene-wise dispersions.
-
-    Returns
-    -------
-    tuple of float or None
-        ``(asympt_disp, extra_pois)``, or ``None`` when the fit fails (non-positive coefficients or
-        no convergence).
-
-    """
-    coefs = np.array([0.1, 1.0])
-    for _ in range(11):
-        resid = disps / (coefs[0] + coefs[1] / means)
-        good = (resid > 1e-4) & (resid < 15)
-        if good.sum() < 3:
-            return None
-        x = np.column_stack([np.ones(good.sum()), 1.0 / means[good]])
-        y = disps[good]
-        beta = coefs.copy()
-        converged = False
-        for _ in range(25):
-            fit = x @ beta
-            if (fit <= 0).any():
-                return None
-            w = 1.0 / fit**2
-            new = np.linalg.solve(x.T @ (w[:, None] * x), x.T @ (w * y))
-            dev_old = _gamma_deviance(y, fit)
-            dev_new = _gamma_deviance(y, np.maximum(x @ new, 1e-300))
-            beta = new
-            if abs(dev_new - dev_old) / (abs(dev_new) + 0.1) < 1e-8:
-                converged = True
-                break
-        old = coefs
-        coefs = beta
-        if not (coefs > 0).all():
-            return None
-        if np.sum(np.log(coefs / old) ** 2) < 1e-6 and converged:
-            return float(coefs[0]), float(coefs[1])
-    return None
-
-
-def _gamma_deviance(y: np.ndarray, mu: np.ndarray) -> float:
-    return float(2 * np.sum(-np.log(y / mu) + (y - mu) / mu))
+    xg = np.sinh(np.linspace(0.0, np.arcsinh(norm.max()), 1000))[1:]
+    xim = np.mean(1.0 / sf)
+    integrand = 1.0 / np.sqrt(trend(xg) * xg**2 + xim * xg)
+    knots = np.arcsinh((xg[1:] + xg[:-1]) / 2.0)
+    integral = np.cumsum(np.diff(xg) * (integrand[1:] + integrand[:-1]) / 2.0)
+    spline = _fmm_spline(knots, integral)
+    means = norm.mean(axis=0)
+    h1, h2 = np.quantile(means, [0.95, 0.999])
+    eta = (np.log2(h2) - np.log2(h1)) / (spline(np.arcsinh(h2)) - spline(np.arcsinh(h1)))
+    xi = np.log2(h1) - eta * spline(np.arcsinh(h1))
+    return eta * spline(np.arcsinh(norm)) + xi
 
 
 def vst(
     counts: np.ndarray, sf: np.ndarray, *, nsub: int = 1000
 ) -> tuple[np.ndarray, dict[str, float | str]]:
-    """Blind variance-stabilising transformation, as R DESeq2's ``vst(blind=TRUE)``.
+    """Blind variance-stabilising transformation, as R DESeq2's ``vst(blind = TRUE, nsub = 1000)``.
 
-    The dispersion trend is fitted on ``nsub`` genes with mean normalised count > 5 chosen evenly
-    along their mean (all genes when fewer qualify, as R's ``varianceStabilizingTransformation``), with
-    the design ``~ 1``. The parametric trend gives a closed-form transformation; when it cannot be fitted
-    the mean dispersion is used (R's ``fitType="mean"``), with a warning.
+    The trend is :func:`blind_dispersion_trend`. A parametric trend gives R's closed-form
+    transformation; R's local fallback trend is transformed numerically as R does
+    (:func:`vst_local`); a mean dispersion uses R's ``asinh`` form.
 
     Parameters
     ----------
@@ -188,33 +203,21 @@ def vst(
     Returns
     -------
     tuple
-        The VST matrix (samples × genes, log2 scale) and the fit parameters.
+        The VST matrix (samples × genes, log2 scale) and the fit parameters
+        (``fit_type``, ``asympt_disp`` and ``extra_pois``; NaN when the trend is not parametric).
 
     """
+    trend = blind_dispersion_trend(counts, sf, nsub=nsub)
     norm = counts / sf[:, None]
-    base_mean = norm.mean(axis=0)
-    eligible = np.flatnonzero(base_mean > 5)
-    if len(eligible) >= nsub:
-        order = eligible[np.argsort(base_mean[eligible], kind="stable")]
-        pick = np.round(np.linspace(1, len(order), nsub)).astype(int) - 1
-        idx = order[pick]
-    else:
-        idx = np.flatnonzero(base_mean > 0)
-    if len(idx) == 0:
-        msg = "no gene has a non-zero count; cannot transform the data"
-        raise MscseqError(msg)
-    disp = genewise_dispersion_intercept(counts[:, idx], sf)
-    use = disp > 100 * MIN_DISP
-    fit = parametric_trend(base_mean[idx][use], disp[use]) if use.sum() >= 3 else None
-    if fit is not None:
-        a0, a1 = fit
+    if trend.fit_type == "parametric":
+        a0, a1 = (float(c) for c in trend.coefficients)
         q = norm
-        out = np.log2(
-            (1 + a1 + 2 * a0 * q + 2 * np.sqrt(a0 * q * (1 + a1 + a0 * q))) / (4 * a0)
-        )
+        out = np.log2((1 + a1 + 2 * a0 * q + 2 * np.sqrt(a0 * q * (1 + a1 + a0 * q))) / (4 * a0))
         return out, {"fit_type": "parametric", "asympt_disp": a0, "extra_pois": a1}
-    log.warning("the parametric dispersion trend could not be fitted; the VST uses the mean dispersion")
-    alpha = float(np.mean(disp[use])) if use.any() else 0.1
+    if trend.fit_type == "local":
+        log.info("the parametric dispersion trend could not be fitted; the VST uses R's local (locfit) trend")
+        return vst_local(norm, sf, trend), {"fit_type": "local", "asympt_disp": np.nan, "extra_pois": np.nan}
+    alpha = float(trend(np.ones(1))[0])
     out = (2 * np.arcsinh(np.sqrt(alpha * norm)) - np.log(alpha) - np.log(4)) / np.log(2)
     return out, {"fit_type": "mean", "asympt_disp": alpha, "extra_pois": 0.0}
 
