@@ -70,7 +70,7 @@ def test_contrast_vector_either_reference(sheet):
 
 def test_contrast_level_missing(sheet):
     dm = build_design("~ donor + condition", sheet)
-    with pytest.raises(MscseqError, match="'lps'.*not found"):
+    with pytest.raises(MscseqError, match=r"'lps'.*not found"):
         contrast_vector(dm, sheet, Contrast("condition", "lps", "ctl"))
 
 

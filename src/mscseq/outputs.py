@@ -123,6 +123,7 @@ def recover_stale(out: Path) -> list[Path]:
     -------
     list of pathlib.Path
         What was removed or restored.
+
     """
     done = []
     for tag in (OLD_TAG, TMP_TAG):
