@@ -56,14 +56,14 @@ CountsArg = Annotated[
     list[Path],
     typer.Argument(help="Count files (genes × samples; CSV/TSV, optionally gzip). Several are joined on gene ID.", show_default=False),
 ]
-SamplesOpt = Annotated[Path, typer.Option("--samples", "-s", help="Sample sheet (CSV/TSV) with a 'sample' column.", show_default=False)]
-DesignOpt = Annotated[str, typer.Option("--design", "-d", help="Design formula over sheet columns, e.g. '~ donor + condition'.")]
+SamplesOpt = Annotated[Path, typer.Option("--samples", "-s", metavar="SHEET", help="Sample sheet (CSV/TSV) with a 'sample' column.", show_default=False)]
+DesignOpt = Annotated[str, typer.Option("--design", "-d", metavar="FORMULA", help="Design formula over sheet columns, e.g. '~ donor + condition'.")]
 ContrastOpt = Annotated[
     list[str] | None,
-    typer.Option("--contrast", "-c", help="VARIABLE,TARGET,REFERENCE (log2 fold change = target over reference). Repeatable."),
+    typer.Option("--contrast", "-c", metavar="VAR,TARGET,REF", help="VARIABLE,TARGET,REFERENCE (log2 fold change = target over reference). Repeatable."),
 ]
-AlphaOpt = Annotated[float, typer.Option("--alpha", min=0.0, max=1.0, help="FDR level for independent filtering and DE counts.")]
-ThreadsOpt = Annotated[int, typer.Option("--threads", "-t", min=1, help="Worker threads.")]
+AlphaOpt = Annotated[float, typer.Option("--alpha", metavar="FDR", min=0.0, max=1.0, help="FDR level for independent filtering and DE counts.")]
+ThreadsOpt = Annotated[int, typer.Option("--threads", "-t", metavar="N", min=1, help="Worker threads.")]
 EngineOpt = Annotated[
     Engine,
     typer.Option("--engine", help="DESeq2 engine: mscseq (vectorised, matches R DESeq2) or pydeseq2 (PyDESeq2's own inference)."),
@@ -71,7 +71,7 @@ EngineOpt = Annotated[
 LfcThresholdOpt = Annotated[
     float,
     typer.Option(
-        "--lfc-threshold",
+        "--lfc-threshold", metavar="LOG2FC",
         min=0.0,
         help="Test |log2 fold change| against this threshold on every contrast (R's results(lfcThreshold=)).",
     ),
@@ -86,14 +86,14 @@ AltHypothesisOpt = Annotated[
 TestOpt = Annotated[Test, typer.Option("--test", help="wald, or lrt (likelihood-ratio test of --design against --reduced).")]
 ReducedOpt = Annotated[
     str | None,
-    typer.Option("--reduced", help="Reduced design of --test lrt, nested in --design, e.g. '~ donor'.", show_default=False),
+    typer.Option("--reduced", metavar="FORMULA", help="Reduced design of --test lrt, nested in --design, e.g. '~ donor'.", show_default=False),
 ]
-SampleColOpt = Annotated[str, typer.Option("--sample-column", help="Name of the sheet's sample column.")]
+SampleColOpt = Annotated[str, typer.Option("--sample-column", metavar="COLUMN", help="Name of the sheet's sample column.")]
 FillOpt = Annotated[bool, typer.Option("--fill-missing-zero", help="Genes missing from some count files count as 0 there.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr (no progress display).")]
 LogFileOpt = Annotated[
     Path | None,
-    typer.Option("--log-file", help="Also write every message, debug included, with timestamps to this file (appended).", show_default=False),
+    typer.Option("--log-file", metavar="FILE", help="Also write every message, debug included, with timestamps to this file (appended).", show_default=False),
 ]
 VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug messages and full tracebacks on internal errors.")]
 
@@ -117,14 +117,14 @@ OptCountsArg = Annotated[
 FormatOpt = Annotated[
     str | None,
     typer.Option(
-        "--format",
+        "--format", metavar="FORMAT",
         help="Count file format: matrix, nfcore, featurecounts, htseq, star, salmon, kallisto, rsem, h5ad (default: detected from content).",
         show_default=False,
     ),
 ]
 LayerOpt = Annotated[
     str | None,
-    typer.Option("--layer", help=".h5ad input: the layer holding raw counts (default: 'counts' if present, else X).", show_default=False),
+    typer.Option("--layer", metavar="LAYER", help=".h5ad input: the layer holding raw counts (default: 'counts' if present, else X).", show_default=False),
 ]
 StrandOpt = Annotated[
     Strandedness | None,
@@ -136,7 +136,7 @@ StrandOpt = Annotated[
 ]
 Tx2geneOpt = Annotated[
     Path | None,
-    typer.Option("--tx2gene", help="Transcript-to-gene table (transcript, gene[, name]) or GTF, for Salmon/kallisto/RSEM transcripts.", show_default=False),
+    typer.Option("--tx2gene", metavar="FILE", help="Transcript-to-gene table (transcript, gene[, name]) or GTF, for Salmon/kallisto/RSEM transcripts.", show_default=False),
 ]
 KeepVersionOpt = Annotated[bool, typer.Option("--keep-gene-version", help="Keep Ensembl version suffixes on gene IDs (default: stripped).")]
 
@@ -185,7 +185,7 @@ def _contrasts(values: list[str] | None):
 def compare(
     counts: OptCountsArg = None,
     samples: SamplesOpt = ...,  # type: ignore[assignment]  # required (Typer: ... = no default)
-    outdir: Annotated[Path, typer.Option("--outdir", "-o", help="Output folder (must not exist or be empty, unless --force).")] = ...,  # type: ignore[assignment]
+    outdir: Annotated[Path, typer.Option("--outdir", "-o", metavar="DIR", help="Output folder (must not exist or be empty, unless --force).")] = ...,  # type: ignore[assignment]
     design: DesignOpt = "~ 1",
     contrast: ContrastOpt = None,
     alpha: AlphaOpt = 0.1,
@@ -206,21 +206,21 @@ def compare(
     keep_gene_version: KeepVersionOpt = False,
     group: Annotated[
         str | None,
-        typer.Option("--group", help="Sheet column whose levels are tested for equivalence (cohorts, sites, lots, ...).", show_default=False),
+        typer.Option("--group", metavar="COLUMN", help="Sheet column whose levels are tested for equivalence (cohorts, sites, lots, ...).", show_default=False),
     ] = None,
     reference: Annotated[
         str | None,
-        typer.Option("--reference", help="Reference level of --group (default: the level with the most products).", show_default=False),
+        typer.Option("--reference", metavar="LEVEL", help="Reference level of --group (default: the level with the most products).", show_default=False),
     ] = None,
     margin: Annotated[
-        float, typer.Option("--margin", min=0.0, help="Equivalence margin: |log2 fold change| (1.0 = two-fold).")
+        float, typer.Option("--margin", metavar="LOG2FC", min=0.0, help="Equivalence margin: |log2 fold change| (1.0 = two-fold).")
     ] = 1.0,
     panel: Annotated[
         list[Path] | None,
-        typer.Option("--panel", help="Extra gene panel TSV (gene_id and/or symbol, panel, direction, note). Repeatable.", show_default=False),
+        typer.Option("--panel", metavar="FILE", help="Extra gene panel TSV (gene_id and/or symbol, panel, direction, note). Repeatable.", show_default=False),
     ] = None,
-    permutations: Annotated[int, typer.Option("--permutations", min=0, help="Permutations for PERMANOVA/PERMDISP.")] = 999,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the permutation tests.")] = 20240601,
+    permutations: Annotated[int, typer.Option("--permutations", metavar="N", min=0, help="Permutations for PERMANOVA/PERMDISP.")] = 999,
+    seed: Annotated[int, typer.Option("--seed", metavar="SEED", help="Seed of the permutation tests.")] = 20240601,
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit with code 3 when the verdict is not_comparable (after writing the outputs).")
     ] = False,
@@ -273,9 +273,9 @@ def compare(
 def de(
     counts: CountsArg,
     samples: SamplesOpt,
-    design: Annotated[str, typer.Option("--design", "-d", help="Design formula over sheet columns.", show_default=False)],
-    contrast: Annotated[list[str], typer.Option("--contrast", "-c", help="VARIABLE,TARGET,REFERENCE.", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", help="Output table (TSV); '-' writes to stdout.", show_default=False)],
+    design: Annotated[str, typer.Option("--design", "-d", metavar="FORMULA", help="Design formula over sheet columns.", show_default=False)],
+    contrast: Annotated[list[str], typer.Option("--contrast", "-c", metavar="VAR,TARGET,REF", help="VARIABLE,TARGET,REFERENCE.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", metavar="FILE", help="Output table (TSV); '-' writes to stdout.", show_default=False)],
     alpha: AlphaOpt = 0.1,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out file.")] = False,
     threads: ThreadsOpt = 1,
@@ -366,10 +366,10 @@ def inspect_cmd(
 @app.command()
 def collect(
     run_dirs: Annotated[list[Path], typer.Argument(help="'mscseq compare' output folders.", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", help="Output table (TSV); '-' writes to stdout.")] = Path("-"),
+    out: Annotated[Path, typer.Option("--out", metavar="FILE", help="Output table (TSV); '-' writes to stdout.")] = Path("-"),
     name: Annotated[
         list[str] | None,
-        typer.Option("--name", help="Run name, once per folder in the same order (default: the folder names)."),
+        typer.Option("--name", metavar="NAME", help="Run name, once per folder in the same order (default: the folder names)."),
     ] = None,
     verbose: VerboseOpt = False,
 ) -> None:
