@@ -187,3 +187,22 @@ def test_unknown_contrast_level_fails_before_any_output(tmp_path, example_dir):
     assert res.exit_code == 2
     assert "'C'" in res.output and "not found" in res.output
     assert not out.exists()
+
+
+def test_de_reads_files_named_by_the_sheet(tmp_path, example_dir):
+    """Without COUNTS, 'mscseq de' reads the files in the sheet's path column, as 'compare' does."""
+    import shutil
+
+    shutil.copy(example_dir / "counts.tsv.gz", tmp_path / "counts.tsv.gz")
+    sheet = pd.read_csv(example_dir / "samples.tsv", sep="\t")
+    sheet["path"] = "counts.tsv.gz"
+    sheet.to_csv(tmp_path / "samples.tsv", sep="\t", index=False)
+    args = ["--design", "~ cohort", "--contrast", "cohort,B,A"]
+    res = runner.invoke(app, ["de", "-s", str(tmp_path / "samples.tsv"), *args, "--out", str(tmp_path / "a.tsv")])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(
+        app,
+        ["de", str(example_dir / "counts.tsv.gz"), "-s", str(example_dir / "samples.tsv"), *args, "--out", str(tmp_path / "b.tsv")],
+    )
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "a.tsv").read_text() == (tmp_path / "b.tsv").read_text()

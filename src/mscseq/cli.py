@@ -52,10 +52,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-CountsArg = Annotated[
-    list[Path],
-    typer.Argument(help="Count files (genes × samples; CSV/TSV, optionally gzip). Several are joined on gene ID.", show_default=False),
-]
 SamplesOpt = Annotated[Path, typer.Option("--samples", "-s", metavar="SHEET", help="Sample sheet (CSV/TSV) with a 'sample' column.", show_default=False)]
 DesignOpt = Annotated[str, typer.Option("--design", "-d", metavar="FORMULA", help="Design formula over sheet columns, e.g. '~ donor + condition'.")]
 ContrastOpt = Annotated[
@@ -109,6 +105,7 @@ class Strandedness(str, Enum):
 OptCountsArg = Annotated[
     list[Path] | None,
     typer.Argument(
+        metavar="COUNTS",
         help="Count files (matrix, nf-core, featureCounts, HTSeq, STAR, Salmon, kallisto, RSEM, h5ad; format detected). "
         "Several are joined on gene ID. None: the sheet's 'path' column names them.",
         show_default=False,
@@ -271,11 +268,11 @@ def compare(
 
 @app.command()
 def de(
-    counts: CountsArg,
-    samples: SamplesOpt,
-    design: Annotated[str, typer.Option("--design", "-d", metavar="FORMULA", help="Design formula over sheet columns.", show_default=False)],
-    contrast: Annotated[list[str], typer.Option("--contrast", "-c", metavar="VAR,TARGET,REF", help="VARIABLE,TARGET,REFERENCE.", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", metavar="FILE", help="Output table (TSV); '-' writes to stdout.", show_default=False)],
+    counts: OptCountsArg = None,
+    samples: SamplesOpt = ...,  # type: ignore[assignment]  # required (Typer: ... = no default)
+    design: Annotated[str, typer.Option("--design", "-d", metavar="FORMULA", help="Design formula over sheet columns.", show_default=False)] = ...,  # type: ignore[assignment]
+    contrast: Annotated[list[str], typer.Option("--contrast", "-c", metavar="VAR,TARGET,REF", help="VARIABLE,TARGET,REFERENCE.", show_default=False)] = ...,  # type: ignore[assignment]
+    out: Annotated[Path, typer.Option("--out", metavar="FILE", help="Output table (TSV); '-' writes to stdout.", show_default=False)] = ...,  # type: ignore[assignment]
     alpha: AlphaOpt = 0.1,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out file.")] = False,
     threads: ThreadsOpt = 1,
@@ -307,7 +304,7 @@ def de(
             msg = "--contrast: 'mscseq de' writes one table; give exactly one contrast (use 'compare' for several)"
             raise MscseqError(msg)
         run_de_command(
-            counts=list(counts),
+            counts=list(counts or []),
             samples=samples,
             design=design,
             contrast=_contrasts(contrast)[0],

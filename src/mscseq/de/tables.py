@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 def run_de_command(
     *,
-    counts: Sequence[Path],
+    counts: Sequence[Path] | None,
     samples: Path,
     design: str,
     contrast: Contrast,
@@ -51,7 +51,7 @@ def run_de_command(
 
     """
     from mscseq.de.run import build_reduced_design, check_test_options, differential_expression
-    from mscseq.io import read_count_files, read_sheet
+    from mscseq.io import read_inputs
     from mscseq.io.dataset import match_samples
     from mscseq.io.readers import ReadOptions
     from mscseq.outputs import atomic_write_text
@@ -73,11 +73,12 @@ def run_de_command(
     for v in formula_variables(reduced) if reduced else []:
         if v not in required:
             required.append(v)
-    sheet = read_sheet(samples, sample_column=sample_column)
     options = ReadOptions(
         format=format, keep_gene_version=keep_gene_version, layer=layer, strandedness=strandedness, tx2gene=tx2gene
     )
-    table = read_count_files(list(counts), options=options, fill_missing_zero=fill_missing_zero)
+    table, sheet = read_inputs(
+        counts, samples, sample_column=sample_column, fill_missing_zero=fill_missing_zero, options=options
+    )
     mat, sheet, _ = match_samples(table, sheet, sheet_path=samples, required_columns=required)
     full = build_design(design, sheet, source=str(samples))
     contrast_vector(full, sheet, contrast)

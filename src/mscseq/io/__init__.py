@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import pandas as pd
+
 from mscseq.io.dataset import to_anndata
 from mscseq.io.detect import COUNT_FORMATS, detect_format
 from mscseq.io.readers import ReadOptions, paths_from_sheet, read_count_files
@@ -72,6 +74,50 @@ def read_counts(
     return read_count_files([path], samples=[sample], options=opts)
 
 
+def read_inputs(
+    counts: Sequence[str | Path] | None,
+    samples: str | Path,
+    *,
+    sample_column: str = "sample",
+    fill_missing_zero: bool = False,
+    options: ReadOptions | None = None,
+    path_column: str = "path",
+) -> tuple[CountTable, pd.DataFrame]:
+    """Read the sample sheet and the count files (given, or named by the sheet's ``path`` column).
+
+    Parameters
+    ----------
+    counts
+        Count files; empty or ``None`` reads the files the sheet's ``path_column`` names.
+    samples
+        The sample sheet.
+    sample_column
+        Name of the sheet's sample column.
+    fill_missing_zero
+        Fill genes missing from some count files with zeros.
+    options
+        Reader options (format, layer, strandedness, tx2gene, gene versions).
+    path_column
+        The sheet column with per-sample file paths.
+
+    Returns
+    -------
+    tuple
+        The joined counts and the sheet (indexed by sample), not yet matched to each other.
+
+    """
+    sheet = read_sheet(samples, sample_column=sample_column)
+    opts = options or ReadOptions()
+    if counts:
+        table = read_count_files(list(counts), options=opts, fill_missing_zero=fill_missing_zero)
+    else:
+        paths, names = paths_from_sheet(sheet, samples, column=path_column)
+        table = read_count_files(
+            paths, samples=names, options=opts, fill_missing_zero=fill_missing_zero, sheet_path=samples
+        )
+    return table, sheet
+
+
 def load_dataset(
     counts: Sequence[str | Path] | None,
     samples: str | Path,
@@ -121,19 +167,18 @@ def load_dataset(
         quantifier estimates.
 
     """
-    sheet = read_sheet(samples, sample_column=sample_column)
-    opts = ReadOptions(
-        format=format,
-        keep_gene_version=keep_gene_version,
-        layer=layer,
-        strandedness=strandedness,
-        tx2gene=tx2gene,
+    table, sheet = read_inputs(
+        counts,
+        samples,
+        sample_column=sample_column,
+        fill_missing_zero=fill_missing_zero,
+        options=ReadOptions(
+            format=format,
+            keep_gene_version=keep_gene_version,
+            layer=layer,
+            strandedness=strandedness,
+            tx2gene=tx2gene,
+        ),
+        path_column=path_column,
     )
-    if counts:
-        table = read_count_files(list(counts), options=opts, fill_missing_zero=fill_missing_zero)
-    else:
-        paths, names = paths_from_sheet(sheet, samples, column=path_column)
-        table = read_count_files(
-            paths, samples=names, options=opts, fill_missing_zero=fill_missing_zero, sheet_path=samples
-        )
     return to_anndata(table, sheet, sheet_path=samples, required_columns=required_columns)
