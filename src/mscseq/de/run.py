@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -202,19 +201,11 @@ def _fit_mscseq(
     from mscseq.de.engine import fit_deseq2, lrt_results, results
 
     fit = fit_deseq2(counts.to_numpy(dtype=np.float64).T, design, threads=threads)
-    with warnings.catch_warnings():
-        # R's lowess (independent filtering) divides 0/0 when all residuals are zero; those robustness
-        # weights are discarded, as in R, so the warning is noise for users
-        warnings.filterwarnings(
-            "ignore", "invalid value encountered in divide", RuntimeWarning, module=r"mscseq\.de\.engine\._rstats"
-        )
-        lrt = lrt_results(fit, reduced, alpha=alpha) if reduced is not None else None
-        res_all = {
-            name: results(
-                fit, vec, alpha=alpha, lfc_threshold=lfc_threshold, alt_hypothesis=alt_hypothesis or "greaterAbs"
-            )
-            for name, vec in vectors.items()
-        }
+    lrt = lrt_results(fit, reduced, alpha=alpha) if reduced is not None else None
+    res_all = {
+        name: results(fit, vec, alpha=alpha, lfc_threshold=lfc_threshold, alt_hypothesis=alt_hypothesis or "greaterAbs")
+        for name, vec in vectors.items()
+    }
     out = {}
     for name, res in res_all.items():
         if lrt is not None:

@@ -205,6 +205,8 @@ def lowess(x: np.ndarray, y: np.ndarray, f: float = 2 / 3, iters: int = 3) -> np
         if cmad < 1e-7 * sc:
             break
         c9, c1 = 0.999 * cmad, 0.001 * cmad
-        rw = np.where(ar <= c1, 1.0, np.where(ar <= c9, (1.0 - (ar / cmad) ** 2) ** 2, 0.0))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            # np.where evaluates every branch: with cmad == 0 the middle one is 0/0 but never selected
+            rw = np.where(ar <= c1, 1.0, np.where(ar <= c9, (1.0 - (ar / cmad) ** 2) ** 2, 0.0))
         it += 1
     return ys

@@ -92,7 +92,8 @@ def lrt_results(
         n_conv = int(red.converged.sum())
     with np.errstate(invalid="ignore"):
         stat = 2.0 * (fit.loglike - ll_red)
-    pval = chdtrc(df, stat)
+    # R: pchisq(stat, df, lower.tail = FALSE), which is 1 for a (rounding-level) negative statistic
+    pval = chdtrc(df, np.maximum(stat, 0.0))
     names = fit.coef_names
     j = len(names) - 1 if coef is None else names.index(coef)
     lfc = fit.beta[:, j] * LOG2E
