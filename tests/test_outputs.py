@@ -86,4 +86,27 @@ def test_temporary_folder_of_a_live_run_is_kept(tmp_path):
 def test_dump_json_plain_and_deterministic():
     text = dump_json({"b": np.float64(1.5), "a": [np.int64(2), np.nan], "c": np.array([True])})
     assert json.loads(text) == {"b": 1.5, "a": [2, None], "c": [True]}
-    assert text == dump_json({"b": np.float64(1.5), "a": [np.int64(2), np.nan], "c": np.array([True])})
+    assert text == dump_json(
+        {"b": np.float64(1.5), "a": [np.int64(2), np.nan], "c": np.array([True])}
+    )
+
+
+def test_tsv_text_is_byte_identical_to_pandas():
+    import pandas as pd
+
+    from mscseq.outputs import tsv_text
+
+    df = pd.DataFrame(
+        {
+            "gene_name": ["A", "", None, "D"],
+            "baseMean": [1.0, 1e-300, np.nan, 123456789.123456789],
+            "count": np.array([1, 2, 3, 4], dtype=np.int64),
+            "flag": [True, False, True, False],
+            "level": pd.Categorical(["x", "y", "x", None]),
+            "tiny": [0.1 + 0.2, -0.0, np.inf, 5e-324],
+        },
+        index=pd.Index(["g1", "g2", "g3", "g4"], name="gene_id"),
+    )
+    expected = df.to_csv(sep="\t", na_rep="NA", index_label="gene_id", lineterminator="\n")
+    assert tsv_text(df, index_label="gene_id") == expected
+    assert tsv_text(df) == df.to_csv(sep="\t", na_rep="NA", index=False, lineterminator="\n")

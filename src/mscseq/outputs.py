@@ -133,7 +133,9 @@ def recover_stale(out: Path) -> list[Path]:
                 continue
             if tag == OLD_TAG and not out.exists():
                 p.rename(out)
-                log.warning("%s: restored the previous results left aside by an interrupted run", out)
+                log.warning(
+                    "%s: restored the previous results left aside by an interrupted run", out
+                )
             else:
                 shutil.rmtree(p, ignore_errors=True)
                 log.warning("%s: removed %s left by an interrupted run", out, p.name)
@@ -153,10 +155,46 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         raise
 
 
+def _column_text(values: pd.Series | pd.Index) -> list[str]:
+    """One column as text: shortest round-trip floats (``repr``), ``NA`` for missing values."""
+    if values.dtype.kind == "f":
+        return ["NA" if x != x else repr(x) for x in values.tolist()]
+    if values.dtype.kind in "iub":
+        return [str(x) for x in values.tolist()]
+    return [
+        "NA" if x is None or (isinstance(x, float) and x != x) else str(x) for x in values.tolist()
+    ]
+
+
+def tsv_text(df: pd.DataFrame, *, index_label: str | None = None) -> str:
+    """A table as TSV text, byte-identical to pandas' ``to_csv(sep="\\t", na_rep="NA")`` but about twice as fast.
+
+    Parameters
+    ----------
+    df
+        The table (no tabs or newlines inside values).
+    index_label
+        Name of the index column; ``None`` leaves the index out.
+
+    Returns
+    -------
+    str
+        Header line and one line per row, each ending in ``\\n``.
+
+    """
+    header = [str(c) for c in df.columns]
+    columns = [_column_text(df[c]) for c in df.columns]
+    if index_label is not None:
+        header.insert(0, index_label)
+        columns.insert(0, _column_text(df.index))
+    lines = ["\t".join(header), *("\t".join(row) for row in zip(*columns, strict=True))]
+    return "\n".join(lines) + "\n"
+
+
 def write_tsv(df: pd.DataFrame, path: Path, *, index_label: str | None = None) -> None:
     """Write a table as TSV with full float precision and ``NA`` for missing values."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(path, sep="\t", na_rep="NA", index=index_label is not None, index_label=index_label, lineterminator="\n")
+    path.write_text(tsv_text(df, index_label=index_label), encoding="utf-8")
 
 
 def sha256sum(path: str | Path) -> str:
@@ -208,10 +246,26 @@ def write_tables(adata, tables: Path) -> list[str]:
         write_tsv(df, tables / name, index_label=index_label)
         written.append(name)
 
-    put("size_factors.tsv", pd.DataFrame({"size_factor": adata.obs["size_factor"].to_numpy()}, index=samples), "sample")
-    put("normalized_counts.tsv", pd.DataFrame(np.asarray(adata.layers["normalized"]).T, index=genes, columns=samples), "gene_id")
-    put("vst.tsv", pd.DataFrame(np.asarray(adata.layers["vst"]).T, index=genes, columns=samples), "gene_id")
-    qc_cols = [c for c in ("library_size", "detected_genes", "top100_fraction", "size_factor") if c in adata.obs]
+    put(
+        "size_factors.tsv",
+        pd.DataFrame({"size_factor": adata.obs["size_factor"].to_numpy()}, index=samples),
+        "sample",
+    )
+    put(
+        "normalized_counts.tsv",
+        pd.DataFrame(np.asarray(adata.layers["normalized"]).T, index=genes, columns=samples),
+        "gene_id",
+    )
+    put(
+        "vst.tsv",
+        pd.DataFrame(np.asarray(adata.layers["vst"]).T, index=genes, columns=samples),
+        "gene_id",
+    )
+    qc_cols = [
+        c
+        for c in ("library_size", "detected_genes", "top100_fraction", "size_factor")
+        if c in adata.obs
+    ]
     qc_cols += [c for c in adata.obs.columns if c.startswith("tool_")]
     put("qc.tsv", adata.obs[qc_cols].set_axis(samples, axis=0), "sample")
     pcs = np.asarray(adata.obsm["X_pca"])
@@ -221,7 +275,10 @@ def write_tables(adata, tables: Path) -> list[str]:
     put(
         "pca_variance.tsv",
         pd.DataFrame(
-            {"variance": np.asarray(pv["variance"]), "variance_ratio": np.asarray(pv["variance_ratio"])},
+            {
+                "variance": np.asarray(pv["variance"]),
+                "variance_ratio": np.asarray(pv["variance_ratio"]),
+            },
             index=pd.Index(pc_names, name="pc"),
         ),
         "pc",
@@ -295,7 +352,11 @@ def write_h5ad(adata, path: Path) -> None:
 def _h5ad_safe(obj: Any) -> Any:
     """Make ``uns`` writable by h5ad: empty lists and ``None`` are dropped, tuples become lists."""
     if isinstance(obj, dict):
-        return {str(k): _h5ad_safe(v) for k, v in obj.items() if v is not None and not (isinstance(v, list | tuple) and len(v) == 0)}
+        return {
+            str(k): _h5ad_safe(v)
+            for k, v in obj.items()
+            if v is not None and not (isinstance(v, list | tuple) and len(v) == 0)
+        }
     if isinstance(obj, list | tuple):
         items = [_h5ad_safe(v) for v in obj]
         if items and all(isinstance(v, str) for v in items):

@@ -54,10 +54,14 @@ def run_de_command(
     from mscseq.io import read_inputs
     from mscseq.io.dataset import match_samples
     from mscseq.io.readers import ReadOptions
-    from mscseq.outputs import atomic_write_text
+    from mscseq.outputs import atomic_write_text, tsv_text
 
     check_test_options(
-        engine=engine, test=test, reduced=reduced, lfc_threshold=lfc_threshold, alt_hypothesis=alt_hypothesis
+        engine=engine,
+        test=test,
+        reduced=reduced,
+        lfc_threshold=lfc_threshold,
+        alt_hypothesis=alt_hypothesis,
     )
     to_stdout = str(out) == "-"
     if not to_stdout:
@@ -74,10 +78,18 @@ def run_de_command(
         if v not in required:
             required.append(v)
     options = ReadOptions(
-        format=format, keep_gene_version=keep_gene_version, layer=layer, strandedness=strandedness, tx2gene=tx2gene
+        format=format,
+        keep_gene_version=keep_gene_version,
+        layer=layer,
+        strandedness=strandedness,
+        tx2gene=tx2gene,
     )
     table, sheet = read_inputs(
-        counts, samples, sample_column=sample_column, fill_missing_zero=fill_missing_zero, options=options
+        counts,
+        samples,
+        sample_column=sample_column,
+        fill_missing_zero=fill_missing_zero,
+        options=options,
     )
     mat, sheet, _ = match_samples(table, sheet, sheet_path=samples, required_columns=required)
     full = build_design(design, sheet, source=str(samples))
@@ -98,7 +110,7 @@ def run_de_command(
         reduced=reduced,
         gene_names=table.gene_names,
     )[contrast.name]
-    text = res.to_csv(sep="\t", na_rep="NA", index_label="gene_id", lineterminator="\n")
+    text = tsv_text(res, index_label="gene_id")
     if to_stdout:
         sys.stdout.write(text)
     else:
