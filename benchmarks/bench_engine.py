@@ -126,7 +126,9 @@ def _env() -> dict:
 
 def _timed(cmd: list[str]) -> float:
     t = time.perf_counter()
-    subprocess.run(cmd, check=True, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        cmd, check=True, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     return time.perf_counter() - t
 
 
@@ -188,21 +190,59 @@ def part_agreement() -> pd.DataFrame:
     rows = []
     for loader in (airway, pasilla):
         cts, x, con = loader(SHARED)
-        ref = pd.read_csv(SHARED / "r_reference" / f"{loader.__name__}.results.tsv.gz", sep="\t", index_col=0).loc[cts.index]
+        ref = pd.read_csv(
+            SHARED / "r_reference" / f"{loader.__name__}.results.tsv.gz", sep="\t", index_col=0
+        ).loc[cts.index]
         fit = fit_deseq2(cts.to_numpy().T, x)
-        rows.append({"dataset": loader.__name__, "test": "Wald", **agreement(ref, results(fit, con))})
+        rows.append(
+            {"dataset": loader.__name__, "test": "Wald", **agreement(ref, results(fit, con))}
+        )
         eq = results(fit, con, lfc_threshold=1, alt_hypothesis="lessAbs")
-        rows.append({"dataset": loader.__name__, "test": "lessAbs |LFC|<1", **agreement(ref, eq, "eq_pvalue", "eq_padj")})
+        rows.append(
+            {
+                "dataset": loader.__name__,
+                "test": "lessAbs |LFC|<1",
+                **agreement(ref, eq, "eq_pvalue", "eq_padj"),
+            }
+        )
     cts, x, con = msc_gf(SHARED)
     ref = pd.read_csv(REFERENCE / "msc_gf.results.tsv.gz", sep="\t", index_col=0).loc[cts.index]
     fit = fit_deseq2(cts.to_numpy().T, x)
-    rows.append({"dataset": "msc_gf (local trend)", "test": "Wald", **agreement(ref, results(fit, con))})
-    rows.append({"dataset": "msc_gf (local trend)", "test": "lessAbs |LFC|<1",
-                 **agreement(ref, results(fit, con, lfc_threshold=1, alt_hypothesis="lessAbs"), "eq_pvalue", "eq_padj")})
-    rows.append({"dataset": "msc_gf (local trend)", "test": "greater LFC>0.5",
-                 **agreement(ref, results(fit, con, lfc_threshold=0.5, alt_hypothesis="greater"), "gt_pvalue", "gt_padj")})
+    rows.append(
+        {"dataset": "msc_gf (local trend)", "test": "Wald", **agreement(ref, results(fit, con))}
+    )
+    rows.append(
+        {
+            "dataset": "msc_gf (local trend)",
+            "test": "lessAbs |LFC|<1",
+            **agreement(
+                ref,
+                results(fit, con, lfc_threshold=1, alt_hypothesis="lessAbs"),
+                "eq_pvalue",
+                "eq_padj",
+            ),
+        }
+    )
+    rows.append(
+        {
+            "dataset": "msc_gf (local trend)",
+            "test": "greater LFC>0.5",
+            **agreement(
+                ref,
+                results(fit, con, lfc_threshold=0.5, alt_hypothesis="greater"),
+                "gt_pvalue",
+                "gt_padj",
+            ),
+        }
+    )
     xr = x[[c for c in x.columns if not c.startswith("condition")]]
-    rows.append({"dataset": "msc_gf (local trend)", "test": "LRT ~donor", **agreement(ref, lrt_results(fit, xr), "lrt_pvalue", "lrt_padj")})
+    rows.append(
+        {
+            "dataset": "msc_gf (local trend)",
+            "test": "LRT ~donor",
+            **agreement(ref, lrt_results(fit, xr), "lrt_pvalue", "lrt_padj"),
+        }
+    )
     df = pd.DataFrame(rows)
     print("\n## Agreement with R DESeq2 1.38.3 (genes with baseMean >= 10)\n")
     print(df.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
@@ -218,10 +258,28 @@ def part_speed(threads: int = 2, repeats: int | None = None) -> dict:
     mscseq = shutil.which("mscseq") or str(Path(PY).parent / "mscseq")
     sheet = tmp / "samples.tsv"
     meta = pd.read_csv(Path(d) / "airway_metadata.tsv", sep="\t")
-    meta.rename(columns={"ID": "sample"})[["sample", "cell", "dex"]].to_csv(sheet, sep="\t", index=False)
-    cli = [mscseq, "de", str(Path(d) / "airway_cts.tsv.gz"), "--samples", str(sheet), "--design", "~ cell + dex",
-           "--contrast", "dex,trt,untrt", "--engine", "mscseq", "--threads", str(threads), "--out", str(tmp / "de_out.tsv"),
-           "--force", "--quiet"]
+    meta.rename(columns={"ID": "sample"})[["sample", "cell", "dex"]].to_csv(
+        sheet, sep="\t", index=False
+    )
+    cli = [
+        mscseq,
+        "de",
+        str(Path(d) / "airway_cts.tsv.gz"),
+        "--samples",
+        str(sheet),
+        "--design",
+        "~ cell + dex",
+        "--contrast",
+        "dex,trt,untrt",
+        "--engine",
+        "mscseq",
+        "--threads",
+        str(threads),
+        "--out",
+        str(tmp / "de_out.tsv"),
+        "--force",
+        "--quiet",
+    ]
     _timed(cli)  # warm the file cache and numba's compile cache
     out["mscseq de --engine mscseq"] = _best(cli, reps)
     out["engine only (python -c: read, fit, results, write)"] = _best(
@@ -233,11 +291,15 @@ def part_speed(threads: int = 2, repeats: int | None = None) -> dict:
     if has_r():
         rfile = tmp / "r.R"
         rfile.write_text(R_PROC)
-        out["Rscript DESeq2 1.38 (DESeq + results)"] = _best(["Rscript", str(rfile), d, str(tmp / "r.tsv")], reps)
+        out["Rscript DESeq2 1.38 (DESeq + results)"] = _best(
+            ["Rscript", str(rfile), d, str(tmp / "r.tsv")], reps
+        )
     else:
         print("Rscript with DESeq2 not found: R timing skipped", file=sys.stderr)
-    print(f"\n## Whole-process wall time on airway (33,469 expressed genes x 8 samples), threads={threads}, "
-          f"best of {reps}\n")
+    print(
+        f"\n## Whole-process wall time on airway (33,469 expressed genes x 8 samples), threads={threads}, "
+        f"best of {reps}\n"
+    )
     base = out["mscseq de --engine mscseq"][0]
     print(f"{'process':52s} {'wall s':>7s} {'load1':>6s} {'x mscseq de':>12s}")
     for k, (v, ld) in out.items():
@@ -257,8 +319,13 @@ def part_scale(quick: bool = False, threads: int = 2, repeats: int | None = None
         for _ in range(_repeats(repeats)):
             ld = load1()
             t = time.perf_counter()
-            r = subprocess.run([PY, "-c", SCALE_PROC, str(n), str(g), str(threads)], check=True, env=_env(),
-                               capture_output=True, text=True)
+            r = subprocess.run(
+                [PY, "-c", SCALE_PROC, str(n), str(g), str(threads)],
+                check=True,
+                env=_env(),
+                capture_output=True,
+                text=True,
+            )
             rec = json.loads(r.stdout.strip().splitlines()[-1])
             rec["process_seconds"] = time.perf_counter() - t
             rec["load1"] = ld
@@ -268,7 +335,17 @@ def part_scale(quick: bool = False, threads: int = 2, repeats: int | None = None
     df = pd.DataFrame(rows)
     df["peak_GiB"] = df["peak_rss_bytes"] / 2**30
     print(f"\n## Scale (synthetic NB, ~ batch + condition, 10 batches), threads={threads}\n")
-    cols = ["n", "g", "fit_seconds", "fit_cpu_seconds", "process_seconds", "peak_GiB", "load1", "kernels", "n_sig"]
+    cols = [
+        "n",
+        "g",
+        "fit_seconds",
+        "fit_cpu_seconds",
+        "process_seconds",
+        "peak_GiB",
+        "load1",
+        "kernels",
+        "n_sig",
+    ]
     print(df[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     return df
 

@@ -41,7 +41,9 @@ def make_matrix(path: Path, n_genes: int, n_samples: int, seed: int = 0) -> None
             block = rng.negative_binomial(5, 5 / (5 + mu)).astype(np.int64)
             fh.write(
                 "".join(
-                    f"ENSG{start + i:011d}.{(start + i) % 17 + 1}\t" + "\t".join(map(str, row.tolist())) + "\n"
+                    f"ENSG{start + i:011d}.{(start + i) % 17 + 1}\t"
+                    + "\t".join(map(str, row.tolist()))
+                    + "\n"
                     for i, row in enumerate(block)
                 )
             )
@@ -71,7 +73,10 @@ print(json.dumps({"mode": mode, "seconds": seconds, "import_seconds": t_import, 
 def measure(mode: str, counts: Path, sheet: Path) -> dict:
     """Run one read in a fresh interpreter and return its timing and peak RSS."""
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, mode, str(counts), str(sheet)], capture_output=True, text=True, check=False
+        [sys.executable, "-c", CHILD, mode, str(counts), str(sheet)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode != 0:
         raise SystemExit(f"{mode} failed:\n{proc.stderr}")
@@ -79,10 +84,14 @@ def measure(mode: str, counts: Path, sheet: Path) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--genes", type=int, default=60_000)
     parser.add_argument("--samples", type=int, default=1_000)
-    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "mscseq-bench-io")
+    parser.add_argument(
+        "--workdir", type=Path, default=Path(tempfile.gettempdir()) / "mscseq-bench-io"
+    )
     parser.add_argument("--json", type=Path, help="Also write the results here.")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -90,9 +99,14 @@ def main() -> int:
     if not counts.exists():
         t0 = time.perf_counter()
         make_matrix(counts, args.genes, args.samples)
-        print(f"generated {counts} ({counts.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        print(
+            f"generated {counts} ({counts.stat().st_size / 2**20:.0f} MiB) in {time.perf_counter() - t0:.0f} s",
+            file=sys.stderr,
+        )
     sheet = args.workdir / f"samples_{args.samples}.tsv"
-    sheet.write_text("sample\tdonor\n" + "".join(f"MSC{i:04d}\tD{i % 40:02d}\n" for i in range(args.samples)))
+    sheet.write_text(
+        "sample\tdonor\n" + "".join(f"MSC{i:04d}\tD{i % 40:02d}\n" for i in range(args.samples))
+    )
     results = {
         "genes": args.genes,
         "samples": args.samples,

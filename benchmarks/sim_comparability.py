@@ -73,7 +73,9 @@ def simulate(setting: Setting, seed: int):
     n_sim = setting.n_genes - len(markers)
     names = [m[1] for m in markers] + [f"SIM{i}" for i in range(1, n_sim + 1)]
     ids = [m[0] for m in markers] + [f"SIMG{i:05d}" for i in range(1, n_sim + 1)]
-    log_mean = np.concatenate([[m[2] for m in markers], rng.normal(1.8, 0.9, n_sim).clip(-1.0, 5.0)])
+    log_mean = np.concatenate(
+        [[m[2] for m in markers], rng.normal(1.8, 0.9, n_sim).clip(-1.0, 5.0)]
+    )
     base = 10**log_mean * setting.depth
     disp = gen.dispersions(rng, 10**log_mean)
     g = setting.n_genes
@@ -125,7 +127,12 @@ def run_one(args: tuple[Setting, int]) -> dict:
     explore(adata)
     grouped = not setting.truth.startswith("products")
     block = run_comparability(
-        adata, group="cohort" if grouped else None, reference="A" if grouped else None, engine="mscseq", permutations=99, seed=seed
+        adata,
+        group="cohort" if grouped else None,
+        reference="A" if grouped else None,
+        engine="mscseq",
+        permutations=99,
+        seed=seed,
     )
     status = {p["sample"]: p["status"] for p in block["products"]}
     outliers = [s for s, v in status.items() if v == "outlier"]
@@ -156,14 +163,19 @@ def grid(full: bool) -> list[Setting]:
     for n, depth, dsd in itertools.product(sizes, depths, donors):
         out.append(Setting("equivalent", n, depth, dsd, 0.0, 0.0))
         out.append(Setting("equivalent", n, depth, dsd, 0.10, 0.4))
-        for frac, size in itertools.product((0.02, 0.05, 0.10) if full else (0.02, 0.10), (1.5, 2.0, 3.0) if full else (1.5, 3.0)):
+        for frac, size in itertools.product(
+            (0.02, 0.05, 0.10) if full else (0.02, 0.10), (1.5, 2.0, 3.0) if full else (1.5, 3.0)
+        ):
             out.append(Setting("differ", n, depth, dsd, frac, size))
         out.append(Setting("contaminated", n, depth, dsd, 0.03, 0.4))
         out.append(Setting("products", n, depth, dsd, 0.0, 0.0))
         out.append(Setting("products_contaminated", n, depth, dsd, 0.0, 0.0))
         out.append(Setting("products_differ", n, depth, dsd, 0.10, 3.0))
         out.append(Setting("products_differ", n, depth, dsd, 0.05, 2.0))
-    out += [Setting("equivalent", 20, 1.0, 0.18, 0.0, 0.0), Setting("differ", 20, 1.0, 0.18, 0.02, 1.5)]
+    out += [
+        Setting("equivalent", 20, 1.0, 0.18, 0.0, 0.0),
+        Setting("differ", 20, 1.0, 0.18, 0.02, 1.5),
+    ]
     if full:
         out += [
             Setting("equivalent", 20, 1.0, 0.35, 0.0, 0.0),
@@ -192,18 +204,44 @@ def report(df: pd.DataFrame) -> str:
     )
     tab["runs"] = df.groupby(keys, sort=True).size()
     extra = df.groupby(keys, sort=True).agg(
-        median_f_eq=("fraction_equivalent", "median"), contaminated_flagged=("contaminated_flagged", "mean"), false_outliers_per_run=("false_outliers", "mean")
+        median_f_eq=("fraction_equivalent", "median"),
+        contaminated_flagged=("contaminated_flagged", "mean"),
+        false_outliers_per_run=("false_outliers", "mean"),
     )
     tab = tab.join(extra)
-    lines = ["| " + " | ".join([*keys, "comparable", "inconclusive", "not_comparable", "runs", "median f_eq", "contaminant flagged", "false outliers/run"]) + " |"]
+    lines = [
+        "| "
+        + " | ".join(
+            [
+                *keys,
+                "comparable",
+                "inconclusive",
+                "not_comparable",
+                "runs",
+                "median f_eq",
+                "contaminant flagged",
+                "false outliers/run",
+            ]
+        )
+        + " |"
+    ]
     lines.append("|" + "---|" * (len(keys) + 7))
     for idx, r in tab.iterrows():
-        vals = [str(v) for v in idx] + [f"{r['comparable']:.2f}", f"{r['inconclusive']:.2f}", f"{r['not_comparable']:.2f}", str(int(r["runs"]))]
+        vals = [str(v) for v in idx] + [
+            f"{r['comparable']:.2f}",
+            f"{r['inconclusive']:.2f}",
+            f"{r['not_comparable']:.2f}",
+            str(int(r["runs"])),
+        ]
         vals.append("" if pd.isna(r["median_f_eq"]) else f"{r['median_f_eq']:.3f}")
-        vals.append("" if pd.isna(r["contaminated_flagged"]) else f"{r['contaminated_flagged']:.2f}")
+        vals.append(
+            "" if pd.isna(r["contaminated_flagged"]) else f"{r['contaminated_flagged']:.2f}"
+        )
         vals.append(f"{r['false_outliers_per_run']:.2f}")
         lines.append("| " + " | ".join(vals) + " |")
-    bad = df[df["truth"].isin(["differ", "contaminated", "products_contaminated", "products_differ"])]
+    bad = df[
+        df["truth"].isin(["differ", "contaminated", "products_contaminated", "products_differ"])
+    ]
     k = int((bad["verdict"] == "comparable").sum())
     good = df[df["truth"] == "equivalent"]
     prod = df[df["truth"] == "products"]
@@ -216,9 +254,13 @@ def report(df: pd.DataFrame) -> str:
         f"Power (comparable | equivalent cohorts): {(good['verdict'] == 'comparable').mean():.3f} over {len(good)} runs; "
         f"not_comparable on equivalent cohorts: {(good['verdict'] == 'not_comparable').mean():.3f}."
     )
-    lines.append(f"Without --group, comparable on homogeneous products: {(prod['verdict'] == 'comparable').mean():.3f} over {len(prod)} runs.")
+    lines.append(
+        f"Without --group, comparable on homogeneous products: {(prod['verdict'] == 'comparable').mean():.3f} over {len(prod)} runs."
+    )
     clean = df[df["truth"].isin(["equivalent", "differ", "products"])]
-    lines.append(f"False outlier flags per product on clean data: {clean['false_outliers'].sum() / (2 * clean['n_per_group']).sum():.4f}.")
+    lines.append(
+        f"False outlier flags per product on clean data: {clean['false_outliers'].sum() / (2 * clean['n_per_group']).sum():.4f}."
+    )
     return "\n".join(lines)
 
 
@@ -226,9 +268,16 @@ def main(argv: list[str] | None = None) -> int:
     """Command line."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--full", action="store_true", help="100 seeds per setting over the full grid")
-    ap.add_argument("--seeds", type=int, default=None, help="seeds per setting (default 6 fast, 100 full)")
+    ap.add_argument(
+        "--seeds", type=int, default=None, help="seeds per setting (default 6 fast, 100 full)"
+    )
     ap.add_argument("--jobs", type=int, default=2, help="worker processes")
-    ap.add_argument("--out", type=Path, default=HERE / "results" / "sim_comparability.tsv", help="per-run results TSV")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=HERE / "results" / "sim_comparability.tsv",
+        help="per-run results TSV",
+    )
     args = ap.parse_args(argv)
     seeds = args.seeds or (100 if args.full else 6)
     tasks = [(s, 1000 * i + k) for i, s in enumerate(grid(args.full)) for k in range(seeds)]
@@ -240,7 +289,10 @@ def main(argv: list[str] | None = None) -> int:
     df.to_csv(args.out, sep="\t", index=False)
     text = report(df)
     print(text)
-    print(f"\n{len(df)} runs in {time.time() - start:.0f} s; per-run results in {args.out}", file=sys.stderr)
+    print(
+        f"\n{len(df)} runs in {time.time() - start:.0f} s; per-run results in {args.out}",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -16,7 +16,9 @@ SHARED_DATA = Path(os.environ.get("MSCSEQ_SHARED_DATA", REPO.parent / "shared" /
 def shared_data() -> Path:
     """Path of ``../shared/data`` (real public datasets); skips the test where it is absent."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real datasets not available: {SHARED_DATA} does not exist (it sits beside the repo in CI)")
+        pytest.skip(
+            f"real datasets not available: {SHARED_DATA} does not exist (it sits beside the repo in CI)"
+        )
     return SHARED_DATA
 
 

@@ -14,9 +14,15 @@ from mscseq.cli import app
 from mscseq.errors import MscseqError
 
 
-def _run(folder: Path, *, comparability: dict | None = None, de: list | None = None, report: bool = True) -> Path:
+def _run(
+    folder: Path, *, comparability: dict | None = None, de: list | None = None, report: bool = True
+) -> Path:
     folder.mkdir(parents=True)
-    summary = {"schema": "mscseq.summary/1", "dimensions": {"n_samples": 4, "n_genes": 10}, "de": de or []}
+    summary = {
+        "schema": "mscseq.summary/1",
+        "dimensions": {"n_samples": 4, "n_genes": 10},
+        "de": de or [],
+    }
     if comparability is not None:
         summary["comparability"] = comparability
     (folder / "summary.json").write_text(json.dumps(summary))

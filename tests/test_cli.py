@@ -34,7 +34,11 @@ CORE_FILES = {
 
 def mscseq(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "mscseq", *args], capture_output=True, text=True, cwd=cwd, check=False
+        [sys.executable, "-m", "mscseq", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=False,
     )
 
 
@@ -84,7 +88,9 @@ def test_summary_json(run_dir, example_dir):
     assert s["schema"] == "mscseq.summary/1"
     assert s["dimensions"]["n_samples"] == 15
     assert s["dimensions"]["n_genes"] == 3000
-    assert [q["sample"] for q in s["qc"]] == pd.read_csv(example_dir / "samples.tsv", sep="\t")["sample"].tolist()
+    assert [q["sample"] for q in s["qc"]] == pd.read_csv(example_dir / "samples.tsv", sep="\t")[
+        "sample"
+    ].tolist()
     (de,) = s["de"]
     assert de["name"] == "cohort_B_vs_A"
     table = pd.read_csv(out / "tables/de_cohort_B_vs_A.tsv", sep="\t")
@@ -97,7 +103,15 @@ def test_tables_columns(run_dir):
     out, _ = run_dir
     de = pd.read_csv(out / "tables/de_cohort_B_vs_A.tsv", sep="\t")
     assert list(de.columns) == [
-        "gene_id", "gene_name", "baseMean", "log2FoldChange", "lfcSE", "stat", "pvalue", "padj", "dispersion",
+        "gene_id",
+        "gene_name",
+        "baseMean",
+        "log2FoldChange",
+        "lfcSE",
+        "stat",
+        "pvalue",
+        "padj",
+        "dispersion",
     ]
     padj = de["padj"].dropna().to_numpy()
     assert (padj[1:] >= padj[:-1]).all()  # sorted by padj
@@ -137,7 +151,14 @@ def test_h5ad_round_trip(run_dir):
 def test_existing_outdir_is_refused_and_untouched(run_dir, example_dir):
     out, _ = run_dir
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
-    proc = mscseq("compare", str(example_dir / "counts.tsv.gz"), "-s", str(example_dir / "samples.tsv"), "-o", str(out))
+    proc = mscseq(
+        "compare",
+        str(example_dir / "counts.tsv.gz"),
+        "-s",
+        str(example_dir / "samples.tsv"),
+        "-o",
+        str(out),
+    )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1
     assert "--force" in proc.stderr and str(out) in proc.stderr
@@ -161,8 +182,16 @@ def test_de_command_writes_one_table(tmp_path, example_dir):
     res = runner.invoke(
         app,
         [
-            "de", str(example_dir / "counts.tsv.gz"), "-s", str(example_dir / "samples.tsv"),
-            "--design", "~ cohort", "--contrast", "cohort,B,A", "--out", str(out),
+            "de",
+            str(example_dir / "counts.tsv.gz"),
+            "-s",
+            str(example_dir / "samples.tsv"),
+            "--design",
+            "~ cohort",
+            "--contrast",
+            "cohort,B,A",
+            "--out",
+            str(out),
         ],
     )
     assert res.exit_code == 0, res.output
@@ -170,8 +199,18 @@ def test_de_command_writes_one_table(tmp_path, example_dir):
     assert table.columns[0] == "gene_id" and len(table) == 3000
     again = runner.invoke(
         app,
-        ["de", str(example_dir / "counts.tsv.gz"), "-s", str(example_dir / "samples.tsv"),
-         "--design", "~ cohort", "--contrast", "cohort,B,A", "--out", str(out)],
+        [
+            "de",
+            str(example_dir / "counts.tsv.gz"),
+            "-s",
+            str(example_dir / "samples.tsv"),
+            "--design",
+            "~ cohort",
+            "--contrast",
+            "cohort,B,A",
+            "--out",
+            str(out),
+        ],
     )
     assert again.exit_code == 2
     assert "exists" in again.output
@@ -181,8 +220,18 @@ def test_unknown_contrast_level_fails_before_any_output(tmp_path, example_dir):
     out = tmp_path / "out"
     res = runner.invoke(
         app,
-        ["compare", str(example_dir / "counts.tsv.gz"), "-s", str(example_dir / "samples.tsv"),
-         "--design", "~ cohort", "-c", "cohort,C,A", "-o", str(out)],
+        [
+            "compare",
+            str(example_dir / "counts.tsv.gz"),
+            "-s",
+            str(example_dir / "samples.tsv"),
+            "--design",
+            "~ cohort",
+            "-c",
+            "cohort,C,A",
+            "-o",
+            str(out),
+        ],
     )
     assert res.exit_code == 2
     assert "'C'" in res.output and "not found" in res.output
@@ -198,11 +247,21 @@ def test_de_reads_files_named_by_the_sheet(tmp_path, example_dir):
     sheet["path"] = "counts.tsv.gz"
     sheet.to_csv(tmp_path / "samples.tsv", sep="\t", index=False)
     args = ["--design", "~ cohort", "--contrast", "cohort,B,A"]
-    res = runner.invoke(app, ["de", "-s", str(tmp_path / "samples.tsv"), *args, "--out", str(tmp_path / "a.tsv")])
+    res = runner.invoke(
+        app, ["de", "-s", str(tmp_path / "samples.tsv"), *args, "--out", str(tmp_path / "a.tsv")]
+    )
     assert res.exit_code == 0, res.output
     res = runner.invoke(
         app,
-        ["de", str(example_dir / "counts.tsv.gz"), "-s", str(example_dir / "samples.tsv"), *args, "--out", str(tmp_path / "b.tsv")],
+        [
+            "de",
+            str(example_dir / "counts.tsv.gz"),
+            "-s",
+            str(example_dir / "samples.tsv"),
+            *args,
+            "--out",
+            str(tmp_path / "b.tsv"),
+        ],
     )
     assert res.exit_code == 0, res.output
     assert (tmp_path / "a.tsv").read_text() == (tmp_path / "b.tsv").read_text()

@@ -34,8 +34,17 @@ def _de(example_dir: Path, *extra: str, out: str = "-"):
     if not counts.exists():
         counts = example_dir / "counts.tsv"
     args = [
-        "de", str(counts), "-s", str(example_dir / "samples.tsv"),
-        "-d", DESIGN, "-c", "cohort,B,A", "--out", out, *extra,
+        "de",
+        str(counts),
+        "-s",
+        str(example_dir / "samples.tsv"),
+        "-d",
+        DESIGN,
+        "-c",
+        "cohort,B,A",
+        "--out",
+        out,
+        *extra,
     ]
     return runner.invoke(app, args)
 
@@ -47,7 +56,9 @@ def _table(text: str) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def engine_fit(example_dir: Path):
     """The engine called directly on the example data: the reference the CLI must reproduce."""
-    counts = pd.read_csv(example_dir / "counts.tsv.gz", sep="\t", index_col=0).drop(columns="gene_name")
+    counts = pd.read_csv(example_dir / "counts.tsv.gz", sep="\t", index_col=0).drop(
+        columns="gene_name"
+    )
     obs = pd.read_csv(example_dir / "samples.tsv", sep="\t", index_col=0).astype(str)
     counts = counts[obs.index]
     x = build_design(DESIGN, obs)
@@ -84,8 +95,20 @@ def test_de_reversed_contrast_threshold_is_symmetric(example_dir):
     """The threshold applies to the contrast: A vs B gives B vs A's p-values with greater ↔ less."""
     fwd = _de(example_dir, "--lfc-threshold", "0.3", "--alt-hypothesis", "greater")
     args = [
-        "de", str(example_dir / "counts.tsv.gz"), "-s", str(example_dir / "samples.tsv"), "-d", DESIGN,
-        "-c", "cohort,A,B", "--out", "-", "--lfc-threshold", "0.3", "--alt-hypothesis", "less",
+        "de",
+        str(example_dir / "counts.tsv.gz"),
+        "-s",
+        str(example_dir / "samples.tsv"),
+        "-d",
+        DESIGN,
+        "-c",
+        "cohort,A,B",
+        "--out",
+        "-",
+        "--lfc-threshold",
+        "0.3",
+        "--alt-hypothesis",
+        "less",
     ]
     rev = runner.invoke(app, args)
     assert fwd.exit_code == 0 and rev.exit_code == 0
@@ -100,7 +123,16 @@ def test_de_lrt(example_dir, engine_fit):
     res = _de(example_dir, "--test", "lrt", "--reduced", "~ sex")
     assert res.exit_code == 0, res.output
     ours = _table(res.stdout)
-    assert list(ours.columns) == ["gene_name", "baseMean", "log2FoldChange", "lfcSE", "stat", "pvalue", "padj", "dispersion"]
+    assert list(ours.columns) == [
+        "gene_name",
+        "baseMean",
+        "log2FoldChange",
+        "lfcSE",
+        "stat",
+        "pvalue",
+        "padj",
+        "dispersion",
+    ]
     lrt = lrt_results(fit, build_design("~ sex", obs))
     wald = results(fit, ("cohort", "B", "A"))
     lrt.index = wald.index = index
@@ -129,8 +161,14 @@ def test_de_lrt_intercept_only_reduced(example_dir):
         (["--test", "lrt", "--reduced", "~ sex + cohort"], "must drop the tested terms"),
         (["--test", "lrt", "--reduced", "~ sex +"], "--reduced '~ sex +': not a valid formula"),
         (["--test", "lrt", "--reduced", "~ nosuchcolumn"], "nosuchcolumn"),
-        (["--test", "lrt", "--reduced", "~ sex", "--engine", "pydeseq2"], "PyDESeq2 has no likelihood-ratio test"),
-        (["--test", "lrt", "--reduced", "~ sex", "--lfc-threshold", "1"], "R's results() refuses them for the LRT"),
+        (
+            ["--test", "lrt", "--reduced", "~ sex", "--engine", "pydeseq2"],
+            "PyDESeq2 has no likelihood-ratio test",
+        ),
+        (
+            ["--test", "lrt", "--reduced", "~ sex", "--lfc-threshold", "1"],
+            "R's results() refuses them for the LRT",
+        ),
         (["--alt-hypothesis", "lessAbs"], "give a positive --lfc-threshold"),
     ],
 )
@@ -164,7 +202,16 @@ def test_pydeseq2_threshold_warns_about_per_coefficient_test(example_dir, tmp_pa
     counts.to_csv(tmp_path / "counts.tsv", sep="\t")
     (tmp_path / "samples.tsv").write_text((example_dir / "samples.tsv").read_text())
     out = tmp_path / "de.tsv"
-    res = _de(tmp_path, "--engine", "pydeseq2", "--lfc-threshold", "0.5", "--alt-hypothesis", "greater", out=str(out))
+    res = _de(
+        tmp_path,
+        "--engine",
+        "pydeseq2",
+        "--lfc-threshold",
+        "0.5",
+        "--alt-hypothesis",
+        "greater",
+        out=str(out),
+    )
     assert res.exit_code == 0, res.output
     assert "PR #468" in res.stderr
     assert _table(out.read_text())["pvalue"].notna().any()
@@ -173,9 +220,21 @@ def test_pydeseq2_threshold_warns_about_per_coefficient_test(example_dir, tmp_pa
 def test_compare_records_the_test(example_dir, tmp_path):
     out = tmp_path / "out"
     args = [
-        "compare", str(example_dir / "counts.tsv.gz"), "-s", str(example_dir / "samples.tsv"), "-d", DESIGN,
-        "-c", "cohort,B,A", "-o", str(out), "--no-report",
-        "--lfc-threshold", "0.5", "--alt-hypothesis", "greaterAbs",
+        "compare",
+        str(example_dir / "counts.tsv.gz"),
+        "-s",
+        str(example_dir / "samples.tsv"),
+        "-d",
+        DESIGN,
+        "-c",
+        "cohort,B,A",
+        "-o",
+        str(out),
+        "--no-report",
+        "--lfc-threshold",
+        "0.5",
+        "--alt-hypothesis",
+        "greaterAbs",
     ]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
@@ -183,16 +242,37 @@ def test_compare_records_the_test(example_dir, tmp_path):
     assert (de["test"], de["lfc_threshold"], de["alt_hypothesis"]) == ("wald", 0.5, "greaterAbs")
     params = json.loads((out / "run_info.json").read_text())["parameters"]
     assert params["engine"] == "mscseq"
-    assert (params["test"], params["reduced"], params["lfc_threshold"], params["alt_hypothesis"]) == (
-        "wald", None, 0.5, "greaterAbs",
+    assert (
+        params["test"],
+        params["reduced"],
+        params["lfc_threshold"],
+        params["alt_hypothesis"],
+    ) == (
+        "wald",
+        None,
+        0.5,
+        "greaterAbs",
     )
 
 
 def test_compare_lrt_errors_before_writing(example_dir, tmp_path):
     out = tmp_path / "out"
     args = [
-        "compare", str(example_dir / "counts.tsv.gz"), "-s", str(example_dir / "samples.tsv"), "-d", DESIGN,
-        "-c", "cohort,B,A", "-o", str(out), "--no-report", "--test", "lrt", "--reduced", "~ lot",
+        "compare",
+        str(example_dir / "counts.tsv.gz"),
+        "-s",
+        str(example_dir / "samples.tsv"),
+        "-d",
+        DESIGN,
+        "-c",
+        "cohort,B,A",
+        "-o",
+        str(out),
+        "--no-report",
+        "--test",
+        "lrt",
+        "--reduced",
+        "~ lot",
     ]
     res = runner.invoke(app, args)
     assert res.exit_code == 2
@@ -207,16 +287,39 @@ def test_compare_lrt_subprocess(example_dir, tmp_path):
     out = tmp_path / "out"
     proc = subprocess.run(
         [
-            sys.executable, "-m", "mscseq", "compare", str(example_dir / "counts.tsv.gz"),
-            "-s", str(example_dir / "samples.tsv"), "-d", DESIGN, "-c", "cohort,B,A", "-o", str(out),
-            "--no-report", "--test", "lrt", "--reduced", "~ sex", "--quiet",
+            sys.executable,
+            "-m",
+            "mscseq",
+            "compare",
+            str(example_dir / "counts.tsv.gz"),
+            "-s",
+            str(example_dir / "samples.tsv"),
+            "-d",
+            DESIGN,
+            "-c",
+            "cohort,B,A",
+            "-o",
+            str(out),
+            "--no-report",
+            "--test",
+            "lrt",
+            "--reduced",
+            "~ sex",
+            "--quiet",
         ],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((out / "summary.json").read_text())
     validate_summary(summary)
     (de,) = summary["de"]
-    assert (de["test"], de["reduced"], de["alt_hypothesis"], de["lfc_threshold"]) == ("lrt", "~ sex", "greaterAbs", 0.0)
+    assert (de["test"], de["reduced"], de["alt_hypothesis"], de["lfc_threshold"]) == (
+        "lrt",
+        "~ sex",
+        "greaterAbs",
+        0.0,
+    )
     table = pd.read_csv(out / "tables/de_cohort_B_vs_A.tsv", sep="\t", index_col=0)
     assert table["pvalue"].notna().sum() > 1000

@@ -15,13 +15,21 @@ SAMPLES = ["s1", "s2", "s3", "s4", "s5", "s6"]
 
 
 def mscseq(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mscseq", *args], capture_output=True, text=True, cwd=cwd, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "mscseq", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=False,
+    )
 
 
 def matrix_text(n_genes: int = 100, samples: list[str] = SAMPLES) -> str:
     rng = np.random.default_rng(7)
     rows = ["gene_id\t" + "\t".join(samples)]
-    rows += [f"G{g}\t" + "\t".join(str(v) for v in rng.poisson(40, len(samples))) for g in range(n_genes)]
+    rows += [
+        f"G{g}\t" + "\t".join(str(v) for v in rng.poisson(40, len(samples))) for g in range(n_genes)
+    ]
     return "\n".join(rows) + "\n"
 
 
@@ -33,7 +41,10 @@ def study(tmp_path: Path) -> Path:
     (d / "counts.tsv").write_text(matrix_text())
     (d / "samples.tsv").write_text(
         "sample\tgroup\tbatch\tlot\n"
-        + "".join(f"{s}\t{g}\t{b}\t{lot}\n" for s, g, b, lot in zip(SAMPLES, "AAABBB", "xxxyyy", "xxxyyw", strict=True))
+        + "".join(
+            f"{s}\t{g}\t{b}\t{lot}\n"
+            for s, g, b, lot in zip(SAMPLES, "AAABBB", "xxxyyy", "xxxyyw", strict=True)
+        )
     )
     return d
 
@@ -50,14 +61,26 @@ def fails_cleanly(result: tuple[subprocess.CompletedProcess, Path], *must: str) 
         assert text in lines[0], (text, lines[0])
     assert proc.stdout == ""
     assert not out.exists()
-    assert not [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")], "temporary folder left behind"
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")], (
+        "temporary folder left behind"
+    )
     return lines[0]
 
 
-def compare(study: Path, counts: Path | str | None, *extra: str, sheet: Path | None = None) -> tuple[subprocess.CompletedProcess, Path]:
+def compare(
+    study: Path, counts: Path | str | None, *extra: str, sheet: Path | None = None
+) -> tuple[subprocess.CompletedProcess, Path]:
     out = study.parent / "out"
     args = ["compare"] + ([str(counts)] if counts is not None else [])
-    args += ["-s", str(sheet or study / "samples.tsv"), "-o", str(out), "--no-report", "--quiet", *extra]
+    args += [
+        "-s",
+        str(sheet or study / "samples.tsv"),
+        "-o",
+        str(out),
+        "--no-report",
+        "--quiet",
+        *extra,
+    ]
     return mscseq(*args), out
 
 
@@ -110,7 +133,13 @@ def test_non_integer_in_raw_counts(study):
     text = matrix_text().splitlines()
     text[2] = text[2].rsplit("\t", 1)[0] + "\t3.7"
     p = write(study, "frac.tsv", "\n".join(text) + "\n")
-    fails_cleanly(compare(study, p), f"{p}, line 3, column 's6'", "non-integer", "raw read counts", "--format nfcore")
+    fails_cleanly(
+        compare(study, p),
+        f"{p}, line 3, column 's6'",
+        "non-integer",
+        "raw read counts",
+        "--format nfcore",
+    )
 
 
 def test_duplicated_sample_names(study):
@@ -135,15 +164,23 @@ def test_wrong_delimiter(study):
 
 
 def test_format_contradicts_content(study):
-    fails_cleanly(compare(study, study / "counts.tsv", "--format", "htseq"), str(study / "counts.tsv"), "--format htseq was given")
+    fails_cleanly(
+        compare(study, study / "counts.tsv", "--format", "htseq"),
+        str(study / "counts.tsv"),
+        "--format htseq was given",
+    )
 
 
 def test_unknown_format(study):
-    fails_cleanly(compare(study, study / "counts.tsv", "--format", "excel"), "unknown --format 'excel'")
+    fails_cleanly(
+        compare(study, study / "counts.tsv", "--format", "excel"), "unknown --format 'excel'"
+    )
 
 
 def test_transcripts_without_tx2gene(study):
-    p = write(study, "quant.sf", "Name\tLength\tEffectiveLength\tTPM\tNumReads\nT1\t100\t80\t1\t5\n")
+    p = write(
+        study, "quant.sf", "Name\tLength\tEffectiveLength\tTPM\tNumReads\nT1\t100\t80\t1\t5\n"
+    )
     fails_cleanly(compare(study, p), str(p), "--tx2gene")
 
 
@@ -157,12 +194,16 @@ def test_sheet_without_sample_column(study):
 
 def test_sheet_duplicated_rows(study):
     s = write(study, "dup_sheet.tsv", "sample\tgroup\ns1\tA\ns1\tA\ns2\tB\n")
-    fails_cleanly(compare(study, study / "counts.tsv", sheet=s), str(s), "duplicated samples", "'s1'")
+    fails_cleanly(
+        compare(study, study / "counts.tsv", sheet=s), str(s), "duplicated samples", "'s1'"
+    )
 
 
 def test_sheet_samples_missing_from_counts(study):
     s = write(study, "extra_sheet.tsv", "sample\tgroup\ns1\tA\ns9\tB\n")
-    fails_cleanly(compare(study, study / "counts.tsv", sheet=s), str(s), "not in the count files", "'s9'")
+    fails_cleanly(
+        compare(study, study / "counts.tsv", sheet=s), str(s), "not in the count files", "'s9'"
+    )
 
 
 def test_sheet_empty(study):
@@ -171,8 +212,15 @@ def test_sheet_empty(study):
 
 
 def test_sheet_path_does_not_exist(study):
-    s = write(study, "path_sheet.tsv", "sample\tgroup\tpath\ns1\tA\tcounts/s1.txt\ns2\tB\tcounts/s2.txt\n")
-    fails_cleanly(compare(study, None, sheet=s), str(s), "line 2, column 'path'", "'counts/s1.txt' does not exist")
+    s = write(
+        study, "path_sheet.tsv", "sample\tgroup\tpath\ns1\tA\tcounts/s1.txt\ns2\tB\tcounts/s2.txt\n"
+    )
+    fails_cleanly(
+        compare(study, None, sheet=s),
+        str(s),
+        "line 2, column 'path'",
+        "'counts/s1.txt' does not exist",
+    )
 
 
 def test_no_counts_and_no_path_column(study):
@@ -183,30 +231,51 @@ def test_no_counts_and_no_path_column(study):
 
 
 def test_design_column_missing(study):
-    fails_cleanly(compare(study, study / "counts.tsv", "--design", "~ donor"), str(study / "samples.tsv"), "'donor'")
+    fails_cleanly(
+        compare(study, study / "counts.tsv", "--design", "~ donor"),
+        str(study / "samples.tsv"),
+        "'donor'",
+    )
 
 
 def test_formula_syntax_error(study):
-    fails_cleanly(compare(study, study / "counts.tsv", "--design", "~ group +"), "--design '~ group +'", "not a valid formula")
+    fails_cleanly(
+        compare(study, study / "counts.tsv", "--design", "~ group +"),
+        "--design '~ group +'",
+        "not a valid formula",
+    )
 
 
 def test_confounded_design(study):
     fails_cleanly(
-        compare(study, study / "counts.tsv", "--design", "~ batch + group", "-c", "group,B,A"), "confounded", "--design"
+        compare(study, study / "counts.tsv", "--design", "~ batch + group", "-c", "group,B,A"),
+        "confounded",
+        "--design",
     )
 
 
 def test_rank_deficient_design(study):
     # lot x is only in group A, lots y and w only in B: group = y + w, without any single pair being identical.
-    fails_cleanly(compare(study, study / "counts.tsv", "--design", "~ group + lot", "-c", "group,B,A"), "--design", "rank")
+    fails_cleanly(
+        compare(study, study / "counts.tsv", "--design", "~ group + lot", "-c", "group,B,A"),
+        "--design",
+        "rank",
+    )
 
 
 def test_contrast_level_missing(study):
-    fails_cleanly(compare(study, study / "counts.tsv", "--design", "~ group", "-c", "group,C,A"), "'C'", "not found")
+    fails_cleanly(
+        compare(study, study / "counts.tsv", "--design", "~ group", "-c", "group,C,A"),
+        "'C'",
+        "not found",
+    )
 
 
 def test_malformed_contrast(study):
-    fails_cleanly(compare(study, study / "counts.tsv", "--design", "~ group", "-c", "group-B-A"), "--contrast 'group-B-A'")
+    fails_cleanly(
+        compare(study, study / "counts.tsv", "--design", "~ group", "-c", "group-B-A"),
+        "--contrast 'group-B-A'",
+    )
 
 
 # --- output folder --------------------------------------------------------------------------------
@@ -218,7 +287,15 @@ def test_existing_output_folder_left_untouched(study):
     keep = out / "precious.txt"
     keep.write_text("do not touch")
     before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.rglob("*")}
-    proc = mscseq("compare", str(study / "counts.tsv"), "-s", str(study / "samples.tsv"), "-o", str(out), "--no-report")
+    proc = mscseq(
+        "compare",
+        str(study / "counts.tsv"),
+        "-s",
+        str(study / "samples.tsv"),
+        "-o",
+        str(out),
+        "--no-report",
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     line = proc.stderr.strip().splitlines()[-1]
     assert line.startswith("mscseq: error: ") and str(out) in line and "--force" in line
@@ -230,7 +307,9 @@ def test_inspect_bad_file(study):
     p = write(study, "garbage.bin", bytes(range(256)) * 4)
     proc = mscseq("inspect", str(p))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines() == [f"mscseq: error: {p}: looks like a binary file, not a text table of counts"]
+    assert proc.stderr.strip().splitlines() == [
+        f"mscseq: error: {p}: looks like a binary file, not a text table of counts"
+    ]
 
 
 def test_de_bad_input(study):
@@ -238,7 +317,18 @@ def test_de_bad_input(study):
     text[2] = text[2].rsplit("\t", 1)[0] + "\t-1"
     p = write(study, "neg.tsv", "\n".join(text) + "\n")
     out = study.parent / "de.tsv"
-    proc = mscseq("de", str(p), "-s", str(study / "samples.tsv"), "--design", "~ group", "-c", "group,B,A", "--out", str(out))
+    proc = mscseq(
+        "de",
+        str(p),
+        "-s",
+        str(study / "samples.tsv"),
+        "--design",
+        "~ group",
+        "-c",
+        "group,B,A",
+        "--out",
+        str(out),
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert f"{p}, line 3, column 's6'" in proc.stderr
     assert not out.exists()

@@ -35,7 +35,10 @@ def test_pca_is_deterministic_in_sign():
 def test_correlations_and_clustering():
     rng = np.random.default_rng(2)
     base = rng.normal(size=300)
-    v = np.vstack([base + rng.normal(0, 0.1, 300) for _ in range(3)] + [-base + rng.normal(0, 0.1, 300) for _ in range(3)])
+    v = np.vstack(
+        [base + rng.normal(0, 0.1, 300) for _ in range(3)]
+        + [-base + rng.normal(0, 0.1, 300) for _ in range(3)]
+    )
     pearson, spearman = correlations(v)
     assert pearson.shape == (6, 6)
     np.testing.assert_allclose(np.diag(pearson), 1)

@@ -10,7 +10,11 @@ from mscseq.errors import MscseqError
 
 
 def test_figures_from_explored_adata(example_adata) -> None:
-    for fig in (figures.qc(example_adata), figures.pca(example_adata, color_by="cohort"), figures.correlation(example_adata)):
+    for fig in (
+        figures.qc(example_adata),
+        figures.pca(example_adata, color_by="cohort"),
+        figures.correlation(example_adata),
+    ):
         assert len(fig.data) > 0
         fig.to_json()  # serialisable, as a notebook needs
     assert len(figures.correlation(example_adata, method="spearman").data) > 0
@@ -27,8 +31,12 @@ def test_figure_errors_name_the_missing_step(example_adata) -> None:
 
 def test_volcano_and_panel_scores(example_adata) -> None:
     adata = example_adata.copy()
-    mscseq.run_de(adata, design="~ cohort", contrasts=[mscseq.Contrast.parse("cohort,B,A")], engine="mscseq")
+    mscseq.run_de(
+        adata, design="~ cohort", contrasts=[mscseq.Contrast.parse("cohort,B,A")], engine="mscseq"
+    )
     assert len(figures.volcano(adata).data) > 0
-    mscseq.run_comparability(adata, group="cohort", design="~ cohort", engine="mscseq", permutations=99)
+    mscseq.run_comparability(
+        adata, group="cohort", design="~ cohort", engine="mscseq", permutations=99
+    )
     fig = figures.panel_scores(adata)
     assert "P09 *" in fig.data[0].y  # the contaminated product is marked as an outlier

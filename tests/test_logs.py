@@ -86,13 +86,24 @@ def test_cli_log_file_and_multiqc_folder(tmp_path: Path, example_dir: Path) -> N
     from mscseq.cli import app
 
     out, log_path = tmp_path / "out", tmp_path / "run.log"
-    args = [str(example_dir / "counts.tsv.gz"), "-s", str(example_dir / "samples.tsv"), "-o", str(out)]
-    res = CliRunner().invoke(app, ["compare", *args, "--no-report", "--quiet", "--log-file", str(log_path)])
+    args = [
+        str(example_dir / "counts.tsv.gz"),
+        "-s",
+        str(example_dir / "samples.tsv"),
+        "-o",
+        str(out),
+    ]
+    res = CliRunner().invoke(
+        app, ["compare", *args, "--no-report", "--quiet", "--log-file", str(log_path)]
+    )
     assert res.exit_code == 0, res.output
     text = log_path.read_text()
     assert "INFO mscseq.pipeline: QC of 15 samples" in text
     assert "wrote" in text
-    assert sorted(p.name for p in (out / "multiqc").iterdir()) == ["mscseq_qc_mqc.tsv", "mscseq_verdict_mqc.json"]
+    assert sorted(p.name for p in (out / "multiqc").iterdir()) == [
+        "mscseq_qc_mqc.tsv",
+        "mscseq_verdict_mqc.json",
+    ]
 
 
 def test_cli_log_file_in_missing_folder(tmp_path: Path, example_dir: Path) -> None:
@@ -100,7 +111,13 @@ def test_cli_log_file_in_missing_folder(tmp_path: Path, example_dir: Path) -> No
 
     from mscseq.cli import app
 
-    args = [str(example_dir / "counts.tsv.gz"), "-s", str(example_dir / "samples.tsv"), "-o", str(tmp_path / "o")]
+    args = [
+        str(example_dir / "counts.tsv.gz"),
+        "-s",
+        str(example_dir / "samples.tsv"),
+        "-o",
+        str(tmp_path / "o"),
+    ]
     res = CliRunner().invoke(app, ["compare", *args, "--log-file", str(tmp_path / "no" / "x.log")])
     assert res.exit_code == 2
     assert "--log-file" in res.output and "does not exist" in res.output

@@ -20,8 +20,12 @@ from mscseq.outputs import dump_json
 def summary(example_adata) -> dict:
     """summary.json of the example study with DE and comparability (fast engine)."""
     adata = example_adata.copy()
-    mscseq.run_de(adata, design="~ cohort", contrasts=[mscseq.Contrast.parse("cohort,B,A")], engine="mscseq")
-    mscseq.run_comparability(adata, group="cohort", design="~ cohort", engine="mscseq", permutations=99)
+    mscseq.run_de(
+        adata, design="~ cohort", contrasts=[mscseq.Contrast.parse("cohort,B,A")], engine="mscseq"
+    )
+    mscseq.run_comparability(
+        adata, group="cohort", design="~ cohort", engine="mscseq", permutations=99
+    )
     return json.loads(dump_json(mscseq.build_summary(adata)))
 
 
@@ -36,7 +40,9 @@ def test_files_written(summary: dict, tmp_path: Path) -> None:
     assert len(qc) == 15
     first = summary["qc"][0]
     assert float(qc[first["sample"]]["library_size"]) == pytest.approx(first["library_size"] / 1e6)
-    assert float(qc[first["sample"]]["top100_fraction"]) == pytest.approx(100 * first["top100_fraction"])
+    assert float(qc[first["sample"]]["top100_fraction"]) == pytest.approx(
+        100 * first["top100_fraction"]
+    )
     assert qc["P09"]["comparability"] == "outlier"
     section = json.loads((tmp_path / "multiqc" / VERDICT_FILE).read_text())
     assert section["plot_type"] == "table"

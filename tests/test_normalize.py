@@ -38,7 +38,9 @@ def test_vst_closed_form_matches_r_formula():
     assert params["fit_type"] == "parametric"
     a0, a1 = params["asympt_disp"], params["extra_pois"]
     q = counts / sf[:, None]
-    expected = np.log((1 + a1 + 2 * a0 * q + 2 * np.sqrt(a0 * q * (1 + a1 + a0 * q))) / (4 * a0)) / np.log(2)
+    expected = np.log(
+        (1 + a1 + 2 * a0 * q + 2 * np.sqrt(a0 * q * (1 + a1 + a0 * q))) / (4 * a0)
+    ) / np.log(2)
     np.testing.assert_allclose(out, expected)
     # VST is close to log2 for high counts
     hi = q > 300
@@ -82,10 +84,14 @@ def test_vst_local_fallback_matches_r():
     """R's vst() where the parametric trend fails: locfit trend, numerical transformation (R reference)."""
     path = REFERENCE / "vst_local.counts.tsv.gz"
     if not path.exists():
-        pytest.skip("benchmarks/reference/vst_local.* not generated (benchmarks/make_r_reference.R)")
+        pytest.skip(
+            "benchmarks/reference/vst_local.* not generated (benchmarks/make_r_reference.R)"
+        )
     counts = pd.read_csv(path, sep="\t", index_col=0)
     r = pd.read_csv(REFERENCE / "vst_local.vst.tsv.gz", sep="\t", index_col=0)
     x = counts.to_numpy(dtype=float).T
     out, params = vst(x, size_factors(x))
     assert params["fit_type"] == "local"
-    np.testing.assert_allclose(out, r.loc[counts.index, counts.columns].to_numpy().T, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        out, r.loc[counts.index, counts.columns].to_numpy().T, rtol=1e-6, atol=1e-6
+    )

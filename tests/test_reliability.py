@@ -18,7 +18,9 @@ pytestmark = pytest.mark.slow
 TMP_MARK = ".mscseq-tmp-"
 
 
-def make_study(folder: Path, *, n_genes: int, n_samples: int = 12, seed: int = 3) -> tuple[Path, Path]:
+def make_study(
+    folder: Path, *, n_genes: int, n_samples: int = 12, seed: int = 3
+) -> tuple[Path, Path]:
     """A synthetic two-cohort study with donors; returns (counts, sheet)."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
@@ -29,12 +31,18 @@ def make_study(folder: Path, *, n_genes: int, n_samples: int = 12, seed: int = 3
     rows = ["gene_id\t" + "\t".join(samples)]
     for g in range(n_genes):
         means = [mu[g] * (fold[g] if c == "B" else 1.0) for c in cohort]
-        rows.append(f"ENSG{g:011d}\t" + "\t".join(str(v) for v in rng.negative_binomial(10, 10 / (10 + np.array(means)))))
+        rows.append(
+            f"ENSG{g:011d}\t"
+            + "\t".join(str(v) for v in rng.negative_binomial(10, 10 / (10 + np.array(means))))
+        )
     counts = folder / "counts.tsv"
     counts.write_text("\n".join(rows) + "\n")
     sheet = folder / "samples.tsv"
     sheet.write_text(
-        "sample\tcohort\tdonor\n" + "".join(f"{s}\t{c}\tD{i:02d}\n" for i, (s, c) in enumerate(zip(samples, cohort, strict=True)))
+        "sample\tcohort\tdonor\n"
+        + "".join(
+            f"{s}\t{c}\tD{i:02d}\n" for i, (s, c) in enumerate(zip(samples, cohort, strict=True))
+        )
     )
     return counts, sheet
 
@@ -120,7 +128,19 @@ def test_sigkill_while_writing_leaves_no_output_folder(tmp_path, big_study):
         assert all(TMP_MARK in p.name and p.name.startswith(f".{out.name}") for p in left)
         # ... and it does not block the next run into the same folder.
         again = subprocess.run(
-            [sys.executable, "-m", "mscseq", "compare", str(counts), "-s", str(sheet), "-o", str(out), "--no-report", "--quiet"],
+            [
+                sys.executable,
+                "-m",
+                "mscseq",
+                "compare",
+                str(counts),
+                "-s",
+                str(sheet),
+                "-o",
+                str(out),
+                "--no-report",
+                "--quiet",
+            ],
             capture_output=True,
             text=True,
             check=False,
@@ -128,7 +148,9 @@ def test_sigkill_while_writing_leaves_no_output_folder(tmp_path, big_study):
         assert again.returncode == 0, again.stderr
         assert (out / "summary.json").is_file()
         return
-    pytest.skip("the run finished before the kill could land three times (machine too fast for this data size)")
+    pytest.skip(
+        "the run finished before the kill could land three times (machine too fast for this data size)"
+    )
 
 
 def test_sigkill_during_analysis_leaves_nothing(tmp_path, big_study):
@@ -160,13 +182,25 @@ def test_sigint_exits_130_cleanly(tmp_path, big_study, when):
     assert not any("Traceback" in ln for ln in run.lines)
     assert run.lines[-1] == "mscseq: interrupted; no output was written"
     assert not out.exists()
-    assert leftovers(tmp_path, out.name) == [], "an interrupted run must remove its temporary folder"
+    assert leftovers(tmp_path, out.name) == [], (
+        "an interrupted run must remove its temporary folder"
+    )
 
 
 def test_two_runs_are_byte_identical(tmp_path):
     counts, sheet = make_study(tmp_path / "in", n_genes=1500, n_samples=12)
     out = tmp_path / "out"
-    args = [sys.executable, "-m", "mscseq", "compare", str(counts), "-s", str(sheet), "-o", str(out)]
+    args = [
+        sys.executable,
+        "-m",
+        "mscseq",
+        "compare",
+        str(counts),
+        "-s",
+        str(sheet),
+        "-o",
+        str(out),
+    ]
     args += ["--design", "~ cohort", "-c", "cohort,B,A", "--no-report", "--quiet"]
     first = tmp_path / "first"
     for i in range(2):
@@ -179,13 +213,13 @@ def test_two_runs_are_byte_identical(tmp_path):
     tables = [f for f in files if f.parts[0] == "tables"]
     assert tables, files
     for rel in [*tables, Path("summary.json")]:
-        assert (first / rel).read_bytes() == (out / rel).read_bytes(), f"{rel} differs between two identical runs"
+        assert (first / rel).read_bytes() == (out / rel).read_bytes(), (
+            f"{rel} differs between two identical runs"
+        )
     a = json.loads((first / "run_info.json").read_text())
     b = json.loads((out / "run_info.json").read_text())
     differing = {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
     assert differing <= {"started", "finished", "elapsed_seconds"}, differing
-
-
 
 
 def test_sigterm_while_writing_cleans_up(tmp_path, big_study):

@@ -44,7 +44,11 @@ def test_real_summary_validates(real_summary: dict) -> None:
     assert real_summary["schema"] == "mscseq.summary/1"
     assert real_summary["de"][0]["name"] == "cohort_B_vs_A"
     if "comparability" in real_summary:  # present once the comparability analysis runs in compare
-        assert real_summary["comparability"]["verdict"] in {"comparable", "not_comparable", "inconclusive"}
+        assert real_summary["comparability"]["verdict"] in {
+            "comparable",
+            "not_comparable",
+            "inconclusive",
+        }
 
 
 COMPARABILITY = {
@@ -53,7 +57,11 @@ COMPARABILITY = {
     "metrics": {"n_products": 2, "fraction_equivalent": 0.93},
     "products": [
         {"sample": "P01", "status": "consistent", "reasons": []},
-        {"sample": "P09", "status": "outlier", "reasons": ["median correlation 4.1 MADs below the others"]},
+        {
+            "sample": "P09",
+            "status": "outlier",
+            "reasons": ["median correlation 4.1 MADs below the others"],
+        },
     ],
     "caveats": ["one product per donor: donor effect and noise cannot be separated"],
     "permanova": None,
@@ -68,9 +76,14 @@ def test_comparability_block_optional_and_checked(real_summary: dict) -> None:
     s["comparability"] = copy.deepcopy(COMPARABILITY)
     validate_summary(s)
     s["comparability"]["verdict"] = "probably fine"
-    with pytest.raises(MscseqError, match=r"at comparability/verdict: 'probably fine' is not one of"):
+    with pytest.raises(
+        MscseqError, match=r"at comparability/verdict: 'probably fine' is not one of"
+    ):
         validate_summary(s)
-    s["comparability"] = {**COMPARABILITY, "products": [{"sample": "P01", "status": "ok", "reasons": []}]}
+    s["comparability"] = {
+        **COMPARABILITY,
+        "products": [{"sample": "P01", "status": "ok", "reasons": []}],
+    }
     with pytest.raises(MscseqError, match=r"at comparability/products/0/status"):
         validate_summary(s)
 
@@ -84,7 +97,9 @@ def test_comparability_block_optional_and_checked(real_summary: dict) -> None:
         (("de", 0, "n_up"), -1, "de/0/n_up"),
     ],
 )
-def test_bad_summaries_are_rejected(real_summary: dict, path: tuple, value: object, where: str) -> None:
+def test_bad_summaries_are_rejected(
+    real_summary: dict, path: tuple, value: object, where: str
+) -> None:
     s = copy.deepcopy(real_summary)
     node = s
     for key in path[:-1]:

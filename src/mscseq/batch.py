@@ -82,7 +82,11 @@ def summary_row(summary: dict[str, Any], *, dataset: str) -> dict[str, Any]:
         row["verdict"] = comp.get("verdict")
         products = comp.get("products")
         if isinstance(products, list):
-            outliers = [str(p.get("sample")) for p in products if isinstance(p, dict) and p.get("status") == "outlier"]
+            outliers = [
+                str(p.get("sample"))
+                for p in products
+                if isinstance(p, dict) and p.get("status") == "outlier"
+            ]
             row["n_products"] = len(products)
             row["n_outliers"] = len(outliers)
             row["outliers"] = ",".join(outliers)
@@ -141,7 +145,11 @@ def collect_summaries(
         row = summary_row(read_summary(d), dataset=name)
         report = folder / "report.html"
         if report.is_file():
-            row["report"] = os.path.relpath(report, relative_to) if relative_to is not None else str(report.resolve())
+            row["report"] = (
+                os.path.relpath(report, relative_to)
+                if relative_to is not None
+                else str(report.resolve())
+            )
         rows.append(row)
     de_cols: list[str] = []
     for row in rows:

@@ -52,22 +52,59 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-SamplesOpt = Annotated[Path, typer.Option("--samples", "-s", metavar="SHEET", help="Sample sheet (CSV/TSV) with a 'sample' column.", show_default=False)]
-DesignOpt = Annotated[str, typer.Option("--design", "-d", metavar="FORMULA", help="Design formula over sheet columns, e.g. '~ donor + condition'.")]
+SamplesOpt = Annotated[
+    Path,
+    typer.Option(
+        "--samples",
+        "-s",
+        metavar="SHEET",
+        help="Sample sheet (CSV/TSV) with a 'sample' column.",
+        show_default=False,
+    ),
+]
+DesignOpt = Annotated[
+    str,
+    typer.Option(
+        "--design",
+        "-d",
+        metavar="FORMULA",
+        help="Design formula over sheet columns, e.g. '~ donor + condition'.",
+    ),
+]
 ContrastOpt = Annotated[
     list[str] | None,
-    typer.Option("--contrast", "-c", metavar="VAR,TARGET,REF", help="VARIABLE,TARGET,REFERENCE (log2 fold change = target over reference). Repeatable."),
+    typer.Option(
+        "--contrast",
+        "-c",
+        metavar="VAR,TARGET,REF",
+        help="VARIABLE,TARGET,REFERENCE (log2 fold change = target over reference). Repeatable.",
+    ),
 ]
-AlphaOpt = Annotated[float, typer.Option("--alpha", metavar="FDR", min=0.0, max=1.0, help="FDR level for independent filtering and DE counts.")]
-ThreadsOpt = Annotated[int, typer.Option("--threads", "-t", metavar="N", min=1, help="Worker threads.")]
+AlphaOpt = Annotated[
+    float,
+    typer.Option(
+        "--alpha",
+        metavar="FDR",
+        min=0.0,
+        max=1.0,
+        help="FDR level for independent filtering and DE counts.",
+    ),
+]
+ThreadsOpt = Annotated[
+    int, typer.Option("--threads", "-t", metavar="N", min=1, help="Worker threads.")
+]
 EngineOpt = Annotated[
     Engine,
-    typer.Option("--engine", help="DESeq2 engine: mscseq (vectorised, matches R DESeq2) or pydeseq2 (PyDESeq2's own inference)."),
+    typer.Option(
+        "--engine",
+        help="DESeq2 engine: mscseq (vectorised, matches R DESeq2) or pydeseq2 (PyDESeq2's own inference).",
+    ),
 ]
 LfcThresholdOpt = Annotated[
     float,
     typer.Option(
-        "--lfc-threshold", metavar="LOG2FC",
+        "--lfc-threshold",
+        metavar="LOG2FC",
         min=0.0,
         help="Test |log2 fold change| against this threshold on every contrast (R's results(lfcThreshold=)).",
     ),
@@ -79,19 +116,48 @@ AltHypothesisOpt = Annotated[
         help="Alternative of the threshold test: greaterAbs, lessAbs (equivalence; needs --lfc-threshold > 0), greater, less.",
     ),
 ]
-TestOpt = Annotated[Test, typer.Option("--test", help="wald, or lrt (likelihood-ratio test of --design against --reduced).")]
+TestOpt = Annotated[
+    Test,
+    typer.Option(
+        "--test", help="wald, or lrt (likelihood-ratio test of --design against --reduced)."
+    ),
+]
 ReducedOpt = Annotated[
     str | None,
-    typer.Option("--reduced", metavar="FORMULA", help="Reduced design of --test lrt, nested in --design, e.g. '~ donor'.", show_default=False),
+    typer.Option(
+        "--reduced",
+        metavar="FORMULA",
+        help="Reduced design of --test lrt, nested in --design, e.g. '~ donor'.",
+        show_default=False,
+    ),
 ]
-SampleColOpt = Annotated[str, typer.Option("--sample-column", metavar="COLUMN", help="Name of the sheet's sample column.")]
-FillOpt = Annotated[bool, typer.Option("--fill-missing-zero", help="Genes missing from some count files count as 0 there.")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors on stderr (no progress display).")]
+SampleColOpt = Annotated[
+    str,
+    typer.Option("--sample-column", metavar="COLUMN", help="Name of the sheet's sample column."),
+]
+FillOpt = Annotated[
+    bool,
+    typer.Option(
+        "--fill-missing-zero", help="Genes missing from some count files count as 0 there."
+    ),
+]
+QuietOpt = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", help="Only warnings and errors on stderr (no progress display)."),
+]
 LogFileOpt = Annotated[
     Path | None,
-    typer.Option("--log-file", metavar="FILE", help="Also write every message, debug included, with timestamps to this file (appended).", show_default=False),
+    typer.Option(
+        "--log-file",
+        metavar="FILE",
+        help="Also write every message, debug included, with timestamps to this file (appended).",
+        show_default=False,
+    ),
 ]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Debug messages and full tracebacks on internal errors.")]
+VerboseOpt = Annotated[
+    bool,
+    typer.Option("--verbose", "-v", help="Debug messages and full tracebacks on internal errors."),
+]
 
 
 class Strandedness(str, Enum):
@@ -114,14 +180,20 @@ OptCountsArg = Annotated[
 FormatOpt = Annotated[
     str | None,
     typer.Option(
-        "--format", metavar="FORMAT",
+        "--format",
+        metavar="FORMAT",
         help="Count file format: matrix, nfcore, featurecounts, htseq, star, salmon, kallisto, rsem, h5ad (default: detected from content).",
         show_default=False,
     ),
 ]
 LayerOpt = Annotated[
     str | None,
-    typer.Option("--layer", metavar="LAYER", help=".h5ad input: the layer holding raw counts (default: 'counts' if present, else X).", show_default=False),
+    typer.Option(
+        "--layer",
+        metavar="LAYER",
+        help=".h5ad input: the layer holding raw counts (default: 'counts' if present, else X).",
+        show_default=False,
+    ),
 ]
 StrandOpt = Annotated[
     Strandedness | None,
@@ -133,9 +205,19 @@ StrandOpt = Annotated[
 ]
 Tx2geneOpt = Annotated[
     Path | None,
-    typer.Option("--tx2gene", metavar="FILE", help="Transcript-to-gene table (transcript, gene[, name]) or GTF, for Salmon/kallisto/RSEM transcripts.", show_default=False),
+    typer.Option(
+        "--tx2gene",
+        metavar="FILE",
+        help="Transcript-to-gene table (transcript, gene[, name]) or GTF, for Salmon/kallisto/RSEM transcripts.",
+        show_default=False,
+    ),
 ]
-KeepVersionOpt = Annotated[bool, typer.Option("--keep-gene-version", help="Keep Ensembl version suffixes on gene IDs (default: stripped).")]
+KeepVersionOpt = Annotated[
+    bool,
+    typer.Option(
+        "--keep-gene-version", help="Keep Ensembl version suffixes on gene IDs (default: stripped)."
+    ),
+]
 
 
 def _guard(fn: Callable[[], Any], *, verbose: bool = False) -> Any:
@@ -166,7 +248,10 @@ def _guard(fn: Callable[[], Any], *, verbose: bool = False) -> Any:
 @app.callback()
 def main_callback(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
 ) -> None:
     """Do donor-derived MSC products share a transcriptomic profile, and where do they differ?"""
@@ -182,11 +267,24 @@ def _contrasts(values: list[str] | None):
 def compare(
     counts: OptCountsArg = None,
     samples: SamplesOpt = ...,  # type: ignore[assignment]  # required (Typer: ... = no default)
-    outdir: Annotated[Path, typer.Option("--outdir", "-o", metavar="DIR", help="Output folder (must not exist or be empty, unless --force).")] = ...,  # type: ignore[assignment]
+    outdir: Annotated[
+        Path,
+        typer.Option(
+            "--outdir",
+            "-o",
+            metavar="DIR",
+            help="Output folder (must not exist or be empty, unless --force).",
+        ),
+    ] = ...,  # type: ignore[assignment]
     design: DesignOpt = "~ 1",
     contrast: ContrastOpt = None,
     alpha: AlphaOpt = 0.1,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing output folder (only once the new one is complete).")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Replace an existing output folder (only once the new one is complete)."
+        ),
+    ] = False,
     threads: ThreadsOpt = 1,
     engine: EngineOpt = Engine.mscseq,
     lfc_threshold: LfcThresholdOpt = 0.0,
@@ -203,23 +301,55 @@ def compare(
     keep_gene_version: KeepVersionOpt = False,
     group: Annotated[
         str | None,
-        typer.Option("--group", metavar="COLUMN", help="Sheet column whose levels are tested for equivalence (cohorts, sites, lots, ...).", show_default=False),
+        typer.Option(
+            "--group",
+            metavar="COLUMN",
+            help="Sheet column whose levels are tested for equivalence (cohorts, sites, lots, ...).",
+            show_default=False,
+        ),
     ] = None,
     reference: Annotated[
         str | None,
-        typer.Option("--reference", metavar="LEVEL", help="Reference level of --group (default: the level with the most products).", show_default=False),
+        typer.Option(
+            "--reference",
+            metavar="LEVEL",
+            help="Reference level of --group (default: the level with the most products).",
+            show_default=False,
+        ),
     ] = None,
     margin: Annotated[
-        float, typer.Option("--margin", metavar="LOG2FC", min=0.0, help="Equivalence margin: |log2 fold change| (1.0 = two-fold).")
+        float,
+        typer.Option(
+            "--margin",
+            metavar="LOG2FC",
+            min=0.0,
+            help="Equivalence margin: |log2 fold change| (1.0 = two-fold).",
+        ),
     ] = 1.0,
     panel: Annotated[
         list[Path] | None,
-        typer.Option("--panel", metavar="FILE", help="Extra gene panel TSV (gene_id and/or symbol, panel, direction, note). Repeatable.", show_default=False),
+        typer.Option(
+            "--panel",
+            metavar="FILE",
+            help="Extra gene panel TSV (gene_id and/or symbol, panel, direction, note). Repeatable.",
+            show_default=False,
+        ),
     ] = None,
-    permutations: Annotated[int, typer.Option("--permutations", metavar="N", min=0, help="Permutations for PERMANOVA/PERMDISP.")] = 999,
-    seed: Annotated[int, typer.Option("--seed", metavar="SEED", help="Seed of the permutation tests.")] = 20240601,
+    permutations: Annotated[
+        int,
+        typer.Option(
+            "--permutations", metavar="N", min=0, help="Permutations for PERMANOVA/PERMDISP."
+        ),
+    ] = 999,
+    seed: Annotated[
+        int, typer.Option("--seed", metavar="SEED", help="Seed of the permutation tests.")
+    ] = 20240601,
     strict: Annotated[
-        bool, typer.Option("--strict", help="Exit with code 3 when the verdict is not_comparable (after writing the outputs).")
+        bool,
+        typer.Option(
+            "--strict",
+            help="Exit with code 3 when the verdict is not_comparable (after writing the outputs).",
+        ),
     ] = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
@@ -270,11 +400,39 @@ def compare(
 def de(
     counts: OptCountsArg = None,
     samples: SamplesOpt = ...,  # type: ignore[assignment]  # required (Typer: ... = no default)
-    design: Annotated[str, typer.Option("--design", "-d", metavar="FORMULA", help="Design formula over sheet columns.", show_default=False)] = ...,  # type: ignore[assignment]
-    contrast: Annotated[list[str], typer.Option("--contrast", "-c", metavar="VAR,TARGET,REF", help="VARIABLE,TARGET,REFERENCE.", show_default=False)] = ...,  # type: ignore[assignment]
-    out: Annotated[Path, typer.Option("--out", metavar="FILE", help="Output table (TSV); '-' writes to stdout.", show_default=False)] = ...,  # type: ignore[assignment]
+    design: Annotated[
+        str,
+        typer.Option(
+            "--design",
+            "-d",
+            metavar="FORMULA",
+            help="Design formula over sheet columns.",
+            show_default=False,
+        ),
+    ] = ...,  # type: ignore[assignment]
+    contrast: Annotated[
+        list[str],
+        typer.Option(
+            "--contrast",
+            "-c",
+            metavar="VAR,TARGET,REF",
+            help="VARIABLE,TARGET,REFERENCE.",
+            show_default=False,
+        ),
+    ] = ...,  # type: ignore[assignment]
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            metavar="FILE",
+            help="Output table (TSV); '-' writes to stdout.",
+            show_default=False,
+        ),
+    ] = ...,  # type: ignore[assignment]
     alpha: AlphaOpt = 0.1,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --out file.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing --out file.")
+    ] = False,
     threads: ThreadsOpt = 1,
     engine: EngineOpt = Engine.mscseq,
     lfc_threshold: LfcThresholdOpt = 0.0,
@@ -331,8 +489,15 @@ def de(
 
 @app.command("inspect")
 def inspect_cmd(
-    files: Annotated[list[Path], typer.Argument(help="Count files (or featureCounts .summary / STAR Log.final.out).", show_default=False)],
-    json_output: Annotated[bool, typer.Option("--json", help="Print a JSON list (one object per file) on stdout.")] = False,
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Count files (or featureCounts .summary / STAR Log.final.out).", show_default=False
+        ),
+    ],
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print a JSON list (one object per file) on stdout.")
+    ] = False,
     format: FormatOpt = None,
     layer: LayerOpt = None,
     strandedness: StrandOpt = None,
@@ -351,22 +516,39 @@ def inspect_cmd(
 
         infos = [
             inspect_file(
-                p, format=format, tx2gene=tx2gene, strandedness=strandedness.value if strandedness else None, layer=layer
+                p,
+                format=format,
+                tx2gene=tx2gene,
+                strandedness=strandedness.value if strandedness else None,
+                layer=layer,
             )
             for p in files
         ]
-        typer.echo(json.dumps(infos, indent=2) if json_output else "\n".join(format_report(i) for i in infos))
+        typer.echo(
+            json.dumps(infos, indent=2)
+            if json_output
+            else "\n".join(format_report(i) for i in infos)
+        )
 
     _guard(body, verbose=verbose)
 
 
 @app.command()
 def collect(
-    run_dirs: Annotated[list[Path], typer.Argument(help="'mscseq compare' output folders.", show_default=False)],
-    out: Annotated[Path, typer.Option("--out", metavar="FILE", help="Output table (TSV); '-' writes to stdout.")] = Path("-"),
+    run_dirs: Annotated[
+        list[Path], typer.Argument(help="'mscseq compare' output folders.", show_default=False)
+    ],
+    out: Annotated[
+        Path,
+        typer.Option("--out", metavar="FILE", help="Output table (TSV); '-' writes to stdout."),
+    ] = Path("-"),
     name: Annotated[
         list[str] | None,
-        typer.Option("--name", metavar="NAME", help="Run name, once per folder in the same order (default: the folder names)."),
+        typer.Option(
+            "--name",
+            metavar="NAME",
+            help="Run name, once per folder in the same order (default: the folder names).",
+        ),
     ] = None,
     verbose: VerboseOpt = False,
 ) -> None:
@@ -396,7 +578,13 @@ def schema() -> None:
 
 @app.command("report")
 def report_cmd(
-    folder: Annotated[Path, typer.Argument(help="Output folder of 'mscseq compare' (with mscseq.h5ad, summary.json, run_info.json).", show_default=False)],
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            help="Output folder of 'mscseq compare' (with mscseq.h5ad, summary.json, run_info.json).",
+            show_default=False,
+        ),
+    ],
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:

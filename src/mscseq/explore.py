@@ -40,7 +40,12 @@ def pca(vst: np.ndarray, *, n_top: int = N_TOP) -> dict[str, np.ndarray]:
     sub = ad.AnnData(X=np.ascontiguousarray(vst[:, genes], dtype=np.float64))
     if vst.shape[0] < 2:
         coords = np.zeros((vst.shape[0], 1))
-        return {"coords": coords, "variance": np.zeros(1), "variance_ratio": np.zeros(1), "genes": genes}
+        return {
+            "coords": coords,
+            "variance": np.zeros(1),
+            "variance_ratio": np.zeros(1),
+            "genes": genes,
+        }
     sc.pp.pca(sub, n_comps=n_comps, zero_center=True, svd_solver="full")
     coords = np.asarray(sub.obsm["X_pca"], dtype=np.float64)
     loadings = np.asarray(sub.varm["PCs"], dtype=np.float64)
@@ -72,7 +77,9 @@ def cluster_order(pearson: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros((0, 4)), np.arange(n)
     dist = np.clip(1.0 - pearson, 0.0, None)
     np.fill_diagonal(dist, 0.0)
-    z = linkage(squareform((dist + dist.T) / 2, checks=False), method="average", optimal_ordering=True)
+    z = linkage(
+        squareform((dist + dist.T) / 2, checks=False), method="average", optimal_ordering=True
+    )
     return z, leaves_list(z)
 
 

@@ -34,7 +34,10 @@ def _figure(spec: dict[str, Any]) -> go.Figure:
     for key, value in layout.items():
         # plotly.js tolerates float round-off in axis domains (e.g. -5e-17); plotly.py's validator does not
         if isinstance(value, dict) and isinstance(value.get("domain"), list | tuple):
-            layout[key] = {**value, "domain": [min(max(float(x), 0.0), 1.0) for x in value["domain"]]}
+            layout[key] = {
+                **value,
+                "domain": [min(max(float(x), 0.0), 1.0) for x in value["domain"]],
+            }
     return go.Figure(data=spec.get("data", []), layout=layout)
 
 
@@ -93,7 +96,10 @@ def pca(adata: anndata.AnnData, *, color_by: str | None = None) -> go.Figure:
     _need(adata, "obsm", "X_pca", "mscseq.explore(adata)")
     sheet = sections.sheet_columns(adata)
     obs = adata.obs[sheet].copy()
-    status = {str(p.get("sample")): p.get("status") for p in (adata.uns.get("comparability") or {}).get("products", [])}
+    status = {
+        str(p.get("sample")): p.get("status")
+        for p in (adata.uns.get("comparability") or {}).get("products", [])
+    }
     if status:
         obs["comparability"] = [status.get(str(s)) or "not assessed" for s in obs.index]
     if color_by is None:
@@ -103,7 +109,9 @@ def pca(adata: anndata.AnnData, *, color_by: str | None = None) -> go.Figure:
         raise MscseqError(msg)
     cols = [color_by] if color_by is not None else []
     ratio = np.asarray(adata.uns["pca"]["variance_ratio"], dtype=float)
-    spec = plots.pca_figure(np.asarray(adata.obsm["X_pca"]), ratio, obs, color_by=cols or None, default=color_by)
+    spec = plots.pca_figure(
+        np.asarray(adata.obsm["X_pca"]), ratio, obs, color_by=cols or None, default=color_by
+    )
     return _figure(spec)
 
 
@@ -131,7 +139,11 @@ def correlation(adata: anndata.AnnData, *, method: str = "pearson") -> go.Figure
     _need(adata, "obsp", method, "mscseq.explore(adata)")
     clus = adata.uns["clustering"]
     order = [str(s) for s in clus["order"]]
-    link = np.asarray(clus["linkage"]) if method == "pearson" and clus.get("linkage") is not None else None
+    link = (
+        np.asarray(clus["linkage"])
+        if method == "pearson" and clus.get("linkage") is not None
+        else None
+    )
     spec = plots.correlation_heatmap(
         np.asarray(adata.obsp[method]),
         [str(s) for s in adata.obs_names],
@@ -162,7 +174,9 @@ def volcano(adata: anndata.AnnData, contrast: str | None = None) -> go.Figure:
 
     tables = adata.uns.get("de") or {}
     if not tables:
-        msg = "adata.uns['de'] is empty; run mscseq.run_de(adata, design=..., contrasts=[...]) first"
+        msg = (
+            "adata.uns['de'] is empty; run mscseq.run_de(adata, design=..., contrasts=[...]) first"
+        )
         raise MscseqError(msg)
     name = contrast if contrast is not None else next(iter(tables))
     if name not in tables:

@@ -62,7 +62,11 @@ class _StepHandler(logging.Handler):
     def _finish_step(self) -> None:
         if self.step is not None:
             elapsed = time.monotonic() - self.started
-            self.console.print(f"[green]✓[/] {self.step} [dim]({_duration(elapsed)})[/]", markup=True, soft_wrap=True)
+            self.console.print(
+                f"[green]✓[/] {self.step} [dim]({_duration(elapsed)})[/]",
+                markup=True,
+                soft_wrap=True,
+            )
             self.step = None
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -193,7 +197,9 @@ def track(items: Iterable[T], description: str, *, total: int | None = None) -> 
         step.pause()
     try:
         console = step.console if step is not None else None
-        yield from rich_track(items, description=description, total=total, console=console, transient=True)
+        yield from rich_track(
+            items, description=description, total=total, console=console, transient=True
+        )
     finally:
         if step is not None:
             step.resume()

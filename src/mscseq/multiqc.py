@@ -89,8 +89,13 @@ def qc_table(summary: dict[str, Any]) -> str:
         TSV with a YAML header in ``#`` comments.
 
     """
-    status = {p.get("sample"): p.get("status") for p in (summary.get("comparability") or {}).get("products", [])}
-    cols = ["library_size", "detected_genes", "top100_fraction", "size_factor"] + (["comparability"] if status else [])
+    status = {
+        p.get("sample"): p.get("status")
+        for p in (summary.get("comparability") or {}).get("products", [])
+    }
+    cols = ["library_size", "detected_genes", "top100_fraction", "size_factor"] + (
+        ["comparability"] if status else []
+    )
     rows = []
     for q in summary.get("qc", []):
         vals = []
@@ -150,7 +155,11 @@ def verdict_section(summary: dict[str, Any]) -> dict[str, Any] | None:
         "section_name": "mscseq comparability verdict",
         "description": desc,
         "plot_type": "table",
-        "pconfig": {"id": "mscseq_verdict_table", "title": "mscseq: products", "col1_header": "Product"},
+        "pconfig": {
+            "id": "mscseq_verdict_table",
+            "title": "mscseq: products",
+            "col1_header": "Product",
+        },
         "headers": {
             "status": {"title": "Status", "description": "consistent or outlier"},
             "reasons": {"title": "Reasons", "description": "why a product is an outlier"},
@@ -182,10 +191,23 @@ def de_table(summary: dict[str, Any]) -> str | None:
         "section_name": "mscseq differential expression",
         "description": "Genes with adjusted p-value below alpha, per contrast (DESeq2).",
         "plot_type": "table",
-        "pconfig": {"id": "mscseq_de_table", "title": "mscseq: DE genes", "col1_header": "Contrast"},
+        "pconfig": {
+            "id": "mscseq_de_table",
+            "title": "mscseq: DE genes",
+            "col1_header": "Contrast",
+        },
     }
     rows = [
-        "\t".join(_cell(v) for v in (d.get("name"), d.get("n_up"), d.get("n_down"), d.get("n_tested"), d.get("alpha")))
+        "\t".join(
+            _cell(v)
+            for v in (
+                d.get("name"),
+                d.get("n_up"),
+                d.get("n_down"),
+                d.get("n_tested"),
+                d.get("alpha"),
+            )
+        )
         for d in de
     ]
     return _yaml_comment(config) + "Contrast\tup\tdown\ttested\talpha\n" + "\n".join(rows) + "\n"
@@ -213,7 +235,9 @@ def write_multiqc(summary: dict[str, Any], folder: str | Path) -> list[str]:
     written = [QC_FILE]
     section = verdict_section(summary)
     if section is not None:
-        (out / VERDICT_FILE).write_text(json.dumps(section, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (out / VERDICT_FILE).write_text(
+            json.dumps(section, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
         written.append(VERDICT_FILE)
     de = de_table(summary)
     if de is not None:

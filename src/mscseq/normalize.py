@@ -102,7 +102,9 @@ def blind_dispersion_trend(counts: np.ndarray, sf: np.ndarray, *, nsub: int = 10
         return fit_trend(bm, disp)
     except ValueError:
         # every gene-wise estimate is near the minimum (R stops here): mean of the estimates instead
-        log.warning("all gene-wise dispersions are near zero; the VST uses their mean as the dispersion")
+        log.warning(
+            "all gene-wise dispersions are near zero; the VST uses their mean as the dispersion"
+        )
         return fit_trend(bm, np.maximum(disp, 1000 * MIN_DISP), "mean")
 
 
@@ -215,8 +217,14 @@ def vst(
         out = np.log2((1 + a1 + 2 * a0 * q + 2 * np.sqrt(a0 * q * (1 + a1 + a0 * q))) / (4 * a0))
         return out, {"fit_type": "parametric", "asympt_disp": a0, "extra_pois": a1}
     if trend.fit_type == "local":
-        log.info("the parametric dispersion trend could not be fitted; the VST uses R's local (locfit) trend")
-        return vst_local(norm, sf, trend), {"fit_type": "local", "asympt_disp": np.nan, "extra_pois": np.nan}
+        log.info(
+            "the parametric dispersion trend could not be fitted; the VST uses R's local (locfit) trend"
+        )
+        return vst_local(norm, sf, trend), {
+            "fit_type": "local",
+            "asympt_disp": np.nan,
+            "extra_pois": np.nan,
+        }
     alpha = float(trend(np.ones(1))[0])
     out = (2 * np.arcsinh(np.sqrt(alpha * norm)) - np.log(alpha) - np.log(4)) / np.log(2)
     return out, {"fit_type": "mean", "asympt_disp": alpha, "extra_pois": 0.0}

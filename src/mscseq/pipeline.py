@@ -139,7 +139,11 @@ def analyse(adata, params: CompareParams) -> None:
     if params.contrasts:
         from mscseq.de.run import run_de
 
-        log.info("differential expression (%s engine): %s", params.engine, ", ".join(c.name for c in params.contrasts))
+        log.info(
+            "differential expression (%s engine): %s",
+            params.engine,
+            ", ".join(c.name for c in params.contrasts),
+        )
         run_de(
             adata,
             design=params.design,
@@ -154,7 +158,9 @@ def analyse(adata, params: CompareParams) -> None:
         )
     from mscseq.comparability import run_comparability
 
-    log.info("comparability%s", f" of {params.group} levels" if params.group else " of the products")
+    log.info(
+        "comparability%s", f" of {params.group} levels" if params.group else " of the products"
+    )
     run_comparability(
         adata,
         group=params.group,
@@ -175,7 +181,19 @@ def versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version(), "platform": platform.platform()}
-    for pkg in ("mscseq", "numpy", "scipy", "pandas", "anndata", "scanpy", "pydeseq2", "formulaic", "plotly", "jinja2", "typer"):
+    for pkg in (
+        "mscseq",
+        "numpy",
+        "scipy",
+        "pandas",
+        "anndata",
+        "scanpy",
+        "pydeseq2",
+        "formulaic",
+        "plotly",
+        "jinja2",
+        "typer",
+    ):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
@@ -209,7 +227,10 @@ def run_info(
         "command": list(argv if argv is not None else sys.argv),
         "parameters": params.to_dict(),
         "versions": versions(),
-        "inputs": [{"path": str(p), "sha256": sha256sum(p), "bytes": Path(p).stat().st_size} for p in inputs],
+        "inputs": [
+            {"path": str(p), "sha256": sha256sum(p), "bytes": Path(p).stat().st_size}
+            for p in inputs
+        ],
         "started": _iso(started),
         "finished": _iso(time.time()),
         "elapsed_seconds": round(time.time() - started, 3),
@@ -239,7 +260,9 @@ def write_outputs(adata, params: CompareParams, folder: Path, *, info: dict[str,
         (folder / "report.html").write_text(html, encoding="utf-8")
 
 
-def run_compare(params: CompareParams, outdir: str | Path, *, force: bool = False, argv: list[str] | None = None):
+def run_compare(
+    params: CompareParams, outdir: str | Path, *, force: bool = False, argv: list[str] | None = None
+):
     """Run the whole comparison and write the output folder atomically.
 
     Parameters

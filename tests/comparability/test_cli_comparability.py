@@ -8,13 +8,25 @@ import pytest
 
 
 def mscseq(*args):
-    return subprocess.run([sys.executable, "-m", "mscseq", *args], capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "mscseq", *args], capture_output=True, text=True, check=False
+    )
 
 
 def _compare(example_dir, out, *extra):
     return mscseq(
-        "compare", str(example_dir / "counts.tsv.gz"), "--samples", str(example_dir / "samples.tsv"),
-        "--outdir", str(out), "--engine", "mscseq", "--no-report", "--permutations", "199", *extra,
+        "compare",
+        str(example_dir / "counts.tsv.gz"),
+        "--samples",
+        str(example_dir / "samples.tsv"),
+        "--outdir",
+        str(out),
+        "--engine",
+        "mscseq",
+        "--no-report",
+        "--permutations",
+        "199",
+        *extra,
     )
 
 
@@ -50,7 +62,9 @@ def test_bad_panel_and_group_fail_early(example_dir, tmp_path):
     bad.write_text("gene\tpanel\nA\tp\n")
     proc = _compare(example_dir, tmp_path / "o1", "--panel", str(bad))
     assert proc.returncode == 2
-    assert proc.stderr.strip().endswith("a panel needs a 'gene_id' or a 'symbol' column (columns found: 'gene', 'panel')")
+    assert proc.stderr.strip().endswith(
+        "a panel needs a 'gene_id' or a 'symbol' column (columns found: 'gene', 'panel')"
+    )
     assert not (tmp_path / "o1").exists()
     proc = _compare(example_dir, tmp_path / "o2", "--group", "cohort", "--reference", "Z")
     assert proc.returncode == 2

@@ -15,7 +15,21 @@ def test_builtin_panels_complete():
     assert set(isct.loc[isct["direction"] == "positive", "symbol"]) == {"NT5E", "THY1", "ENG"}
     assert {"PTPRC", "CD34", "CD14", "ITGAM", "CD79A", "CD19", "HLA-DRA"} <= set(isct["symbol"])
     pot = set(df.loc[df["panel"] == "licensing_potency", "symbol"])
-    assert {"IDO1", "PTGS2", "TNFAIP6", "HGF", "CD274", "HLA-G", "TGFB1", "IL6", "LIF", "CXCL9", "CXCL10", "STAT1", "IRF1"} <= pot
+    assert {
+        "IDO1",
+        "PTGS2",
+        "TNFAIP6",
+        "HGF",
+        "CD274",
+        "HLA-G",
+        "TGFB1",
+        "IL6",
+        "LIF",
+        "CXCL9",
+        "CXCL10",
+        "STAT1",
+        "IRF1",
+    } <= pot
     assert {"CDKN2A", "CDKN1A"} <= set(df.loc[df["panel"] == "senescence", "symbol"])
     assert df["gene_id"].str.match(r"^ENSG\d{11}$").all()
     assert not df.duplicated(["panel", "gene_id"]).any()
@@ -29,13 +43,23 @@ def test_builtin_ids_match_symbols_in_ensembl_annotation(shared_data):
         ann = pd.read_csv(fh, sep="\t", usecols=["id", "Symbol"], dtype=str)
     lookup = dict(zip(ann["id"], ann["Symbol"], strict=True))
     df = pnl.builtin_panels()
-    bad = [(g, s, lookup.get(g)) for g, s in zip(df["gene_id"], df["symbol"], strict=True) if lookup.get(g) != s]
+    bad = [
+        (g, s, lookup.get(g))
+        for g, s in zip(df["gene_id"], df["symbol"], strict=True)
+        if lookup.get(g) != s
+    ]
     assert bad == []
 
 
 def test_match_by_id_with_version_or_symbol():
     panels = pd.DataFrame(
-        {"gene_id": ["ENSG00000135318", "", "ENSG00000000001"], "symbol": ["NT5E", "THY1", "ENG"], "panel": "p", "direction": "positive", "note": ""}
+        {
+            "gene_id": ["ENSG00000135318", "", "ENSG00000000001"],
+            "symbol": ["NT5E", "THY1", "ENG"],
+            "panel": "p",
+            "direction": "positive",
+            "note": "",
+        }
     )
     m = pnl.match_genes(panels, ["ENSG00000135318.12", "X1", "X2"], ["", "THY1", "ENG"])
     assert m["index"].tolist() == [0, 1, 2]
@@ -74,6 +98,10 @@ def test_scores_flags_and_quality_range():
     assert "PTPRC" in flags["s2"][0] and "IFN-γ licensing" in flags["s2"][0]
     scores = pnl.panel_scores(vst, panels)
     assert scores["isct_identity"].idxmin() == 2
-    qr = pnl.quality_range(vst, panels, np.array([True] * 4 + [False] * 4), [f"s{i}" for i in range(n)])
+    qr = pnl.quality_range(
+        vst, panels, np.array([True] * 4 + [False] * 4), [f"s{i}" for i in range(n)]
+    )
     assert qr["n_reference"] == 4 and len(qr["products"]) == 4
-    assert pnl.quality_range(vst, panels, np.array([True] * 2 + [False] * 6), list("abcdefgh")) is None
+    assert (
+        pnl.quality_range(vst, panels, np.array([True] * 2 + [False] * 6), list("abcdefgh")) is None
+    )

@@ -52,11 +52,23 @@ def test_strata_schemes():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(8, 5))
     # group varies within each donor: within-block permutations
-    res = permanova(x, ["c", "t"] * 4, permutations=99, seed=1, strata=["d1", "d1", "d2", "d2", "d3", "d3", "d4", "d4"])
+    res = permanova(
+        x,
+        ["c", "t"] * 4,
+        permutations=99,
+        seed=1,
+        strata=["d1", "d1", "d2", "d2", "d3", "d3", "d4", "d4"],
+    )
     assert res["scheme"] == "within_blocks"
     assert res["distinct_labelings"] == 2**4
     # group constant within donors: whole donors are permuted
-    res = permanova(x, ["a"] * 4 + ["b"] * 4, permutations=99, seed=1, strata=["d1", "d1", "d2", "d2", "d3", "d3", "d4", "d4"])
+    res = permanova(
+        x,
+        ["a"] * 4 + ["b"] * 4,
+        permutations=99,
+        seed=1,
+        strata=["d1", "d1", "d2", "d2", "d3", "d3", "d4", "d4"],
+    )
     assert res["scheme"] == "between_blocks"
     assert res["distinct_labelings"] == 6
     assert distinct_labelings(np.array([0, 0, 1, 1]), None, "free") == 6

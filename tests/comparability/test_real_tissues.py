@@ -29,8 +29,16 @@ def kuchur(shared_data):
     sheet = pd.read_csv(d / "samples_derived_from_column_names.tsv", sep="\t")
     sheet = sheet[sheet["condition"] == "48h.undif"].copy()
     sheet["tissue"] = sheet["file"].str.replace("_transcriptomes_total.csv.gz", "", regex=False)
-    counts = pd.concat([pd.read_csv(d / f, index_col=0)[list(g["sample"])] for f, g in sheet.groupby("file", sort=True)], axis=1)
-    products = sheet.groupby("collapse_group", sort=True).agg(tissue=("tissue", "first"), donor=("donor_id", "first"), samples=("sample", list))
+    counts = pd.concat(
+        [
+            pd.read_csv(d / f, index_col=0)[list(g["sample"])]
+            for f, g in sheet.groupby("file", sort=True)
+        ],
+        axis=1,
+    )
+    products = sheet.groupby("collapse_group", sort=True).agg(
+        tissue=("tissue", "first"), donor=("donor_id", "first"), samples=("sample", list)
+    )
     summed = pd.DataFrame({p: counts[r.samples].sum(axis=1) for p, r in products.iterrows()})
     return counts, sheet.set_index("sample"), summed, products
 
@@ -77,7 +85,12 @@ def test_replicate_halves_not_not_comparable(kuchur):
     obs = both[["tissue", "donor_id", "collapse_group", "tech_replicate"]].astype(str)
     a = _adata(counts[list(both.index)], obs)
     block = run_comparability(
-        a, group="tech_replicate", reference="1", engine="mscseq", design="~ collapse_group + tech_replicate", permutations=199
+        a,
+        group="tech_replicate",
+        reference="1",
+        engine="mscseq",
+        design="~ collapse_group + tech_replicate",
+        permutations=199,
     )
     assert block["verdict"] != "not_comparable"
     (c,) = block["metrics"]["contrasts"]

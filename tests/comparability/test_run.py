@@ -15,7 +15,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered in div
 @pytest.fixture(scope="module")
 def grouped(example_adata):
     a = example_adata.copy()
-    block = run_comparability(a, group="cohort", reference="A", engine="mscseq", permutations=199, design="~ 1")
+    block = run_comparability(
+        a, group="cohort", reference="A", engine="mscseq", permutations=199, design="~ 1"
+    )
     return a, block
 
 
@@ -23,7 +25,19 @@ def test_block_is_plain_json_and_complete(grouped):
     a, block = grouped
     text = dump_json(block)
     assert json.loads(text) == block
-    for key in ("verdict", "rule", "metrics", "products", "caveats", "similarity", "equivalence", "permanova", "permdisp", "panels", "settings"):
+    for key in (
+        "verdict",
+        "rule",
+        "metrics",
+        "products",
+        "caveats",
+        "similarity",
+        "equivalence",
+        "permanova",
+        "permdisp",
+        "panels",
+        "settings",
+    ):
         assert key in block
     assert a.uns["comparability"] is block
 
@@ -65,7 +79,9 @@ def test_no_group_and_deterministic(example_adata):
 def test_tiny_data_inconclusive_not_crash(example_adata, n):
     a = example_adata[["P01", "P07", "P02"][:n]].copy()
     del a.obsm["X_pca"]
-    block = run_comparability(a, group="cohort" if n >= 2 else None, engine="mscseq", permutations=49)
+    block = run_comparability(
+        a, group="cohort" if n >= 2 else None, engine="mscseq", permutations=49
+    )
     assert block["verdict"] == "inconclusive"
     assert block["reasons"]
     json.loads(dump_json(block))
@@ -81,7 +97,14 @@ def test_variance_partition_with_replicates(licensing_dir):
     compute_qc(a)
     normalize(a)
     explore(a)
-    block = run_comparability(a, group="condition", reference="control", engine="mscseq", design="~ donor + condition", permutations=99)
+    block = run_comparability(
+        a,
+        group="condition",
+        reference="control",
+        engine="mscseq",
+        design="~ donor + condition",
+        permutations=99,
+    )
     vp = block["variance_partition"]
     assert vp["donor"] == "donor" and vp["fixed"] == ["condition"]
     assert vp["fractions"]["donor"]["median"] > 0.3

@@ -13,7 +13,11 @@ def _sim(seed=0, g=4):
     cond = np.tile(["c", "c", "t", "t"], 6)
     obs = pd.DataFrame({"donor": donors, "condition": cond}, index=[f"s{i}" for i in range(24)])
     d_eff = rng.normal(0, 1.0, (6, g))
-    y = np.repeat(d_eff, 4, axis=0) + (cond == "t")[:, None] * np.linspace(0, 2, g) + rng.normal(0, 0.7, (24, g))
+    y = (
+        np.repeat(d_eff, 4, axis=0)
+        + (cond == "t")[:, None] * np.linspace(0, 2, g)
+        + rng.normal(0, 0.7, (24, g))
+    )
     # an unbalanced sample removed to test the general case
     keep = np.arange(24) != 5
     return obs[keep], y[keep]
@@ -24,7 +28,9 @@ def test_reml_matches_statsmodels():
 
     obs, y = _sim()
     x = np.column_stack([np.ones(len(obs)), (obs["condition"] == "t").to_numpy(float)])
-    z = (obs["donor"].to_numpy()[:, None] == np.array(sorted(set(obs["donor"])))[None, :]).astype(float)
+    z = (obs["donor"].to_numpy()[:, None] == np.array(sorted(set(obs["donor"])))[None, :]).astype(
+        float
+    )
     fit = reml_one_random(y, x, z)
     for j in range(y.shape[1]):
         df = obs.assign(y=y[:, j])
@@ -32,7 +38,9 @@ def test_reml_matches_statsmodels():
             warnings.simplefilter("ignore")
             m = smf.mixedlm("y ~ condition", df, groups=df["donor"]).fit(reml=True)
         assert fit["sigma2_resid"][j] == pytest.approx(m.scale, rel=1e-3)
-        assert fit["sigma2_random"][j] == pytest.approx(float(m.cov_re.iloc[0, 0]), rel=1e-3, abs=1e-6)
+        assert fit["sigma2_random"][j] == pytest.approx(
+            float(m.cov_re.iloc[0, 0]), rel=1e-3, abs=1e-6
+        )
         assert fit["beta"][j, 1] == pytest.approx(m.fe_params.iloc[1], rel=1e-3, abs=1e-6)
 
 

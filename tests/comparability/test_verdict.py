@@ -2,13 +2,26 @@ from mscseq.comparability.verdict import DEFAULT_THRESHOLDS, decide, rule_text
 
 
 def _m(**kw):
-    base = {"n_products": 12, "outliers": [], "group": None, "contrasts": [], "min_concordance": 0.97, "margin": 1.0}
+    base = {
+        "n_products": 12,
+        "outliers": [],
+        "group": None,
+        "contrasts": [],
+        "min_concordance": 0.97,
+        "margin": 1.0,
+    }
     base.update(kw)
     return base
 
 
 def _c(feq=0.97, nb=0, nt=2000):
-    return {"name": "g_B_vs_A", "n_tested": nt, "fraction_equivalent": feq, "n_tested_beyond": nt, "n_beyond_margin": nb}
+    return {
+        "name": "g_B_vs_A",
+        "n_tested": nt,
+        "fraction_equivalent": feq,
+        "n_tested_beyond": nt,
+        "n_beyond_margin": nb,
+    }
 
 
 def test_small_is_inconclusive():

@@ -56,7 +56,9 @@ def msc_gf(shared: Path) -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, str, st
     return msc_tissue(shared, "gf")
 
 
-def msc_tissue(shared: Path, tissue: str) -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, str, str]]:
+def msc_tissue(
+    shared: Path, tissue: str
+) -> tuple[pd.DataFrame, pd.DataFrame, tuple[str, str, str]]:
     d = shared / "msc_six_sources_osteogenic_kuchur_lobov"
     st = pd.read_csv(d / "samples_derived_from_column_names.tsv", sep="\t")
     st = st[st["file"] == f"{tissue}_transcriptomes_total.csv.gz"].set_index("sample")
@@ -79,7 +81,10 @@ def agreement(ref: pd.DataFrame, res: pd.DataFrame, p: str = "pvalue", padj: str
     b = (res["padj"].to_numpy() < 0.1) & m
     union = (a | b).sum()
     jac = float((a & b).sum() / union) if union else 1.0
-    rd = np.abs(res["dispersion"].to_numpy() - ref["dispersion"].to_numpy()) / ref["dispersion"].to_numpy()
+    rd = (
+        np.abs(res["dispersion"].to_numpy() - ref["dispersion"].to_numpy())
+        / ref["dispersion"].to_numpy()
+    )
     with np.errstate(divide="ignore", invalid="ignore"):
         lp = np.abs(np.log10(res["pvalue"].to_numpy()) - np.log10(ref[p].to_numpy()))
     lp = lp[m & np.isfinite(lp)]

@@ -32,9 +32,17 @@ def test_pipeline_close_to_default_inference() -> None:
     counts, meta = _data()
     out = {}
     for name, kw in (("default", {}), ("mscseq", {"inference": MscseqInference()})):
-        dds = DeseqDataSet(counts=counts, metadata=meta, design="~condition", quiet=True, **({"n_cpus": 1} if not kw else kw))
+        dds = DeseqDataSet(
+            counts=counts,
+            metadata=meta,
+            design="~condition",
+            quiet=True,
+            **({"n_cpus": 1} if not kw else kw),
+        )
         dds.deseq2()
-        st = DeseqStats(dds, contrast=["condition", "B", "A"], quiet=True, **({"n_cpus": 1} if not kw else kw))
+        st = DeseqStats(
+            dds, contrast=["condition", "B", "A"], quiet=True, **({"n_cpus": 1} if not kw else kw)
+        )
         st.summary()
         st.lfc_shrink(coeff="condition[T.B]")
         out[name] = st.results_df
@@ -56,5 +64,13 @@ def test_wald_and_trend_methods() -> None:
     assert conv and np.all(coef > 0) and pred.shape == (500,)
     x = np.column_stack([np.ones(6), [0, 0, 0, 1, 1, 1]])
     mu = np.full((6, 3), 50.0)
-    p, stat, se = inf.wald_test(x, np.full(3, 0.1), np.array([[3.0, 0.5]] * 3), mu, np.full(2, 1e-6), np.array([0, 1.0]), np.array([0.0]))
+    p, stat, se = inf.wald_test(
+        x,
+        np.full(3, 0.1),
+        np.array([[3.0, 0.5]] * 3),
+        mu,
+        np.full(2, 1e-6),
+        np.array([0, 1.0]),
+        np.array([0.0]),
+    )
     assert np.allclose(stat, 0.5 / se) and np.all((p > 0) & (p < 1))

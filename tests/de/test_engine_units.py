@@ -23,7 +23,9 @@ def _toy(seed: int = 1, g: int = 300, n: int = 12):
     rng = np.random.default_rng(seed)
     grp = np.repeat([0.0, 1.0], n // 2)
     bat = np.tile([0.0, 1.0, 0.0], n // 3)
-    x = pd.DataFrame({"Intercept": 1.0, "batch[T.b]": bat, "group[T.B]": grp}, index=[f"s{i}" for i in range(n)])
+    x = pd.DataFrame(
+        {"Intercept": 1.0, "batch[T.b]": bat, "group[T.B]": grp}, index=[f"s{i}" for i in range(n)]
+    )
     sf = np.exp(rng.normal(0, 0.3, n))
     mu = np.exp(rng.normal(4, 1.5, g))
     lfc = np.where(rng.random(g) < 0.2, rng.normal(0, 1.5, g), 0)
@@ -40,7 +42,9 @@ def test_irls_matches_statsmodels_nb_glm() -> None:
     alpha = np.full(y.shape[1], 0.1)
     fit = fit_nb_glm(y.T, sf, xv, alpha, lambda_log2=np.full(3, 1e-12), tol=1e-14)
     for g in range(0, 300, 37):
-        ref = sm.GLM(y[:, g], xv, family=sm.families.NegativeBinomial(alpha=0.1), offset=np.log(sf)).fit(tol=1e-12)
+        ref = sm.GLM(
+            y[:, g], xv, family=sm.families.NegativeBinomial(alpha=0.1), offset=np.log(sf)
+        ).fit(tol=1e-12)
         np.testing.assert_allclose(fit.beta[g], ref.params, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(np.sqrt(fit.beta_var[g]), ref.bse, rtol=1e-4)
 
@@ -64,8 +68,13 @@ def test_cox_reid_log_posterior_direct() -> None:
     # derivative w.r.t. log alpha vs central differences (with the prior)
     pm = np.log(np.full(5, 0.1))
     h = 1e-6
-    num = (log_posterior(a + h, y.T, mu, outer_rows(xv), 3, pm, 0.5) - log_posterior(a - h, y.T, mu, outer_rows(xv), 3, pm, 0.5)) / (2 * h)
-    np.testing.assert_allclose(dlog_posterior(a, y.T, mu, outer_rows(xv), 3, pm, 0.5), num, rtol=1e-5, atol=1e-6)
+    num = (
+        log_posterior(a + h, y.T, mu, outer_rows(xv), 3, pm, 0.5)
+        - log_posterior(a - h, y.T, mu, outer_rows(xv), 3, pm, 0.5)
+    ) / (2 * h)
+    np.testing.assert_allclose(
+        dlog_posterior(a, y.T, mu, outer_rows(xv), 3, pm, 0.5), num, rtol=1e-5, atol=1e-6
+    )
 
 
 def test_line_search_reaches_maximum() -> None:
@@ -87,7 +96,9 @@ def test_less_abs_is_max_of_one_sided_tests() -> None:
     p_upper = norm.cdf((lfc - 1.0) / se)  # H0: lfc >= 1
     p_lower = norm.sf((lfc + 1.0) / se)  # H0: lfc <= -1
     np.testing.assert_allclose(p, np.maximum(p_upper, p_lower))
-    np.testing.assert_allclose(stat, np.minimum(np.maximum((1 - lfc) / se, 0), np.maximum((lfc + 1) / se, 0)))
+    np.testing.assert_allclose(
+        stat, np.minimum(np.maximum((1 - lfc) / se, 0), np.maximum((lfc + 1) / se, 0))
+    )
     _, pg = threshold_test(lfc, se, 1.0, "greaterAbs")
     np.testing.assert_allclose(pg, np.minimum(1, 2 * norm.sf((np.abs(lfc) - 1) / se)))
 
@@ -165,7 +176,9 @@ def test_gamma_glm_recovers_line() -> None:
     m = np.exp(rng.uniform(0, 8, 2000))
     true = 0.05 + 2 / m
     d = true * rng.gamma(5, 1 / 5, 2000)
-    coef, conv = glm_gamma_identity(np.column_stack([np.ones_like(m), 1 / m]), d, np.array([0.1, 1.0]))
+    coef, conv = glm_gamma_identity(
+        np.column_stack([np.ones_like(m), 1 / m]), d, np.array([0.1, 1.0])
+    )
     assert conv
     np.testing.assert_allclose(coef, [0.05, 2.0], rtol=0.1)
 
@@ -174,7 +187,13 @@ def test_loess_reproduces_r_prior_variance_choice() -> None:
     """R's loess(span=0.2) on airway's simulated KL curve picks 0.5285285 (DESeq2's dispPriorVar)."""
     from pathlib import Path
 
-    kl = pd.read_csv(Path(__file__).resolve().parents[2] / "benchmarks" / "reference" / "airway_prior_kl_seed2.tsv", sep="\t")
+    kl = pd.read_csv(
+        Path(__file__).resolve().parents[2]
+        / "benchmarks"
+        / "reference"
+        / "airway_prior_kl_seed2.tsv",
+        sep="\t",
+    )
     fine = np.linspace(0, 8, 1000)
     fitted = r_loess_1d(kl["grid"].to_numpy(), kl["kl"].to_numpy(), fine, span=0.2)
     assert fine[np.argmin(fitted)] == pytest.approx(0.5285285285, abs=1e-9)
@@ -184,7 +203,13 @@ def test_r_random_stream() -> None:
     """Draws of set.seed(2); rchisq(5, 3) in R 4.2.2, and the stored tables equal the generator."""
     rsim = pytest.importorskip("mscseq.de.engine._rsim")
     got = rsim.r_rchisq(5, 3, 2)
-    r = [0.60839875872378502, 0.53883407524968197, 0.37812323397130138, 2.2591307791793858, 0.83222761479705842]
+    r = [
+        0.60839875872378502,
+        0.53883407524968197,
+        0.37812323397130138,
+        2.2591307791793858,
+        0.83222761479705842,
+    ]
     np.testing.assert_allclose(got, r, rtol=1e-13)
     from mscseq.de.engine._rsim_tables import simulated_counts
 
@@ -211,14 +236,18 @@ def test_compiled_kernels_match_numpy(n: int) -> None:
     for prior in (None, pm):
         a0 = np.log(alpha)
         r0 = fit_dispersion_line_search(yt, xv, mu, a0, prior_mean=prior, prior_var=0.6)
-        r1 = fit_dispersion_line_search(yt, xv, mu, a0, prior_mean=prior, prior_var=0.6, kernels=True)
+        r1 = fit_dispersion_line_search(
+            yt, xv, mu, a0, prior_mean=prior, prior_var=0.6, kernels=True
+        )
         same = r0.iterations == r1.iterations
         assert same.mean() > 0.99
         np.testing.assert_allclose(r1.log_alpha[same], r0.log_alpha[same], rtol=1e-8, atol=1e-8)
         np.testing.assert_allclose(r1.initial_lp, r0.initial_lp, rtol=1e-12)
         if prior is not None:  # without a prior the grid's flat tails are decided by rounding
             g0 = fit_dispersion_grid(yt[:50], xv, mu[:50], prior_mean=prior[:50], prior_var=0.6)
-            g1 = fit_dispersion_grid(yt[:50], xv, mu[:50], prior_mean=prior[:50], prior_var=0.6, kernels=True)
+            g1 = fit_dispersion_grid(
+                yt[:50], xv, mu[:50], prior_mean=prior[:50], prior_var=0.6, kernels=True
+            )
             np.testing.assert_allclose(g1, g0, rtol=1e-10)
     full0 = fit_deseq2(y, x, kernels=False)
     full1 = fit_deseq2(y, x, kernels=True)

@@ -17,7 +17,9 @@ REFERENCE = Path(__file__).resolve().parents[2] / "benchmarks" / "reference"
 def test_matches_r_locfit_inside_and_beyond_the_data():
     path = REFERENCE / "locfit_synthetic.data.tsv.gz"
     if not path.exists():
-        pytest.skip("benchmarks/reference/locfit_synthetic.* not generated (benchmarks/make_r_reference.R)")
+        pytest.skip(
+            "benchmarks/reference/locfit_synthetic.* not generated (benchmarks/make_r_reference.R)"
+        )
     d = pd.read_csv(path, sep="\t")
     p = pd.read_csv(REFERENCE / "locfit_synthetic.predict.tsv.gz", sep="\t")
     tree = locfit_1d(d["x"].to_numpy(), d["y"].to_numpy(), np.exp(d["x"].to_numpy()))

@@ -86,7 +86,9 @@ def test_pca_equal_r_up_to_sign(run):
     assert var.iloc[:2].to_numpy() == pytest.approx(r_pct, abs=0.005)
 
 
-def _agreement(ours: pd.DataFrame, r: pd.DataFrame, p: str = "pvalue", padj: str = "padj") -> dict[str, float]:
+def _agreement(
+    ours: pd.DataFrame, r: pd.DataFrame, p: str = "pvalue", padj: str = "padj"
+) -> dict[str, float]:
     r = r[r["baseMean"] >= 10]
     ours = ours.loc[r.index]
     sig_r = set(r.index[r[padj] < 0.1])
@@ -113,7 +115,11 @@ def test_de_agrees_with_r(run):
     contrast = DATASETS[name][1]
     ours = pd.read_csv(out / f"tables/de_{contrast.name}.tsv", sep="\t", index_col=0)
     r = pd.read_csv(ref / f"{name}.results.tsv.gz", sep="\t", index_col=0)
-    np.testing.assert_allclose(ours.loc[r.index[r["baseMean"] >= 10], "baseMean"], r.loc[r["baseMean"] >= 10, "baseMean"], rtol=1e-6)
+    np.testing.assert_allclose(
+        ours.loc[r.index[r["baseMean"] >= 10], "baseMean"],
+        r.loc[r["baseMean"] >= 10, "baseMean"],
+        rtol=1e-6,
+    )
     _meets_targets(_agreement(ours, r))
 
 
@@ -125,7 +131,12 @@ def test_lessabs_agrees_with_r(run):
     design, contrast = DATASETS[name]
     counts = pd.DataFrame(np.asarray(adata.X).T, index=adata.var_names, columns=adata.obs_names)
     ours = differential_expression(
-        counts, adata.obs, design=design, contrasts=[contrast], lfc_threshold=1.0, alt_hypothesis="lessAbs"
+        counts,
+        adata.obs,
+        design=design,
+        contrasts=[contrast],
+        lfc_threshold=1.0,
+        alt_hypothesis="lessAbs",
     )[contrast.name]
     r = pd.read_csv(ref / f"{name}.results.tsv.gz", sep="\t", index_col=0)
     _meets_targets(_agreement(ours, r, "eq_pvalue", "eq_padj"))

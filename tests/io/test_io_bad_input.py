@@ -24,7 +24,10 @@ def err(fn, *args, **kwargs) -> str:
 
 def test_missing_file(tmp_path):
     p = tmp_path / "nope.tsv"
-    assert err(read_counts, p) == f"{p}: file not found; check the path (relative paths are from the current folder)"
+    assert (
+        err(read_counts, p)
+        == f"{p}: file not found; check the path (relative paths are from the current folder)"
+    )
 
 
 def test_folder_instead_of_file(tmp_path):
@@ -43,7 +46,10 @@ def test_blank_lines_only(write):
 
 def test_header_only(write):
     p = write("header.tsv", "gene_id\tA\tB\n")
-    assert err(read_counts, p) == f"{p}: only a header line, no genes; check that the file was written completely"
+    assert (
+        err(read_counts, p)
+        == f"{p}: only a header line, no genes; check that the file was written completely"
+    )
 
 
 def test_header_only_gz(write):
@@ -53,7 +59,10 @@ def test_header_only_gz(write):
 
 def test_negative(write):
     p = write("neg.tsv", "gene_id\tA\tB\nG1\t1\t2\nG2\t-3\t4\n")
-    assert err(read_counts, p) == f"{p}, line 3, column 'A': negative count -3; counts must be 0 or more"
+    assert (
+        err(read_counts, p)
+        == f"{p}, line 3, column 'A': negative count -3; counts must be 0 or more"
+    )
 
 
 def test_non_numeric(write):
@@ -91,7 +100,10 @@ def test_infinite(write):
 
 def test_duplicated_samples(write):
     p = write("dup.tsv", "gene_id\tA\tA\nG1\t1\t2\n")
-    assert err(read_counts, p) == f"{p}, line 1: duplicated sample names in the header: 'A'; make each sample column name unique"
+    assert (
+        err(read_counts, p)
+        == f"{p}, line 1: duplicated sample names in the header: 'A'; make each sample column name unique"
+    )
 
 
 def test_duplicated_samples_across_files(write):
@@ -139,7 +151,10 @@ def test_not_utf8(tmp_path):
 
 def test_semicolon_delimiter(write):
     p = write("semi.csv", "gene_id;A;B\nG1;1;2\n")
-    assert err(read_counts, p) == f"{p}: columns are separated by ';'; save the table as CSV (',') or TSV (tab)"
+    assert (
+        err(read_counts, p)
+        == f"{p}: columns are separated by ';'; save the table as CSV (',') or TSV (tab)"
+    )
 
 
 def test_space_delimiter(write):
@@ -166,12 +181,16 @@ def test_format_mismatch(write):
 
 def test_format_h5ad_on_text(write):
     p = write("m.tsv", GOOD)
-    assert "--format h5ad was given but the file looks like matrix" in err(read_counts, p, format="h5ad")
+    assert "--format h5ad was given but the file looks like matrix" in err(
+        read_counts, p, format="h5ad"
+    )
 
 
 def test_unknown_format(write):
     p = write("m.tsv", GOOD)
-    assert "unknown --format 'excel'" in err(read_count_files, [p], options=ReadOptions(format="excel"))
+    assert "unknown --format 'excel'" in err(
+        read_count_files, [p], options=ReadOptions(format="excel")
+    )
 
 
 def test_unknown_strandedness(write):
@@ -237,7 +256,10 @@ def test_sheet_without_sample_column(write, small_matrix):
 
 def test_sheet_duplicated_rows(write, small_matrix):
     s = write("s.tsv", "sample\tgroup\nA\tx\nA\tx\nB\ty\n")
-    assert err(load_dataset, [small_matrix], s) == f"{s}: duplicated samples in column 'sample': 'A'; list each sample once"
+    assert (
+        err(load_dataset, [small_matrix], s)
+        == f"{s}: duplicated samples in column 'sample': 'A'; list each sample once"
+    )
 
 
 def test_sheet_samples_missing_from_counts(write, small_matrix):
@@ -248,12 +270,16 @@ def test_sheet_samples_missing_from_counts(write, small_matrix):
 
 def test_sheet_design_column_missing(small_matrix, small_sheet):
     msg = err(load_dataset, [small_matrix], small_sheet, required_columns=["donor"])
-    assert msg.startswith(f"{small_sheet}: column(s) 'donor' used in the design or options are not in the sheet")
+    assert msg.startswith(
+        f"{small_sheet}: column(s) 'donor' used in the design or options are not in the sheet"
+    )
 
 
 def test_sheet_empty(write, small_matrix):
     s = write("s.tsv", "")
-    assert err(read_sheet, s).startswith(f"{s}: the file is empty (0 bytes); expected a sample sheet")
+    assert err(read_sheet, s).startswith(
+        f"{s}: the file is empty (0 bytes); expected a sample sheet"
+    )
 
 
 def test_sheet_header_only(write):
@@ -293,7 +319,9 @@ def test_excel_sheet(tmp_path, small_matrix):
     import pandas as pd
 
     s = tmp_path / "samples.xlsx"
-    pd.DataFrame({"sample": ["A", "B", "C"], "donor": [1, 2, 3], "group": ["x", "y", "y"]}).to_excel(s, index=False)
+    pd.DataFrame(
+        {"sample": ["A", "B", "C"], "donor": [1, 2, 3], "group": ["x", "y", "y"]}
+    ).to_excel(s, index=False)
     adata = load_dataset([small_matrix], s)
     assert list(adata.obs_names) == ["A", "B", "C"]
     assert list(adata.obs["donor"].astype(str)) == ["1", "2", "3"]
@@ -302,12 +330,17 @@ def test_excel_sheet(tmp_path, small_matrix):
 def test_corrupt_excel_sheet(tmp_path, small_matrix):
     s = tmp_path / "samples.xlsx"
     s.write_bytes(b"PK\x03\x04" + b"\x00" * 100)
-    assert err(load_dataset, [small_matrix], s).startswith(f"{s}: cannot be read as an Excel .xlsx workbook")
+    assert err(load_dataset, [small_matrix], s).startswith(
+        f"{s}: cannot be read as an Excel .xlsx workbook"
+    )
 
 
 def test_sheet_duplicated_columns(write, small_matrix):
     s = write("s.tsv", "sample\tgroup\tgroup\nA\tx\ty\n")
-    assert err(read_sheet, s) == f"{s}, line 1: duplicated column names 'group'; give each column its own name"
+    assert (
+        err(read_sheet, s)
+        == f"{s}, line 1: duplicated column names 'group'; give each column its own name"
+    )
 
 
 def test_kallisto_h5_and_foreign_hdf5(tmp_path):

@@ -15,7 +15,10 @@ runner = CliRunner()
 
 
 def test_inspect_json(write):
-    m = write("counts.tsv.gz", "gene_id\tgene_name\tA\tB\nENSG00000000001.3\tX\t1.5\t2\nENSG00000000002.1\tY\t3\t4\n")
+    m = write(
+        "counts.tsv.gz",
+        "gene_id\tgene_name\tA\tB\nENSG00000000001.3\tX\t1.5\t2\nENSG00000000002.1\tY\t3\t4\n",
+    )
     h = write("s1.txt", "G1\t5\nG2\t1\n__no_feature\t2\n__ambiguous\t0\n")
     res = runner.invoke(app, ["inspect", "--json", str(m), str(h)])
     assert res.exit_code == 0, res.output
@@ -23,12 +26,18 @@ def test_inspect_json(write):
     assert first["format"] == "nfcore" and first["compression"] == "gzip"
     assert first["n_features"] == 2 and first["samples"] == ["A", "B"]
     assert first["library_sizes"] == {"A": 4.5, "B": 6} and first["integer_counts"] is False
-    assert second["format"] == "htseq" and second["qc_lines"] == ["htseq_ambiguous", "htseq_no_feature"]
+    assert second["format"] == "htseq" and second["qc_lines"] == [
+        "htseq_ambiguous",
+        "htseq_no_feature",
+    ]
     assert second["library_sizes"] == {"s1": 6}
 
 
 def test_inspect_text(write):
-    h = write("s1ReadsPerGene.out.tab", "N_unmapped\t1\t1\t1\nN_multimapping\t0\t0\t0\nN_noFeature\t0\t0\t0\nN_ambiguous\t0\t0\t0\nG1\t10\t0\t10\n")
+    h = write(
+        "s1ReadsPerGene.out.tab",
+        "N_unmapped\t1\t1\t1\nN_multimapping\t0\t0\t0\nN_noFeature\t0\t0\t0\nN_ambiguous\t0\t0\t0\nG1\t10\t0\t10\n",
+    )
     res = runner.invoke(app, ["inspect", str(h), "--strandedness", "reverse"])
     assert res.exit_code == 0, res.output
     assert "format: star" in res.stdout and "s1=10" in res.stdout
@@ -42,13 +51,30 @@ def test_compare_with_per_sample_files_from_the_sheet(tmp_path):
     for i in range(6):
         counts = rng.poisson(rng.lognormal(3, 1, 400)).astype(int)
         lines = [f"ENSG{g:011d}.{g % 5 + 1}\t{c}" for g, c in enumerate(counts)]
-        lines += ["__no_feature\t100", "__ambiguous\t5", "__too_low_aQual\t0", "__not_aligned\t0", "__alignment_not_unique\t50"]
+        lines += [
+            "__no_feature\t100",
+            "__ambiguous\t5",
+            "__too_low_aQual\t0",
+            "__not_aligned\t0",
+            "__alignment_not_unique\t50",
+        ]
         (d / "htseq" / f"lib{i}.txt").write_text("\n".join(lines) + "\n")
         rows.append(f"S{i}\t{'AB'[i // 3]}\thtseq/lib{i}.txt")
     (d / "samples.tsv").write_text("\n".join(rows) + "\n")
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "mscseq", "compare", "-s", str(d / "samples.tsv"), "-o", str(out), "--no-report", "--quiet"],
+        [
+            sys.executable,
+            "-m",
+            "mscseq",
+            "compare",
+            "-s",
+            str(d / "samples.tsv"),
+            "-o",
+            str(out),
+            "--no-report",
+            "--quiet",
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -71,21 +97,37 @@ def test_compare_salmon_with_tx2gene_and_star_strandedness(tmp_path):
     d.mkdir()
     n_tx = 600
     tx2gene = [(f"ENST{t:011d}.1", f"ENSG{t // 3:011d}") for t in range(n_tx)]
-    (d / "tx2gene.csv").write_text("TXNAME,GENEID\n" + "".join(f"{t.split('.')[0]},{g}\n" for t, g in tx2gene))
+    (d / "tx2gene.csv").write_text(
+        "TXNAME,GENEID\n" + "".join(f"{t.split('.')[0]},{g}\n" for t, g in tx2gene)
+    )
     rows = ["sample\tcohort\tpath"]
     for i in range(6):
         (d / f"s{i}").mkdir()
         est = rng.gamma(2.0, rng.lognormal(2, 1, n_tx))
         tpm = est / est.sum() * 1e6
         lines = ["Name\tLength\tEffectiveLength\tTPM\tNumReads"]
-        lines += [f"{t}\t1000\t{800 + k % 50}.5\t{tpm[k]:.4f}\t{est[k]:.3f}" for k, (t, _) in enumerate(tx2gene)]
+        lines += [
+            f"{t}\t1000\t{800 + k % 50}.5\t{tpm[k]:.4f}\t{est[k]:.3f}"
+            for k, (t, _) in enumerate(tx2gene)
+        ]
         (d / f"s{i}" / "quant.sf").write_text("\n".join(lines) + "\n")
         rows.append(f"S{i}\t{'AB'[i // 3]}\ts{i}/quant.sf")
     (d / "samples.tsv").write_text("\n".join(rows) + "\n")
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "mscseq", "compare", "-s", str(d / "samples.tsv"), "--tx2gene", str(d / "tx2gene.csv"),
-         "-o", str(out), "--no-report"],
+        [
+            sys.executable,
+            "-m",
+            "mscseq",
+            "compare",
+            "-s",
+            str(d / "samples.tsv"),
+            "--tx2gene",
+            str(d / "tx2gene.csv"),
+            "-o",
+            str(out),
+            "--no-report",
+        ],
         capture_output=True,
         text=True,
         check=False,

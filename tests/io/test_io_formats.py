@@ -71,13 +71,19 @@ def test_nfcore_gene_counts_rounded_with_names(write):
 
 
 def test_nfcore_tpm_refused(write):
-    p = write("salmon.merged.gene_tpm.tsv", "gene_id\tgene_name\tS1\nENSG1\tA\t500000.5\nENSG2\tB\t499999.5\n")
+    p = write(
+        "salmon.merged.gene_tpm.tsv",
+        "gene_id\tgene_name\tS1\nENSG1\tA\t500000.5\nENSG2\tB\t499999.5\n",
+    )
     with pytest.raises(MscseqError, match="TPM"):
         read_counts(p)
 
 
 def test_nfcore_transcript_counts_summed(write):
-    p = write("salmon.merged.transcript_counts.tsv", "tx\tgene_id\tS1\nT1\tG1\t1.5\nT2\tG1\t2\nT3\tG2\t4\n")
+    p = write(
+        "salmon.merged.transcript_counts.tsv",
+        "tx\tgene_id\tS1\nT1\tG1\t1.5\nT2\tG1\t2\nT3\tG2\t4\n",
+    )
     t = read_counts(p)
     assert t.counts.loc["G1", "S1"] == 4  # 3.5 rounded half to even
     assert t.counts.loc["G2", "S1"] == 4
@@ -101,14 +107,18 @@ def test_featurecounts_names_and_summary(write):
 
 
 def test_htseq_special_lines_become_qc(write):
-    p = write("s1.htseq.txt", "G1\t5\nG2\t0\n__no_feature\t7\n__ambiguous\t1\n__alignment_not_unique\t3\n")
+    p = write(
+        "s1.htseq.txt", "G1\t5\nG2\t0\n__no_feature\t7\n__ambiguous\t1\n__alignment_not_unique\t3\n"
+    )
     t = read_counts(p, sample="S1")
     assert list(t.counts.index) == ["G1", "G2"]
     assert t.qc.loc["S1", "htseq_no_feature"] == 7
     assert t.qc.loc["S1", "htseq_alignment_not_unique"] == 3
 
 
-STAR = "N_unmapped\t10\t10\t10\nN_multimapping\t5\t5\t5\nN_noFeature\t3\t40\t4\nN_ambiguous\t2\t1\t1\n"
+STAR = (
+    "N_unmapped\t10\t10\t10\nN_multimapping\t5\t5\t5\nN_noFeature\t3\t40\t4\nN_ambiguous\t2\t1\t1\n"
+)
 
 
 def test_star_inferred_reverse_and_forced(write, caplog):
@@ -125,7 +135,14 @@ def test_star_inferred_reverse_and_forced(write, caplog):
 
 @pytest.mark.parametrize(
     ("fwd", "rev", "expected"),
-    [(90, 10, "forward"), (10, 90, "reverse"), (50, 50, "unstranded"), (46, 54, "unstranded"), (30, 70, "unstranded"), (0, 0, "unstranded")],
+    [
+        (90, 10, "forward"),
+        (10, 90, "reverse"),
+        (50, 50, "unstranded"),
+        (46, 54, "unstranded"),
+        (30, 70, "unstranded"),
+        (0, 0, "unstranded"),
+    ],
 )
 def test_infer_strandedness_rules(fwd, rev, expected):
     assert infer_strandedness(fwd, rev)[0] == expected
@@ -142,8 +159,26 @@ def _salmon(write, name, rows):
 
 def test_tximport_default_summary(write):
     """Counts summed; length = TPM-weighted mean; zero-abundance genes filled as tximport does."""
-    s1 = _salmon(write, "s1/quant.sf", [("T1.1", 1000, 800, 10, 80.4), ("T2.1", 2000, 1800, 30, 540.2), ("T3.1", 500, 300, 0, 0), ("T4.1", 700, 500, 0, 0)])
-    s2 = _salmon(write, "s2/quant.sf", [("T1.1", 1000, 810, 0, 0), ("T2.1", 2000, 1790, 0, 0), ("T3.1", 500, 310, 5, 15.5), ("T4.1", 700, 520, 0, 0)])
+    s1 = _salmon(
+        write,
+        "s1/quant.sf",
+        [
+            ("T1.1", 1000, 800, 10, 80.4),
+            ("T2.1", 2000, 1800, 30, 540.2),
+            ("T3.1", 500, 300, 0, 0),
+            ("T4.1", 700, 500, 0, 0),
+        ],
+    )
+    s2 = _salmon(
+        write,
+        "s2/quant.sf",
+        [
+            ("T1.1", 1000, 810, 0, 0),
+            ("T2.1", 2000, 1790, 0, 0),
+            ("T3.1", 500, 310, 5, 15.5),
+            ("T4.1", 700, 520, 0, 0),
+        ],
+    )
     tx2 = write("tx2gene.csv", "TXNAME,GENEID\nT1,GA\nT2,GA\nT3,GB\nT4,GC\n")
     t = read_count_files([s1, s2], options=ReadOptions(tx2gene=tx2))
     assert list(t.counts.columns) == ["s1", "s2"]
@@ -160,7 +195,11 @@ def test_tximport_default_summary(write):
 
 
 def test_tximport_gtf_and_missing_transcripts(write):
-    s1 = _salmon(write, "a/quant.sf", [("ENST1", 100, 80, 1, 5), ("ENST2", 100, 80, 1, 7), ("ENST9", 100, 80, 1, 1)])
+    s1 = _salmon(
+        write,
+        "a/quant.sf",
+        [("ENST1", 100, 80, 1, 5), ("ENST2", 100, 80, 1, 7), ("ENST9", 100, 80, 1, 1)],
+    )
     gtf = write(
         "genes.gtf",
         '#!genome-build test\nchr1\tsrc\tgene\t1\t9\t.\t+\t.\tgene_id "ENSG1"; gene_name "ABC";\n'
@@ -186,7 +225,15 @@ def test_gencode_bar_names_carry_the_gene(write):
     s1 = _salmon(
         write,
         "a/quant.sf",
-        [("ENST00000000001.1|ENSG00000000001.2|OTTHUMG|OTTHUMT|ABC-201|ABC|900|protein_coding|", 900, 700, 1, 3)],
+        [
+            (
+                "ENST00000000001.1|ENSG00000000001.2|OTTHUMG|OTTHUMT|ABC-201|ABC|900|protein_coding|",
+                900,
+                700,
+                1,
+                3,
+            )
+        ],
     )
     t = read_counts(s1)
     assert t.counts.loc["ENSG00000000001", "a"] == 3
@@ -194,7 +241,10 @@ def test_gencode_bar_names_carry_the_gene(write):
 
 
 def test_kallisto_and_rsem(write):
-    k = write("k1/abundance.tsv", "target_id\tlength\teff_length\test_counts\ttpm\nT1\t100\t80\t2.5\t1\nT2\t100\t80\t1\t1\n")
+    k = write(
+        "k1/abundance.tsv",
+        "target_id\tlength\teff_length\test_counts\ttpm\nT1\t100\t80\t2.5\t1\nT2\t100\t80\t1\t1\n",
+    )
     tx2 = write("t2g.tsv", "T1\tG1\nT2\tG1\n")
     assert read_counts(k, tx2gene=tx2).counts.loc["G1", "k1"] == 4  # 3.5 → 4
     r = write(
@@ -215,7 +265,11 @@ def test_h5ad_layers(tmp_path):
 
     x = np.array([[1.5, 2.0], [0.2, 4.0]])
     counts = np.array([[1, 2], [0, 4]], dtype=np.float32)
-    a = ad.AnnData(X=x, obs=pd.DataFrame(index=["s1", "s2"]), var=pd.DataFrame({"gene_name": ["A", "B"]}, index=["g1", "g2"]))
+    a = ad.AnnData(
+        X=x,
+        obs=pd.DataFrame(index=["s1", "s2"]),
+        var=pd.DataFrame({"gene_name": ["A", "B"]}, index=["g1", "g2"]),
+    )
     a.layers["counts"] = counts
     p = tmp_path / "data.h5ad"
     a.write_h5ad(p)
@@ -298,7 +352,10 @@ def test_entrez_ids_stay_text(write):
 
 def test_files_read_are_recorded(write):
     write("d/s1ReadsPerGene.out.tab", STAR + "G1\t100\t2\t98\n")
-    write("d/s1Log.final.out", "                          Started job on |\tNov 01 10:00:00\n   Number of input reads |\t120\n")
+    write(
+        "d/s1Log.final.out",
+        "                          Started job on |\tNov 01 10:00:00\n   Number of input reads |\t120\n",
+    )
     sheet = write("sheet.tsv", "sample\tpath\nA\td/s1ReadsPerGene.out.tab\n")
     adata = load_dataset(None, sheet)
     files = [Path(f).name for f in adata.uns["input"]["files"]]
@@ -321,9 +378,15 @@ def test_star_samples_with_different_strandedness_are_flagged(write, caplog):
 def test_inspect_nfcore_transcripts_and_tpm_as_is(write):
     from mscseq.io.inspect import inspect_file
 
-    tx = write("salmon.merged.transcript_counts.tsv", "tx\tgene_id\tS1\nT1\tG1\t1.5\nT2\tG1\t2\nT3\tG2\t4\n")
+    tx = write(
+        "salmon.merged.transcript_counts.tsv",
+        "tx\tgene_id\tS1\nT1\tG1\t1.5\nT2\tG1\t2\nT3\tG2\t4\n",
+    )
     info = inspect_file(tx)
     assert (info["format"], info["n_features"], info["integer_counts"]) == ("nfcore", 2, False)
     assert info["library_sizes"] == {"S1": 7.5}
-    tpm = write("salmon.merged.gene_tpm.tsv", "gene_id\tgene_name\tS1\nENSG1\tA\t500000.5\nENSG2\tB\t499999.5\n")
+    tpm = write(
+        "salmon.merged.gene_tpm.tsv",
+        "gene_id\tgene_name\tS1\nENSG1\tA\t500000.5\nENSG2\tB\t499999.5\n",
+    )
     assert inspect_file(tpm)["library_sizes"] == {"S1": 1_000_000}

@@ -27,7 +27,12 @@ def test_airway_matrix(shared_data):
 
 def test_airway_with_its_metadata(shared_data):
     d = shared_data / "airway_himes2014_GSE52778"
-    adata = load_dataset([d / "airway_cts.tsv.gz"], d / "airway_metadata.tsv", sample_column="ID", required_columns=["cell", "dex"])
+    adata = load_dataset(
+        [d / "airway_cts.tsv.gz"],
+        d / "airway_metadata.tsv",
+        sample_column="ID",
+        required_columns=["cell", "dex"],
+    )
     assert adata.shape == (8, 64102)
     assert list(adata.obs["dex"].astype(str)) == ["untrt", "trt"] * 4
 
@@ -35,13 +40,26 @@ def test_airway_with_its_metadata(shared_data):
 def test_pasilla_matrix(shared_data):
     t = read_counts(shared_data / "pasilla_brooks2011/pasilla_gene_counts.tsv.gz")
     assert t.counts.shape == (14599, 7)
-    assert t.counts.sum().tolist() == [13972512, 21911438, 8358426, 9841335, 18670279, 9571826, 10343856]
+    assert t.counts.sum().tolist() == [
+        13972512,
+        21911438,
+        8358426,
+        9841335,
+        18670279,
+        9571826,
+        10343856,
+    ]
 
 
 def test_msc_six_sources_from_sheet_file_column(shared_data):
     """The six per-tissue matrices named in the sheet's 'file' column, each read once, 102 samples."""
     d = shared_data / "msc_six_sources_osteogenic_kuchur_lobov"
-    adata = load_dataset(None, d / "samples_derived_from_column_names.tsv", path_column="file", required_columns=["donor_id", "condition"])
+    adata = load_dataset(
+        None,
+        d / "samples_derived_from_column_names.tsv",
+        path_column="file",
+        required_columns=["donor_id", "condition"],
+    )
     assert adata.shape == (102, 61533)
     sums = adata.X.sum(axis=1)
     assert 25_000 < sums.min() and sums.max() < 181_000
@@ -52,7 +70,10 @@ def test_msc_six_sources_from_sheet_file_column(shared_data):
 
 @pytest.mark.parametrize("tissue", ["fat", "gf", "ligament", "ob", "pk", "pulp"])
 def test_msc_each_file(shared_data, tissue):
-    t = read_counts(shared_data / f"msc_six_sources_osteogenic_kuchur_lobov/{tissue}_transcriptomes_total.csv.gz")
+    t = read_counts(
+        shared_data
+        / f"msc_six_sources_osteogenic_kuchur_lobov/{tissue}_transcriptomes_total.csv.gz"
+    )
     assert t.counts.shape[0] == 61533 and 15 <= t.counts.shape[1] <= 18
     assert np.array_equal(t.counts.to_numpy(), np.round(t.counts.to_numpy()))
 
@@ -67,7 +88,9 @@ def test_fpkm_is_refused_but_inspectable(shared_data):
 
 
 def test_nfcore_gsc_add3(shared_data):
-    t = read_counts(shared_data / "nfcore_salmon_merged_human_GSC_ADD3/salmon.merged.gene_counts.tsv.gz")
+    t = read_counts(
+        shared_data / "nfcore_salmon_merged_human_GSC_ADD3/salmon.merged.gene_counts.tsv.gz"
+    )
     assert t.format == "nfcore" and t.counts.shape == (29744, 10)
     assert any("5622 genes had non-integer" in n for n in t.notes)
     assert t.gene_names["ZYX"] == "ZYX" and "AKAP17A-2" in t.counts.index
@@ -76,7 +99,11 @@ def test_nfcore_gsc_add3(shared_data):
 
 def test_nfcore_srp254919_with_samplesheet(shared_data):
     d = shared_data / "nfcore_SRP254919_mouse_differentialabundance"
-    adata = load_dataset([d / "SRP254919.salmon.merged.gene_counts.top1000cov.tsv"], d / "SRP254919.samplesheet.csv", required_columns=["treatment"])
+    adata = load_dataset(
+        [d / "SRP254919.salmon.merged.gene_counts.top1000cov.tsv"],
+        d / "SRP254919.samplesheet.csv",
+        required_columns=["treatment"],
+    )
     assert adata.shape == (6, 1000)
     assert any("333 genes had non-integer" in n for n in adata.uns["input"]["notes"])
     assert adata.var.loc["ENSMUSG00000030324", "gene_name"] == "Rho"
@@ -87,7 +114,9 @@ def test_htseq_sixteen_through_sheet(shared_data, tmp_path):
     d = shared_data / "htseq_count_airway_GSE52778_16samples"
     files = sorted(d.glob("SRR*_all_counts.txt.gz"))
     assert len(files) == 16
-    rows = ["sample\tgroup\tpath"] + [f"{f.name[:10]}\tg{i % 2}\t{os.path.relpath(f, tmp_path)}" for i, f in enumerate(files)]
+    rows = ["sample\tgroup\tpath"] + [
+        f"{f.name[:10]}\tg{i % 2}\t{os.path.relpath(f, tmp_path)}" for i, f in enumerate(files)
+    ]
     sheet = tmp_path / "sheet.tsv"
     sheet.write_text("\n".join(rows) + "\n")
     adata = load_dataset(None, sheet)
@@ -101,7 +130,9 @@ def test_htseq_sixteen_through_sheet(shared_data, tmp_path):
 
 
 def test_featurecounts_hbr_uhr(shared_data):
-    t = read_counts(shared_data / "formats_featurecounts_star/featurecounts_HBR_UHR_chr22/featureCounts.txt")
+    t = read_counts(
+        shared_data / "formats_featurecounts_star/featurecounts_HBR_UHR_chr22/featureCounts.txt"
+    )
     assert t.format == "featurecounts"
     assert list(t.counts.columns) == ["HBR_1", "HBR_2", "HBR_3", "UHR_1", "UHR_2", "UHR_3"]
     assert t.counts.shape == (1378, 6)
@@ -115,13 +146,25 @@ def test_featurecounts_summary_is_qc(shared_data):
     assert info["format"] == "featurecounts_summary"
     assert info["samples"] == ["EO073", "EO074", "EO075", "EO076", "EO077", "EO078"]
     assert info["qc"]["EO073"]["featurecounts_Assigned"] == 20851466
-    assert len([k for k in info["qc_lines"] if k.startswith("featurecounts_") and k != "featurecounts_assigned_fraction"]) == 14
+    assert (
+        len(
+            [
+                k
+                for k in info["qc_lines"]
+                if k.startswith("featurecounts_") and k != "featurecounts_assigned_fraction"
+            ]
+        )
+        == 14
+    )
     with pytest.raises(MscseqError, match="holds QC, not counts"):
         read_counts(p)
 
 
 def test_star_readspergene(shared_data):
-    p = shared_data / "formats_featurecounts_star/star_readspergene_streamline/ReadsPerGene.out.tab.gz"
+    p = (
+        shared_data
+        / "formats_featurecounts_star/star_readspergene_streamline/ReadsPerGene.out.tab.gz"
+    )
     raw = pd.read_csv(p, sep="\t", header=None, skiprows=4)
     t = read_counts(p, keep_gene_version=True)
     assert t.format == "star" and t.counts.shape == (62836, 1)
@@ -139,17 +182,28 @@ def test_star_readspergene(shared_data):
 
 
 def test_star_log_inspect(shared_data):
-    info = inspect_file(shared_data / "formats_featurecounts_star/star_readspergene_streamline/Log.final.out")
+    info = inspect_file(
+        shared_data / "formats_featurecounts_star/star_readspergene_streamline/Log.final.out"
+    )
     assert info["format"] == "star_log"
     (metrics,) = info["qc"].values()
-    assert metrics["Number of input reads"] == 14971841 and metrics["Uniquely mapped reads %"] == 88.86
+    assert (
+        metrics["Number of input reads"] == 14971841 and metrics["Uniquely mapped reads %"] == 88.86
+    )
 
 
 @pytest.fixture(scope="module")
 def tx2gene_v27(shared_data, tmp_path_factory):
     """GENCODE v27 transcript→gene map taken from the RSEM genes.results of the same data set."""
-    r = pd.read_csv(shared_data / "formats_tximportData_geuvadis/rsem/ERR188297/ERR188297.genes.results.gz", sep="\t")
-    rows = [(t, g) for g, ts in zip(r["gene_id"], r["transcript_id(s)"], strict=True) for t in ts.split(",")]
+    r = pd.read_csv(
+        shared_data / "formats_tximportData_geuvadis/rsem/ERR188297/ERR188297.genes.results.gz",
+        sep="\t",
+    )
+    rows = [
+        (t, g)
+        for g, ts in zip(r["gene_id"], r["transcript_id(s)"], strict=True)
+        for t in ts.split(",")
+    ]
     path = tmp_path_factory.mktemp("t2g") / "tx2gene.gencode.v27.tsv"
     pd.DataFrame(rows, columns=["TXNAME", "GENEID"]).to_csv(path, sep="\t", index=False)
     return path
@@ -179,7 +233,11 @@ def test_salmon_tximport_matches_reference_computation(shared_data, tx2gene_v27)
 def test_kallisto_ensembl_ids_matched_without_versions(shared_data, tx2gene_v27):
     p = shared_data / "formats_tximportData_geuvadis/kallisto_boot/ERR188297/abundance.tsv.gz"
     info = inspect_file(p)
-    assert info["format"] == "kallisto" and info["level"] == "transcript" and info["n_features"] == 178136
+    assert (
+        info["format"] == "kallisto"
+        and info["level"] == "transcript"
+        and info["n_features"] == 178136
+    )
     t = read_counts(p, tx2gene=tx2gene_v27)
     assert any("without version suffixes" in n for n in t.notes)
     assert t.counts.shape[0] > 30000
@@ -192,7 +250,9 @@ def test_rsem_two_samples(shared_data):
     t = read_count_files(files)
     assert list(t.counts.columns) == ["ERR188297", "ERR188088"]
     assert t.counts.shape == (58288, 2)
-    assert t.lengths is not None and t.lengths.loc["ENSG00000000419", "ERR188297"] == pytest.approx(883.46)
+    assert t.lengths is not None and t.lengths.loc["ENSG00000000419", "ERR188297"] == pytest.approx(
+        883.46
+    )
     assert t.counts.loc["ENSG00000000419", "ERR188297"] == 1000
     assert any("rounded" in n for n in t.notes)
 
@@ -218,7 +278,9 @@ def test_pydeseq2_synthetic_csvs(shared_data):
     base = shared_data / "pydeseq2_synthetic_with_R_reference"
     assert read_counts(base / "datasets/synthetic/test_counts.csv").counts.shape == (10, 100)
     assert read_counts(base / "tests/data/wide/test_counts.csv").counts.shape == (50, 30)
-    assert read_counts(base / "tests/data/large_counts/test_counts_from_test_code.csv").counts.shape == (8, 5)
+    assert read_counts(
+        base / "tests/data/large_counts/test_counts_from_test_code.csv"
+    ).counts.shape == (8, 5)
 
 
 COUNT_FILES = [
@@ -249,9 +311,17 @@ def test_inspect_agrees_with_reader(shared_data, rel):
 
 
 def test_inspect_reports_tool_qc(shared_data):
-    info = inspect_file(shared_data / "htseq_count_airway_GSE52778_16samples/SRR1039508_all_counts.txt.gz")
+    info = inspect_file(
+        shared_data / "htseq_count_airway_GSE52778_16samples/SRR1039508_all_counts.txt.gz"
+    )
     assert info["qc_lines"] == sorted(
-        ["htseq_no_feature", "htseq_ambiguous", "htseq_too_low_aQual", "htseq_not_aligned", "htseq_alignment_not_unique"]
+        [
+            "htseq_no_feature",
+            "htseq_ambiguous",
+            "htseq_too_low_aQual",
+            "htseq_not_aligned",
+            "htseq_alignment_not_unique",
+        ]
     )
 
 
@@ -277,5 +347,8 @@ def test_msc_excel_sheet(shared_data):
     assert sheet.shape == (102, 10)
     assert sheet.loc["Pulp.3219.23.48h.undif_1", "Cell_type"] == "DPSCs"
     counts = sorted(d.glob("*_transcriptomes_total.csv.gz"))
-    with pytest.raises(MscseqError, match=r"RNA-seq_samples\.xlsx: \d+ sample\(s\) in the sheet are not in the count files"):
+    with pytest.raises(
+        MscseqError,
+        match=r"RNA-seq_samples\.xlsx: \d+ sample\(s\) in the sheet are not in the count files",
+    ):
         load_dataset(counts, d / "RNA-seq_samples.xlsx")

@@ -29,9 +29,13 @@ def _env() -> dict[str, str]:
     return env
 
 
-def snakemake(*args: str | Path, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def snakemake(
+    *args: str | Path, cwd: Path, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), *map(str, args)]
-    return subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def test_lint() -> None:
@@ -57,7 +61,9 @@ def test_workflow_runs_on_test_data(tmp_path: Path) -> None:
     assert int(rows["licensing"]["de_condition_IFNg_vs_control_up"]) > 0
     assert rows["licensing"]["de_cohort_B_vs_A_up"] == ""  # other datasets' contrasts stay empty
     assert rows["example"]["de_cohort_B_vs_A_up"] != ""
-    assert rows["example"]["verdict"] == "not_comparable"  # P09 is simulated as a contaminated product
+    assert (
+        rows["example"]["verdict"] == "not_comparable"
+    )  # P09 is simulated as a contaminated product
     assert rows["example"]["outliers"] == "P09"
     assert rows["example"]["n_products"] == "15"
     for name, row in rows.items():
@@ -90,16 +96,34 @@ def sheet_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-GOOD = {"dataset": "ds1", "counts": "a.tsv.gz", "samples": "samples.tsv", "design": "~ cohort", "contrast": "cohort,B,A"}
+GOOD = {
+    "dataset": "ds1",
+    "counts": "a.tsv.gz",
+    "samples": "samples.tsv",
+    "design": "~ cohort",
+    "contrast": "cohort,B,A",
+}
 
 
 @pytest.mark.parametrize(
     ("change", "header", "expected"),
     [
-        ({"dataset": "bad name"}, None, "row 1 (dataset 'bad name'), column 'dataset': 'bad name' is not valid; expected name of the dataset"),
+        (
+            {"dataset": "bad name"},
+            None,
+            "row 1 (dataset 'bad name'), column 'dataset': 'bad name' is not valid; expected name of the dataset",
+        ),
         ({"counts": ""}, None, "row 1 (dataset 'ds1'): 'counts' is empty; it is required"),
-        ({"contrast": "cohort,B"}, None, "column 'contrast': 'cohort,B' is not valid; expected VARIABLE,TARGET,REFERENCE"),
-        ({"design": "cohort"}, None, "column 'design': 'cohort' is not valid; expected design formula"),
+        (
+            {"contrast": "cohort,B"},
+            None,
+            "column 'contrast': 'cohort,B' is not valid; expected VARIABLE,TARGET,REFERENCE",
+        ),
+        (
+            {"design": "cohort"},
+            None,
+            "column 'design': 'cohort' is not valid; expected design formula",
+        ),
         ({"counts": "missing.tsv"}, None, "row 1 (dataset 'ds1'): file not found:"),
         ({}, ["dataset", "counts", "samples", "desing"], "unknown column(s) 'desing'"),
         ({}, ["dataset", "samples"], "missing column(s) 'counts'"),
@@ -109,27 +133,40 @@ def test_bad_datasets_sheet_is_a_clear_error(
     sheet_dir: Path, change: dict[str, str], header: list[str] | None, expected: str
 ) -> None:
     sheet = _write_sheet(sheet_dir, [{**GOOD, **change}], header)
-    res = snakemake("-n", "--cores", "1", "--config", f"datasets={sheet}", cwd=sheet_dir, timeout=120)
+    res = snakemake(
+        "-n", "--cores", "1", "--config", f"datasets={sheet}", cwd=sheet_dir, timeout=120
+    )
     assert res.returncode != 0
-    log = res.stdout + res.stderr  # snakemake prints parse errors on stdout or stderr depending on mode
+    log = (
+        res.stdout + res.stderr
+    )  # snakemake prints parse errors on stdout or stderr depending on mode
     assert expected in log, log
 
 
 def test_duplicate_dataset_names(sheet_dir: Path) -> None:
     sheet = _write_sheet(sheet_dir, [GOOD, GOOD])
-    res = snakemake("-n", "--cores", "1", "--config", f"datasets={sheet}", cwd=sheet_dir, timeout=120)
+    res = snakemake(
+        "-n", "--cores", "1", "--config", f"datasets={sheet}", cwd=sheet_dir, timeout=120
+    )
     assert res.returncode != 0
     assert "duplicated dataset name(s) ds1" in res.stdout + res.stderr
 
 
 def test_missing_sheet(tmp_path: Path) -> None:
-    res = snakemake("-n", "--cores", "1", "--config", "datasets=nope.csv", cwd=tmp_path, timeout=120)
+    res = snakemake(
+        "-n", "--cores", "1", "--config", "datasets=nope.csv", cwd=tmp_path, timeout=120
+    )
     assert res.returncode != 0
     assert "datasets sheet nope.csv: file not found" in res.stdout + res.stderr
 
 
 def test_several_count_files_and_options_reach_the_cli(sheet_dir: Path) -> None:
-    row = {**GOOD, "counts": "a.tsv.gz; b.tsv.gz", "contrast": "cohort,B,A;lot,reference,product", "group": "cohort"}
+    row = {
+        **GOOD,
+        "counts": "a.tsv.gz; b.tsv.gz",
+        "contrast": "cohort,B,A;lot,reference,product",
+        "group": "cohort",
+    }
     sheet = _write_sheet(sheet_dir, [row])
     res = snakemake(
         "-n", "-p", "--cores", "4",
@@ -149,7 +186,11 @@ def test_several_count_files_and_options_reach_the_cli(sheet_dir: Path) -> None:
 
 
 def test_slurm_profile_parses() -> None:
-    pytest.importorskip("snakemake_executor_plugin_slurm", reason="the SLURM executor plugin is not installed")
-    res = snakemake("--profile", "profiles/slurm", "-n", cwd=WORKFLOWS, timeout=120)  # dry run: nothing is submitted
+    pytest.importorskip(
+        "snakemake_executor_plugin_slurm", reason="the SLURM executor plugin is not installed"
+    )
+    res = snakemake(
+        "--profile", "profiles/slurm", "-n", cwd=WORKFLOWS, timeout=120
+    )  # dry run: nothing is submitted
     assert res.returncode == 0, res.stdout + res.stderr
     assert "compare" in res.stdout

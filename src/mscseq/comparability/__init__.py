@@ -157,17 +157,31 @@ def run_comparability(
 
     # 1. product similarity and outliers
     sim = product_similarity(
-        vst, np.asarray(adata.obsm["X_pca"]) if "X_pca" in adata.obsm else np.zeros((n, 1)), base_mean, samples, groups=labels, margin=margin, threshold=MAD_Z
+        vst,
+        np.asarray(adata.obsm["X_pca"]) if "X_pca" in adata.obsm else np.zeros((n, 1)),
+        base_mean,
+        samples,
+        groups=labels,
+        margin=margin,
+        threshold=MAD_Z,
     )
     clus = adata.uns.get("clustering", {})
     pearson = np.asarray(adata.obsp["pearson"]) if "pearson" in adata.obsp else np.ones((n, n))
-    clusters = two_clusters(np.asarray(clus.get("linkage", np.zeros((0, 4)))), 1.0 - pearson, labels)
+    clusters = two_clusters(
+        np.asarray(clus.get("linkage", np.zeros((0, 4)))), 1.0 - pearson, labels
+    )
     if n < MIN_PRODUCTS:
-        caveats.append(f"only {n} products: MAD-based outlier screening needs at least {MIN_PRODUCTS}")
+        caveats.append(
+            f"only {n} products: MAD-based outlier screening needs at least {MIN_PRODUCTS}"
+        )
 
     # 2. panels
     panel_df = pnl.load_panels(panels)
-    gene_names = adata.var["gene_name"].astype(str).tolist() if "gene_name" in adata.var else [""] * adata.n_vars
+    gene_names = (
+        adata.var["gene_name"].astype(str).tolist()
+        if "gene_name" in adata.var
+        else [""] * adata.n_vars
+    )
     matched = pnl.match_genes(panel_df, [str(g) for g in adata.var_names], gene_names)
     scores = pnl.panel_scores(vst, matched)
     flags: dict[str, list[str]] = {}
@@ -184,11 +198,17 @@ def run_comparability(
                 "panel": name,
                 "n_genes": len(rows),
                 "n_found": int((rows["index"] >= 0).sum()),
-                "missing": [s or g for s, g, i in zip(rows["symbol"], rows["gene_id"], rows["index"], strict=True) if i < 0],
+                "missing": [
+                    s or g
+                    for s, g, i in zip(rows["symbol"], rows["gene_id"], rows["index"], strict=True)
+                    if i < 0
+                ],
             }
             for name, rows in matched.groupby("panel", sort=False)
         ],
-        "scores": {s: {k: float(scores.at[i, k]) for k in scores.columns} for i, s in enumerate(samples)},
+        "scores": {
+            s: {k: float(scores.at[i, k]) for k in scores.columns} for i, s in enumerate(samples)
+        },
         "flags": flags,
         "potency_variability": potency,
         "user_panels": [str(p) for p in panels],
@@ -204,26 +224,57 @@ def run_comparability(
         eq_design = eqv.equivalence_design(design or "~ 1", spec.variable)
         skip = eqv.equivalence_skip_reason(obs, spec, eq_design)
         if skip is None:
-            counts = pd.DataFrame(np.asarray(adata.X).T, index=adata.var_names.astype(str), columns=adata.obs_names)
+            counts = pd.DataFrame(
+                np.asarray(adata.X).T, index=adata.var_names.astype(str), columns=adata.obs_names
+            )
             gn = adata.var["gene_name"] if "gene_name" in adata.var else None
             eq_tables = eqv.equivalence_tests(
-                counts, obs, spec, design=eq_design, margin=margin, alpha=alpha, engine=engine, threads=threads, gene_names=gn
+                counts,
+                obs,
+                spec,
+                design=eq_design,
+                margin=margin,
+                alpha=alpha,
+                engine=engine,
+                threads=threads,
+                gene_names=gn,
             )
             tables["equivalence"] = eqv.as_frame_order(eq_tables)
             for t in spec.targets:
                 name = eqv.contrast_name(spec, t)
-                eq_block.append({"name": name, **eqv.summarize_equivalence(eq_tables[name], spec, t, margin=margin, alpha=alpha)})
+                eq_block.append(
+                    {
+                        "name": name,
+                        **eqv.summarize_equivalence(
+                            eq_tables[name], spec, t, margin=margin, alpha=alpha
+                        ),
+                    }
+                )
         else:
-            eq_block = [{"name": eqv.contrast_name(spec, t), "target": t, "reference": spec.reference, "skipped": skip} for t in spec.targets]
+            eq_block = [
+                {
+                    "name": eqv.contrast_name(spec, t),
+                    "target": t,
+                    "reference": spec.reference,
+                    "skipped": skip,
+                }
+                for t in spec.targets
+            ]
         if engine == "pydeseq2":
             caveats.append(
                 "equivalence tests ran on PyDESeq2, which applies the margin per design coefficient; mscseq codes the "
                 "reference level first so each group contrast is one coefficient, where this is exact"
             )
         x_inf = vst[:, informative_genes(base_mean)]
-        strata = obs[donor_col].astype(str).tolist() if donor_col and donor_col != spec.variable else None
+        strata = (
+            obs[donor_col].astype(str).tolist()
+            if donor_col and donor_col != spec.variable
+            else None
+        )
         if n > len(spec.sizes):
-            perm_block = permanova(x_inf, labels, permutations=permutations, seed=seed, strata=strata)
+            perm_block = permanova(
+                x_inf, labels, permutations=permutations, seed=seed, strata=strata
+            )
             if perm_block["min_p_value"] > 0.05:
                 caveats.append(
                     f"too few products for a permutation test to reach p < 0.05 (smallest attainable p = "
@@ -249,7 +300,9 @@ def run_comparability(
         else:
             frac.index = pd.Index(adata.var_names[genes].astype(str), name="gene_id")
             if "gene_name" in adata.var:
-                frac.insert(0, "gene_name", adata.var["gene_name"].iloc[genes].astype(str).to_numpy())
+                frac.insert(
+                    0, "gene_name", adata.var["gene_name"].iloc[genes].astype(str).to_numpy()
+                )
             tables["variance_partition"] = frac
             vp_block = {
                 "donor": donor_col,
@@ -274,7 +327,16 @@ def run_comparability(
         "contrasts": [
             {
                 k: c.get(k)
-                for k in ("name", "n_tested", "n_equivalent", "fraction_equivalent", "n_tested_beyond", "n_beyond_margin", "fraction_beyond_margin", "skipped")
+                for k in (
+                    "name",
+                    "n_tested",
+                    "n_equivalent",
+                    "fraction_equivalent",
+                    "n_tested_beyond",
+                    "n_beyond_margin",
+                    "fraction_beyond_margin",
+                    "skipped",
+                )
                 if k in c
             }
             for c in eq_block

@@ -105,7 +105,9 @@ def _coded(obs: pd.DataFrame, spec: GroupSpec) -> tuple[pd.DataFrame, dict[str, 
     order = [spec.reference, *spec.targets]
     code = {lv: f"L{i:04d}" for i, lv in enumerate(order)}
     out = obs.copy()
-    out[spec.variable] = pd.Categorical(obs[spec.variable].astype(str).map(code), categories=[code[lv] for lv in order])
+    out[spec.variable] = pd.Categorical(
+        obs[spec.variable].astype(str).map(code), categories=[code[lv] for lv in order]
+    )
     return out, code
 
 
@@ -183,7 +185,9 @@ def equivalence_tests(
     return out
 
 
-def summarize_equivalence(table: pd.DataFrame, spec: GroupSpec, target: str, *, margin: float, alpha: float) -> dict:
+def summarize_equivalence(
+    table: pd.DataFrame, spec: GroupSpec, target: str, *, margin: float, alpha: float
+) -> dict:
     """Numbers the verdict uses for one contrast, plus the top genes of each kind.
 
     Returns
@@ -198,9 +202,16 @@ def summarize_equivalence(table: pd.DataFrame, spec: GroupSpec, target: str, *, 
     n_eq = int(table["equivalent"].sum())
     n_tested_gt = int(table["padj_beyond"].notna().sum())
     n_gt = int(table["beyond_margin"].sum())
-    beyond = table[table["beyond_margin"]].sort_values(["padj_beyond", "log2FoldChange"], kind="mergesort")
+    beyond = table[table["beyond_margin"]].sort_values(
+        ["padj_beyond", "log2FoldChange"], kind="mergesort"
+    )
     top = [
-        {"gene_id": str(g), "gene_name": str(r["gene_name"]), "log2FoldChange": float(r["log2FoldChange"]), "padj": float(r["padj_beyond"])}
+        {
+            "gene_id": str(g),
+            "gene_name": str(r["gene_name"]),
+            "log2FoldChange": float(r["log2FoldChange"]),
+            "padj": float(r["padj_beyond"]),
+        }
         for g, r in beyond.head(TOP_GENES).iterrows()
     ]
     return {

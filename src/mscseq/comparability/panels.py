@@ -66,7 +66,9 @@ def read_panel(path: str | Path) -> pd.DataFrame:
         msg = f"{p}: --panel file not found; give a TSV with columns gene_id or symbol, panel, direction"
         raise MscseqError(msg)
     try:
-        df = pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False, comment="#", quoting=csv.QUOTE_NONE)
+        df = pd.read_csv(
+            p, sep="\t", dtype=str, keep_default_na=False, comment="#", quoting=csv.QUOTE_NONE
+        )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         msg = f"{p}: cannot read the panel as a tab-separated table ({first})"
@@ -84,7 +86,12 @@ def read_panel(path: str | Path) -> pd.DataFrame:
     for col in ("gene_id", "symbol", "direction", "note"):
         if col not in df.columns:
             df[col] = ""
-    df = df.assign(**{c: df[c].astype(str).str.strip() for c in ("gene_id", "symbol", "panel", "direction", "note")})
+    df = df.assign(
+        **{
+            c: df[c].astype(str).str.strip()
+            for c in ("gene_id", "symbol", "panel", "direction", "note")
+        }
+    )
     df["direction"] = df["direction"].str.lower().replace("", "positive")
     no_gene = (df["gene_id"] == "") & (df["symbol"] == "")
     if no_gene.any():
@@ -122,7 +129,9 @@ def load_panels(extra: Sequence[str | Path] = ()) -> pd.DataFrame:
     return df
 
 
-def match_genes(panels: pd.DataFrame, gene_ids: Sequence[str], symbols: Sequence[str]) -> pd.DataFrame:
+def match_genes(
+    panels: pd.DataFrame, gene_ids: Sequence[str], symbols: Sequence[str]
+) -> pd.DataFrame:
     """Find each panel gene in the data, by Ensembl ID (versions stripped) or else by symbol.
 
     Parameters
@@ -187,7 +196,9 @@ def panel_scores(vst: np.ndarray, matched: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def marker_flags(normalized: np.ndarray, matched: pd.DataFrame, samples: Sequence[str]) -> dict[str, list[str]]:
+def marker_flags(
+    normalized: np.ndarray, matched: pd.DataFrame, samples: Sequence[str]
+) -> dict[str, list[str]]:
     """Identity-panel marker flags per product (text), for products that have any.
 
     Shifts are measured on ``log2(normalised count + 1)``, which, unlike the VST, does not compress the
@@ -207,7 +218,11 @@ def marker_flags(normalized: np.ndarray, matched: pd.DataFrame, samples: Sequenc
     neg = ident["direction"].to_numpy() == "negative"
     labels = [s if s else g for s, g in zip(ident["symbol"], ident["gene_id"], strict=True)]
     for i, sample in enumerate(samples):
-        high = [labels[j] for j in np.flatnonzero(neg) if norm[i, j] >= EXPRESSED_COUNT and shift[i, j] >= MARKER_SHIFT]
+        high = [
+            labels[j]
+            for j in np.flatnonzero(neg)
+            if norm[i, j] >= EXPRESSED_COUNT and shift[i, j] >= MARKER_SHIFT
+        ]
         low = [
             labels[j]
             for j in np.flatnonzero(~neg)
@@ -244,7 +259,12 @@ def score_flags(scores: pd.DataFrame, samples: Sequence[str]) -> dict[str, list[
 
 
 def quality_range(
-    vst: np.ndarray, matched: pd.DataFrame, is_reference: np.ndarray, samples: Sequence[str], *, k: float = QR_K
+    vst: np.ndarray,
+    matched: pd.DataFrame,
+    is_reference: np.ndarray,
+    samples: Sequence[str],
+    *,
+    k: float = QR_K,
 ) -> dict[str, object] | None:
     """Quality-range check: each non-reference product's panel genes within reference mean ± k·SD.
 

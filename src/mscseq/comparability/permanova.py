@@ -36,7 +36,9 @@ def _codes(labels: Sequence[object]) -> tuple[np.ndarray, int]:
     return np.array([lookup[str(v)] for v in labels], dtype=int), len(levels)
 
 
-def pseudo_f_batch(d2: np.ndarray, codes: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+def pseudo_f_batch(
+    d2: np.ndarray, codes: np.ndarray, n_groups: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Pseudo-F and R² for one or many labelings.
 
     Parameters
@@ -224,7 +226,9 @@ def permdisp(
     dims = max(1, min(10, d.shape[0] - 1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = sk_permdisp(dm, lab, test="median", permutations=permutations, seed=seed, dimensions=dims)
+        res = sk_permdisp(
+            dm, lab, test="median", permutations=permutations, seed=seed, dimensions=dims
+        )
     dist_to_median = _distances_to_group_median(x, lab)
     means = pd.Series(dist_to_median).groupby(lab).mean()
     return {

@@ -113,7 +113,9 @@ def concordance(vst: np.ndarray, peers: list[np.ndarray], margin: float) -> np.n
     return out
 
 
-def two_clusters(linkage: np.ndarray, dist: np.ndarray, groups: Sequence[str] | None) -> dict[str, object]:
+def two_clusters(
+    linkage: np.ndarray, dist: np.ndarray, groups: Sequence[str] | None
+) -> dict[str, object]:
     """Cut the average-linkage tree into two clusters; silhouette and agreement with the groups.
 
     Parameters

@@ -24,7 +24,16 @@ import pandas as pd
 from mscseq.errors import MscseqError
 
 #: Sheet columns recognised as the donor (case-insensitive), in order of preference.
-DONOR_COLUMNS = ("donor", "donor_id", "donorid", "patient", "patient_id", "subject", "subject_id", "individual")
+DONOR_COLUMNS = (
+    "donor",
+    "donor_id",
+    "donorid",
+    "patient",
+    "patient_id",
+    "subject",
+    "subject_id",
+    "individual",
+)
 _H_MAX = 1.0 - 1e-9
 
 
@@ -45,7 +54,9 @@ def _profile_loglik(h: np.ndarray, u2: np.ndarray, d: np.ndarray) -> np.ndarray:
     return -0.5 * (m * np.log(np.maximum(sigma2, 1e-300)) + np.log(s).sum(axis=0))
 
 
-def reml_one_random(y: np.ndarray, x: np.ndarray, z: np.ndarray, *, grid: int = 101, iters: int = 60) -> dict[str, np.ndarray]:
+def reml_one_random(
+    y: np.ndarray, x: np.ndarray, z: np.ndarray, *, grid: int = 101, iters: int = 60
+) -> dict[str, np.ndarray]:
     """REML fit of ``y = Xβ + Zb + ε`` for many genes at once (one random intercept).
 
     Parameters
@@ -164,7 +175,11 @@ def variance_partition(
     fit = reml_one_random(np.asarray(vst, dtype=np.float64), x, z)
     comps: dict[str, np.ndarray] = {}
     for var in fixed:
-        idx = [j for j, c in enumerate(cols) if c == var or c.startswith(f"{var}[") or c.startswith(f"{var}:")]
+        idx = [
+            j
+            for j, c in enumerate(cols)
+            if c == var or c.startswith(f"{var}[") or c.startswith(f"{var}:")
+        ]
         part = x[:, idx] @ fit["beta"][:, idx].T  # n × G
         comps[var] = part.var(axis=0, ddof=1)
     comps[donor] = fit["sigma2_random"]

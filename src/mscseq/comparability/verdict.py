@@ -48,7 +48,9 @@ class Thresholds:
 DEFAULT_THRESHOLDS = Thresholds()
 
 
-def rule_text(t: Thresholds, *, margin: float, alpha: float, mad_z: float, min_ratio: float = 1.25) -> str:
+def rule_text(
+    t: Thresholds, *, margin: float, alpha: float, mad_z: float, min_ratio: float = 1.25
+) -> str:
     """The decision rule in words, with the thresholds of this run."""
     return (
         f"inconclusive if fewer than {t.min_products} products; "
@@ -90,7 +92,9 @@ def decide(metrics: dict[str, Any], t: Thresholds = DEFAULT_THRESHOLDS) -> tuple
     """
     n = int(metrics["n_products"])
     if n < t.min_products:
-        return "inconclusive", [f"only {n} product(s): at least {t.min_products} are needed to judge comparability"]
+        return "inconclusive", [
+            f"only {n} product(s): at least {t.min_products} are needed to judge comparability"
+        ]
     outliers = list(metrics.get("outliers", []))
     if outliers:
         return "not_comparable", [f"outlier product(s): {', '.join(outliers)}"]
@@ -98,7 +102,10 @@ def decide(metrics: dict[str, Any], t: Thresholds = DEFAULT_THRESHOLDS) -> tuple
         contrasts = metrics.get("contrasts", [])
         reasons: list[str] = []
         beyond = [
-            c for c in contrasts if not c.get("skipped") and c["n_beyond_margin"] >= beyond_limit(c["n_tested_beyond"], t)
+            c
+            for c in contrasts
+            if not c.get("skipped")
+            and c["n_beyond_margin"] >= beyond_limit(c["n_tested_beyond"], t)
         ]
         if beyond:
             for c in beyond:
@@ -109,9 +116,9 @@ def decide(metrics: dict[str, Any], t: Thresholds = DEFAULT_THRESHOLDS) -> tuple
             return "not_comparable", reasons
         skipped = [c for c in contrasts if c.get("skipped")]
         if skipped or not contrasts:
-            return "inconclusive", [f"{c['name']}: equivalence not tested ({c['skipped']})" for c in skipped] or [
-                "no group comparison could be made"
-            ]
+            return "inconclusive", [
+                f"{c['name']}: equivalence not tested ({c['skipped']})" for c in skipped
+            ] or ["no group comparison could be made"]
         short = [c for c in contrasts if c["fraction_equivalent"] < t.equivalent_fraction]
         if short:
             return "inconclusive", [
@@ -129,7 +136,9 @@ def decide(metrics: dict[str, Any], t: Thresholds = DEFAULT_THRESHOLDS) -> tuple
             for c in contrasts
         ]
     if n < t.min_products_for_comparable:
-        return "inconclusive", [f"only {n} products: outlier screening needs at least {t.min_products_for_comparable}"]
+        return "inconclusive", [
+            f"only {n} products: outlier screening needs at least {t.min_products_for_comparable}"
+        ]
     conc = metrics.get("min_concordance")
     if conc is None or conc < t.concordance_fraction:
         shown = "not computed" if conc is None else f"{conc:.1%}"

@@ -14,7 +14,16 @@ from mscseq.errors import MscseqError
 log = logging.getLogger(__name__)
 
 #: Columns of every DE table, in order (after the ``gene_id`` index).
-DE_COLUMNS = ["gene_name", "baseMean", "log2FoldChange", "lfcSE", "stat", "pvalue", "padj", "dispersion"]
+DE_COLUMNS = [
+    "gene_name",
+    "baseMean",
+    "log2FoldChange",
+    "lfcSE",
+    "stat",
+    "pvalue",
+    "padj",
+    "dispersion",
+]
 
 #: Engines ``--engine`` accepts.
 ENGINES = ("mscseq", "pydeseq2")
@@ -87,7 +96,9 @@ def check_test_options(
         raise MscseqError(msg)
 
 
-def build_reduced_design(reduced: str, full: pd.DataFrame, obs: pd.DataFrame, *, source: str = "sample sheet") -> pd.DataFrame:
+def build_reduced_design(
+    reduced: str, full: pd.DataFrame, obs: pd.DataFrame, *, source: str = "sample sheet"
+) -> pd.DataFrame:
     """Model matrix of the LRT's reduced formula, checked to be nested in the full design.
 
     Parameters
@@ -181,7 +192,9 @@ def _fit_pydeseq2(
             n_cpus=threads,
         )
         stats.summary()
-        res = stats.results_df[["baseMean", "log2FoldChange", "lfcSE", "stat", "pvalue", "padj"]].copy()
+        res = stats.results_df[
+            ["baseMean", "log2FoldChange", "lfcSE", "stat", "pvalue", "padj"]
+        ].copy()
         res["dispersion"] = np.asarray(dds.var["dispersions"], dtype=np.float64)
         out[name] = res
     return out
@@ -203,7 +216,13 @@ def _fit_mscseq(
     fit = fit_deseq2(counts.to_numpy(dtype=np.float64).T, design, threads=threads)
     lrt = lrt_results(fit, reduced, alpha=alpha) if reduced is not None else None
     res_all = {
-        name: results(fit, vec, alpha=alpha, lfc_threshold=lfc_threshold, alt_hypothesis=alt_hypothesis or "greaterAbs")
+        name: results(
+            fit,
+            vec,
+            alpha=alpha,
+            lfc_threshold=lfc_threshold,
+            alt_hypothesis=alt_hypothesis or "greaterAbs",
+        )
         for name, vec in vectors.items()
     }
     out = {}
@@ -211,7 +230,9 @@ def _fit_mscseq(
         if lrt is not None:
             # R's results(dds_lrt, contrast=...): the contrast's log2FoldChange/lfcSE, the LRT's
             # statistic (deviance difference), p-values and adjusted p-values
-            res = lrt.assign(log2FoldChange=res["log2FoldChange"].to_numpy(), lfcSE=res["lfcSE"].to_numpy())
+            res = lrt.assign(
+                log2FoldChange=res["log2FoldChange"].to_numpy(), lfcSE=res["lfcSE"].to_numpy()
+            )
         res.index = counts.index
         out[name] = res
     return out
@@ -275,11 +296,20 @@ def differential_expression(
 
     """
     check_test_options(
-        engine=engine, test=test, reduced=reduced, lfc_threshold=lfc_threshold, alt_hypothesis=alt_hypothesis
+        engine=engine,
+        test=test,
+        reduced=reduced,
+        lfc_threshold=lfc_threshold,
+        alt_hypothesis=alt_hypothesis,
     )
     dm = build_design(design, obs)
     vectors = {c.name: contrast_vector(dm, obs, c) for c in contrasts}
-    kwargs = {"alpha": alpha, "threads": threads, "lfc_threshold": lfc_threshold, "alt_hypothesis": alt_hypothesis}
+    kwargs = {
+        "alpha": alpha,
+        "threads": threads,
+        "lfc_threshold": lfc_threshold,
+        "alt_hypothesis": alt_hypothesis,
+    }
     if engine == "pydeseq2":
         if lfc_threshold > 0:
             log.warning(
@@ -381,5 +411,12 @@ def run_de(
         gene_names=gene_names,
     )
     adata.uns["de"] = tables
-    opts = {"test": test, "lfc_threshold": lfc_threshold, "alt_hypothesis": alt_hypothesis, "reduced": reduced}
-    adata.uns["de_summary"] = {c.name: summarize(tables[c.name], c, alpha=alpha, **opts) for c in contrasts}
+    opts = {
+        "test": test,
+        "lfc_threshold": lfc_threshold,
+        "alt_hypothesis": alt_hypothesis,
+        "reduced": reduced,
+    }
+    adata.uns["de_summary"] = {
+        c.name: summarize(tables[c.name], c, alpha=alpha, **opts) for c in contrasts
+    }

@@ -113,7 +113,11 @@ def read_inputs(
     else:
         paths, names = paths_from_sheet(sheet, samples, column=path_column)
         table = read_count_files(
-            paths, samples=names, options=opts, fill_missing_zero=fill_missing_zero, sheet_path=samples
+            paths,
+            samples=names,
+            options=opts,
+            fill_missing_zero=fill_missing_zero,
+            sheet_path=samples,
         )
     return table, sheet
 

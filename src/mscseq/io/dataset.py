@@ -173,7 +173,9 @@ def to_anndata(
     """
     import anndata as ad
 
-    counts, sheet, extra = match_samples(table, sheet, sheet_path=sheet_path, required_columns=required_columns)
+    counts, sheet, extra = match_samples(
+        table, sheet, sheet_path=sheet_path, required_columns=required_columns
+    )
     x = np.ascontiguousarray(counts.to_numpy(dtype=np.float64).T)
     obs = sheet.copy()
     for col in obs.columns:

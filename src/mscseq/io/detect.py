@@ -43,8 +43,27 @@ STAR_QC = ("N_unmapped", "N_multimapping", "N_noFeature", "N_ambiguous")
 
 #: First-column names that mark a header line (a headerless HTSeq/STAR file starts with a gene ID).
 HEADER_WORDS = frozenset(
-    {"", "gene_id", "gene", "geneid", "genes", "gene_name", "id", "ids", "ensembl_id", "ensembl_gene_id",
-     "feature", "features", "feature_id", "name", "symbol", "target_id", "transcript_id", "tx", "row.names"}
+    {
+        "",
+        "gene_id",
+        "gene",
+        "geneid",
+        "genes",
+        "gene_name",
+        "id",
+        "ids",
+        "ensembl_id",
+        "ensembl_gene_id",
+        "feature",
+        "features",
+        "feature_id",
+        "name",
+        "symbol",
+        "target_id",
+        "transcript_id",
+        "tx",
+        "row.names",
+    }
 )
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _DEXSEQ_BIN = re.compile(r'^"?[^\s:]+:\d{3}"?$')
@@ -142,10 +161,19 @@ def detect_format(path: str | Path) -> Detected:
     if first.startswith("# Program:featureCounts"):
         return Detected("featurecounts", "gene", "the '# Program:featureCounts' line")
     if f0[:6] == FEATURECOUNTS_HEADER:
-        return Detected("featurecounts", "gene", "the featureCounts header 'Geneid Chr Start End Strand Length'")
+        return Detected(
+            "featurecounts", "gene", "the featureCounts header 'Geneid Chr Start End Strand Length'"
+        )
     if f0[0] == "Status" and len(body) > 1 and body[1].startswith(("Assigned", "Unassigned_")):
-        return Detected("featurecounts_summary", "qc", "the 'Status'/'Assigned' lines of a featureCounts .summary")
-    if any("|" in ln and ("Started job on" in ln or "Uniquely mapped reads number" in ln) for ln in body):
+        return Detected(
+            "featurecounts_summary",
+            "qc",
+            "the 'Status'/'Assigned' lines of a featureCounts .summary",
+        )
+    if any(
+        "|" in ln and ("Started job on" in ln or "Uniquely mapped reads number" in ln)
+        for ln in body
+    ):
         return Detected("star_log", "qc", "the 'Started job on |' lines of a STAR Log.final.out")
     if f0[0] in STAR_QC and len(f0) == 4:
         return Detected("star", "gene", "the STAR 'N_unmapped' line and four columns")
@@ -162,7 +190,9 @@ def detect_format(path: str | Path) -> Detected:
     if len(f0) == 2 and is_number(f0[1]) and headerless:
         if _DEXSEQ_BIN.match(f0[0]):
             return Detected("dexseq", "exon", "exon-bin IDs such as 'GENE:001' (dexseq_count.py)")
-        return Detected("htseq", "gene", "two tab-separated columns, gene and count, without a header")
+        return Detected(
+            "htseq", "gene", "two tab-separated columns, gene and count, without a header"
+        )
     if len(f0) == 4 and all(is_number(x) for x in f0[1:]) and headerless and len(body) > 1:
         return Detected("star", "gene", "four columns without a header (STAR ReadsPerGene)")
     lowered = [x.strip().strip('"').lower() for x in re.split(r"[\t,]", first)]

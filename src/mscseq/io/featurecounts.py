@@ -88,5 +88,7 @@ def read_featurecounts_summary(path: str | Path) -> pd.DataFrame:
     qc = pd.DataFrame(data, index=pd.Index(samples, name="sample"))
     total = qc.sum(axis=1)
     if "featurecounts_Assigned" in qc:
-        qc["featurecounts_assigned_fraction"] = (qc["featurecounts_Assigned"] / total.where(total > 0)).fillna(0.0)
+        qc["featurecounts_assigned_fraction"] = (
+            qc["featurecounts_Assigned"] / total.where(total > 0)
+        ).fillna(0.0)
     return qc

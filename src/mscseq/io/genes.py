@@ -48,7 +48,13 @@ def clean_gene_ids(table: CountTable, *, keep_version: bool = False) -> CountTab
         table.lengths = table.lengths.set_axis(ids, axis=0)
     names = table.gene_names
     if names is not None:
-        names = names[~names.index.duplicated()].reindex(old).fillna("").astype(str).set_axis(ids, axis=0)
+        names = (
+            names[~names.index.duplicated()]
+            .reindex(old)
+            .fillna("")
+            .astype(str)
+            .set_axis(ids, axis=0)
+        )
     if ids.has_duplicates:
         dup = ids[ids.duplicated()].unique()
         msg = f"{table.source}: {len(dup)} duplicated gene IDs summed ({', '.join(map(str, dup[:5]))}{' ...' if len(dup) > 5 else ''})"
@@ -59,8 +65,14 @@ def clean_gene_ids(table: CountTable, *, keep_version: bool = False) -> CountTab
             # Length of the merged gene: count-weighted mean of the parts (plain mean where no counts).
             lengths = lengths.set_axis(ids, axis=0)
             weights = counts.to_numpy() + 1e-12
-            weighted = pd.DataFrame(lengths.to_numpy() * weights, index=ids, columns=lengths.columns)
-            wsum = pd.DataFrame(weights, index=ids, columns=lengths.columns).groupby(level=0, sort=False).sum()
+            weighted = pd.DataFrame(
+                lengths.to_numpy() * weights, index=ids, columns=lengths.columns
+            )
+            wsum = (
+                pd.DataFrame(weights, index=ids, columns=lengths.columns)
+                .groupby(level=0, sort=False)
+                .sum()
+            )
             table.lengths = weighted.groupby(level=0, sort=False).sum() / wsum
             table.lengths.index.name = "gene_id"
         counts = counts.groupby(level=0, sort=False).sum()

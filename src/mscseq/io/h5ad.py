@@ -87,4 +87,10 @@ def read_h5ad(path: str | Path, *, layer: str | None = None) -> CountTable:
         if col in var.columns:
             gene_names = pd.Series(var[col].astype(str).to_numpy(), index=genes, name="gene_name")
             break
-    return CountTable(counts=counts, source=p, format="h5ad", gene_names=gene_names, notes=[f"{p}: counts from {layer}"])
+    return CountTable(
+        counts=counts,
+        source=p,
+        format="h5ad",
+        gene_names=gene_names,
+        notes=[f"{p}: counts from {layer}"],
+    )

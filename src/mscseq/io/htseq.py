@@ -30,16 +30,22 @@ def read_htseq(path: str | Path, *, sample: str) -> CountTable:
 
     """
     p = Path(path)
-    text, values = read_fixed_table(p, columns=["gene_id", sample], numeric=[1], integer=[1], header=False, what=WHAT)
+    text, values = read_fixed_table(
+        p, columns=["gene_id", sample], numeric=[1], integer=[1], header=False, what=WHAT
+    )
     ids = text["gene_id"].str.strip().to_numpy()
     special = pd.Series(ids).str.startswith("__").to_numpy()
     if special.all():
         msg = f"{p}: only '__' summary lines, no genes; check that htseq-count ran on the right annotation"
         raise MscseqError(msg)
-    counts = pd.DataFrame(values[~special], index=pd.Index(ids[~special], name="gene_id"), columns=[sample])
+    counts = pd.DataFrame(
+        values[~special], index=pd.Index(ids[~special], name="gene_id"), columns=[sample]
+    )
     qc = None
     if special.any():
         qc = pd.DataFrame(
-            [values[special, 0]], index=[sample], columns=[f"htseq{name[1:]}" for name in ids[special]]
+            [values[special, 0]],
+            index=[sample],
+            columns=[f"htseq{name[1:]}" for name in ids[special]],
         )
     return CountTable(counts=counts, source=p, format="htseq", qc=qc)

@@ -40,15 +40,21 @@ def _qc_dict(qc: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
     return {str(s): {str(k): _plain(v) for k, v in row.items()} for s, row in qc.iterrows()}
 
 
-def _from_table(info: dict[str, Any], table: CountTable, *, raw_integer: bool | None = None) -> None:
+def _from_table(
+    info: dict[str, Any], table: CountTable, *, raw_integer: bool | None = None
+) -> None:
     counts = table.counts
     values = counts.to_numpy()
     info["level"] = table.level if info.get("level") != "exon" else "exon"
     info["n_features"] = int(counts.shape[0])
     info["n_samples"] = int(counts.shape[1])
     info["samples"] = [str(c) for c in counts.columns]
-    info["library_sizes"] = {str(c): _plain(v) for c, v in zip(counts.columns, values.sum(axis=0), strict=True)}
-    info["integer_counts"] = bool(np.all(values == np.round(values))) if raw_integer is None else raw_integer
+    info["library_sizes"] = {
+        str(c): _plain(v) for c, v in zip(counts.columns, values.sum(axis=0), strict=True)
+    }
+    info["integer_counts"] = (
+        bool(np.all(values == np.round(values))) if raw_integer is None else raw_integer
+    )
     info["gene_names"] = table.gene_names is not None
     info["qc"] = _qc_dict(table.qc)
     info["qc_lines"] = sorted({k for row in info["qc"].values() for k in row})
@@ -124,18 +130,27 @@ def inspect_file(
         else:
             counts = pd.DataFrame({quant.sample: quant.counts}, index=quant.ids)
             _from_table(info, CountTable(counts=counts, source=p, format=fmt, level="transcript"))
-            info["notes"].append("transcript level: pass --tx2gene (table or GTF) to summarise to genes")
+            info["notes"].append(
+                "transcript level: pass --tx2gene (table or GTF) to summarise to genes"
+            )
     elif fmt == "h5ad":
         _from_table(info, read_h5ad(p, layer=layer))
     elif fmt == "dexseq":
         sample = sample_name_from_file(p)
         text, values = read_fixed_table(
-            p, columns=["exon_bin", sample], numeric=[1], integer=[1], header=False, what="a dexseq_count.py file"
+            p,
+            columns=["exon_bin", sample],
+            numeric=[1],
+            integer=[1],
+            header=False,
+            what="a dexseq_count.py file",
         )
         ids = text["exon_bin"].to_numpy()
         special = pd.Series(ids).str.startswith("_").to_numpy()
         counts = pd.DataFrame(values[~special], index=ids[~special], columns=[sample])
-        qc = pd.DataFrame([values[special, 0]], index=[sample], columns=[f"dexseq{x}" for x in ids[special]])
+        qc = pd.DataFrame(
+            [values[special, 0]], index=[sample], columns=[f"dexseq{x}" for x in ids[special]]
+        )
         _from_table(info, CountTable(counts=counts, source=p, format="dexseq", level="exon", qc=qc))
         info["notes"].append("exon-bin counts (DEXSeq): not usable as gene counts by mscseq")
     elif fmt == "featurecounts_summary":
@@ -144,7 +159,9 @@ def inspect_file(
         info["library_sizes"] = {}
         info["qc"] = _qc_dict(qc)
         info["qc_lines"] = list(qc.columns)
-        info["notes"] = ["featureCounts summary: QC only; it is read automatically beside its counts file"]
+        info["notes"] = [
+            "featureCounts summary: QC only; it is read automatically beside its counts file"
+        ]
     elif fmt == "star_log":
         metrics = read_star_log(p)
         sample = sample_name_from_file(p)
@@ -177,7 +194,9 @@ def format_report(info: dict[str, Any]) -> str:
         lines.append(f"  sample names: {shown}")
     if info.get("library_sizes"):
         sizes = list(info["library_sizes"].items())
-        shown = ", ".join(f"{s}={v:,.0f}" for s, v in sizes[:10]) + (" ..." if len(sizes) > 10 else "")
+        shown = ", ".join(f"{s}={v:,.0f}" for s, v in sizes[:10]) + (
+            " ..." if len(sizes) > 10 else ""
+        )
         lines.append(f"  library sizes: {shown}")
     if "integer_counts" in info:
         lines.append(f"  integer counts: {'yes' if info['integer_counts'] else 'no'}")

@@ -153,7 +153,11 @@ def read_layout(path: Path, *, nfcore: bool = False) -> Layout:
     if widths == {len(columns) + 1} and all(r[-1] != "" for r in rows):
         # R's write.table leaves the row-name column out of the header.
         columns = ["gene_id", *columns]
-    elif len(columns) > 2 and columns[-1] == "" and all(len(r) == len(columns) and r[-1] == "" for r in rows):
+    elif (
+        len(columns) > 2
+        and columns[-1] == ""
+        and all(len(r) == len(columns) and r[-1] == "" for r in rows)
+    ):
         # A trailing delimiter on every line (spreadsheet exports): an empty last column, ignored.
         trailing_empty = True
     if len(columns) < 2:
@@ -249,7 +253,10 @@ def _fast_parse(path: Path, layout: Layout) -> tuple[dict[int, np.ndarray], np.n
                 texts[i].append(chunk[i].to_numpy(dtype=object))
             by_sample[:, n : n + rows] = chunk[sample_cols].to_numpy(dtype=np.float64).T
             n += rows
-    text = {i: (np.concatenate(parts) if parts else np.array([], dtype=object)) for i, parts in texts.items()}
+    text = {
+        i: (np.concatenate(parts) if parts else np.array([], dtype=object))
+        for i, parts in texts.items()
+    }
     if n < capacity:  # blank lines: compact so the array stays contiguous
         by_sample = np.ascontiguousarray(by_sample[:, :n])
     return text, by_sample.T
@@ -391,7 +398,11 @@ def read_matrix(
     if layout.name_col is not None:
         names = pd.Series(text[layout.name_col]).fillna("").astype(str).str.strip()
         gene_names = pd.Series(names.to_numpy(), index=ids.to_numpy(), name="gene_name")
-    gene_of_tx = pd.Series(text[layout.gene_col]).fillna("").astype(str) if layout.gene_col is not None else None
+    gene_of_tx = (
+        pd.Series(text[layout.gene_col]).fillna("").astype(str)
+        if layout.gene_col is not None
+        else None
+    )
     samples = [layout.columns[i] for i in layout.sample_cols]
     finite, negative, fractional = _scan(values)
     if not finite or negative or (fractional and strict_integer):
@@ -402,7 +413,9 @@ def read_matrix(
         raise MscseqError(msg)
     notes: list[str] = []
     if layout.dropped:
-        notes.append(f"{p}: annotation columns {first_names([layout.columns[i] for i in layout.dropped])} ignored")
+        notes.append(
+            f"{p}: annotation columns {first_names([layout.columns[i] for i in layout.dropped])} ignored"
+        )
     fmt = "nfcore" if nfcore else "matrix"
     if nfcore and not as_is:
         _check_not_tpm(p, values)
@@ -415,14 +428,18 @@ def read_matrix(
             rounded = np.round(block)
             n_frac += int((rounded != block).any(axis=1).sum())
             values[start : start + _ROW_BLOCK] = rounded
-        note = f"{p}: {n_frac} genes had non-integer estimated counts; rounded to integers for DESeq2"
+        note = (
+            f"{p}: {n_frac} genes had non-integer estimated counts; rounded to integers for DESeq2"
+        )
         log.info(note)
         notes.append(note)
     counts = pd.DataFrame(values, index=pd.Index(ids.to_numpy(), name="gene_id"), columns=samples)
     level = "gene"
     if gene_of_tx is not None:
         counts, gene_names = _sum_transcripts(counts, gene_of_tx.to_numpy(), p, notes)
-    return CountTable(counts=counts, source=p, format=fmt, level=level, gene_names=gene_names, notes=notes)
+    return CountTable(
+        counts=counts, source=p, format=fmt, level=level, gene_names=gene_names, notes=notes
+    )
 
 
 def _check_not_tpm(path: Path, values: np.ndarray) -> None:
@@ -454,5 +471,7 @@ def _sum_transcripts(
     n_tx = len(counts)
     summed = counts.groupby(genes, sort=False).sum()
     summed.index.name = "gene_id"
-    notes.append(f"{path}: {n_tx} transcripts summed to {len(summed)} genes with the file's gene_id column")
+    notes.append(
+        f"{path}: {n_tx} transcripts summed to {len(summed)} genes with the file's gene_id column"
+    )
     return summed, None

@@ -59,9 +59,13 @@ def _diagnose(
             if not math.isfinite(value):
                 return MscseqError(f"{where}: value {raw!r} is not a finite number")
             if value < 0:
-                return MscseqError(f"{where}: negative value {raw}; counts and lengths must be 0 or more")
+                return MscseqError(
+                    f"{where}: negative value {raw}; counts and lengths must be 0 or more"
+                )
             if i in integer and value != round(value):
-                return MscseqError(f"{where}: non-integer count {raw}; {what} holds whole read counts")
+                return MscseqError(
+                    f"{where}: non-integer count {raw}; {what} holds whole read counts"
+                )
     return None
 
 

@@ -153,7 +153,11 @@ def read_count_files(
         msg = f"unknown --format '{opts.format}'; choose one of {', '.join(COUNT_FORMATS)}"
         raise MscseqError(msg)
     names = list(samples) if samples is not None else [None] * len(paths)
-    tx2gene = read_tx2gene(check_file(opts.tx2gene, what="a tx2gene table or GTF")) if opts.tx2gene is not None else None
+    tx2gene = (
+        read_tx2gene(check_file(opts.tx2gene, what="a tx2gene table or GTF"))
+        if opts.tx2gene is not None
+        else None
+    )
     tables: list[CountTable] = []
     quants: dict[tuple[str, str], list[Quant]] = {}
     seen: dict[str, Path] = {}
@@ -203,7 +207,10 @@ def _check_strandedness_agrees(tables: list[CountTable]) -> None:
             for sample, value in t.qc["star_strandedness"].items():
                 chosen.setdefault(str(value), []).append(str(sample))
     if len(chosen) > 1:
-        detail = "; ".join(f"{k}: {', '.join(v[:5])}{' ...' if len(v) > 5 else ''}" for k, v in sorted(chosen.items()))
+        detail = "; ".join(
+            f"{k}: {', '.join(v[:5])}{' ...' if len(v) > 5 else ''}"
+            for k, v in sorted(chosen.items())
+        )
         note = (
             f"STAR samples differ in strandedness ({detail}); check the library preparations or pass "
             "--strandedness to use one column for all"
@@ -228,7 +235,9 @@ def _files_read(paths: list[Path], opts: ReadOptions) -> list[Path]:
     return list(dict.fromkeys(files))
 
 
-def paths_from_sheet(sheet: pd.DataFrame, sheet_path: str | Path, *, column: str = "path") -> tuple[list[Path], list[str | None]]:
+def paths_from_sheet(
+    sheet: pd.DataFrame, sheet_path: str | Path, *, column: str = "path"
+) -> tuple[list[Path], list[str | None]]:
     """Resolve the sheet's ``path`` column (relative to the sheet's folder) into files and sample names.
 
     Rows pointing to the same multi-sample file are read once.

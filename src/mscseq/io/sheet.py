@@ -20,7 +20,11 @@ def _read_delimited(p: Path, sample_column: str) -> pd.DataFrame:
     if not lines:
         msg = f"{p}: the sample sheet is empty; expected a header line with a '{sample_column}' column"
         raise MscseqError(msg)
-    sep = sniff_delimiter(lines[0], p) if ("\t" in lines[0] or "," in lines[0] or ";" in lines[0]) else "\t"
+    sep = (
+        sniff_delimiter(lines[0], p)
+        if ("\t" in lines[0] or "," in lines[0] or ";" in lines[0])
+        else "\t"
+    )
     header = next(csv.reader([lines[0]], delimiter=sep))
     names = [h.strip() for h in header]
     dup = sorted({h for h in names if names.count(h) > 1})
@@ -79,7 +83,11 @@ def read_sheet(path: str | Path, *, sample_column: str = "sample") -> pd.DataFra
 
     """
     p = check_file(path, what="a sample sheet")
-    df = _read_excel(p, sample_column) if read_magic(p, 4) == ZIP_MAGIC else _read_delimited(p, sample_column)
+    df = (
+        _read_excel(p, sample_column)
+        if read_magic(p, 4) == ZIP_MAGIC
+        else _read_delimited(p, sample_column)
+    )
     df.columns = [str(c).strip() for c in df.columns]
     if sample_column not in df.columns:
         msg = (

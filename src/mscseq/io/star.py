@@ -43,7 +43,10 @@ def infer_strandedness(forward: float, reverse: float) -> tuple[str, str]:
     """
     total = forward + reverse
     if total <= 0:
-        return "unstranded", "no reads on genes in the stranded columns; using the unstranded column"
+        return (
+            "unstranded",
+            "no reads on genes in the stranded columns; using the unstranded column",
+        )
     fwd = forward / total
     rev = reverse / total
     why = f"forward {fwd:.1%} / reverse {rev:.1%} of stranded gene reads"
@@ -82,7 +85,9 @@ def read_star(path: str | Path, *, sample: str, strandedness: str | None = None)
         msg = f"{p}: unknown strandedness '{strandedness}'; choose unstranded, forward or reverse"
         raise MscseqError(msg)
     columns = ["gene_id", "unstranded", "forward", "reverse"]
-    text, values = read_fixed_table(p, columns=columns, numeric=[1, 2, 3], integer=[1, 2, 3], header=False, what=WHAT)
+    text, values = read_fixed_table(
+        p, columns=columns, numeric=[1, 2, 3], integer=[1, 2, 3], header=False, what=WHAT
+    )
     ids = text["gene_id"].str.strip().to_numpy()
     special = pd.Series(ids).str.startswith("N_").to_numpy()
     if special.all():
@@ -96,7 +101,9 @@ def read_star(path: str | Path, *, sample: str, strandedness: str | None = None)
         log.info(note)
         notes.append(note)
     col = _COLUMN[strandedness] - 1
-    counts = pd.DataFrame(genes[:, [col]], index=pd.Index(ids[~special], name="gene_id"), columns=[sample])
+    counts = pd.DataFrame(
+        genes[:, [col]], index=pd.Index(ids[~special], name="gene_id"), columns=[sample]
+    )
     qc_values = {f"star_{name}": values[i, col] for i, name in enumerate(ids) if special[i]}
     qc = pd.DataFrame([qc_values], index=[sample]) if qc_values else pd.DataFrame(index=[sample])
     qc["star_strandedness"] = strandedness

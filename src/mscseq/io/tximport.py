@@ -33,7 +33,13 @@ _COLUMNS = {
     ("salmon", "gene"): ("Name", "NumReads", "TPM", "EffectiveLength", None),
     ("kallisto", "transcript"): ("target_id", "est_counts", "tpm", "eff_length", None),
     ("rsem", "gene"): ("gene_id", "expected_count", "TPM", "effective_length", None),
-    ("rsem", "transcript"): ("transcript_id", "expected_count", "TPM", "effective_length", "gene_id"),
+    ("rsem", "transcript"): (
+        "transcript_id",
+        "expected_count",
+        "TPM",
+        "effective_length",
+        "gene_id",
+    ),
 }
 _VERSION = re.compile(r"\.\d+$")
 
@@ -53,7 +59,9 @@ class Quant:
     genes: np.ndarray | None = None  # RSEM isoforms: the file's own gene_id column
 
 
-def read_quant(path: str | Path, *, sample: str, fmt: str | None = None, level: str | None = None) -> Quant:
+def read_quant(
+    path: str | Path, *, sample: str, fmt: str | None = None, level: str | None = None
+) -> Quant:
     """Read a Salmon ``quant.sf``/``quant.genes.sf``, kallisto ``abundance.tsv`` or RSEM ``*.results`` file.
 
     Parameters
@@ -86,7 +94,9 @@ def read_quant(path: str | Path, *, sample: str, fmt: str | None = None, level: 
         msg = f"{p}: column(s) {first_names(missing)} missing from the {fmt} header"
         raise MscseqError(msg)
     numeric = [i for i, c in enumerate(header) if c in wanted]
-    what = {"salmon": "a Salmon quant.sf file", "kallisto": "a kallisto abundance.tsv file"}.get(fmt, "an RSEM results file")
+    what = {"salmon": "a Salmon quant.sf file", "kallisto": "a kallisto abundance.tsv file"}.get(
+        fmt, "an RSEM results file"
+    )
     text, values = read_fixed_table(p, columns=header, numeric=numeric, what=what)
     by_name = {header[i]: values[:, k] for k, i in enumerate(numeric)}
     ids = text[id_col].str.strip().to_numpy()
@@ -147,7 +157,16 @@ def read_tx2gene(path: str | Path) -> pd.DataFrame:
     sep = "\t" if "\t" in lines[0] else ","
     rows = [[f.strip().strip('"') for f in ln.split(sep)] for ln in lines]
     head = [x.lower() for x in rows[0]]
-    if head and head[0] in ("tx", "txname", "tx_id", "transcript", "transcript_id", "target_id", "name", "enst"):
+    if head and head[0] in (
+        "tx",
+        "txname",
+        "tx_id",
+        "transcript",
+        "transcript_id",
+        "target_id",
+        "name",
+        "enst",
+    ):
         rows = rows[1:]
     short = next((i for i, r in enumerate(rows) if len(r) < 2 or not r[0] or not r[1]), None)
     if short is not None:
@@ -197,6 +216,7 @@ def _dedupe_tx(df: pd.DataFrame, path: Path) -> pd.DataFrame:
 
 def _match(ids: np.ndarray, tx2gene: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, str]:
     """Map quantifier IDs to tx2gene rows; try as given, without ``|…`` tails, then without versions."""
+
     def strip_bar(x: pd.Index) -> pd.Index:
         return pd.Index([s.split("|", 1)[0] for s in x])
 
@@ -298,7 +318,9 @@ def summarize_to_gene(
         gene_ids, gene_counts, gene_length = _aggregate(
             genes[keep], counts[keep], abundance[keep], length[keep]
         )
-        notes.append(f"{first.path}: {int(keep.sum())} transcripts summarised to {len(gene_ids)} genes (tximport method)")
+        notes.append(
+            f"{first.path}: {int(keep.sum())} transcripts summarised to {len(gene_ids)} genes (tximport method)"
+        )
         if gene_names is not None:
             gene_names = gene_names[~gene_names.index.duplicated()].reindex(gene_ids).fillna("")
     frac = gene_counts != np.round(gene_counts)
@@ -333,7 +355,9 @@ def _genes_for(
                 f"this tx2gene table (e.g. {first_names(tx2gene.index, 2)}); use the annotation the index was built from"
             )
             raise MscseqError(msg)
-        genes = np.where(found, tx2gene["gene_id"].to_numpy()[np.maximum(pos, 0)], "").astype(object)
+        genes = np.where(found, tx2gene["gene_id"].to_numpy()[np.maximum(pos, 0)], "").astype(
+            object
+        )
         names = tx2gene["gene_name"]
         names = pd.Series(names.to_numpy(), index=tx2gene["gene_id"].to_numpy())
         has_names = bool((names != "").any())
@@ -372,7 +396,9 @@ def _aggregate(
     gene_length[gene_abund == 0] = np.nan
     # tximport's aveLengthSampGene: mean over the gene's transcripts of their mean length over samples.
     tx_mean = length.mean(axis=1)
-    ave_len = np.bincount(codes, weights=tx_mean, minlength=n_genes) / np.bincount(codes, minlength=n_genes)
+    ave_len = np.bincount(codes, weights=tx_mean, minlength=n_genes) / np.bincount(
+        codes, minlength=n_genes
+    )
     missing = np.isnan(gene_length)
     rows = np.flatnonzero(missing.any(axis=1))
     for r in rows:

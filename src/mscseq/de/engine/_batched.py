@@ -68,7 +68,9 @@ class BatchedCholesky:
                 z[i] = acc / low[i, i]
             x = np.empty((p, self.g))
             for i in range(p - 1, -1, -1):
-                acc = z[i] - (np.einsum("kg,kg->g", low[i + 1 :, i], x[i + 1 :]) if i < p - 1 else 0.0)
+                acc = z[i] - (
+                    np.einsum("kg,kg->g", low[i + 1 :, i], x[i + 1 :]) if i < p - 1 else 0.0
+                )
                 x[i] = acc / low[i, i]
         return x.T
 

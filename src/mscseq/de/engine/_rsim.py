@@ -24,7 +24,9 @@ _I2_32M1 = 2.328306437080797e-10
 _BIG = 134217728.0
 
 # q[k-1] = sum_{j<=k} log(2)^j / j!
-_EXP_Q = np.cumsum([np.log(2.0) ** k / np.prod(np.arange(1, k + 1, dtype=float)) for k in range(1, 17)])
+_EXP_Q = np.cumsum(
+    [np.log(2.0) ** k / np.prod(np.arange(1, k + 1, dtype=float)) for k in range(1, 17)]
+)
 _EXP_Q[-1] = 1.0
 
 
@@ -87,14 +89,38 @@ def _unif(mt: np.ndarray, buf: np.ndarray, pos: np.ndarray) -> float:
     return v
 
 
-_QA = np.array([-3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02,
-                1.383577518672690e02, -3.066479806614716e01, 2.506628277459239e00])
-_QB = np.array([-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02,
-                6.680131188771972e01, -1.328068155288572e01])
-_QC = np.array([-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00,
-                -2.549671010233500e00, 4.374664141464968e00, 2.938163982698783e00])
-_QD = np.array([7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00,
-                3.754408661907416e00])
+_QA = np.array(
+    [
+        -3.969683028665376e01,
+        2.209460984245205e02,
+        -2.759285104469687e02,
+        1.383577518672690e02,
+        -3.066479806614716e01,
+        2.506628277459239e00,
+    ]
+)
+_QB = np.array(
+    [
+        -5.447609879822406e01,
+        1.615858368580409e02,
+        -1.556989798598866e02,
+        6.680131188771972e01,
+        -1.328068155288572e01,
+    ]
+)
+_QC = np.array(
+    [
+        -7.784894002430293e-03,
+        -3.223964580411365e-01,
+        -2.400758277161838e00,
+        -2.549671010233500e00,
+        4.374664141464968e00,
+        2.938163982698783e00,
+    ]
+)
+_QD = np.array(
+    [7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00]
+)
 
 
 @njit(cache=True)
@@ -111,8 +137,10 @@ def _qnorm(p: float, qa: np.ndarray, qb: np.ndarray, qc: np.ndarray, qd: np.ndar
     else:
         q = p - 0.5
         r = q * q
-        x = (((((qa[0] * r + qa[1]) * r + qa[2]) * r + qa[3]) * r + qa[4]) * r + qa[5]) * q / (
-            ((((qb[0] * r + qb[1]) * r + qb[2]) * r + qb[3]) * r + qb[4]) * r + 1.0
+        x = (
+            (((((qa[0] * r + qa[1]) * r + qa[2]) * r + qa[3]) * r + qa[4]) * r + qa[5])
+            * q
+            / (((((qb[0] * r + qb[1]) * r + qb[2]) * r + qb[3]) * r + qb[4]) * r + 1.0)
         )
     # Halley refinement on the smaller tail
     for _ in range(2):
@@ -160,7 +188,9 @@ def _exp(mt: np.ndarray, buf: np.ndarray, pos: np.ndarray, q: np.ndarray) -> flo
 
 
 @njit(cache=True)
-def _rgamma(a: float, scale: float, mt: np.ndarray, buf: np.ndarray, pos: np.ndarray, q: np.ndarray) -> float:
+def _rgamma(
+    a: float, scale: float, mt: np.ndarray, buf: np.ndarray, pos: np.ndarray, q: np.ndarray
+) -> float:
     if a < 1.0:
         e = 1.0 + 0.36787944117144233 * a
         while True:
@@ -186,8 +216,14 @@ def _rgamma(a: float, scale: float, mt: np.ndarray, buf: np.ndarray, pos: np.nda
     if d * u <= t * t * t:
         return scale * ret
     r = 1.0 / a
-    q0 = ((((((2.424e-4 * r + 2.4511e-4) * r - 7.388e-5) * r + 0.00144121) * r + 0.00801191) * r
-           + 0.02083148) * r + 0.04166669) * r
+    q0 = (
+        (
+            ((((2.424e-4 * r + 2.4511e-4) * r - 7.388e-5) * r + 0.00144121) * r + 0.00801191) * r
+            + 0.02083148
+        )
+        * r
+        + 0.04166669
+    ) * r
     if a <= 3.686:
         b = 0.463 + s + 0.178 * s2
         si = 1.235
@@ -203,9 +239,25 @@ def _rgamma(a: float, scale: float, mt: np.ndarray, buf: np.ndarray, pos: np.nda
     if x > 0.0:
         v = t / (s + s)
         if abs(v) <= 0.25:
-            qq = q0 + 0.5 * t * t * ((((((0.1233795 * v - 0.1367177) * v + 0.1423657) * v
-                                        - 0.1662921) * v + 0.2000062) * v - 0.250003) * v
-                                      + 0.3333333) * v
+            qq = (
+                q0
+                + 0.5
+                * t
+                * t
+                * (
+                    (
+                        (
+                            (((0.1233795 * v - 0.1367177) * v + 0.1423657) * v - 0.1662921) * v
+                            + 0.2000062
+                        )
+                        * v
+                        - 0.250003
+                    )
+                    * v
+                    + 0.3333333
+                )
+                * v
+            )
         else:
             qq = q0 - s * t + 0.25 * t * t + (s2 + s2) * np.log(1.0 + v)
         if np.log(1.0 - u) <= qq:
@@ -221,9 +273,25 @@ def _rgamma(a: float, scale: float, mt: np.ndarray, buf: np.ndarray, pos: np.nda
         if t >= -0.71874483771719:
             v = t / (s + s)
             if abs(v) <= 0.25:
-                qq = q0 + 0.5 * t * t * ((((((0.1233795 * v - 0.1367177) * v + 0.1423657) * v
-                                            - 0.1662921) * v + 0.2000062) * v - 0.250003) * v
-                                          + 0.3333333) * v
+                qq = (
+                    q0
+                    + 0.5
+                    * t
+                    * t
+                    * (
+                        (
+                            (
+                                (((0.1233795 * v - 0.1367177) * v + 0.1423657) * v - 0.1662921) * v
+                                + 0.2000062
+                            )
+                            * v
+                            - 0.250003
+                        )
+                        * v
+                        + 0.3333333
+                    )
+                    * v
+                )
             else:
                 qq = q0 - s * t + 0.25 * t * t + (s2 + s2) * np.log(1.0 + v)
             if qq > 0.0:

@@ -332,10 +332,22 @@ def _line_search_kernel(
     has_prior = prior_mean is not None
     pmean = np.ascontiguousarray(prior_mean, dtype=float) if has_prior else np.zeros(1)
     line_search(
-        np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(mu, dtype=float), cell, xc,
-        np.ascontiguousarray(log_alpha0, dtype=float), has_prior, pmean, float(prior_var),
-        float(min_log_alpha), float(kappa0), float(tol), int(maxit),
-        out.log_alpha, out.iterations, out.initial_lp, out.last_lp,
+        np.ascontiguousarray(y, dtype=float),
+        np.ascontiguousarray(mu, dtype=float),
+        cell,
+        xc,
+        np.ascontiguousarray(log_alpha0, dtype=float),
+        has_prior,
+        pmean,
+        float(prior_var),
+        float(min_log_alpha),
+        float(kappa0),
+        float(tol),
+        int(maxit),
+        out.log_alpha,
+        out.iterations,
+        out.initial_lp,
+        out.last_lp,
     )
     return out
 
@@ -381,8 +393,15 @@ def fit_dispersion_grid(
         has_prior = prior_mean is not None
         pmean = np.ascontiguousarray(prior_mean, dtype=float) if has_prior else np.zeros(1)
         grid_search(
-            np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(mu, dtype=float), cell, xc,
-            grid, has_prior, pmean, float(prior_var), out,
+            np.ascontiguousarray(y, dtype=float),
+            np.ascontiguousarray(mu, dtype=float),
+            cell,
+            xc,
+            grid,
+            has_prior,
+            pmean,
+            float(prior_var),
+            out,
         )
         return np.exp(out)
     xx = outer_rows(x)
@@ -476,7 +495,13 @@ def genewise_dispersions(
         mu = fit_nb_glm(y, size_factors, x, alpha_init, minmu=minmu, kernels=kernels).mu
     mu = np.maximum(mu, minmu)
     ls = fit_dispersion_line_search(
-        y, x, mu, np.log(alpha_init), prior_mean=None, prior_var=1.0, maxit=maxit,
+        y,
+        x,
+        mu,
+        np.log(alpha_init),
+        prior_mean=None,
+        prior_var=1.0,
+        maxit=maxit,
         kernels=kernels,
     )
     disp = np.minimum(np.exp(ls.log_alpha), max_disp)
@@ -535,14 +560,24 @@ def map_dispersions(
     init = np.where(np.isnan(init), disp_fit, init)
     prior_mean = np.log(disp_fit)
     ls = fit_dispersion_line_search(
-        y, x, mu, np.log(init), prior_mean=prior_mean, prior_var=prior_var, maxit=maxit,
+        y,
+        x,
+        mu,
+        np.log(init),
+        prior_mean=prior_mean,
+        prior_var=prior_var,
+        maxit=maxit,
         kernels=kernels,
     )
     disp_map = np.exp(ls.log_alpha)
     refit = ~(ls.iterations < maxit)
     if refit.any():
         disp_map[refit] = fit_dispersion_grid(
-            y[refit], x, mu[refit], prior_mean=prior_mean[refit], prior_var=prior_var,
+            y[refit],
+            x,
+            mu[refit],
+            prior_mean=prior_mean[refit],
+            prior_var=prior_var,
             kernels=kernels,
         )
     disp_map = np.minimum(np.maximum(disp_map, MIN_DISP), max(10.0, float(n)))

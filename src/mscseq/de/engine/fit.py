@@ -383,7 +383,10 @@ def fit_deseq2(
         counts_fit = y_all
         replaced = np.zeros(g_all, dtype=bool)
         info: dict = {
-            "fit_type": trend.fit_type, "n_refit": 0, "new_all_zero": 0, "kernels": kernels
+            "fit_type": trend.fit_type,
+            "n_refit": 0,
+            "new_all_zero": 0,
+            "kernels": kernels,
         }
         if refit_cooks and replaceable.any() and m > p:
             cutoff = float(fdtri(p, m - p, 0.99))
@@ -404,8 +407,17 @@ def fit_deseq2(
                 new_zero = rows[az2]
                 if refit_rows.size:
                     _fit_genes(
-                        counts_fit, refit_rows, sf, x, base_mean, base_var, threads, trend,
-                        (pv, vld), kernels, fields,
+                        counts_fit,
+                        refit_rows,
+                        sf,
+                        x,
+                        base_mean,
+                        base_var,
+                        threads,
+                        trend,
+                        (pv, vld),
+                        kernels,
+                        fields,
                     )
                 for k in ("beta", "beta_var"):
                     fields[k][new_zero] = np.nan

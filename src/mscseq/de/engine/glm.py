@@ -208,9 +208,7 @@ def fit_nb_glm(
     """
     g, _n = y.shape
     p = x.shape[1]
-    lam_log2 = (
-        np.full(p, DEFAULT_LAMBDA_LOG2) if lambda_log2 is None else np.asarray(lambda_log2)
-    )
+    lam_log2 = np.full(p, DEFAULT_LAMBDA_LOG2) if lambda_log2 is None else np.asarray(lambda_log2)
     lam = lam_log2 / LN2**2
     xx = outer_rows(x)
     log_sf = np.log(size_factors)
@@ -221,8 +219,21 @@ def fit_nb_glm(
             y, log_sf, x, alpha, beta, lam, tol, maxit, minmu
         )
         return _finish(
-            y, size_factors, x, alpha, lam_log2, beta, beta_start, beta_var, mu, hat, iters,
-            loglike, maxit, minmu, use_optim,
+            y,
+            size_factors,
+            x,
+            alpha,
+            lam_log2,
+            beta,
+            beta_start,
+            beta_var,
+            mu,
+            hat,
+            iters,
+            loglike,
+            maxit,
+            minmu,
+            use_optim,
         )
     mu_hat = np.maximum(size_factors * np.exp(beta @ x.T), minmu)
     iters = np.zeros(g, dtype=np.int64)
@@ -273,8 +284,21 @@ def fit_nb_glm(
     mu = size_factors * np.exp(beta @ x.T)
     loglike = nb_loglike(y, mu, alpha)
     return _finish(
-        y, size_factors, x, alpha, lam_log2, beta, beta_start, beta_var, mu, hat, iters,
-        loglike, maxit, minmu, use_optim,
+        y,
+        size_factors,
+        x,
+        alpha,
+        lam_log2,
+        beta,
+        beta_start,
+        beta_var,
+        mu,
+        hat,
+        iters,
+        loglike,
+        maxit,
+        minmu,
+        use_optim,
     )
 
 
@@ -301,9 +325,22 @@ def _irls_kernel(
     iters = np.empty(g, dtype=np.int64)
     loglike = np.empty(g)
     irls(
-        np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(log_sf, dtype=float), cell, xc,
-        np.ascontiguousarray(alpha, dtype=float), beta, np.ascontiguousarray(lam, dtype=float),
-        float(tol), int(maxit), float(minmu), LARGE, beta_var, mu, hat, iters, loglike,
+        np.ascontiguousarray(y, dtype=float),
+        np.ascontiguousarray(log_sf, dtype=float),
+        cell,
+        xc,
+        np.ascontiguousarray(alpha, dtype=float),
+        beta,
+        np.ascontiguousarray(lam, dtype=float),
+        float(tol),
+        int(maxit),
+        float(minmu),
+        LARGE,
+        beta_var,
+        mu,
+        hat,
+        iters,
+        loglike,
     )
     return beta, beta_var, mu, hat, iters, loglike
 
@@ -329,13 +366,27 @@ def _finish(
     converged = iters < maxit
     stable = ~np.isnan(beta).any(axis=1)
     var_pos = (beta_var > 0).all(axis=1)
-    rows = np.flatnonzero(~converged | ~stable | ~var_pos) if use_optim else np.flatnonzero(
-        ~stable | ~var_pos
+    rows = (
+        np.flatnonzero(~converged | ~stable | ~var_pos)
+        if use_optim
+        else np.flatnonzero(~stable | ~var_pos)
     )
     if rows.size:
         _optim_rows(
-            rows, y, size_factors, x, alpha, lam_log2, beta, beta_start, stable, beta_var,
-            converged, mu, loglike, minmu,
+            rows,
+            y,
+            size_factors,
+            x,
+            alpha,
+            lam_log2,
+            beta,
+            beta_start,
+            stable,
+            beta_var,
+            converged,
+            mu,
+            loglike,
+            minmu,
         )
     return GLMFit(beta, beta_var, mu, hat, iters, converged, loglike)
 

@@ -61,8 +61,13 @@ class MscseqInference(Inference):
         """Batched IRLS (R's ``fitBeta``), L-BFGS-B for the genes it cannot fit."""
         x = np.asarray(design_matrix, float)
         fit = fit_nb_glm(
-            np.asarray(counts, float).T, size_factors, x, np.asarray(disp, float),
-            tol=beta_tol, maxit=maxiter, minmu=min_mu,
+            np.asarray(counts, float).T,
+            size_factors,
+            x,
+            np.asarray(disp, float),
+            tol=beta_tol,
+            maxit=maxiter,
+            minmu=min_mu,
         )
         return fit.beta, fit.mu.T, fit.hat.T, fit.converged
 
@@ -115,7 +120,9 @@ class MscseqInference(Inference):
         x = np.asarray(design_matrix, float)
         m = np.asarray(mu, float).T
         w = m / (1.0 + np.asarray(disp, float)[:, None] * m)
-        ridge = np.diag(ridge_factor) if np.ndim(ridge_factor) == 2 else np.asarray(ridge_factor, float)
+        ridge = (
+            np.diag(ridge_factor) if np.ndim(ridge_factor) == 2 else np.asarray(ridge_factor, float)
+        )
         _, sigma = sandwich(w, outer_rows(x), x.shape[1], ridge)
         c = np.asarray(contrast, float)
         se = np.sqrt(np.einsum("i,gij,j->g", c, sigma, c))
@@ -127,11 +134,17 @@ class MscseqInference(Inference):
         stat, pv = threshold_test(est, se, abs(null), alt_hypothesis)
         return pv, stat, se
 
-    def fit_rough_dispersions(self, normed_counts: np.ndarray, design_matrix: np.ndarray) -> np.ndarray:
+    def fit_rough_dispersions(
+        self, normed_counts: np.ndarray, design_matrix: np.ndarray
+    ) -> np.ndarray:
         """R's ``roughDispEstimate``."""
-        return rough_dispersion(np.asarray(normed_counts, float).T, np.asarray(design_matrix, float))
+        return rough_dispersion(
+            np.asarray(normed_counts, float).T, np.asarray(design_matrix, float)
+        )
 
-    def fit_moments_dispersions(self, normed_counts: np.ndarray, size_factors: np.ndarray) -> np.ndarray:
+    def fit_moments_dispersions(
+        self, normed_counts: np.ndarray, size_factors: np.ndarray
+    ) -> np.ndarray:
         """R's ``momentsDispEstimate``."""
         y = np.asarray(normed_counts, float)
         bm = y.mean(axis=0)
@@ -165,7 +178,12 @@ class MscseqInference(Inference):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """MAP coefficients under PyDESeq2's apeGLM-like prior, Newton steps for all genes."""
         beta, inv_h, conv = nbinom_map_apeglm(
-            np.asarray(design_matrix, float), np.asarray(counts, float).T, np.asarray(size, float),
-            np.asarray(offset, float), prior_no_shrink_scale, prior_scale, shrink_index,
+            np.asarray(design_matrix, float),
+            np.asarray(counts, float).T,
+            np.asarray(size, float),
+            np.asarray(offset, float),
+            prior_no_shrink_scale,
+            prior_scale,
+            shrink_index,
         )
         return beta, inv_h, conv

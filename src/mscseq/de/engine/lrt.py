@@ -98,7 +98,9 @@ def lrt_results(
     j = len(names) - 1 if coef is None else names.index(coef)
     lfc = fit.beta[:, j] * LOG2E
     se = np.sqrt(np.maximum(fit.beta_var[:, j], 0)) * LOG2E
-    out = _finish(fit, lfc.copy(), se.copy(), stat, pval, alpha, cooks_cutoff, independent_filtering)
+    out = _finish(
+        fit, lfc.copy(), se.copy(), stat, pval, alpha, cooks_cutoff, independent_filtering
+    )
     out.attrs["df"] = df
     out.attrs["reduced_converged"] = n_conv
     return out

@@ -45,9 +45,7 @@ def _factor_columns(names: list[str], factor: str) -> dict[str, int]:
     return out
 
 
-def resolve_contrast(
-    names: list[str], x: np.ndarray, contrast: object
-) -> ResolvedContrast:
+def resolve_contrast(names: list[str], x: np.ndarray, contrast: object) -> ResolvedContrast:
     """Turn a user contrast into R's treatment of it.
 
     Parameters

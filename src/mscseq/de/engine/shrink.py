@@ -20,7 +20,9 @@ from .glm import LN2, outer_rows
 PRIOR_NO_SHRINK_SCALE = 15.0
 
 
-def prior_scale_from_mle(lfc: np.ndarray, se: np.ndarray, min_var: float = 1e-6, max_var: float = 400.0) -> float:
+def prior_scale_from_mle(
+    lfc: np.ndarray, se: np.ndarray, min_var: float = 1e-6, max_var: float = 400.0
+) -> float:
     """PyDESeq2's ``_fit_prior_var`` (natural-log scale), turned into the Cauchy scale.
 
     Parameters
@@ -196,15 +198,26 @@ def lfc_shrink(fit: object, coef: str | int) -> pd.DataFrame:
     nz = ~np.isnan(fit.dispersion) & ~np.isnan(fit.beta).any(axis=1)
     scale = prior_scale_from_mle(fit.beta[nz, j], np.sqrt(fit.beta_var[nz, j]))
     beta, inv_h, _ = nbinom_map_apeglm(
-        x, fit.counts_fit[nz], 1.0 / fit.dispersion[nz], np.log(fit.size_factors),
-        PRIOR_NO_SHRINK_SCALE, scale, j, fit.beta[nz],
+        x,
+        fit.counts_fit[nz],
+        1.0 / fit.dispersion[nz],
+        np.log(fit.size_factors),
+        PRIOR_NO_SHRINK_SCALE,
+        scale,
+        j,
+        fit.beta[nz],
     )
     lfc = np.full(fit.base_mean.size, np.nan)
     se = np.full(fit.base_mean.size, np.nan)
     lfc[nz] = beta[:, j] / LN2
     se[nz] = np.sqrt(np.maximum(inv_h[:, j, j], 0.0)) / LN2
     out = pd.DataFrame(
-        {"baseMean": fit.base_mean, "log2FoldChange": lfc, "lfcSE": se, "dispersion": fit.dispersion}
+        {
+            "baseMean": fit.base_mean,
+            "log2FoldChange": lfc,
+            "lfcSE": se,
+            "dispersion": fit.dispersion,
+        }
     )
     out.attrs["prior_scale"] = scale
     return out
