@@ -110,3 +110,20 @@ def test_tsv_text_is_byte_identical_to_pandas():
     expected = df.to_csv(sep="\t", na_rep="NA", index_label="gene_id", lineterminator="\n")
     assert tsv_text(df, index_label="gene_id") == expected
     assert tsv_text(df) == df.to_csv(sep="\t", na_rep="NA", index=False, lineterminator="\n")
+
+
+def test_missing_parent_folders_are_made(tmp_path):
+    out = tmp_path / "results" / "batch1" / "example"
+    with atomic_folder(out, force=False) as tmp:
+        (tmp / "a.txt").write_text("x")
+    assert (out / "a.txt").read_text() == "x"
+
+
+def test_outdir_under_a_file_is_refused(tmp_path):
+    blocker = tmp_path / "results"
+    blocker.write_text("not a folder")
+    with (
+        pytest.raises(MscseqError, match="is a file"),
+        atomic_folder(blocker / "example", force=False),
+    ):
+        pass

@@ -50,10 +50,27 @@ def check_outdir(outdir: str | Path, *, force: bool) -> Path:
     if out.is_dir() and any(out.iterdir()) and not force:
         msg = f"{out}: the output folder exists and is not empty; choose another --outdir or pass --force to replace it"
         raise MscseqError(msg)
-    if not out.parent.exists():
-        msg = f"{out.parent}: the parent folder of --outdir does not exist"
-        raise MscseqError(msg)
+    check_can_create(out, option="--outdir")
     return out
+
+
+def check_can_create(path: Path, *, option: str) -> None:
+    """Refuse a path that cannot be created because one of its parents is a file.
+
+    Missing parent folders are fine: they are made when the output is written (like ``mkdir -p``).
+
+    Parameters
+    ----------
+    path
+        The output file or folder.
+    option
+        The option that named it, for the message.
+
+    """
+    ancestor = next(p for p in path.absolute().parents if p.exists())
+    if not ancestor.is_dir():
+        msg = f"{ancestor}: is a file, so {option} {path} cannot be written under it"
+        raise MscseqError(msg)
 
 
 @contextlib.contextmanager
@@ -80,6 +97,7 @@ def atomic_folder(outdir: str | Path, *, force: bool) -> Iterator[Path]:
     out = check_outdir(outdir, force=force).resolve()
     recover_stale(out)
     out = check_outdir(out, force=force)
+    out.parent.mkdir(parents=True, exist_ok=True)  # like mkdir -p: missing parents are made
     tmp = out.parent / f".{out.name}{TMP_TAG}{os.getpid()}-{secrets.token_hex(4)}"
     tmp.mkdir()
     try:
@@ -146,6 +164,7 @@ def recover_stale(out: Path) -> list[Path]:
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file renamed into place."""
     p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(f".{p.name}{TMP_TAG}{secrets.token_hex(4)}")
     try:
         tmp.write_text(text, encoding="utf-8")

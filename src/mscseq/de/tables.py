@@ -54,7 +54,7 @@ def run_de_command(
     from mscseq.io import read_inputs
     from mscseq.io.dataset import match_samples
     from mscseq.io.readers import ReadOptions
-    from mscseq.outputs import atomic_write_text, tsv_text
+    from mscseq.outputs import atomic_write_text, check_can_create, tsv_text
 
     check_test_options(
         engine=engine,
@@ -68,9 +68,7 @@ def run_de_command(
         if out.exists() and not force:
             msg = f"{out}: the output file exists; choose another --out or pass --force to overwrite it"
             raise MscseqError(msg)
-        if not out.parent.exists():
-            msg = f"{out.parent}: the folder of --out does not exist"
-            raise MscseqError(msg)
+        check_can_create(out, option="--out")
     required = formula_variables(design)
     if contrast.variable not in required:
         required.append(contrast.variable)
