@@ -204,8 +204,9 @@ def _blocks(g: int, n: int, min_blocks: int = 1) -> list[slice]:
 def _run_blocks(
     fn: Callable[[slice], tuple], g: int, n: int, threads: int, kernels: bool = False
 ) -> list[tuple]:
-    # the compiled kernels release the GIL: give every thread a few blocks to balance the load
-    blocks = _blocks(g, n, 4 * threads if kernels and threads > 1 else 1)
+    # the compiled kernels release the GIL: give every thread a few blocks to balance the load;
+    # numpy releases it in its array operations: one block per thread (fewer, larger calls)
+    blocks = _blocks(g, n, (4 * threads if kernels else threads) if threads > 1 else 1)
     if threads <= 1 or len(blocks) == 1:
         return [fn(b) for b in blocks]
     with ThreadPoolExecutor(max_workers=threads) as ex:
