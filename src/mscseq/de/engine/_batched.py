@@ -37,7 +37,7 @@ class BatchedCholesky:
             g, p, _ = b.shape
         self.p = p
         self.g = g
-        at = np.ascontiguousarray(np.moveaxis(a, 0, -1))  # (p, p, G)
+        at = np.moveaxis(a, 0, -1)  # (p, p, G) view: each entry is read once, no copy
         low = np.zeros((p, p, g))
         with np.errstate(invalid="ignore", divide="ignore"):
             for j in range(p):
