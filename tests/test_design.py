@@ -1,6 +1,8 @@
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mscseq.de.design import Contrast, build_design, contrast_vector, formula_variables
 from mscseq.errors import MscseqError
@@ -78,3 +80,44 @@ def test_contrast_variable_not_in_design(sheet):
     dm = build_design("~ condition", sheet)
     with pytest.raises(MscseqError, match="not in the design"):
         contrast_vector(dm, sheet, Contrast("donor", "d1", "d2"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    levels=st.lists(
+        st.lists(
+            st.sampled_from(["a", "B", "ctl", "ifn", "x1", "Z", "10", "2"]), min_size=8, max_size=8
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_additive_designs_are_coded_exactly_as_formulaic_codes_them(levels):
+    """The formulaic-free path for '~ f1 + f2 ...' must give formulaic's columns, values and contrasts."""
+    from formulaic import model_matrix
+
+    names = ["donor", "cohort", "site"][: len(levels)]
+    sheet = pd.DataFrame(dict(zip(names, levels, strict=True)), index=[f"s{i}" for i in range(8)])
+    formula = "~ " + " + ".join(names)
+    expected = model_matrix(formula, sheet)
+    try:
+        ours = build_design(formula, sheet)
+    except MscseqError:
+        # confounded or no residual df: formulaic's matrix must then be rank-deficient or too wide
+        x = np.asarray(expected, dtype=float)
+        assert np.linalg.matrix_rank(x) < x.shape[1] or x.shape[0] <= x.shape[1]
+        return
+    assert list(ours.columns) == [str(c) for c in expected.columns]
+    np.testing.assert_array_equal(ours.to_numpy(), np.asarray(expected, dtype=float))
+    var = names[0]
+    lv = sorted(set(levels[0]))
+    if len(lv) >= 2:
+        c = Contrast(var, lv[-1], lv[0])
+        vec = contrast_vector(ours, sheet, c)
+        rows = np.asarray(
+            expected.model_spec.get_model_matrix(
+                sheet.iloc[[0, 0]].assign(**{var: [lv[-1], lv[0]]})
+            ),
+            dtype=float,
+        )
+        np.testing.assert_array_equal(vec, rows[0] - rows[1])
