@@ -200,7 +200,13 @@ def to_anndata(
         qc = table.qc.reindex(adata.obs_names)
         for col in qc.columns:
             values = qc[col].to_numpy()
-            if values.dtype.kind == "f" and np.isfinite(values).all() and (values == np.round(values)).all():
-                values = values.astype(np.int64)  # read counts stay integers in tables and the report
+            if (
+                values.dtype.kind == "f"
+                and np.isfinite(values).all()
+                and (values == np.round(values)).all()
+            ):
+                values = values.astype(
+                    np.int64
+                )  # read counts stay integers in tables and the report
             adata.obs[f"tool_{col}"] = values
     return adata
