@@ -188,6 +188,16 @@ def _exp(mt: np.ndarray, buf: np.ndarray, pos: np.ndarray, q: np.ndarray) -> flo
 
 
 @njit(cache=True)
+def _q_small_v(q0: float, t: float, v: float) -> float:
+    """The series for ``q`` in Ahrens–Dieter's gamma sampler when ``|v| <= 0.25`` (as R's rgamma)."""
+    series = (
+        ((((0.1233795 * v - 0.1367177) * v + 0.1423657) * v - 0.1662921) * v + 0.2000062) * v
+        - 0.250003
+    ) * v + 0.3333333
+    return q0 + 0.5 * t * t * series * v
+
+
+@njit(cache=True)
 def _rgamma(
     a: float, scale: float, mt: np.ndarray, buf: np.ndarray, pos: np.ndarray, q: np.ndarray
 ) -> float:
@@ -239,25 +249,7 @@ def _rgamma(
     if x > 0.0:
         v = t / (s + s)
         if abs(v) <= 0.25:
-            qq = (
-                q0
-                + 0.5
-                * t
-                * t
-                * (
-                    (
-                        (
-                            (((0.1233795 * v - 0.1367177) * v + 0.1423657) * v - 0.1662921) * v
-                            + 0.2000062
-                        )
-                        * v
-                        - 0.250003
-                    )
-                    * v
-                    + 0.3333333
-                )
-                * v
-            )
+            qq = _q_small_v(q0, t, v)
         else:
             qq = q0 - s * t + 0.25 * t * t + (s2 + s2) * np.log(1.0 + v)
         if np.log(1.0 - u) <= qq:
@@ -273,25 +265,7 @@ def _rgamma(
         if t >= -0.71874483771719:
             v = t / (s + s)
             if abs(v) <= 0.25:
-                qq = (
-                    q0
-                    + 0.5
-                    * t
-                    * t
-                    * (
-                        (
-                            (
-                                (((0.1233795 * v - 0.1367177) * v + 0.1423657) * v - 0.1662921) * v
-                                + 0.2000062
-                            )
-                            * v
-                            - 0.250003
-                        )
-                        * v
-                        + 0.3333333
-                    )
-                    * v
-                )
+                qq = _q_small_v(q0, t, v)
             else:
                 qq = q0 - s * t + 0.25 * t * t + (s2 + s2) * np.log(1.0 + v)
             if qq > 0.0:

@@ -206,11 +206,9 @@ def fit_nb_glm(
         Coefficients, variances, means, hat diagonals, convergence.
 
     """
-    g, _n = y.shape
     p = x.shape[1]
     lam_log2 = np.full(p, DEFAULT_LAMBDA_LOG2) if lambda_log2 is None else np.asarray(lambda_log2)
     lam = lam_log2 / LN2**2
-    xx = outer_rows(x)
     log_sf = np.log(size_factors)
     beta = initial_beta(y, size_factors, x) if beta0 is None else np.array(beta0, dtype=float)
     beta_start = beta.copy()
@@ -218,23 +216,48 @@ def fit_nb_glm(
         beta, beta_var, mu, hat, iters, loglike = _irls_kernel(
             y, log_sf, x, alpha, beta, lam, tol, maxit, minmu
         )
-        return _finish(
-            y,
-            size_factors,
-            x,
-            alpha,
-            lam_log2,
-            beta,
-            beta_start,
-            beta_var,
-            mu,
-            hat,
-            iters,
-            loglike,
-            maxit,
-            minmu,
-            use_optim,
+    else:
+        beta, beta_var, mu, hat, iters, loglike = _irls_numpy(
+            y, size_factors, log_sf, x, alpha, beta, lam, tol, maxit, minmu
         )
+    return _finish(
+        y,
+        size_factors,
+        x,
+        alpha,
+        lam_log2,
+        beta,
+        beta_start,
+        beta_var,
+        mu,
+        hat,
+        iters,
+        loglike,
+        maxit,
+        minmu,
+        use_optim,
+    )
+
+
+def _irls_numpy(
+    y: np.ndarray,
+    size_factors: np.ndarray,
+    log_sf: np.ndarray,
+    x: np.ndarray,
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    lam: np.ndarray,
+    tol: float,
+    maxit: int,
+    minmu: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Batched IRLS over all genes (the numpy path of :func:`fit_nb_glm`).
+
+    Returns ``beta, beta_var, mu, hat, iters, loglike`` as :func:`_irls_kernel` does.
+    """
+    g = y.shape[0]
+    p = x.shape[1]
+    xx = outer_rows(x)
     mu_hat = np.maximum(size_factors * np.exp(beta @ x.T), minmu)
     iters = np.zeros(g, dtype=np.int64)
     dev_old = np.zeros(g)
@@ -283,23 +306,7 @@ def fit_nb_glm(
     beta_var = np.diagonal(sigma, axis1=1, axis2=2).copy()
     mu = size_factors * np.exp(beta @ x.T)
     loglike = nb_loglike(y, mu, alpha)
-    return _finish(
-        y,
-        size_factors,
-        x,
-        alpha,
-        lam_log2,
-        beta,
-        beta_start,
-        beta_var,
-        mu,
-        hat,
-        iters,
-        loglike,
-        maxit,
-        minmu,
-        use_optim,
-    )
+    return beta, beta_var, mu, hat, iters, loglike
 
 
 def _irls_kernel(
