@@ -176,11 +176,6 @@ def inspect_file(
     return info
 
 
-def inspect_files(paths: list[str | Path], **options: Any) -> list[dict[str, Any]]:
-    """Inspect several files (see :func:`inspect_file`); stops at the first unreadable one."""
-    return [inspect_file(p, **options) for p in paths]
-
-
 def format_report(info: dict[str, Any]) -> str:
     """Render one :func:`inspect_file` result as a few human-readable lines."""
     lines = [

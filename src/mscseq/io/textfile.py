@@ -230,8 +230,3 @@ def iter_lines(path: Path) -> Iterator[str]:
                 raise MscseqError(msg) from exc
     except DECOMPRESS_ERRORS as exc:
         raise truncated_error(path, exc) from exc
-
-
-def text_buffer(path: str | Path) -> io.StringIO:
-    """Return the decoded contents of ``path`` as a text buffer (see :func:`read_text`)."""
-    return io.StringIO(read_text(path))

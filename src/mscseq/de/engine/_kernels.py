@@ -449,22 +449,6 @@ def grid_search(
         out_a[gi] = a2
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def nb_const(y: np.ndarray, alpha: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
-    """Per gene ``sum_j lgamma(y_j + r) - lgamma(r) - lgamma(y_j + 1)`` with ``r = 1/alpha``."""
-    g, n = y.shape
-    vals = np.empty(n)
-    mult = np.empty(n)
-    for gi in range(g):
-        k = _distinct(y[gi], vals, mult)
-        r = 1.0 / alpha[gi]
-        lgr = lgamma(r)
-        s = 0.0
-        for u in range(k):
-            s += mult[u] * (lgamma(vals[u] + r) - lgr - lgamma(vals[u] + 1.0))
-        out[gi] = s
-
-
 def design_cells(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct design rows and each sample's row index.
 

@@ -359,24 +359,6 @@ def simulated_histograms(df: int, variances: np.ndarray, ndraw: int = 10_000) ->
     return _simulated_hists(mt, int(df), np.sqrt(np.asarray(variances, float)), ndraw, _EXP_Q)
 
 
-def hist_counts(values: np.ndarray) -> np.ndarray:
-    """R's ``hist(values, breaks = -20:20/2)$counts`` for values inside ``(-10, 10)``.
-
-    Parameters
-    ----------
-    values
-        Values strictly between -10 and 10.
-
-    Returns
-    -------
-    numpy.ndarray
-        40 counts.
-
-    """
-    idx = np.ceil((values - 5e-8 + 10.0) / 0.5).astype(np.int64) - 1
-    return np.bincount(np.clip(idx, 0, 39), minlength=40)
-
-
 if __name__ == "__main__":  # pragma: no cover - maintenance helper
     import base64
     import zlib

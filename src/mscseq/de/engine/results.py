@@ -23,7 +23,6 @@ from ._rstats import lowess, p_adjust_bh
 from .glm import LN2, LOG2E, outer_rows, sandwich
 
 ALT_HYPOTHESES = ("greaterAbs", "lessAbs", "greater", "less")
-RESULT_COLUMNS = ["baseMean", "log2FoldChange", "lfcSE", "stat", "pvalue", "padj", "dispersion"]
 
 
 @dataclass
