@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from report_helpers import fake_comparability
 
-from mscseq.report.methods import methods
+from mscseq.report.sections.methods import section as methods
 
 DE_WALD = {
     "name": "cohort_B_vs_A",

@@ -1,4 +1,4 @@
-"""The report's methods text, written from what the run actually did, and the references it cites.
+"""Methods (``methods.html.j2``): the methods text, written from what the run actually did, and the references it cites.
 
 Every sentence is conditional on a recorded result or parameter: a test that did not run (no ``--group``,
 a skipped comparison, ``--permutations 0``) is not cited, and the engine, test, threshold, alternative,
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from mscseq.report.sections import as_list, as_records, fmt, humanise
+from mscseq.report.fmt import as_list, as_records, fmt, humanise
 
 #: References cited in the methods, by key.
 REFERENCES: dict[str, str] = {
@@ -296,7 +296,7 @@ def de_records(summary: Mapping[str, Any], uns: Mapping[str, Any]) -> list[Mappi
     return [{"name": k, **dict(v)} for k, v in (uns.get("de_summary") or {}).items()]
 
 
-def methods(
+def section(
     summary: Mapping[str, Any],
     run_info: Mapping[str, Any],
     *,
