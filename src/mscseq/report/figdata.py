@@ -136,13 +136,13 @@ def outlier_scores(comp: Comp) -> Figure | None:
         return None
     zd = sim.get("z_distance") or {}
     threshold = float(((comp or {}).get("metrics") or {}).get("mad_z_threshold", 3.5))
-    status = products_status(comp)
+    flagged = set(outliers(comp))
     return plots.outlier_figure(
         samples,
         [zc.get(s) for s in samples],
         [zd.get(s) for s in samples],
         threshold=threshold,
-        outliers=[s for s in samples if status.get(s, {}).get("status") == "outlier"],
+        outliers=[s for s in samples if s in flagged],
     )
 
 

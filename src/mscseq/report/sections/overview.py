@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mscseq.report.fmt import as_list, as_records, fmt, humanise
-from mscseq.report.records import panel_flag_list, products_status
+from mscseq.report.records import outliers, panel_flag_list, products_status
 
 VERDICTS = {
     "comparable": (
@@ -89,7 +89,7 @@ def _verdict(comp: Mapping[str, Any]) -> dict[str, Any]:
         "metrics": key_numbers(comp),
         "products": [{"sample": s, **v, "flagged": s in flagged} for s, v in status.items()],
         "n_products": len(status),
-        "outliers": [s for s, v in status.items() if v["status"] == "outlier"],
+        "outliers": outliers(comp),
         "caveats": [str(c) for c in as_list(comp.get("caveats"))],
         "panel_flags": flags,
         "group": settings.get("group") or (comp.get("metrics") or {}).get("group"),

@@ -10,7 +10,7 @@ import pandas as pd
 
 from mscseq.report import figdata
 from mscseq.report.fmt import cell, humanise
-from mscseq.report.records import products_status, sheet_columns
+from mscseq.report.records import outliers, products_status, sheet_columns
 from mscseq.report.sections import Figures
 
 
@@ -50,5 +50,5 @@ def section(adata, comp: Mapping[str, Any] | None, figs: Figures) -> dict[str, A
         "rows": rows,
         "n_sheet": len(sheet),
         "qc_fig": "fig-qc",
-        "outliers": [s for s, v in status.items() if v["status"] == "outlier"],
+        "outliers": outliers(comp),
     }

@@ -23,6 +23,7 @@ from mscseq.report.fmt import (
     scalar,
     table_block,
 )
+from mscseq.report.records import products_status
 from mscseq.report.sections import Figures
 
 #: Keys of the block shown by dedicated parts (everything else goes to the generic "other results").
@@ -38,9 +39,7 @@ def _part(key: str, title: str, about: str, fig: str | None, blocks: list, **ext
 
 def _outlier_rows(comp: Mapping[str, Any], samples: list[str]) -> list[list[dict[str, Any]]]:
     sim = comp["similarity"]
-    status = {
-        str(p.get("sample")): str(p.get("status", "")) for p in as_records(comp.get("products"))
-    }
+    status = {s: v["status"] for s, v in products_status(comp).items()}
     corr = sim.get("median_correlation") or {}
     dist = sim.get("centroid_distance") or {}
     zc, zd = sim.get("z_correlation") or {}, sim.get("z_distance") or {}
