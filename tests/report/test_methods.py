@@ -97,6 +97,15 @@ def test_permutations_zero_claims_no_p_value():
     assert "999 permutations" not in p
 
 
+def test_skipped_permutation_tests_are_said_not_cited():
+    comp = fake_comparability(SAMPLES)
+    comp["permanova"] = {"skipped": "one product per group"}
+    comp["permdisp"] = None
+    result = run_methods(comp=comp)
+    assert "PERMANOVA was not computed: one product per group." in text(result)
+    assert not cited(result) & {"permanova", "permdisp"}
+
+
 def test_skipped_equivalence_is_said_not_cited():
     comp = fake_comparability(SAMPLES)
     comp["equivalence"] = [
@@ -145,6 +154,13 @@ def test_engine_comes_from_the_run():
     unknown = run_methods(engine=None)  # nothing recorded: no engine is named
     assert "PyDESeq2" not in text(unknown) and "engine '" not in text(unknown)
     assert "tested with the DESeq2 method [1]" in text(unknown)
+
+
+def test_pydeseq2_threshold_caveat():
+    de = {**DE_WALD, "lfc_threshold": 1.0, "alt_hypothesis": "lessAbs"}
+    assert "to a design coefficient" in text(run_methods(de=[de], engine="pydeseq2"))
+    for kw in ({"de": [de], "engine": "mscseq"}, {"engine": "pydeseq2"}):
+        assert "design coefficient" not in text(run_methods(**kw))
 
 
 def test_engine_from_anndata_when_run_info_has_no_parameters():

@@ -131,6 +131,12 @@ def de_paragraph(
         ref("bh"),
         f" after independent filtering, and {' '.join(calls)}",
     ]
+    thresholded = any(d.get("test") != "lrt" and float(d.get("lfc_threshold") or 0) > 0 for d in de)
+    if params.get("engine") == "pydeseq2" and thresholded:
+        text.append(
+            " PyDESeq2 applies lfcThreshold to a design coefficient rather than to the contrast, which is "
+            "exact only when the contrast is that one coefficient."
+        )
     return {"title": "Differential expression", "text": text}
 
 
@@ -172,29 +178,35 @@ def _equivalence_text(
     return text
 
 
+def _permutation_test_text(
+    name: str, block: Any, what: str, where: str, seed: Any, ref: Cite
+) -> Text:
+    """One permutation test (PERMANOVA or PERMDISP) as it ran: tested, measured only, or not computed."""
+    if not isinstance(block, Mapping):
+        return []
+    if block.get("skipped"):
+        return [f"{name} was not computed: {block['skipped']}. "]
+    tested = block.get("p_value") is not None and block.get("permutations")
+    verb = (
+        "tested"
+        if tested
+        else ("measured (pseudo-F and R²)" if name == "PERMANOVA" else "measured")
+    )
+    return [
+        f"Differences in {what} were {verb} with {name} ",
+        ref(name.lower()),
+        f"{where}{_permutations_text(block, seed)}. ",
+    ]
+
+
 def _permutation_tests_text(comp: Mapping[str, Any], ref: Cite) -> Text:
     seed = (comp.get("settings") or {}).get("seed")
-    pm, pd_ = comp.get("permanova"), comp.get("permdisp")
-    text: Text = []
-    if isinstance(pm, Mapping):
-        tested = pm.get("p_value") is not None and pm.get("permutations")
-        text += [
-            "Differences in multivariate location between the groups were "
-            + ("tested" if tested else "measured (pseudo-F and R²)")
-            + " with PERMANOVA ",
-            ref("permanova"),
-            f" on Euclidean distances between the products' transformed profiles{_permutations_text(pm, seed)}. ",
-        ]
-    if isinstance(pd_, Mapping):
-        tested = pd_.get("p_value") is not None and pd_.get("permutations")
-        text += [
-            "Differences in spread (distance to the group median) were "
-            + ("tested" if tested else "measured")
-            + " with PERMDISP ",
-            ref("permdisp"),
-            f"{_permutations_text(pd_, seed)}. ",
-        ]
-    return text
+    return [
+        *_permutation_test_text("PERMANOVA", comp.get("permanova"), "multivariate location between the groups",
+                                " on Euclidean distances between the products' transformed profiles", seed, ref),
+        *_permutation_test_text("PERMDISP", comp.get("permdisp"), "spread (distance to the group median)", "",
+                                seed, ref),
+    ]  # fmt: skip
 
 
 def _other_parts_text(comp: Mapping[str, Any], ref: Cite) -> Text:
