@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mscseq.errors import MscseqError
 from mscseq.report import plots
 from mscseq.report.fmt import as_list, as_records, humanise
 from mscseq.report.records import outliers, products_status, sheet_columns
@@ -212,8 +213,10 @@ def _panel_gene_matrix(
     adata, comp: Mapping[str, Any]
 ) -> tuple[np.ndarray, list[str], list[str]] | None:
     """Panel genes × products: VST minus the gene's median over products (log2), for display."""
-    from mscseq.comparability.panels import load_panels, match_genes
-    from mscseq.errors import MscseqError
+    from mscseq.comparability.panels import (
+        load_panels,
+        match_genes,
+    )  # the panel files and gene matching
 
     user = [
         p for p in as_list((comp.get("settings") or {}).get("panels")) if Path(str(p)).is_file()
