@@ -1,8 +1,9 @@
 """The report's figures for interactive use (Jupyter): read an analysed AnnData, return plotly figures.
 
-Each function is a thin adapter from the AnnData keys documented in ``docs/architecture.md`` to the
-report's plot builders (:mod:`mscseq.report.plots`), so a notebook shows exactly the figures of
-``report.html``. They compute nothing: run :func:`mscseq.explore`, :func:`mscseq.run_de`, ... first.
+Each function converts the figure that :mod:`mscseq.report.figdata` builds for ``report.html`` into a
+:class:`plotly.graph_objects.Figure`: the same builder with the same data (the AnnData keys documented in
+``docs/architecture.md``), so a notebook shows exactly the figures of the report. They compute nothing:
+run :func:`mscseq.explore`, :func:`mscseq.run_de`, ... first.
 
 Examples
 --------
@@ -16,17 +17,43 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import pandas as pd
-
 from mscseq.errors import MscseqError
 
 if TYPE_CHECKING:
     import anndata
     import plotly.graph_objects as go
 
+__all__ = [
+    "correlation",
+    "equivalence",
+    "ma",
+    "outliers",
+    "panel_genes",
+    "panel_scores",
+    "pca",
+    "qc",
+    "scree",
+    "variance_partition",
+    "volcano",
+]
 
-def _figure(spec: dict[str, Any]) -> go.Figure:
+_RUN_COMPARABILITY = "mscseq.run_comparability(adata)"
+
+
+def to_figure(spec: dict[str, Any]) -> go.Figure:
+    """A plotly figure from a report figure specification (the page-only ``layout.meta`` left out).
+
+    Parameters
+    ----------
+    spec
+        ``{"data", "layout"}`` as built by :mod:`mscseq.report.figdata`.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        The figure.
+
+    """
     import plotly.graph_objects as go
 
     layout = dict(spec.get("layout", {}))
@@ -48,9 +75,17 @@ def _need(adata: anndata.AnnData, where: str, key: str, step: str) -> None:
         raise MscseqError(msg)
 
 
-def _outliers(adata: anndata.AnnData) -> list[str]:
-    comp = adata.uns.get("comparability") or {}
-    return [str(p.get("sample")) for p in comp.get("products", []) if p.get("status") == "outlier"]
+def _comparability(adata: anndata.AnnData) -> dict[str, Any] | None:
+    from mscseq.report.records import comparability_block
+
+    return comparability_block(adata)
+
+
+def _present(spec: dict[str, Any] | None, what: str) -> go.Figure:
+    if spec is None:
+        msg = f"no {what} in adata.uns['comparability']; run {_RUN_COMPARABILITY} first"
+        raise MscseqError(msg)
+    return to_figure(spec)
 
 
 def qc(adata: anndata.AnnData) -> go.Figure:
@@ -59,7 +94,7 @@ def qc(adata: anndata.AnnData) -> go.Figure:
     Parameters
     ----------
     adata
-        AnnData after :func:`mscseq.compute_qc`.
+        AnnData after :func:`mscseq.compute_qc` and :func:`mscseq.normalize`.
 
     Returns
     -------
@@ -67,11 +102,10 @@ def qc(adata: anndata.AnnData) -> go.Figure:
         Three stacked bar charts.
 
     """
-    from mscseq.report import plots
+    from mscseq.report import figdata
 
     _need(adata, "obs", "library_size", "mscseq.compute_qc(adata)")
-    cols = [c for c in ("library_size", "detected_genes", "top100_fraction") if c in adata.obs]
-    return _figure(plots.qc_figure(adata.obs[cols], highlight=_outliers(adata)))
+    return to_figure(figdata.qc(adata, _comparability(adata)))
 
 
 def pca(adata: anndata.AnnData, *, color_by: str | None = None) -> go.Figure:
@@ -82,8 +116,9 @@ def pca(adata: anndata.AnnData, *, color_by: str | None = None) -> go.Figure:
     adata
         AnnData after :func:`mscseq.explore`.
     color_by
-        Sheet column to colour by (default: as the report chooses; ``"comparability"`` colours by
-        product status when the comparability analysis ran).
+        Column whose colouring is shown (default: as the report chooses; ``"comparability"`` colours by
+        product status when the comparability analysis ran). The other colourings are in the figure as
+        hidden traces, as in the report.
 
     Returns
     -------
@@ -91,28 +126,35 @@ def pca(adata: anndata.AnnData, *, color_by: str | None = None) -> go.Figure:
         The PCA scatter.
 
     """
-    from mscseq.report import plots, sections
+    from mscseq.report import figdata
 
     _need(adata, "obsm", "X_pca", "mscseq.explore(adata)")
-    sheet = sections.sheet_columns(adata)
-    obs = adata.obs[sheet].copy()
-    status = {
-        str(p.get("sample")): p.get("status")
-        for p in (adata.uns.get("comparability") or {}).get("products", [])
-    }
-    if status:
-        obs["comparability"] = [status.get(str(s)) or "not assessed" for s in obs.index]
-    if color_by is None:
-        color_by = "comparability" if status else sections.default_colouring(adata.obs[sheet])
-    if color_by is not None and color_by not in obs.columns:
-        msg = f"color_by={color_by!r}: not a sample-sheet column; choose from {', '.join(map(str, obs.columns))}"
+    comp = _comparability(adata)
+    _, columns, _ = figdata.pca_colourings(adata, comp)
+    if color_by is not None and color_by not in columns:
+        msg = f"color_by={color_by!r}: not a sample-sheet column; choose from {', '.join(map(str, columns))}"
         raise MscseqError(msg)
-    cols = [color_by] if color_by is not None else []
-    ratio = np.asarray(adata.uns["pca"]["variance_ratio"], dtype=float)
-    spec = plots.pca_figure(
-        np.asarray(adata.obsm["X_pca"]), ratio, obs, color_by=cols or None, default=color_by
-    )
-    return _figure(spec)
+    return to_figure(figdata.pca(adata, comp, color_by=color_by))
+
+
+def scree(adata: anndata.AnnData) -> go.Figure:
+    """Share of variance explained by each principal component.
+
+    Parameters
+    ----------
+    adata
+        AnnData after :func:`mscseq.explore`.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        The bar chart.
+
+    """
+    from mscseq.report import figdata
+
+    _need(adata, "uns", "pca", "mscseq.explore(adata)")
+    return to_figure(figdata.scree(adata))
 
 
 def correlation(adata: anndata.AnnData, *, method: str = "pearson") -> go.Figure:
@@ -123,7 +165,7 @@ def correlation(adata: anndata.AnnData, *, method: str = "pearson") -> go.Figure
     adata
         AnnData after :func:`mscseq.explore`.
     method
-        ``"pearson"`` (the clustering's metric) or ``"spearman"``.
+        ``"pearson"`` (the clustering's metric; the report's figure) or ``"spearman"`` (no dendrogram).
 
     Returns
     -------
@@ -131,27 +173,29 @@ def correlation(adata: anndata.AnnData, *, method: str = "pearson") -> go.Figure
         The heatmap.
 
     """
-    from mscseq.report import plots
+    from mscseq.report import figdata
 
     if method not in ("pearson", "spearman"):
         msg = f"method={method!r}: choose 'pearson' or 'spearman'"
         raise MscseqError(msg)
     _need(adata, "obsp", method, "mscseq.explore(adata)")
-    clus = adata.uns["clustering"]
-    order = [str(s) for s in clus["order"]]
-    link = (
-        np.asarray(clus["linkage"])
-        if method == "pearson" and clus.get("linkage") is not None
-        else None
-    )
-    spec = plots.correlation_heatmap(
-        np.asarray(adata.obsp[method]),
-        [str(s) for s in adata.obs_names],
-        order,
-        linkage=link,
-        label=f"{method.capitalize()} r",
-    )
-    return _figure(spec)
+    return to_figure(figdata.correlation(adata, method))
+
+
+def _contrast(adata: anndata.AnnData, contrast: str | None):
+    from mscseq.report.records import de_contrasts
+
+    found = {name: (table, meta) for name, table, meta in de_contrasts(adata)}
+    if not found:
+        msg = (
+            "adata.uns['de'] is empty; run mscseq.run_de(adata, design=..., contrasts=[...]) first"
+        )
+        raise MscseqError(msg)
+    name = contrast if contrast is not None else next(iter(found))
+    if name not in found:
+        msg = f"contrast {name!r} not found; available: {', '.join(found)}"
+        raise MscseqError(msg)
+    return found[name]
 
 
 def volcano(adata: anndata.AnnData, contrast: str | None = None) -> go.Figure:
@@ -170,35 +214,38 @@ def volcano(adata: anndata.AnnData, contrast: str | None = None) -> go.Figure:
         The volcano plot (genes with ``padj < alpha`` coloured by direction).
 
     """
-    from mscseq.report import plots
+    from mscseq.report import figdata
 
-    tables = adata.uns.get("de") or {}
-    if not tables:
-        msg = (
-            "adata.uns['de'] is empty; run mscseq.run_de(adata, design=..., contrasts=[...]) first"
-        )
-        raise MscseqError(msg)
-    name = contrast if contrast is not None else next(iter(tables))
-    if name not in tables:
-        msg = f"contrast {name!r} not found; available: {', '.join(tables)}"
-        raise MscseqError(msg)
-    meta = (adata.uns.get("de_summary") or {}).get(name, {})
-    spec = plots.volcano_figure(
-        pd.DataFrame(tables[name]),
-        alpha=float(meta.get("alpha", 0.1)),
-        target=str(meta.get("target", "target")),
-        reference=str(meta.get("reference", "reference")),
-    )
-    return _figure(spec)
+    return to_figure(figdata.volcano(*_contrast(adata, contrast)))
+
+
+def ma(adata: anndata.AnnData, contrast: str | None = None) -> go.Figure:
+    """MA plot (mean count × log2 fold change) of one contrast's DESeq2 results.
+
+    Parameters
+    ----------
+    adata
+        AnnData after :func:`mscseq.run_de`.
+    contrast
+        Contrast name (default: the first one).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        The MA plot.
+
+    """
+    from mscseq.report import figdata
+
+    return to_figure(figdata.ma(*_contrast(adata, contrast)))
 
 
 def panel_scores(adata: anndata.AnnData) -> go.Figure:
-    """MSC gene-panel scores per product (rows) and panel (columns), as a heatmap.
+    """MSC gene-panel scores, panels × products, as a heatmap centred on 0.
 
     A score is, in log2 units, how far the product's VST of the panel's genes lies from the median
     product (negative markers counted with the opposite sign): 0 is typical of this batch, positive
     means more of what the panel measures (see :func:`mscseq.comparability.panels.panel_scores`).
-    Outliers of the comparability analysis are marked with ``*``.
 
     Parameters
     ----------
@@ -208,41 +255,85 @@ def panel_scores(adata: anndata.AnnData) -> go.Figure:
     Returns
     -------
     plotly.graph_objects.Figure
-        The heatmap, products in clustering order.
+        The heatmap, products in sample order.
 
     """
-    import plotly.graph_objects as go
+    from mscseq.report import figdata
 
-    from mscseq.report.plots import FONT, esc
+    return _present(figdata.panel_scores(adata, _comparability(adata)), "panel scores")
 
-    comp = adata.uns.get("comparability") or {}
-    scores = (comp.get("panels") or {}).get("scores")
-    if not scores:
-        msg = "no panel scores in adata.uns['comparability']; run mscseq.run_comparability(adata) first"
-        raise MscseqError(msg)
-    table = pd.DataFrame.from_dict(scores, orient="index")
-    order = [str(s) for s in adata.uns.get("clustering", {}).get("order", table.index)]
-    table = table.loc[[s for s in order if s in table.index]]
-    outliers = set(_outliers(adata))
-    labels = [esc(f"{s} *" if s in outliers else s) for s in table.index]
-    z = table.to_numpy(dtype=float)
-    lim = float(np.nanmax(np.abs(z))) if np.isfinite(z).any() else 1.0
-    heat = go.Heatmap(
-        z=z,
-        x=[esc(c.replace("_", " ")) for c in table.columns],
-        y=labels,
-        zmin=-lim,
-        zmax=lim,
-        colorscale="RdBu",
-        reversescale=True,
-        colorbar={"title": {"text": "score (log2)"}},
-        hovertemplate="%{y}<br>%{x}: %{z:.2f}<extra></extra>",
-    )
-    height = max(300, 22 * len(labels) + 120)
-    layout = {
-        "font": {"family": FONT},
-        "height": height,
-        "yaxis": {"autorange": "reversed", "title": {"text": "product (* = outlier)"}},
-        "margin": {"l": 110, "r": 20, "t": 30, "b": 80},
-    }
-    return go.Figure(data=[heat], layout=layout)
+
+def panel_genes(adata: anndata.AnnData) -> go.Figure:
+    """Each panel gene's VST minus its median over the products, genes × products.
+
+    Parameters
+    ----------
+    adata
+        AnnData after :func:`mscseq.run_comparability`.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        The heatmap.
+
+    """
+    from mscseq.report import figdata
+
+    return _present(figdata.panel_genes(adata, _comparability(adata)), "panel genes")
+
+
+def outliers(adata: anndata.AnnData) -> go.Figure:
+    """Robust z-scores of each product's correlation and distance against the outlier threshold.
+
+    Parameters
+    ----------
+    adata
+        AnnData after :func:`mscseq.run_comparability`.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        The outlier screening plot.
+
+    """
+    from mscseq.report import figdata
+
+    return _present(figdata.outlier_scores(_comparability(adata)), "outlier scores")
+
+
+def equivalence(adata: anndata.AnnData) -> go.Figure:
+    """Per group against the reference: shares of genes shown equivalent, beyond the margin, or neither.
+
+    Parameters
+    ----------
+    adata
+        AnnData after :func:`mscseq.run_comparability` with ``group``.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        The stacked bars.
+
+    """
+    from mscseq.report import figdata
+
+    return _present(figdata.equivalence(_comparability(adata)), "equivalence results")
+
+
+def variance_partition(adata: anndata.AnnData) -> go.Figure:
+    """Median share of each gene's variance due to the donor and the other sheet variables.
+
+    Parameters
+    ----------
+    adata
+        AnnData after :func:`mscseq.run_comparability` (donors with replicates).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        The bar chart with interquartile ranges.
+
+    """
+    from mscseq.report import figdata
+
+    return _present(figdata.variance_partition(_comparability(adata)), "variance partition")

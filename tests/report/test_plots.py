@@ -208,8 +208,8 @@ def test_raster_layer_covers_the_range():
 
 
 def test_as_records_and_panel_flags_shapes():
-    from mscseq.report.comparability import panel_flag_list
-    from mscseq.report.sections import as_records
+    from mscseq.report.fmt import as_records
+    from mscseq.report.records import panel_flag_list
 
     assert as_records({}) == []
     assert as_records(None) == []

@@ -86,6 +86,17 @@ def test_every_section_and_nav_link(html: str):
         assert f"#{s}" in hrefs
 
 
+def test_one_section_module_per_template():
+    from importlib.resources import files
+
+    from mscseq.report.render import NAV
+
+    here = files("mscseq.report")
+    modules = {p.name[:-3] for p in (here / "sections").iterdir() if p.name.endswith(".py")}
+    templates = {p.name.split(".")[0] for p in (here / "templates" / "sections").iterdir()}
+    assert modules - {"__init__"} == templates == {i for i, _ in NAV} == set(SECTIONS)
+
+
 def test_every_plot_has_its_figure(html: str):
     figs = figures(html)
     divs = [a["data-fig"] for t, a in tags(html) if t == "div" and "data-fig" in a]

@@ -189,6 +189,83 @@ def _hover_text(obs: pd.DataFrame) -> list[str]:
     return out
 
 
+def _continuous_trace(
+    col: str, s: pd.Series, x: np.ndarray, y: np.ndarray, hover: list[str], label_points: bool
+) -> dict[str, Any]:
+    """One trace coloured on a scale (numeric column)."""
+    return {
+        "type": "scatter",
+        "mode": "markers+text" if label_points else "markers",
+        "name": esc(col),
+        "x": num(x),
+        "y": num(y),
+        "text": hover,
+        "textposition": "top center",
+        "hovertemplate": "%{text}<extra></extra>",
+        "marker": {
+            "size": 12,
+            "color": num(s.to_numpy(float)),
+            "colorscale": "Viridis",
+            "showscale": True,
+            "colorbar": {"title": {"text": esc(col)}, "thickness": 14},
+            "line": {"color": "#fff", "width": 1},
+        },
+        "showlegend": False,
+    }
+
+
+def _level_traces(
+    col: str,
+    s: pd.Series,
+    x: np.ndarray,
+    y: np.ndarray,
+    hover: list[str],
+    names: list[str],
+    fixed: dict[str, str],
+) -> list[dict[str, Any]]:
+    """One trace per level of a categorical column (``fixed``: colours of some levels)."""
+    values = s.astype(str).where(s.notna(), "NA")
+    traces = []
+    for k, level in enumerate(pd.unique(values)):
+        idx = np.flatnonzero((values == level).to_numpy())
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": esc(level),
+                "legendgroup": esc(col),
+                "x": num(x[idx]),
+                "y": num(y[idx]),
+                "text": [hover[i] for i in idx],
+                "customdata": [names[i] for i in idx],
+                "hovertemplate": "%{text}<extra></extra>",
+                "marker": {
+                    "size": 12,
+                    "color": fixed.get(level, OKABE_ITO[k % len(OKABE_ITO)]),
+                    "symbol": SYMBOLS[(k // len(OKABE_ITO)) % len(SYMBOLS)],
+                    "line": {"color": "#fff", "width": 1},
+                },
+            }
+        )
+    return traces
+
+
+def _label_trace(x: np.ndarray, y: np.ndarray, names: list[str]) -> dict[str, Any]:
+    """Sample names beside the points (always shown, whatever the colouring)."""
+    return {
+        "type": "scatter",
+        "mode": "text",
+        "x": num(x),
+        "y": num(y),
+        "text": names,
+        "textposition": "top center",
+        "textfont": {"size": 10, "color": "#444"},
+        "hoverinfo": "skip",
+        "showlegend": False,
+        "name": "labels",
+    }
+
+
 def pca_figure(
     coords: np.ndarray,
     variance_ratio: Sequence[float],
@@ -246,53 +323,9 @@ def pca_figure(
         start = len(traces)
         s = obs[col]
         if _is_continuous(s):
-            traces.append(
-                {
-                    "type": "scatter",
-                    "mode": "markers+text" if label_points else "markers",
-                    "name": esc(col),
-                    "x": num(x),
-                    "y": num(y),
-                    "text": hover,
-                    "textposition": "top center",
-                    "hovertemplate": "%{text}<extra></extra>",
-                    "marker": {
-                        "size": 12,
-                        "color": num(s.to_numpy(float)),
-                        "colorscale": "Viridis",
-                        "showscale": True,
-                        "colorbar": {"title": {"text": esc(col)}, "thickness": 14},
-                        "line": {"color": "#fff", "width": 1},
-                    },
-                    "showlegend": False,
-                }
-            )
+            traces.append(_continuous_trace(col, s, x, y, hover, label_points))
         else:
-            values = s.astype(str).where(s.notna(), "NA")
-            levels = list(pd.unique(values))
-            for k, level in enumerate(levels):
-                idx = np.flatnonzero((values == level).to_numpy())
-                traces.append(
-                    {
-                        "type": "scatter",
-                        "mode": "markers",
-                        "name": esc(level),
-                        "legendgroup": esc(col),
-                        "x": num(x[idx]),
-                        "y": num(y[idx]),
-                        "text": [hover[i] for i in idx],
-                        "customdata": [names[i] for i in idx],
-                        "hovertemplate": "%{text}<extra></extra>",
-                        "marker": {
-                            "size": 12,
-                            "color": (level_colors or {})
-                            .get(col, {})
-                            .get(level, OKABE_ITO[k % len(OKABE_ITO)]),
-                            "symbol": SYMBOLS[(k // len(OKABE_ITO)) % len(SYMBOLS)],
-                            "line": {"color": "#fff", "width": 1},
-                        },
-                    }
-                )
+            traces += _level_traces(col, s, x, y, hover, names, (level_colors or {}).get(col, {}))
         groups.append((col, start, len(traces)))
     colorings = []
     for col, start, stop in groups:
@@ -302,20 +335,7 @@ def pca_figure(
     for i, tr in enumerate(traces):
         tr["visible"] = colorings[chosen]["visible"][i]
     if label_points:
-        traces.append(
-            {
-                "type": "scatter",
-                "mode": "text",
-                "x": num(x),
-                "y": num(y),
-                "text": names,
-                "textposition": "top center",
-                "textfont": {"size": 10, "color": "#444"},
-                "hoverinfo": "skip",
-                "showlegend": False,
-                "name": "labels",
-            }
-        )
+        traces.append(_label_trace(x, y, names))
         for c in colorings:
             c["visible"].append(True)
         for tr in traces[:-1]:

@@ -7,10 +7,22 @@ from collections.abc import Mapping
 from importlib.resources import files
 from typing import Any
 
-from mscseq.report import sections
-from mscseq.report.methods import methods
+from mscseq.report import fmt
+from mscseq.report.records import comparability_block
+from mscseq.report.sections import (
+    Figures,
+    de,
+    methods,
+    overview,
+    panels,
+    provenance,
+    samples,
+    similarity,
+    statistics,
+)
 
-#: Sections of the report, in order: (element id, navigation label).
+#: Sections of the report, in order: (element id, navigation label). Each id names a module of
+#: :mod:`mscseq.report.sections` and its template ``templates/sections/<id>.html.j2``.
 NAV = [
     ("overview", "Verdict"),
     ("samples", "Inputs & samples"),
@@ -57,8 +69,8 @@ def _environment():
         "separators": (",", ":"),
         "allow_nan": False,
     }
-    env.filters["fmt"] = sections.fmt
-    env.filters["humanise"] = sections.humanise
+    env.filters["fmt"] = fmt.fmt
+    env.filters["humanise"] = fmt.humanise
     return env
 
 
@@ -82,23 +94,21 @@ def build_context(
         Template context; ``figures`` maps element ids to plotly figure specifications.
 
     """
-    figs = sections.Figures()
-    comp = sections.comparability_block(adata, summary)
-    from mscseq.report import comparability as comp_sections
-
+    figs = Figures()
+    comp = comparability_block(adata, summary)
     return {
         "title": "mscseq report",
         "version": summary.get("mscseq_version", ""),
         "finished": run_info.get("finished", ""),
         "nav": NAV,
-        "overview": sections.overview_section(adata, summary, comp),
-        "samples": sections.samples_section(adata, comp, figs),
-        "similarity": sections.similarity_section(adata, comp, figs),
-        "panels": comp_sections.panels_section(adata, comp, figs),
-        "statistics": comp_sections.statistics_section(comp, figs),
-        "de": sections.de_section(adata, summary, figs),
-        "methods": methods(summary, run_info, uns=adata.uns, comparability=comp),
-        "provenance": sections.provenance_section(run_info),
+        "overview": overview.section(adata, summary, comp),
+        "samples": samples.section(adata, comp, figs),
+        "similarity": similarity.section(adata, comp, figs),
+        "panels": panels.section(adata, comp, figs),
+        "statistics": statistics.section(comp, figs),
+        "de": de.section(adata, summary, figs),
+        "methods": methods.section(summary, run_info, uns=adata.uns, comparability=comp),
+        "provenance": provenance.section(run_info),
         "figures": figs.specs,
     }
 

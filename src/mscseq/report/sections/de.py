@@ -1,0 +1,69 @@
+"""Differential expression (``de.html.j2``): per contrast, up/down counts, volcano and MA plots, top genes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from mscseq.report import figdata
+from mscseq.report.fmt import cell
+from mscseq.report.records import de_contrasts
+from mscseq.report.sections import Figures
+
+#: Rows of each DE table embedded in the report (the full table is in ``tables/``).
+DE_TABLE_ROWS = 500
+
+HEADER = ["gene", "gene ID", "mean count", "log2 FC", "lfcSE", "p-value", "padj"]
+
+
+def _top_rows(df: pd.DataFrame) -> list[list[dict[str, Any]]]:
+    """The first :data:`DE_TABLE_ROWS` genes of a results table (sorted by padj) as table cells."""
+    head = df.head(DE_TABLE_ROWS)
+    names = head.get("gene_name", pd.Series([""] * len(head))).fillna("")
+    return [
+        [
+            cell(str(g_name) if str(g_name) else str(gid)),
+            cell(str(gid)),
+            cell(float(r.baseMean)),
+            cell(float(r.log2FoldChange), cls="up" if r.log2FoldChange > 0 else "down"),
+            cell(float(r.lfcSE)),
+            cell(float(r.pvalue)),
+            cell(float(r.padj)),
+        ]
+        for gid, g_name, r in zip(head.index, names, head.itertuples(), strict=True)
+    ]
+
+
+def section(adata, summary: Mapping[str, Any], figs: Figures) -> list[dict[str, Any]]:
+    """Per contrast: counts of up/down genes, volcano and MA plots, the top-genes table."""
+    out = []
+    for k, (name, df, meta) in enumerate(de_contrasts(adata, summary)):
+        vid = figs.add(f"fig-volcano-{k}", figdata.volcano(df, meta))
+        ma = figdata.ma(df, meta)
+        mid = figs.add(f"fig-ma-{k}", ma)
+        rows = _top_rows(df)
+        out.append(
+            {
+                "id": f"de-{k}",
+                "name": name,
+                "variable": meta.get("variable"),
+                "target": str(meta.get("target", "target")),
+                "reference": str(meta.get("reference", "reference")),
+                "alpha": float(meta.get("alpha", 0.1)),
+                "n_tested": meta.get("n_tested"),
+                "n_up": meta.get("n_up"),
+                "n_down": meta.get("n_down"),
+                "n_genes": meta.get("n_genes", len(df)),
+                "volcano_fig": vid,
+                "ma_fig": mid,
+                "static": bool(ma["layout"].get("meta", {}).get("static")),
+                "n_interactive": ma["layout"].get("meta", {}).get("n_interactive"),
+                "header": HEADER,
+                "rows": rows,
+                "n_rows": len(rows),
+                "file": f"tables/de_{name}.tsv",
+            }
+        )
+    return out
