@@ -147,7 +147,11 @@ class Venv:
 
 @pytest.fixture(scope="module")
 def venv(dist: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Venv:
-    """A fresh venv with mscseq installed from the wheel (not editable) and its dependencies."""
+    """A fresh venv with mscseq installed from the wheel (not editable) and its dependencies.
+
+    About 1 GB; it stays in pytest's temporary folder, which pytest prunes itself (deleting it here would
+    only move that time into every run).
+    """
     root = tmp_path_factory.mktemp("venv")
     work = tmp_path_factory.mktemp("work")
     for place in (root, work):
