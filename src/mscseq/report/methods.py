@@ -129,14 +129,16 @@ def methods(
         keys = set(comparability)
         if "equivalence" in keys:
             text += ["Equivalence was tested with two one-sided tests (TOST) ", ref("tost"), ". "]
-        if "permanova" in keys:
+        perms = (comparability.get("settings") or {}).get("permutations")
+        tested = "were tested with" if perms != 0 else "were measured (no permutation test) with"
+        if comparability.get("permanova"):
             text += [
-                "Differences in multivariate location between groups were tested with PERMANOVA ",
+                f"Differences in multivariate location between groups {tested} PERMANOVA ",
                 ref("permanova"),
                 ". ",
             ]
-        if "permdisp" in keys:
-            text += ["Differences in dispersion were tested with PERMDISP ", ref("permdisp"), ". "]
+        if comparability.get("permdisp"):
+            text += [f"Differences in dispersion {tested} PERMDISP ", ref("permdisp"), ". "]
         if "panels" in keys:
             text += [
                 "MSC identity markers follow the ISCT minimal criteria ",
