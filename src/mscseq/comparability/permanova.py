@@ -19,6 +19,7 @@ non-significant one is never evidence that the groups are the same.
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 from collections.abc import Iterator, Sequence
 
@@ -33,6 +34,10 @@ from mscseq.errors import MscseqError
 MAX_PERMUTATIONS = 100_000
 #: Labelings scored per batch: bounds memory (batch × samples × groups) and paces the progress bar.
 BATCH = 4096
+#: From this many permutations on, each test announces itself as a step (its elapsed time is shown).
+ANNOUNCE = 10_000
+
+log = logging.getLogger(__name__)
 
 
 def euclidean_sq(x: np.ndarray) -> np.ndarray:
@@ -320,6 +325,9 @@ def permanova(
         batches = exact_labelings(codes, scheme, blocks)
     else:
         batches = _random_batches(codes, st, usable, np.random.default_rng(seed))
+    if scored >= ANNOUNCE:
+        how = "every distinct labeling" if exact else "random permutations"
+        log.info("PERMANOVA: %s labelings (%s)", f"{scored:,}", how)
     if scored > BATCH:
         batches = track(batches, "PERMANOVA permutations", total=-(-scored // BATCH))
     exceed = _count_exceeding(d2, batches, a, float(f))
@@ -377,6 +385,10 @@ def permdisp(
     from skbio.stats.distance import permdisp as sk_permdisp
 
     check_permutations(permutations)
+    if permutations >= ANNOUNCE:
+        log.info(
+            "PERMDISP: %s random permutations (scikit-bio, about 1 ms each)", f"{permutations:,}"
+        )
     d = np.sqrt(euclidean_sq(np.asarray(x, dtype=np.float64)))
     ids = [f"s{i}" for i in range(d.shape[0])]
     dm = DistanceMatrix(d, ids)
