@@ -234,22 +234,24 @@ def exact_labelings(
     n = len(codes)
     if scheme == "within_blocks":
         per_block = [np.array(list(_arrangements(codes[b])), dtype=int) for b in blocks]
-        rows: Iterator[tuple[int, ...]] = itertools.product(*(range(len(a)) for a in per_block))
+        rows: Iterator[tuple[int, ...]] = itertools.product(
+            *(range(len(block)) for block in per_block)
+        )
         while chunk := list(itertools.islice(rows, batch)):
-            idx = np.array(chunk, dtype=int)
+            picks = np.array(chunk, dtype=int)
             out = np.empty((len(chunk), n), dtype=int)
-            for j, (b, arr) in enumerate(zip(blocks, per_block, strict=True)):
-                out[:, b] = arr[idx[:, j]]
+            for j, (b, arrangements) in enumerate(zip(blocks, per_block, strict=True)):
+                out[:, b] = arrangements[picks[:, j]]
             yield out
         return
     if scheme == "between_blocks":
         block_codes = np.array([codes[b[0]] for b in blocks], dtype=int)
         rows = _arrangements(block_codes)
         while chunk := list(itertools.islice(rows, batch)):
-            lab = np.array(chunk, dtype=int)
+            block_rows = np.array(chunk, dtype=int)
             out = np.empty((len(chunk), n), dtype=int)
             for j, b in enumerate(blocks):
-                out[:, b] = lab[:, [j]]
+                out[:, b] = block_rows[:, [j]]
             yield out
         return
     rows = _arrangements(codes)
@@ -257,12 +259,14 @@ def exact_labelings(
         yield np.array(chunk, dtype=int)
 
 
-def _count_exceeding(d2: np.ndarray, batches: Iterator[np.ndarray], a: int, f_obs: float) -> int:
+def _count_exceeding(
+    d2: np.ndarray, batches: Iterator[np.ndarray], n_groups: int, f_obs: float
+) -> int:
     """How many labelings score a pseudo-F at least the observed one (within rounding)."""
     tol = 1e-10 * max(1.0, abs(f_obs))
     exceed = 0
-    for labs in batches:
-        f_perm, _ = pseudo_f_batch(d2, labs, a)
+    for labelings in batches:
+        f_perm, _ = pseudo_f_batch(d2, labelings, n_groups)
         exceed += int(np.sum(f_perm >= f_obs - tol))
     return exceed
 
@@ -272,9 +276,9 @@ def _random_batches(
 ) -> Iterator[np.ndarray]:
     done = 0
     while done < total:
-        k = min(BATCH, total - done)
-        yield permutations_of(codes, strata, k, rng)[0]
-        done += k
+        size = min(BATCH, total - done)
+        yield permutations_of(codes, strata, size, rng)[0]
+        done += size
 
 
 def permanova(
@@ -312,32 +316,33 @@ def permanova(
     from mscseq.logs import track
 
     check_permutations(permutations)
-    codes, a = _codes(labels)
+    codes, n_groups = _codes(labels)
     d2 = euclidean_sq(np.asarray(x, dtype=np.float64))
-    f, r2 = pseudo_f_batch(d2, codes, a)
-    st = None if strata is None else _codes(strata)[0]
-    scheme, blocks = permutation_scheme(codes, st)
-    n_lab = distinct_labelings(codes, st, scheme)
-    usable = permutations if np.isfinite(f) else 0  # no distances between groups: nothing to rank
-    exact = 0 < n_lab <= usable
-    scored = n_lab if exact else usable
+    f, r2 = pseudo_f_batch(d2, codes, n_groups)
+    strata_codes = None if strata is None else _codes(strata)[0]
+    scheme, blocks = permutation_scheme(codes, strata_codes)
+    n_labelings = distinct_labelings(codes, strata_codes, scheme)
+    # a pseudo-F of 0/0 (no spread at all) cannot be ranked
+    usable = permutations if np.isfinite(f) else 0
+    exact = 0 < n_labelings <= usable
+    scored = n_labelings if exact else usable
     if exact:
         batches = exact_labelings(codes, scheme, blocks)
     else:
-        batches = _random_batches(codes, st, usable, np.random.default_rng(seed))
+        batches = _random_batches(codes, strata_codes, usable, np.random.default_rng(seed))
     if scored >= ANNOUNCE:
         how = "every distinct labeling" if exact else "random permutations"
         log.info("PERMANOVA: %s labelings (%s)", f"{scored:,}", how)
     if scored > BATCH:
         batches = track(batches, "PERMANOVA permutations", total=-(-scored // BATCH))
-    exceed = _count_exceeding(d2, batches, a, float(f))
+    exceed = _count_exceeding(d2, batches, n_groups, float(f))
     p_value: float | None = None
-    min_p = 1.0 / n_lab
+    min_p = 1.0 / n_labelings
     if exact:
-        p_value = exceed / n_lab
+        p_value = exceed / n_labelings
     elif usable:
         p_value = (1 + exceed) / (1 + usable)
-        min_p = max(1.0 / n_lab, 1.0 / (1 + usable))
+        min_p = max(1.0 / n_labelings, 1.0 / (1 + usable))
     return {
         "pseudo_f": float(f),
         "r2": float(r2),
@@ -346,8 +351,8 @@ def permanova(
         "exact": exact,
         "scheme": scheme,
         "n_samples": len(codes),
-        "n_groups": a,
-        "distinct_labelings": int(min(n_lab, 10**15)),
+        "n_groups": n_groups,
+        "distinct_labelings": int(min(n_labelings, 10**15)),
         "min_p_value": min_p,
     }
 
@@ -392,18 +397,18 @@ def permdisp(
     d = np.sqrt(euclidean_sq(np.asarray(x, dtype=np.float64)))
     ids = [f"s{i}" for i in range(d.shape[0])]
     dm = DistanceMatrix(d, ids)
-    lab = [str(v) for v in labels]
+    groups = [str(v) for v in labels]
     dims = max(1, min(10, d.shape[0] - 1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = sk_permdisp(
-            dm, lab, test="median", permutations=permutations, seed=seed, dimensions=dims
+        result = sk_permdisp(
+            dm, groups, test="median", permutations=permutations, seed=seed, dimensions=dims
         )
-    dist_to_median = _distances_to_group_median(x, lab)
-    means = pd.Series(dist_to_median).groupby(lab).mean()
+    dist_to_median = _distances_to_group_median(x, groups)
+    means = pd.Series(dist_to_median).groupby(groups).mean()
     return {
-        "f": float(res["test statistic"]),
-        "p_value": float(res["p-value"]) if permutations else None,
+        "f": float(result["test statistic"]),
+        "p_value": float(result["p-value"]) if permutations else None,
         "permutations": int(permutations),
         "test": "median",
         "mean_distance": {str(k): float(v) for k, v in means.items()},
@@ -412,10 +417,10 @@ def permdisp(
 
 def _distances_to_group_median(x: np.ndarray, labels: Sequence[str]) -> np.ndarray:
     """Distance of each sample to its group's coordinate-wise median (a readable dispersion summary)."""
-    lab = np.asarray(labels)
-    out = np.empty(len(lab))
-    for g in np.unique(lab):
-        idx = lab == g
+    groups = np.asarray(labels)
+    out = np.empty(len(groups))
+    for level in np.unique(groups):
+        idx = groups == level
         med = np.median(x[idx], axis=0)
         out[idx] = np.linalg.norm(x[idx] - med, axis=1)
     return out
