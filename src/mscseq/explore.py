@@ -59,23 +59,30 @@ def pca(vst: np.ndarray, *, n_top: int = N_TOP) -> dict[str, np.ndarray]:
 
 
 def correlations(vst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pearson and Spearman correlation between samples on the VST (samples × genes)."""
+    """Pearson and Spearman correlation between samples on the VST (samples × genes).
+
+    A sample whose profile is flat has no correlation with any other: ``NaN`` (no warning).
+    """
     from scipy.stats import rankdata
 
-    pearson = np.corrcoef(vst)
-    spearman = np.corrcoef(rankdata(vst, axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        pearson = np.atleast_2d(np.corrcoef(vst))
+        spearman = np.atleast_2d(np.corrcoef(rankdata(vst, axis=1)))
     return pearson, spearman
 
 
 def cluster_order(pearson: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Average-linkage clustering of samples on ``1 - Pearson``; returns (linkage, leaf order)."""
+    """Average-linkage clustering of samples on ``1 - Pearson``; returns (linkage, leaf order).
+
+    An undefined correlation (``NaN``: a flat profile) counts as no correlation, distance 1.
+    """
     from scipy.cluster.hierarchy import leaves_list, linkage
     from scipy.spatial.distance import squareform
 
     n = pearson.shape[0]
     if n < 2:
         return np.zeros((0, 4)), np.arange(n)
-    dist = np.clip(1.0 - pearson, 0.0, None)
+    dist = np.clip(1.0 - np.nan_to_num(pearson, nan=0.0), 0.0, None)
     np.fill_diagonal(dist, 0.0)
     z = linkage(
         squareform((dist + dist.T) / 2, checks=False), method="average", optimal_ordering=True

@@ -98,6 +98,7 @@ def load(params: CompareParams):
 
 def validate_design(adata, params: CompareParams) -> None:
     """Check the design, contrasts and test options against the sheet before any heavy computation."""
+    from mscseq.checks import check_analysable
     from mscseq.comparability.equivalence import group_spec
     from mscseq.comparability.panels import read_panel
     from mscseq.de.design import build_design, contrast_vector
@@ -110,6 +111,7 @@ def validate_design(adata, params: CompareParams) -> None:
         lfc_threshold=params.lfc_threshold,
         alt_hypothesis=params.alt_hypothesis,
     )
+    check_analysable(adata, params)
     for panel in params.panels:
         read_panel(panel)
     if params.group:

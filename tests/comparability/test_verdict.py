@@ -55,3 +55,16 @@ def test_no_group_concordance():
 def test_rule_text_states_thresholds():
     text = rule_text(DEFAULT_THRESHOLDS, margin=1.0, alpha=0.1, mad_z=3.5)
     assert "3.5" in text and "90%" in text and "lessAbs" in text and "greaterAbs" in text
+
+
+def test_too_few_informative_genes_is_inconclusive():
+    floor = DEFAULT_THRESHOLDS.min_informative_genes
+    v, why = decide(_m(n_informative_genes=floor - 1))
+    assert v == "inconclusive" and f"only {floor - 1} informative gene(s)" in why[0]
+    # before the outlier rule: a handful of genes cannot show an outlier either
+    assert decide(_m(n_informative_genes=5, outliers=["P09"]))[0] == "inconclusive"
+    assert decide(_m(n_informative_genes=floor))[0] == "comparable"
+    assert decide(_m())[0] == "comparable"  # absent: not checked
+    assert f"fewer than {floor} informative genes" in rule_text(
+        DEFAULT_THRESHOLDS, margin=1.0, alpha=0.1, mad_z=3.5
+    )

@@ -120,6 +120,7 @@ def run_comparability(
         The ``comparability`` block (plain JSON), also stored in ``adata.uns["comparability"]``.
 
     """
+    from mscseq.checks import informative_genes_mask
     from mscseq.comparability import equivalence as eqv
     from mscseq.comparability import panels as pnl
     from mscseq.comparability.permanova import permanova, permdisp
@@ -146,6 +147,7 @@ def run_comparability(
     vst = np.asarray(adata.layers["vst"], dtype=np.float64)
     norm = np.asarray(adata.layers["normalized"], dtype=np.float64)
     base_mean = norm.mean(axis=0)
+    n_informative = int(informative_genes_mask(norm).sum())
     spec = eqv.group_spec(obs, group, reference) if group else None
     labels = obs[group].astype(str).tolist() if spec else None
     donor_col = donor if donor else find_donor_column(obs.columns)
@@ -223,6 +225,8 @@ def run_comparability(
     if spec is not None:
         eq_design = eqv.equivalence_design(design or "~ 1", spec.variable)
         skip = eqv.equivalence_skip_reason(obs, spec, eq_design)
+        if skip is None and n_informative < thresholds.min_informative_genes:
+            skip = f"only {n_informative} informative genes (at least {thresholds.min_informative_genes} needed)"
         if skip is None:
             counts = pd.DataFrame(
                 np.asarray(adata.X).T, index=adata.var_names.astype(str), columns=adata.obs_names
@@ -319,6 +323,7 @@ def run_comparability(
     conc = sim["concordance"].dropna()
     metrics: dict[str, Any] = {
         "n_products": n,
+        "n_informative_genes": n_informative,
         "n_outliers": len(outliers),
         "outliers": outliers,
         "group": spec.variable if spec else None,

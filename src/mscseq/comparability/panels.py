@@ -23,7 +23,8 @@ from mscseq.errors import MscseqError, first_names
 BUILTIN_PANELS = ("isct_identity", "licensing_potency", "senescence", "proliferation")
 #: Panels whose negative genes are release *absence* markers (flagged when present).
 IDENTITY_PANELS = ("isct_identity",)
-#: A marker is flagged when its VST differs from the median product by at least this many log2 units.
+#: A marker is flagged when its log2(normalised count + 1) differs from the median product by at least this many
+#: log2 units (not the VST, which compresses the low counts where negative markers sit).
 MARKER_SHIFT = 2.0
 #: A marker counts as expressed at or above this mean-of-ratios normalised count.
 EXPRESSED_COUNT = 10.0

@@ -5,9 +5,12 @@ PERMANOVA partitions the sum of squared distances into between- and within-group
     SS_T = (1/N) Σ_{i<j} d²_ij,   SS_W = Σ_g (1/n_g) Σ_{i<j ∈ g} d²_ij,   SS_A = SS_T − SS_W
     pseudo-F = (SS_A / (a − 1)) / (SS_W / (N − a)),   R² = SS_A / SS_T
 
-and the p-value is ``(1 + #{F* ≥ F}) / (1 + B)`` over ``B`` seeded permutations. Permutations respect the
-sample structure when a blocking column (donor) is known: labels are shuffled *within* donors when the
-group varies within donors, and whole donors are shuffled when each donor sits in one group.
+Permutations respect the sample structure when a blocking column (donor) is known: labels are shuffled
+*within* donors when the group varies within donors, and whole donors are shuffled when each donor sits in
+one group. When the scheme allows no more distinct labelings ``L`` than the ``B`` permutations asked for,
+every labeling is scored once and the p-value is exact, ``#{F* ≥ F} / L`` (the observed labeling is one of
+them); otherwise it is ``(1 + #{F* ≥ F}) / (1 + B)`` over ``B`` seeded random permutations. ``B = 0``
+computes the statistic without a p-value. At most :data:`MAX_PERMUTATIONS` permutations are accepted.
 
 A significant PERMANOVA says the group centroids differ (or the dispersions, see PERMDISP); a
 non-significant one is never evidence that the groups are the same.
@@ -15,10 +18,26 @@ non-significant one is never evidence that the groups are the same.
 
 from __future__ import annotations
 
+import itertools
+import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
+
+from mscseq.errors import MscseqError
+
+#: Most permutations accepted (``--permutations``). At 10⁵ the Monte Carlo standard error of a p-value
+#: near 0.05 is 0.0007 and p-values down to 10⁻⁵ can be shown, more precision than evidence outside the
+#: decision rule needs; PERMDISP (scikit-bio) costs about 1 ms per permutation, so the cap bounds it to
+#: minutes where 10⁷ took hours. Designs with fewer distinct labelings are enumerated exactly anyway.
+MAX_PERMUTATIONS = 100_000
+#: Labelings scored per batch: bounds memory (batch × samples × groups) and paces the progress bar.
+BATCH = 4096
+#: From this many permutations on, each test announces itself as a step (its elapsed time is shown).
+ANNOUNCE = 10_000
+
+log = logging.getLogger(__name__)
 
 
 def euclidean_sq(x: np.ndarray) -> np.ndarray:
@@ -73,10 +92,52 @@ def pseudo_f_batch(
     return f, r2
 
 
+def check_permutations(permutations: int) -> None:
+    """Refuse a negative or absurd number of permutations (one-line :class:`~mscseq.errors.MscseqError`)."""
+    if permutations < 0:
+        msg = f"--permutations {permutations}: must be 0 (no p-value) or more"
+        raise MscseqError(msg)
+    if permutations > MAX_PERMUTATIONS:
+        msg = (
+            f"--permutations {permutations}: at most {MAX_PERMUTATIONS:,} (more adds no useful precision to a "
+            "p-value; designs with fewer distinct labelings are enumerated exactly)"
+        )
+        raise MscseqError(msg)
+
+
+def permutation_scheme(
+    codes: np.ndarray, strata: np.ndarray | None
+) -> tuple[str, list[np.ndarray]]:
+    """How labels may be permuted, and the blocks (sample indices per stratum).
+
+    Returns
+    -------
+    tuple
+        Scheme ``"free"``, ``"within_blocks"`` (the group varies within every replicated block: labels are
+        shuffled inside blocks) or ``"between_blocks"`` (every block sits in one group: whole blocks are
+        shuffled), and the blocks (empty without strata).
+
+    """
+    scheme = "free"
+    blocks: list[np.ndarray] = []
+    if strata is not None:
+        blocks = [np.flatnonzero(strata == s) for s in np.unique(strata)]
+        varies = [len(np.unique(codes[b])) > 1 for b in blocks if len(b) > 1]
+        constant = all(len(np.unique(codes[b])) == 1 for b in blocks)
+        if varies and all(varies):
+            scheme = "within_blocks"
+        elif constant and len(blocks) < len(codes):
+            scheme = "between_blocks"
+    return scheme, blocks
+
+
 def permutations_of(
     codes: np.ndarray, strata: np.ndarray | None, n_perm: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, str]:
-    """Permuted labelings: free, within strata, or of whole strata.
+    """Random permuted labelings: free, within strata, or of whole strata.
+
+    Calling it repeatedly with the same generator continues one stream: batches of ``B₁`` then ``B₂``
+    permutations equal one call of ``B₁ + B₂``.
 
     Returns
     -------
@@ -86,16 +147,7 @@ def permutations_of(
     """
     n = len(codes)
     out = np.empty((n_perm, n), dtype=int)
-    scheme = "free"
-    blocks: list[np.ndarray] = []
-    if strata is not None:
-        blocks = [np.flatnonzero(strata == s) for s in np.unique(strata)]
-        varies = [len(np.unique(codes[b])) > 1 for b in blocks if len(b) > 1]
-        constant = all(len(np.unique(codes[b])) == 1 for b in blocks)
-        if varies and all(varies):
-            scheme = "within_blocks"
-        elif constant and len(blocks) < n:
-            scheme = "between_blocks"
+    scheme, blocks = permutation_scheme(codes, strata)
     for k in range(n_perm):
         if scheme == "within_blocks":
             perm = codes.copy()
@@ -134,6 +186,101 @@ def distinct_labelings(codes: np.ndarray, strata: np.ndarray | None, scheme: str
     return multinomial(codes)
 
 
+def _arrangements(codes: np.ndarray) -> Iterator[tuple[int, ...]]:
+    """Every distinct arrangement of the multiset ``codes`` (positions of each level chosen in turn)."""
+    n = len(codes)
+    levels, counts = np.unique(codes, return_counts=True)
+
+    def fill(free: tuple[int, ...], k: int, row: list[int]) -> Iterator[tuple[int, ...]]:
+        if k == len(levels) - 1:
+            for i in free:
+                row[i] = int(levels[k])
+            yield tuple(row)
+            return
+        for chosen in itertools.combinations(free, int(counts[k])):
+            for i in chosen:
+                row[i] = int(levels[k])
+            taken = set(chosen)
+            rest = tuple(i for i in free if i not in taken)
+            yield from fill(rest, k + 1, row)
+
+    if n == 0:
+        return
+    yield from fill(tuple(range(n)), 0, [0] * n)
+
+
+def exact_labelings(
+    codes: np.ndarray, scheme: str, blocks: Sequence[np.ndarray], *, batch: int = BATCH
+) -> Iterator[np.ndarray]:
+    """Every distinct labeling the scheme allows, once each, in batches of at most ``batch`` rows.
+
+    Parameters
+    ----------
+    codes
+        Observed group codes.
+    scheme
+        ``"free"``, ``"within_blocks"`` or ``"between_blocks"`` (see :func:`permutation_scheme`).
+    blocks
+        Sample indices per block (used by the block schemes).
+    batch
+        Rows per yielded array.
+
+    Yields
+    ------
+    numpy.ndarray
+        ``b × N`` labelings; together there are :func:`distinct_labelings` of them.
+
+    """
+    n = len(codes)
+    if scheme == "within_blocks":
+        per_block = [np.array(list(_arrangements(codes[b])), dtype=int) for b in blocks]
+        rows: Iterator[tuple[int, ...]] = itertools.product(
+            *(range(len(block)) for block in per_block)
+        )
+        while chunk := list(itertools.islice(rows, batch)):
+            picks = np.array(chunk, dtype=int)
+            out = np.empty((len(chunk), n), dtype=int)
+            for j, (b, arrangements) in enumerate(zip(blocks, per_block, strict=True)):
+                out[:, b] = arrangements[picks[:, j]]
+            yield out
+        return
+    if scheme == "between_blocks":
+        block_codes = np.array([codes[b[0]] for b in blocks], dtype=int)
+        rows = _arrangements(block_codes)
+        while chunk := list(itertools.islice(rows, batch)):
+            block_rows = np.array(chunk, dtype=int)
+            out = np.empty((len(chunk), n), dtype=int)
+            for j, b in enumerate(blocks):
+                out[:, b] = block_rows[:, [j]]
+            yield out
+        return
+    rows = _arrangements(codes)
+    while chunk := list(itertools.islice(rows, batch)):
+        yield np.array(chunk, dtype=int)
+
+
+def _count_exceeding(
+    d2: np.ndarray, batches: Iterator[np.ndarray], n_groups: int, f_obs: float
+) -> int:
+    """How many labelings score a pseudo-F at least the observed one (within rounding)."""
+    tol = 1e-10 * max(1.0, abs(f_obs))
+    exceed = 0
+    for labelings in batches:
+        f_perm, _ = pseudo_f_batch(d2, labelings, n_groups)
+        exceed += int(np.sum(f_perm >= f_obs - tol))
+    return exceed
+
+
+def _random_batches(
+    codes: np.ndarray, strata: np.ndarray | None, total: int, rng: np.random.Generator
+) -> Iterator[np.ndarray]:
+    done = 0
+    while done < total:
+        size = min(BATCH, total - done)
+        yield permutations_of(codes, strata, size, rng)[0]
+        done += size
+
+
 def permanova(
     x: np.ndarray,
     labels: Sequence[object],
@@ -151,7 +298,8 @@ def permanova(
     labels
         Group of each sample.
     permutations
-        Number of permutations ``B``.
+        Number of permutations ``B`` (at most :data:`MAX_PERMUTATIONS`). When the scheme allows at most
+        ``B`` distinct labelings, all are enumerated and the p-value is exact; ``0`` gives no p-value.
     seed
         Seed of the permutation generator.
     strata
@@ -160,30 +308,52 @@ def permanova(
     Returns
     -------
     dict
-        ``pseudo_f``, ``r2``, ``p_value``, ``permutations``, ``scheme``, ``n_samples``, ``n_groups``,
-        ``distinct_labelings`` and ``min_p_value`` (the smallest p-value the design allows).
+        ``pseudo_f``, ``r2``, ``p_value`` (``None`` when ``permutations`` is 0), ``permutations`` (the
+        labelings scored: all distinct ones when exact), ``exact``, ``scheme``, ``n_samples``, ``n_groups``,
+        ``distinct_labelings`` and ``min_p_value`` (the smallest p-value the design and ``B`` allow).
 
     """
-    codes, a = _codes(labels)
+    from mscseq.logs import track
+
+    check_permutations(permutations)
+    codes, n_groups = _codes(labels)
     d2 = euclidean_sq(np.asarray(x, dtype=np.float64))
-    f, r2 = pseudo_f_batch(d2, codes, a)
-    rng = np.random.default_rng(seed)
-    st = None if strata is None else _codes(strata)[0]
-    perms, scheme = permutations_of(codes, st, permutations, rng)
-    f_perm, _ = pseudo_f_batch(d2, perms, a)
-    tol = 1e-10 * max(1.0, abs(float(f)))
-    exceed = int(np.sum(f_perm >= f - tol)) if permutations else 0
-    n_lab = distinct_labelings(codes, st, scheme)
+    f, r2 = pseudo_f_batch(d2, codes, n_groups)
+    strata_codes = None if strata is None else _codes(strata)[0]
+    scheme, blocks = permutation_scheme(codes, strata_codes)
+    n_labelings = distinct_labelings(codes, strata_codes, scheme)
+    # a pseudo-F of 0/0 (no spread at all) cannot be ranked
+    usable = permutations if np.isfinite(f) else 0
+    exact = 0 < n_labelings <= usable
+    scored = n_labelings if exact else usable
+    if exact:
+        batches = exact_labelings(codes, scheme, blocks)
+    else:
+        batches = _random_batches(codes, strata_codes, usable, np.random.default_rng(seed))
+    if scored >= ANNOUNCE:
+        how = "every distinct labeling" if exact else "random permutations"
+        log.info("PERMANOVA: %s labelings (%s)", f"{scored:,}", how)
+    if scored > BATCH:
+        batches = track(batches, "PERMANOVA permutations", total=-(-scored // BATCH))
+    exceed = _count_exceeding(d2, batches, n_groups, float(f))
+    p_value: float | None = None
+    min_p = 1.0 / n_labelings
+    if exact:
+        p_value = exceed / n_labelings
+    elif usable:
+        p_value = (1 + exceed) / (1 + usable)
+        min_p = max(1.0 / n_labelings, 1.0 / (1 + usable))
     return {
         "pseudo_f": float(f),
         "r2": float(r2),
-        "p_value": (1 + exceed) / (1 + permutations),
-        "permutations": int(permutations),
+        "p_value": p_value,
+        "permutations": int(scored),
+        "exact": exact,
         "scheme": scheme,
         "n_samples": len(codes),
-        "n_groups": a,
-        "distinct_labelings": int(min(n_lab, 10**15)),
-        "min_p_value": max(1.0 / n_lab, 1.0 / (1 + permutations)),
+        "n_groups": n_groups,
+        "distinct_labelings": int(min(n_labelings, 10**15)),
+        "min_p_value": min_p,
     }
 
 
@@ -203,7 +373,7 @@ def permdisp(
     labels
         Group of each sample.
     permutations
-        Number of permutations.
+        Number of random permutations (at most :data:`MAX_PERMUTATIONS`; 0: no p-value).
     seed
         Seed.
 
@@ -219,21 +389,26 @@ def permdisp(
     from skbio import DistanceMatrix
     from skbio.stats.distance import permdisp as sk_permdisp
 
+    check_permutations(permutations)
+    if permutations >= ANNOUNCE:
+        log.info(
+            "PERMDISP: %s random permutations (scikit-bio, about 1 ms each)", f"{permutations:,}"
+        )
     d = np.sqrt(euclidean_sq(np.asarray(x, dtype=np.float64)))
     ids = [f"s{i}" for i in range(d.shape[0])]
     dm = DistanceMatrix(d, ids)
-    lab = [str(v) for v in labels]
+    groups = [str(v) for v in labels]
     dims = max(1, min(10, d.shape[0] - 1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = sk_permdisp(
-            dm, lab, test="median", permutations=permutations, seed=seed, dimensions=dims
+        result = sk_permdisp(
+            dm, groups, test="median", permutations=permutations, seed=seed, dimensions=dims
         )
-    dist_to_median = _distances_to_group_median(x, lab)
-    means = pd.Series(dist_to_median).groupby(lab).mean()
+    dist_to_median = _distances_to_group_median(x, groups)
+    means = pd.Series(dist_to_median).groupby(groups).mean()
     return {
-        "f": float(res["test statistic"]),
-        "p_value": float(res["p-value"]) if permutations else None,
+        "f": float(result["test statistic"]),
+        "p_value": float(result["p-value"]) if permutations else None,
         "permutations": int(permutations),
         "test": "median",
         "mean_distance": {str(k): float(v) for k, v in means.items()},
@@ -242,10 +417,10 @@ def permdisp(
 
 def _distances_to_group_median(x: np.ndarray, labels: Sequence[str]) -> np.ndarray:
     """Distance of each sample to its group's coordinate-wise median (a readable dispersion summary)."""
-    lab = np.asarray(labels)
-    out = np.empty(len(lab))
-    for g in np.unique(lab):
-        idx = lab == g
+    groups = np.asarray(labels)
+    out = np.empty(len(groups))
+    for level in np.unique(groups):
+        idx = groups == level
         med = np.median(x[idx], axis=0)
         out[idx] = np.linalg.norm(x[idx] - med, axis=1)
     return out

@@ -87,8 +87,15 @@ def peer_sets(groups: Sequence[str] | None, n: int) -> list[np.ndarray]:
 
 
 def median_correlation(vst: np.ndarray, peers: list[np.ndarray]) -> np.ndarray:
-    """Median Pearson correlation of each product with its peers (``vst``: samples × genes)."""
-    r = np.corrcoef(vst) if vst.shape[0] > 1 else np.ones((1, 1))
+    """Median Pearson correlation of each product with its peers (``vst``: samples × genes).
+
+    A flat profile (every gene the same) correlates with nothing: its undefined correlations count as 0.
+    """
+    if vst.shape[0] > 1:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = np.nan_to_num(np.corrcoef(vst), nan=0.0)
+    else:
+        r = np.ones((1, 1))
     return np.array([np.median(r[i, p]) if len(p) else np.nan for i, p in enumerate(peers)])
 
 
@@ -144,7 +151,7 @@ def two_clusters(
     if len(set(labels)) == 2 and min(np.bincount(labels)[1:]) >= 1 and n > 2:
         from sklearn.metrics import silhouette_score
 
-        d = np.clip((dist + dist.T) / 2, 0.0, None)
+        d = np.nan_to_num(np.clip((dist + dist.T) / 2, 0.0, None), nan=1.0)  # NaN r: no correlation
         np.fill_diagonal(d, 0.0)
         sil = float(silhouette_score(d, labels, metric="precomputed"))
     ari = None

@@ -2,7 +2,9 @@
 
 The rule (thresholds in :class:`Thresholds`; operating characteristics in ``docs/comparability.md``):
 
-1. Fewer than ``min_products`` products → **inconclusive**.
+1. Fewer than ``min_products`` products, or fewer than ``min_informative_genes`` informative genes (mean
+   normalised count ≥ 10 and not the same in every sample, :func:`mscseq.checks.informative_genes_mask`)
+   → **inconclusive**.
 2. Any product an outlier (MAD rule of :mod:`mscseq.comparability.similarity`) → **not_comparable**.
 3. With ``--group``, for each group compared with the reference:
    a. genes significantly *beyond* the margin (DESeq2 ``greaterAbs`` at ``--margin``, FDR ``alpha``)
@@ -34,6 +36,10 @@ class Thresholds:
     """Thresholds of the decision rule (defaults chosen from the simulation study)."""
 
     min_products: int = 3
+    #: Below it the rule's fractions are too coarse and lopsided: ``not_comparable`` needs at least
+    #: ``min_beyond`` (10) genes beyond the margin, over 10 % of fewer than 100 genes, while ``comparable``
+    #: needs only fractions; whole-transcriptome MSC data have thousands of informative genes.
+    min_informative_genes: int = 100
     min_products_for_comparable: int = 5
     equivalent_fraction: float = 0.90
     beyond_fraction: float = 0.005
@@ -53,7 +59,8 @@ def rule_text(
 ) -> str:
     """The decision rule in words, with the thresholds of this run."""
     return (
-        f"inconclusive if fewer than {t.min_products} products; "
+        f"inconclusive if fewer than {t.min_products} products or fewer than {t.min_informative_genes} informative "
+        "genes (mean normalised count >= 10, not the same in every sample); "
         f"not_comparable if any product is an outlier (robust MAD z-score > {mad_z:g} on log(1 - median correlation) "
         f"or log(distance to the centroid in PCA space), and at least {min_ratio:g} x the median product's value); "
         f"with --group: not_comparable if, for any group vs the reference, the genes with |log2 FC| significantly "
@@ -80,7 +87,8 @@ def decide(metrics: dict[str, Any], t: Thresholds = DEFAULT_THRESHOLDS) -> tuple
     metrics
         ``n_products``, ``outliers`` (list of samples), ``group`` (name or None), ``contrasts`` (list of
         dicts with ``name``, ``n_tested``, ``fraction_equivalent``, ``n_tested_beyond``,
-        ``n_beyond_margin`` and optionally ``skipped``), ``min_concordance``, ``margin``.
+        ``n_beyond_margin`` and optionally ``skipped``), ``min_concordance``, ``margin`` and
+        ``n_informative_genes`` (not checked when absent).
     t
         Thresholds.
 
@@ -94,6 +102,12 @@ def decide(metrics: dict[str, Any], t: Thresholds = DEFAULT_THRESHOLDS) -> tuple
     if n < t.min_products:
         return "inconclusive", [
             f"only {n} product(s): at least {t.min_products} are needed to judge comparability"
+        ]
+    n_genes = metrics.get("n_informative_genes")
+    if n_genes is not None and int(n_genes) < t.min_informative_genes:
+        return "inconclusive", [
+            f"only {int(n_genes)} informative gene(s) (mean normalised count >= 10 and not the same in every "
+            f"sample): at least {t.min_informative_genes} are needed to judge comparability"
         ]
     outliers = list(metrics.get("outliers", []))
     if outliers:

@@ -137,6 +137,11 @@ def _equivalence_part(comp: Mapping[str, Any], figs: Figures) -> dict[str, Any] 
     return _part("equivalence", "Equivalence", about, fig, blocks, height=150 + 50 * len(tested))
 
 
+def _p_or_none(block: Mapping[str, Any]) -> Any:
+    p = block.get("p_value")
+    return "not computed (no permutations)" if p is None else p
+
+
 def _permutation_part(comp: Mapping[str, Any]) -> dict[str, Any] | None:
     pm, pd_ = comp.get("permanova"), comp.get("permdisp")
     if not isinstance(pm, Mapping) and not isinstance(pd_, Mapping):
@@ -146,15 +151,15 @@ def _permutation_part(comp: Mapping[str, Any]) -> dict[str, Any] | None:
         blocks.append({**kv_block([
             ("pseudo-F", pm.get("pseudo_f")),
             ("R² (share of distance variation between groups)", pct(pm.get("r2"))),
-            ("p-value", pm.get("p_value")),
-            ("permutations", f"{fmt(pm.get('permutations'))} ({pm.get('scheme', '')})"),
+            ("p-value", _p_or_none(pm)),
+            ("permutations", f"{fmt(pm.get('permutations'))} ({pm.get('scheme', '')}{', exact' if pm.get('exact') else ''})"),
             ("smallest attainable p-value", pm.get("min_p_value")),
             ("samples, groups", f"{fmt(pm.get('n_samples'))}, {fmt(pm.get('n_groups'))}"),
         ]), "title": "PERMANOVA (difference in location)"})  # fmt: skip
     if isinstance(pd_, Mapping):
         pairs = [
             ("F", pd_.get("f")),
-            ("p-value", pd_.get("p_value")),
+            ("p-value", _p_or_none(pd_)),
             ("permutations", pd_.get("permutations")),
         ]
         pairs += [
