@@ -227,6 +227,58 @@ KeepVersionOpt = Annotated[
 ]
 
 
+GroupOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--group",
+        metavar="COLUMN",
+        help="Sheet column whose levels are tested for equivalence (cohorts, sites, lots, ...).",
+        show_default=False,
+    ),
+]
+ReferenceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--reference",
+        metavar="LEVEL",
+        help="Reference level of --group (default: the level with the most products).",
+        show_default=False,
+    ),
+]
+MarginOpt = Annotated[
+    float,
+    typer.Option(
+        "--margin",
+        metavar="LOG2FC",
+        min=0.0,
+        help="Equivalence margin: |log2 fold change| (1.0 = two-fold).",
+    ),
+]
+PanelOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--panel",
+        metavar="FILE",
+        help="Extra gene panel TSV (gene_id and/or symbol, panel, direction, note). Repeatable.",
+        show_default=False,
+    ),
+]
+PermutationsOpt = Annotated[
+    int,
+    typer.Option("--permutations", metavar="N", min=0, help="Permutations for PERMANOVA/PERMDISP."),
+]
+SeedOpt = Annotated[
+    int, typer.Option("--seed", metavar="SEED", help="Seed of the permutation tests.")
+]
+StrictOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="Exit with code 3 when the verdict is not_comparable (after writing the outputs).",
+    ),
+]
+
+
 def _guard(fn: Callable[[], Any], *, verbose: bool = False) -> Any:
     """Run a command body; print user errors as one line and exit with their code."""
     try:
@@ -306,58 +358,13 @@ def compare(
     strandedness: StrandOpt = None,
     tx2gene: Tx2geneOpt = None,
     keep_gene_version: KeepVersionOpt = False,
-    group: Annotated[
-        str | None,
-        typer.Option(
-            "--group",
-            metavar="COLUMN",
-            help="Sheet column whose levels are tested for equivalence (cohorts, sites, lots, ...).",
-            show_default=False,
-        ),
-    ] = None,
-    reference: Annotated[
-        str | None,
-        typer.Option(
-            "--reference",
-            metavar="LEVEL",
-            help="Reference level of --group (default: the level with the most products).",
-            show_default=False,
-        ),
-    ] = None,
-    margin: Annotated[
-        float,
-        typer.Option(
-            "--margin",
-            metavar="LOG2FC",
-            min=0.0,
-            help="Equivalence margin: |log2 fold change| (1.0 = two-fold).",
-        ),
-    ] = ComparabilityOptions.margin,
-    panel: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--panel",
-            metavar="FILE",
-            help="Extra gene panel TSV (gene_id and/or symbol, panel, direction, note). Repeatable.",
-            show_default=False,
-        ),
-    ] = None,
-    permutations: Annotated[
-        int,
-        typer.Option(
-            "--permutations", metavar="N", min=0, help="Permutations for PERMANOVA/PERMDISP."
-        ),
-    ] = ComparabilityOptions.permutations,
-    seed: Annotated[
-        int, typer.Option("--seed", metavar="SEED", help="Seed of the permutation tests.")
-    ] = ComparabilityOptions.seed,
-    strict: Annotated[
-        bool,
-        typer.Option(
-            "--strict",
-            help="Exit with code 3 when the verdict is not_comparable (after writing the outputs).",
-        ),
-    ] = False,
+    group: GroupOpt = ComparabilityOptions.group,
+    reference: ReferenceOpt = ComparabilityOptions.reference,
+    margin: MarginOpt = ComparabilityOptions.margin,
+    panel: PanelOpt = None,
+    permutations: PermutationsOpt = ComparabilityOptions.permutations,
+    seed: SeedOpt = ComparabilityOptions.seed,
+    strict: StrictOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     log_file: LogFileOpt = None,
