@@ -1,12 +1,14 @@
 """mscseq: do donor-derived MSC products share a transcriptomic profile, and where do they differ?
 
-The steps the CLI runs are importable (heavy libraries load on first use); see ``docs/api.md``::
+The steps the CLI runs are importable (heavy libraries load on first use), with the CLI's defaults
+(:class:`DEOptions`, :class:`ComparabilityOptions`); see ``docs/api.md``::
 
     import mscseq
     adata = mscseq.load_dataset(["counts.tsv"], "samples.tsv")        # read
     mscseq.compute_qc(adata); mscseq.normalize(adata); mscseq.explore(adata)
-    mscseq.run_de(adata, design="~ cohort", contrasts=[mscseq.Contrast.parse("cohort,B,A")])
-    mscseq.run_comparability(adata, group="cohort")                    # verdict in adata.uns
+    de = mscseq.DEOptions(design="~ cohort", contrasts=[mscseq.Contrast.parse("cohort,B,A")])
+    fit = mscseq.run_de(adata, de)                                     # one DESeq2 fit, every contrast
+    mscseq.run_comparability(adata, group="cohort", design=de.design, fit=fit)  # verdict in adata.uns
     summary = mscseq.build_summary(adata)                              # summary.json as a dict
     html = mscseq.render_report(adata, summary=summary)                # report.html as text
     mscseq.figures.pca(adata)                                          # the report's figures
@@ -29,6 +31,8 @@ _API = {
     "run_de": "mscseq.de.run",
     "differential_expression": "mscseq.de.run",
     "Contrast": "mscseq.de.design",
+    "DEOptions": "mscseq.options",
+    "ComparabilityOptions": "mscseq.options",
     "CompareParams": "mscseq.pipeline",
     "run_compare": "mscseq.pipeline",
     "render_report": "mscseq.report",

@@ -12,6 +12,7 @@ import typer
 
 from mscseq import __version__
 from mscseq.errors import MscseqError
+from mscseq.options import ComparabilityOptions, DEOptions
 
 app = typer.Typer(
     name="mscseq",
@@ -44,6 +45,12 @@ class Test(str, Enum):
 
     wald = "wald"
     lrt = "lrt"
+
+
+# the defaults of DEOptions as the CLI's choices
+DEFAULT_ENGINE = Engine(DEOptions.engine)
+DEFAULT_ALT_HYPOTHESIS = AltHypothesis(DEOptions.alt_hypothesis)
+DEFAULT_TEST = Test(DEOptions.test)
 
 
 def _version(value: bool) -> None:
@@ -220,6 +227,58 @@ KeepVersionOpt = Annotated[
 ]
 
 
+GroupOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--group",
+        metavar="COLUMN",
+        help="Sheet column whose levels are tested for equivalence (cohorts, sites, lots, ...).",
+        show_default=False,
+    ),
+]
+ReferenceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--reference",
+        metavar="LEVEL",
+        help="Reference level of --group (default: the level with the most products).",
+        show_default=False,
+    ),
+]
+MarginOpt = Annotated[
+    float,
+    typer.Option(
+        "--margin",
+        metavar="LOG2FC",
+        min=0.0,
+        help="Equivalence margin: |log2 fold change| (1.0 = two-fold).",
+    ),
+]
+PanelOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--panel",
+        metavar="FILE",
+        help="Extra gene panel TSV (gene_id and/or symbol, panel, direction, note). Repeatable.",
+        show_default=False,
+    ),
+]
+PermutationsOpt = Annotated[
+    int,
+    typer.Option("--permutations", metavar="N", min=0, help="Permutations for PERMANOVA/PERMDISP."),
+]
+SeedOpt = Annotated[
+    int, typer.Option("--seed", metavar="SEED", help="Seed of the permutation tests.")
+]
+StrictOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="Exit with code 3 when the verdict is not_comparable (after writing the outputs).",
+    ),
+]
+
+
 def _guard(fn: Callable[[], Any], *, verbose: bool = False) -> Any:
     """Run a command body; print user errors as one line and exit with their code."""
     try:
@@ -276,21 +335,21 @@ def compare(
             help="Output folder (must not exist or be empty, unless --force).",
         ),
     ] = ...,  # type: ignore[assignment]
-    design: DesignOpt = "~ 1",
+    design: DesignOpt = DEOptions.design,
     contrast: ContrastOpt = None,
-    alpha: AlphaOpt = 0.1,
+    alpha: AlphaOpt = DEOptions.alpha,
     force: Annotated[
         bool,
         typer.Option(
             "--force", help="Replace an existing output folder (only once the new one is complete)."
         ),
     ] = False,
-    threads: ThreadsOpt = 1,
-    engine: EngineOpt = Engine.mscseq,
-    lfc_threshold: LfcThresholdOpt = 0.0,
-    alt_hypothesis: AltHypothesisOpt = AltHypothesis.greaterAbs,
-    test: TestOpt = Test.wald,
-    reduced: ReducedOpt = None,
+    threads: ThreadsOpt = DEOptions.threads,
+    engine: EngineOpt = DEFAULT_ENGINE,
+    lfc_threshold: LfcThresholdOpt = DEOptions.lfc_threshold,
+    alt_hypothesis: AltHypothesisOpt = DEFAULT_ALT_HYPOTHESIS,
+    test: TestOpt = DEFAULT_TEST,
+    reduced: ReducedOpt = DEOptions.reduced,
     sample_column: SampleColOpt = "sample",
     fill_missing_zero: FillOpt = False,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
@@ -299,58 +358,13 @@ def compare(
     strandedness: StrandOpt = None,
     tx2gene: Tx2geneOpt = None,
     keep_gene_version: KeepVersionOpt = False,
-    group: Annotated[
-        str | None,
-        typer.Option(
-            "--group",
-            metavar="COLUMN",
-            help="Sheet column whose levels are tested for equivalence (cohorts, sites, lots, ...).",
-            show_default=False,
-        ),
-    ] = None,
-    reference: Annotated[
-        str | None,
-        typer.Option(
-            "--reference",
-            metavar="LEVEL",
-            help="Reference level of --group (default: the level with the most products).",
-            show_default=False,
-        ),
-    ] = None,
-    margin: Annotated[
-        float,
-        typer.Option(
-            "--margin",
-            metavar="LOG2FC",
-            min=0.0,
-            help="Equivalence margin: |log2 fold change| (1.0 = two-fold).",
-        ),
-    ] = 1.0,
-    panel: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--panel",
-            metavar="FILE",
-            help="Extra gene panel TSV (gene_id and/or symbol, panel, direction, note). Repeatable.",
-            show_default=False,
-        ),
-    ] = None,
-    permutations: Annotated[
-        int,
-        typer.Option(
-            "--permutations", metavar="N", min=0, help="Permutations for PERMANOVA/PERMDISP."
-        ),
-    ] = 999,
-    seed: Annotated[
-        int, typer.Option("--seed", metavar="SEED", help="Seed of the permutation tests.")
-    ] = 20240601,
-    strict: Annotated[
-        bool,
-        typer.Option(
-            "--strict",
-            help="Exit with code 3 when the verdict is not_comparable (after writing the outputs).",
-        ),
-    ] = False,
+    group: GroupOpt = ComparabilityOptions.group,
+    reference: ReferenceOpt = ComparabilityOptions.reference,
+    margin: MarginOpt = ComparabilityOptions.margin,
+    panel: PanelOpt = None,
+    permutations: PermutationsOpt = ComparabilityOptions.permutations,
+    seed: SeedOpt = ComparabilityOptions.seed,
+    strict: StrictOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     log_file: LogFileOpt = None,
@@ -429,16 +443,16 @@ def de(
             show_default=False,
         ),
     ] = ...,  # type: ignore[assignment]
-    alpha: AlphaOpt = 0.1,
+    alpha: AlphaOpt = DEOptions.alpha,
     force: Annotated[
         bool, typer.Option("--force", help="Overwrite an existing --out file.")
     ] = False,
-    threads: ThreadsOpt = 1,
-    engine: EngineOpt = Engine.mscseq,
-    lfc_threshold: LfcThresholdOpt = 0.0,
-    alt_hypothesis: AltHypothesisOpt = AltHypothesis.greaterAbs,
-    test: TestOpt = Test.wald,
-    reduced: ReducedOpt = None,
+    threads: ThreadsOpt = DEOptions.threads,
+    engine: EngineOpt = DEFAULT_ENGINE,
+    lfc_threshold: LfcThresholdOpt = DEOptions.lfc_threshold,
+    alt_hypothesis: AltHypothesisOpt = DEFAULT_ALT_HYPOTHESIS,
+    test: TestOpt = DEFAULT_TEST,
+    reduced: ReducedOpt = DEOptions.reduced,
     sample_column: SampleColOpt = "sample",
     fill_missing_zero: FillOpt = False,
     format: FormatOpt = None,
@@ -456,19 +470,17 @@ def de(
     _guard(lambda: setup_logging(quiet=quiet, verbose=verbose, log_file=log_file), verbose=verbose)
 
     def body() -> None:
-        from mscseq.de.tables import run_de_command
+        from mscseq.pipeline import CompareParams, run_de_table
 
         if len(contrast) != 1:
             msg = "--contrast: 'mscseq de' writes one table; give exactly one contrast (use 'compare' for several)"
             raise MscseqError(msg)
-        run_de_command(
+        params = CompareParams(
             counts=list(counts or []),
             samples=samples,
             design=design,
-            contrast=_contrasts(contrast)[0],
-            out=out,
+            contrasts=_contrasts(contrast),
             alpha=alpha,
-            force=force,
             threads=threads,
             engine=engine.value,
             lfc_threshold=lfc_threshold,
@@ -481,8 +493,10 @@ def de(
             keep_gene_version=keep_gene_version,
             layer=layer,
             strandedness=strandedness.value if strandedness else None,
-            tx2gene=tx2gene,
+            tx2gene=str(tx2gene) if tx2gene else None,
+            report=False,
         )
+        run_de_table(params, out, force=force)
 
     _guard(body, verbose=verbose)
 

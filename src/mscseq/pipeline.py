@@ -12,28 +12,31 @@ from pathlib import Path
 from typing import Any
 
 from mscseq.de.design import Contrast, formula_variables
+from mscseq.options import ComparabilityOptions, DEOptions
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class CompareParams:
-    """Everything a ``mscseq compare`` run depends on (recorded in ``run_info.json``).
+    """Everything a ``mscseq compare`` run depends on (recorded flat in ``run_info.json``).
 
-    Attributes mirror the CLI options; see ``mscseq compare --help``.
+    Attributes mirror the CLI options (see ``mscseq compare --help``); their defaults are those of
+    :class:`~mscseq.options.DEOptions` and :class:`~mscseq.options.ComparabilityOptions`, and each step
+    receives its own options object (:meth:`de_options`, :meth:`comparability_options`).
     """
 
     counts: list[Path]
     samples: Path
-    design: str = "~ 1"
+    design: str = DEOptions.design
     contrasts: list[Contrast] = field(default_factory=list)
-    alpha: float = 0.1
-    threads: int = 1
-    engine: str = "mscseq"
-    lfc_threshold: float = 0.0
-    alt_hypothesis: str = "greaterAbs"
-    test: str = "wald"
-    reduced: str | None = None
+    alpha: float = DEOptions.alpha
+    threads: int = DEOptions.threads
+    engine: str = DEOptions.engine
+    lfc_threshold: float = DEOptions.lfc_threshold
+    alt_hypothesis: str = DEOptions.alt_hypothesis
+    test: str = DEOptions.test
+    reduced: str | None = DEOptions.reduced
     sample_column: str = "sample"
     fill_missing_zero: bool = False
     format: str | None = None
@@ -42,13 +45,42 @@ class CompareParams:
     strandedness: str | None = None
     tx2gene: str | None = None
     report: bool = True
-    group: str | None = None
-    reference: str | None = None
-    margin: float = 1.0
+    group: str | None = ComparabilityOptions.group
+    reference: str | None = ComparabilityOptions.reference
+    margin: float = ComparabilityOptions.margin
     panels: list[Path] = field(default_factory=list)
-    permutations: int = 999
-    seed: int = 20240601
+    permutations: int = ComparabilityOptions.permutations
+    seed: int = ComparabilityOptions.seed
     strict: bool = False
+
+    def de_options(self) -> DEOptions:
+        """The options of the differential expression step."""
+        return DEOptions(
+            design=self.design,
+            contrasts=tuple(self.contrasts),
+            alpha=self.alpha,
+            engine=self.engine,
+            threads=self.threads,
+            lfc_threshold=self.lfc_threshold,
+            alt_hypothesis=self.alt_hypothesis,
+            test=self.test,
+            reduced=self.reduced,
+        )
+
+    def comparability_options(self) -> ComparabilityOptions:
+        """The options of the comparability step (the DE step's design, engine, threads and alpha)."""
+        return ComparabilityOptions(
+            group=self.group,
+            reference=self.reference,
+            margin=self.margin,
+            alpha=self.alpha,
+            panels=tuple(self.panels),
+            permutations=self.permutations,
+            seed=self.seed,
+            engine=self.engine,
+            threads=self.threads,
+            design=self.design,
+        )
 
     def required_columns(self) -> list[str]:
         """Sheet columns the run needs."""
@@ -104,13 +136,7 @@ def validate_design(adata, params: CompareParams) -> None:
     from mscseq.de.design import build_design, contrast_vector
     from mscseq.de.run import build_reduced_design, check_test_options
 
-    check_test_options(
-        engine=params.engine,
-        test=params.test,
-        reduced=params.reduced,
-        lfc_threshold=params.lfc_threshold,
-        alt_hypothesis=params.alt_hypothesis,
-    )
+    check_test_options(params.de_options())
     check_analysable(adata, params)
     for panel in params.panels:
         read_panel(panel)
@@ -126,7 +152,8 @@ def validate_design(adata, params: CompareParams) -> None:
 
 
 def analyse(adata, params: CompareParams) -> None:
-    """QC, normalisation, exploration and DE on a loaded AnnData (steps 2–4), in place."""
+    """QC, normalisation, exploration, DE and comparability on a loaded AnnData (steps 2–5), in place."""
+    from mscseq.comparability import run_comparability
     from mscseq.explore import explore
     from mscseq.normalize import normalize
     from mscseq.qc import compute_qc
@@ -138,44 +165,62 @@ def analyse(adata, params: CompareParams) -> None:
     normalize(adata)
     log.info("PCA, correlations, clustering")
     explore(adata)
-    if params.contrasts:
-        from mscseq.de.run import run_de
-
-        log.info(
-            "differential expression (%s engine): %s",
-            params.engine,
-            ", ".join(c.name for c in params.contrasts),
-        )
-        run_de(
-            adata,
-            design=params.design,
-            contrasts=params.contrasts,
-            alpha=params.alpha,
-            engine=params.engine,
-            threads=params.threads,
-            lfc_threshold=params.lfc_threshold,
-            alt_hypothesis=params.alt_hypothesis,
-            test=params.test,
-            reduced=params.reduced,
-        )
-    from mscseq.comparability import run_comparability
-
+    fit = de_step(adata, params)
     log.info(
         "comparability%s", f" of {params.group} levels" if params.group else " of the products"
     )
-    run_comparability(
-        adata,
-        group=params.group,
-        reference=params.reference,
-        margin=params.margin,
-        alpha=params.alpha,
-        panels=params.panels,
-        permutations=params.permutations,
-        seed=params.seed,
-        engine=params.engine,
-        threads=params.threads,
-        design=params.design,
+    run_comparability(adata, params.comparability_options(), fit=fit)
+
+
+def de_step(adata, params: CompareParams):
+    """DE of every contrast (step 4), in place; returns the fit (``None`` without contrasts)."""
+    if not params.contrasts:
+        return None
+    from mscseq.de.run import run_de
+
+    log.info(
+        "differential expression (%s engine): %s",
+        params.engine,
+        ", ".join(c.name for c in params.contrasts),
     )
+    return run_de(adata, params.de_options())
+
+
+def run_de_table(params: CompareParams, out: Path, *, force: bool = False) -> None:
+    """``mscseq de``: load → validate → DE of the one contrast, its table written to ``out`` (``-`` = stdout).
+
+    Parameters
+    ----------
+    params
+        The inputs and DE options (exactly one contrast).
+    out
+        Output TSV path, or ``-`` for stdout; written atomically.
+    force
+        Overwrite an existing ``out``.
+
+    """
+    from mscseq.de.run import check_test_options
+    from mscseq.errors import MscseqError
+    from mscseq.outputs import atomic_write_text, check_can_create, tsv_text
+
+    check_test_options(params.de_options())
+    to_stdout = str(out) == "-"
+    if not to_stdout:
+        if out.exists() and not force:
+            msg = f"{out}: the output file exists; choose another --out or pass --force to overwrite it"
+            raise MscseqError(msg)
+        check_can_create(out, option="--out")
+    adata = load(params)
+    validate_design(adata, params)
+    de_step(adata, params)
+    (contrast,) = params.contrasts
+    res = adata.uns["de"][contrast.name]
+    text = tsv_text(res, index_label="gene_id")
+    if to_stdout:
+        sys.stdout.write(text)
+    else:
+        atomic_write_text(out, text)
+        log.info("wrote %s (%d genes)", out, len(res))
 
 
 def versions() -> dict[str, str]:

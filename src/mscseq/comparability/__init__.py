@@ -8,20 +8,41 @@ writes the ``summary.json`` block to ``adata.uns["comparability"]`` (plain JSON)
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from mscseq.comparability.verdict import DEFAULT_THRESHOLDS, Thresholds, decide, rule_text
+from mscseq.checks import informative_genes_mask
+from mscseq.comparability import equivalence, panels
+from mscseq.comparability import permanova as permutation_tests
+from mscseq.comparability.equivalence import GroupSpec
+from mscseq.comparability.similarity import (
+    MAD_Z,
+    MIN_PRODUCTS,
+    MIN_RATIO,
+    informative_genes,
+    product_similarity,
+    two_clusters,
+)
+from mscseq.comparability.variance import (
+    find_donor_column,
+    summarize_partition,
+    variance_partition,
+)
+from mscseq.comparability.verdict import Thresholds, decide, rule_text
+from mscseq.de.run import counts_frame
 from mscseq.errors import MscseqError
+from mscseq.options import ComparabilityOptions, with_changes
+
+if TYPE_CHECKING:
+    from mscseq.de.model import Fit
 
 log = logging.getLogger(__name__)
 
-#: Default seed of the permutation tests.
-DEFAULT_SEED = 20240601
+#: Default seed of the permutation tests (:attr:`ComparabilityOptions.seed`).
+DEFAULT_SEED = ComparabilityOptions.seed
 #: Libraries below this median size are called "low depth" in the caveats.
 LOW_DEPTH = 1_000_000
 
@@ -39,10 +60,13 @@ CAVEAT_ONE_PER_DONOR = (
     "measures both together"
 )
 
-__all__ = ["DEFAULT_SEED", "Thresholds", "run_comparability"]
+__all__ = ["DEFAULT_SEED", "ComparabilityOptions", "Thresholds", "run_comparability"]
 
 
-def _check_options(margin: float, alpha: float, permutations: int) -> None:
+def _check_options(options: ComparabilityOptions) -> None:
+    from mscseq.de.run import ENGINES
+
+    margin, alpha, permutations = options.margin, options.alpha, options.permutations
     if not np.isfinite(margin) or margin <= 0:
         msg = f"--margin {margin}: the equivalence margin is a positive log2 fold change, e.g. 1.0 (two-fold)"
         raise MscseqError(msg)
@@ -51,6 +75,9 @@ def _check_options(margin: float, alpha: float, permutations: int) -> None:
         raise MscseqError(msg)
     if permutations < 0:
         msg = f"--permutations {permutations}: must be 0 or more"
+        raise MscseqError(msg)
+    if options.engine not in ENGINES:
+        msg = f"--engine {options.engine!r}: expected one of {', '.join(ENGINES)}"
         raise MscseqError(msg)
 
 
@@ -67,21 +94,26 @@ def _ensure_analysed(adata) -> None:
         explore(adata)
 
 
+@dataclass
+class _Products:
+    """What the steps read: the products' data, their groups and donors, and what the steps collect."""
+
+    samples: list[str]
+    obs: pd.DataFrame
+    vst: np.ndarray
+    norm: np.ndarray
+    base_mean: np.ndarray
+    informative: np.ndarray  # indices of the informative genes (similarity.informative_genes)
+    n_informative: int  # genes the verdict's floor counts (checks.informative_genes_mask)
+    spec: GroupSpec | None
+    labels: list[str] | None
+    donor_col: str | None
+    caveats: list[str] = field(default_factory=list)
+    tables: dict[str, Any] = field(default_factory=dict)
+
+
 def run_comparability(
-    adata,
-    *,
-    group: str | None = None,
-    reference: str | None = None,
-    margin: float = 1.0,
-    alpha: float = 0.1,
-    panels: Sequence[str | Path] = (),
-    permutations: int = 999,
-    seed: int = DEFAULT_SEED,
-    engine: str = "pydeseq2",
-    threads: int = 1,
-    design: str | None = None,
-    donor: str | None = None,
-    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    adata, options: ComparabilityOptions | None = None, *, fit: Fit | None = None, **changes: Any
 ) -> dict[str, Any]:
     """Run every comparability step and decide the verdict.
 
@@ -89,30 +121,15 @@ def run_comparability(
     ----------
     adata
         AnnData with raw counts in ``X`` and the sheet in ``obs`` (normalised and explored here if needed).
-    group
-        Sheet column whose levels are compared (``--group``); ``None`` compares products only.
-    reference
-        Reference level of ``group`` (default: the largest level).
-    margin
-        Equivalence margin, |log2 fold change|.
-    alpha
-        FDR level of the equivalence and beyond-margin tests.
-    panels
-        Extra panel TSV files (``--panel``).
-    permutations
-        Permutations of PERMANOVA and PERMDISP.
-    seed
-        Seed of the permutations.
-    engine
-        DESeq2 engine for the equivalence tests.
-    threads
-        Worker threads.
-    design
-        The run's design; used for the equivalence tests when it contains ``group``.
-    donor
-        Donor column (default: found by name, see :data:`~mscseq.comparability.variance.DONOR_COLUMNS`).
-    thresholds
-        Thresholds of the decision rule.
+    options
+        Group, reference, margin, panels, permutations, seed, engine, design, thresholds
+        (:class:`~mscseq.options.ComparabilityOptions`; default: its defaults).
+    fit
+        The differential expression step's fit (return value of :func:`mscseq.de.run.run_de`); the
+        equivalence tests reuse it when their model is the same, else they fit their own.
+    **changes
+        Fields of :class:`~mscseq.options.ComparabilityOptions` to change, e.g.
+        ``run_comparability(adata, group="cohort", design="~ cohort")``.
 
     Returns
     -------
@@ -120,81 +137,123 @@ def run_comparability(
         The ``comparability`` block (plain JSON), also stored in ``adata.uns["comparability"]``.
 
     """
-    from mscseq.checks import informative_genes_mask
-    from mscseq.comparability import equivalence as eqv
-    from mscseq.comparability import panels as pnl
-    from mscseq.comparability.permanova import permanova, permdisp
-    from mscseq.comparability.similarity import (
-        MAD_Z,
-        MIN_PRODUCTS,
-        MIN_RATIO,
-        informative_genes,
-        product_similarity,
-        two_clusters,
-    )
-    from mscseq.comparability.variance import (
-        find_donor_column,
-        summarize_partition,
-        variance_partition,
-    )
     from mscseq.outputs import to_jsonable
 
-    _check_options(margin, alpha, permutations)
+    options = with_changes(options, ComparabilityOptions, changes)
+    _check_options(options)
     _ensure_analysed(adata)
-    samples = [str(s) for s in adata.obs_names]
-    n = len(samples)
+    data = _products(adata, options)
+    similarity, clusters = _similarity(adata, data, options)
+    panels_block, quality_range = _panels(adata, data, options)
+    equivalence, eq_design = _equivalence(adata, data, options, fit)
+    permanova_block, permdisp_block = _permutation_tests(data, options)
+    variance_block = _variance_partition(adata, data, options)
+    metrics = _metrics(data, similarity, equivalence, options)
+    verdict, reasons = decide(metrics, options.thresholds)
+    _depth_and_rna_caveats(adata, data)
+    data.tables["products"] = _products_table(data, similarity, panels_block["flags"])
+    block = {
+        "verdict": verdict,
+        "rule": rule_text(
+            options.thresholds,
+            margin=options.margin,
+            alpha=options.alpha,
+            mad_z=MAD_Z,
+            min_ratio=MIN_RATIO,
+        ),
+        "reasons": reasons,
+        "metrics": metrics,
+        "products": _products_list(data, similarity, panels_block["flags"]),
+        "caveats": data.caveats,
+        "similarity": _similarity_block(data, similarity, clusters),
+        "equivalence": equivalence,
+        "permanova": permanova_block,
+        "permdisp": permdisp_block,
+        "variance_partition": variance_block,
+        "quality_range": quality_range,
+        "panels": panels_block,
+        "settings": _settings(data, options, eq_design),
+    }
+    block = to_jsonable(block)
+    adata.uns["comparability"] = block
+    adata.uns["comparability_tables"] = data.tables
+    log.info("comparability verdict: %s", verdict)
+    return block
+
+
+def _products(adata, options: ComparabilityOptions) -> _Products:
+    """The products' data, the validated group and the donor column."""
     obs = adata.obs
-    vst = np.asarray(adata.layers["vst"], dtype=np.float64)
     norm = np.asarray(adata.layers["normalized"], dtype=np.float64)
     base_mean = norm.mean(axis=0)
-    n_informative = int(informative_genes_mask(norm).sum())
-    spec = eqv.group_spec(obs, group, reference) if group else None
-    labels = obs[group].astype(str).tolist() if spec else None
-    donor_col = donor if donor else find_donor_column(obs.columns)
-    if donor and donor not in obs.columns:
-        msg = f"donor column {donor!r}: not in the sample sheet"
+    spec = equivalence.group_spec(obs, options.group, options.reference) if options.group else None
+    donor_col = options.donor if options.donor else find_donor_column(obs.columns)
+    if options.donor and options.donor not in obs.columns:
+        msg = f"donor column {options.donor!r}: not in the sample sheet"
         raise MscseqError(msg)
-    caveats: list[str] = []
-    tables: dict[str, Any] = {}
+    return _Products(
+        samples=[str(s) for s in adata.obs_names],
+        obs=obs,
+        vst=np.asarray(adata.layers["vst"], dtype=np.float64),
+        norm=norm,
+        base_mean=base_mean,
+        informative=informative_genes(base_mean),
+        n_informative=int(informative_genes_mask(norm).sum()),
+        spec=spec,
+        labels=obs[options.group].astype(str).tolist() if spec else None,
+        donor_col=donor_col,
+    )
 
-    # 1. product similarity and outliers
-    sim = product_similarity(
-        vst,
+
+def _similarity(adata, data: _Products, options: ComparabilityOptions) -> tuple[pd.DataFrame, Any]:
+    """Step 1: product similarity and outliers, and the two-cluster split."""
+    n = len(data.samples)
+    similarity = product_similarity(
+        data.vst,
         np.asarray(adata.obsm["X_pca"]) if "X_pca" in adata.obsm else np.zeros((n, 1)),
-        base_mean,
-        samples,
-        groups=labels,
-        margin=margin,
+        data.base_mean,
+        data.samples,
+        groups=data.labels,
+        margin=options.margin,
         threshold=MAD_Z,
     )
-    clus = adata.uns.get("clustering", {})
+    clustering = adata.uns.get("clustering", {})
     pearson = np.asarray(adata.obsp["pearson"]) if "pearson" in adata.obsp else np.ones((n, n))
     clusters = two_clusters(
-        np.asarray(clus.get("linkage", np.zeros((0, 4)))), 1.0 - pearson, labels
+        np.asarray(clustering.get("linkage", np.zeros((0, 4)))), 1.0 - pearson, data.labels
     )
     if n < MIN_PRODUCTS:
-        caveats.append(
+        data.caveats.append(
             f"only {n} products: MAD-based outlier screening needs at least {MIN_PRODUCTS}"
         )
+    return similarity, clusters
 
-    # 2. panels
-    panel_df = pnl.load_panels(panels)
+
+def _panels(
+    adata, data: _Products, options: ComparabilityOptions
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Step 2: panel scores, marker and score flags (the ``panels`` block); the reference group's quality range."""
+    panel_df = panels.load_panels(options.panels)
     gene_names = (
         adata.var["gene_name"].astype(str).tolist()
         if "gene_name" in adata.var
         else [""] * adata.n_vars
     )
-    matched = pnl.match_genes(panel_df, [str(g) for g in adata.var_names], gene_names)
-    scores = pnl.panel_scores(vst, matched)
+    matched = panels.match_genes(panel_df, [str(g) for g in adata.var_names], gene_names)
+    scores = panels.panel_scores(data.vst, matched)
     flags: dict[str, list[str]] = {}
-    for src in (pnl.marker_flags(norm, matched, samples), pnl.score_flags(scores, samples)):
-        for s, msgs in src.items():
+    for found in (
+        panels.marker_flags(data.norm, matched, data.samples),
+        panels.score_flags(scores, data.samples),
+    ):
+        for s, msgs in found.items():
             flags.setdefault(s, []).extend(msgs)
-    qrange = None
-    if spec is not None:
-        qrange = pnl.quality_range(vst, matched, np.asarray(labels) == spec.reference, samples)
-    potency = _panel_variability(vst, matched, "licensing_potency")
-    panels_block = {
+    quality = None
+    if data.spec is not None:
+        is_reference = np.asarray(data.labels) == data.spec.reference
+        quality = panels.quality_range(data.vst, matched, is_reference, data.samples)
+    data.tables["panel_scores"] = scores.set_axis(pd.Index(data.samples, name="sample"), axis=0)
+    block = {
         "panels": [
             {
                 "panel": name,
@@ -209,219 +268,236 @@ def run_comparability(
             for name, rows in matched.groupby("panel", sort=False)
         ],
         "scores": {
-            s: {k: float(scores.at[i, k]) for k in scores.columns} for i, s in enumerate(samples)
+            s: {k: float(scores.at[i, k]) for k in scores.columns}
+            for i, s in enumerate(data.samples)
         },
         "flags": flags,
-        "potency_variability": potency,
-        "user_panels": [str(p) for p in panels],
+        "potency_variability": _panel_variability(data.vst, matched, "licensing_potency"),
+        "user_panels": [str(p) for p in options.panels],
     }
-    tables["panel_scores"] = scores.set_axis(pd.Index(samples, name="sample"), axis=0)
+    return block, quality
 
-    # 3. group equivalence, PERMANOVA, PERMDISP
-    eq_block: list[dict[str, Any]] = []
-    perm_block = None
-    disp_block = None
-    eq_design = None
-    if spec is not None:
-        eq_design = eqv.equivalence_design(design or "~ 1", spec.variable)
-        skip = eqv.equivalence_skip_reason(obs, spec, eq_design)
-        if skip is None and n_informative < thresholds.min_informative_genes:
-            skip = f"only {n_informative} informative genes (at least {thresholds.min_informative_genes} needed)"
-        if skip is None:
-            counts = pd.DataFrame(
-                np.asarray(adata.X).T, index=adata.var_names.astype(str), columns=adata.obs_names
-            )
-            gn = adata.var["gene_name"] if "gene_name" in adata.var else None
-            eq_tables = eqv.equivalence_tests(
-                counts,
-                obs,
-                spec,
-                design=eq_design,
-                margin=margin,
-                alpha=alpha,
-                engine=engine,
-                threads=threads,
-                gene_names=gn,
-            )
-            tables["equivalence"] = eqv.as_frame_order(eq_tables)
-            for t in spec.targets:
-                name = eqv.contrast_name(spec, t)
-                eq_block.append(
-                    {
-                        "name": name,
-                        **eqv.summarize_equivalence(
-                            eq_tables[name], spec, t, margin=margin, alpha=alpha
-                        ),
-                    }
-                )
-        else:
-            eq_block = [
-                {
-                    "name": eqv.contrast_name(spec, t),
-                    "target": t,
-                    "reference": spec.reference,
-                    "skipped": skip,
-                }
-                for t in spec.targets
-            ]
-        if engine == "pydeseq2":
-            caveats.append(
-                "equivalence tests ran on PyDESeq2, which applies the margin per design coefficient; mscseq codes the "
-                "reference level first so each group contrast is one coefficient, where this is exact"
-            )
-        x_inf = vst[:, informative_genes(base_mean)]
-        strata = (
-            obs[donor_col].astype(str).tolist()
-            if donor_col and donor_col != spec.variable
-            else None
+
+def _equivalence(
+    adata, data: _Products, options: ComparabilityOptions, fit: Fit | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Step 3a: equivalence and beyond-margin tests of each group against the reference."""
+    spec = data.spec
+    if spec is None:
+        return [], None
+    design = equivalence.equivalence_design(options.design or "~ 1", spec.variable)
+    skip = equivalence.equivalence_skip_reason(data.obs, spec, design)
+    floor = options.thresholds.min_informative_genes
+    if skip is None and data.n_informative < floor:
+        skip = f"only {data.n_informative} informative genes (at least {floor} needed)"
+    if skip is not None:
+        block = [
+            {
+                "name": equivalence.contrast_name(spec, t),
+                "target": t,
+                "reference": spec.reference,
+                "skipped": skip,
+            }
+            for t in spec.targets
+        ]
+    else:
+        tables = equivalence.equivalence_tests(
+            counts_frame(adata),
+            data.obs,
+            spec,
+            options,
+            gene_names=adata.var["gene_name"] if "gene_name" in adata.var else None,
+            fit=fit,
         )
-        if n > len(spec.sizes):
-            perm_block = permanova(
-                x_inf, labels, permutations=permutations, seed=seed, strata=strata
+        data.tables["equivalence"] = equivalence.as_frame_order(tables)
+        block = []
+        for t in spec.targets:
+            name = equivalence.contrast_name(spec, t)
+            summary = equivalence.summarize_equivalence(
+                tables[name], spec, t, margin=options.margin, alpha=options.alpha
             )
-            if perm_block["min_p_value"] > 0.05:
-                caveats.append(
-                    f"too few products for a permutation test to reach p < 0.05 (smallest attainable p = "
-                    f"{perm_block['min_p_value']:.3g})"
-                )
-            if min(spec.sizes.values()) >= 2:
-                disp_block = permdisp(x_inf, labels, permutations=permutations, seed=seed)
-        caveats.append(CAVEAT_PERMANOVA)
+            block.append({"name": name, **summary})
+    if options.engine == "pydeseq2":
+        data.caveats.append(
+            "equivalence tests ran on PyDESeq2, which applies the margin per design coefficient; mscseq codes the "
+            "reference level first so each group contrast is one coefficient, where this is exact"
+        )
+    return block, design
 
-    # 4. variance partition
-    vp_block = None
+
+def _permutation_tests(
+    data: _Products, options: ComparabilityOptions
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Step 3b: PERMANOVA and PERMDISP of the groups on the informative genes' VST."""
+    spec = data.spec
+    if spec is None:
+        return None, None
+    permanova_block = permdisp_block = None
+    x = data.vst[:, data.informative]
+    donor_col = data.donor_col
+    strata = (
+        data.obs[donor_col].astype(str).tolist()
+        if donor_col and donor_col != spec.variable
+        else None
+    )
+    if len(data.samples) > len(spec.sizes):
+        permanova_block = permutation_tests.permanova(
+            x, data.labels, permutations=options.permutations, seed=options.seed, strata=strata
+        )
+        if permanova_block["min_p_value"] > 0.05:
+            data.caveats.append(
+                f"too few products for a permutation test to reach p < 0.05 (smallest attainable p = "
+                f"{permanova_block['min_p_value']:.3g})"
+            )
+        if min(spec.sizes.values()) >= 2:
+            permdisp_block = permutation_tests.permdisp(
+                x, data.labels, permutations=options.permutations, seed=options.seed
+            )
+    data.caveats.append(CAVEAT_PERMANOVA)
+    return permanova_block, permdisp_block
+
+
+def _variance_partition(adata, data: _Products, options: ComparabilityOptions) -> dict | None:
+    """Step 4: donor/other-variable variance partition when donors have replicate products."""
+    donor_col = data.donor_col
     replicated = False
     if donor_col is not None:
-        counts_per_donor = obs[donor_col].astype(str).value_counts()
-        replicated = bool((counts_per_donor >= 2).any()) and len(counts_per_donor) >= 2
-    if replicated:
-        fixed = _fixed_variables(obs, design, spec, donor_col)
-        genes = informative_genes(base_mean)
-        try:
-            frac = variance_partition(vst[:, genes], obs, donor=donor_col, fixed=fixed)
-        except MscseqError as exc:
-            vp_block = {"skipped": str(exc)}
-        else:
-            frac.index = pd.Index(adata.var_names[genes].astype(str), name="gene_id")
-            if "gene_name" in adata.var:
-                frac.insert(
-                    0, "gene_name", adata.var["gene_name"].iloc[genes].astype(str).to_numpy()
-                )
-            tables["variance_partition"] = frac
-            vp_block = {
-                "donor": donor_col,
-                "fixed": fixed,
-                "n_genes": len(genes),
-                "method": "per-gene REML linear mixed model on VST: donor random intercept, other variables fixed",
-                "fractions": summarize_partition(frac.drop(columns=["gene_name"], errors="ignore")),
-            }
-    else:
-        caveats.append(CAVEAT_ONE_PER_DONOR)
+        per_donor = data.obs[donor_col].astype(str).value_counts()
+        replicated = bool((per_donor >= 2).any()) and len(per_donor) >= 2
+    if not replicated:
+        data.caveats.append(CAVEAT_ONE_PER_DONOR)
+        return None
+    fixed = _fixed_variables(data.obs, options.design, data.spec, donor_col)
+    genes = data.informative
+    try:
+        fractions = variance_partition(data.vst[:, genes], data.obs, donor=donor_col, fixed=fixed)
+    except MscseqError as exc:
+        return {"skipped": str(exc)}
+    fractions.index = pd.Index(adata.var_names[genes].astype(str), name="gene_id")
+    if "gene_name" in adata.var:
+        fractions.insert(0, "gene_name", adata.var["gene_name"].iloc[genes].astype(str).to_numpy())
+    data.tables["variance_partition"] = fractions
+    return {
+        "donor": donor_col,
+        "fixed": fixed,
+        "n_genes": len(genes),
+        "method": "per-gene REML linear mixed model on VST: donor random intercept, other variables fixed",
+        "fractions": summarize_partition(fractions.drop(columns=["gene_name"], errors="ignore")),
+    }
 
-    # 5. verdict
-    outliers = [s for s in samples if bool(sim.at[s, "outlier"])]
-    conc = sim["concordance"].dropna()
-    metrics: dict[str, Any] = {
-        "n_products": n,
-        "n_informative_genes": n_informative,
+
+#: Fields of each equivalence contrast the verdict reads.
+_CONTRAST_METRICS = (
+    "name",
+    "n_tested",
+    "n_equivalent",
+    "fraction_equivalent",
+    "n_tested_beyond",
+    "n_beyond_margin",
+    "fraction_beyond_margin",
+    "skipped",
+)
+
+
+def _metrics(
+    data: _Products,
+    similarity: pd.DataFrame,
+    equivalence_block: list[dict[str, Any]],
+    options: ComparabilityOptions,
+) -> dict[str, Any]:
+    """Step 5: the numbers the decision rule reads."""
+    outliers = [s for s in data.samples if bool(similarity.at[s, "outlier"])]
+    concordance = similarity["concordance"].dropna()
+    return {
+        "n_products": len(data.samples),
+        "n_informative_genes": data.n_informative,
         "n_outliers": len(outliers),
         "outliers": outliers,
-        "group": spec.variable if spec else None,
-        "margin": margin,
-        "alpha": alpha,
+        "group": data.spec.variable if data.spec else None,
+        "margin": options.margin,
+        "alpha": options.alpha,
         "contrasts": [
-            {
-                k: c.get(k)
-                for k in (
-                    "name",
-                    "n_tested",
-                    "n_equivalent",
-                    "fraction_equivalent",
-                    "n_tested_beyond",
-                    "n_beyond_margin",
-                    "fraction_beyond_margin",
-                    "skipped",
-                )
-                if k in c
-            }
-            for c in eq_block
+            {k: c.get(k) for k in _CONTRAST_METRICS if k in c} for c in equivalence_block
         ],
-        "min_concordance": float(conc.min()) if len(conc) else None,
+        "min_concordance": float(concordance.min()) if len(concordance) else None,
         "mad_z_threshold": MAD_Z,
         "outlier_min_ratio": MIN_RATIO,
-        "thresholds": thresholds.to_dict(),
+        "thresholds": options.thresholds.to_dict(),
     }
-    verdict, reasons = decide(metrics, thresholds)
-    lib = np.asarray(adata.X).sum(axis=1)
-    if np.median(lib) < LOW_DEPTH:
-        caveats.append(
-            f"low sequencing depth (median {np.median(lib):,.0f} counts per library): few genes are testable and "
-            "equivalence is hard to show"
-        )
-    caveats.append(CAVEAT_RNA)
 
-    products = []
-    for s in samples:
-        row = sim.loc[s]
-        products.append(
+
+def _depth_and_rna_caveats(adata, data: _Products) -> None:
+    library_sizes = np.asarray(adata.X).sum(axis=1)
+    if np.median(library_sizes) < LOW_DEPTH:
+        data.caveats.append(
+            f"low sequencing depth (median {np.median(library_sizes):,.0f} counts per library): few genes are "
+            "testable and equivalence is hard to show"
+        )
+    data.caveats.append(CAVEAT_RNA)
+
+
+def _products_list(
+    data: _Products, similarity: pd.DataFrame, flags: dict[str, list[str]]
+) -> list[dict[str, Any]]:
+    """The ``products`` list of the block: status, reasons, flags (and group) of each product."""
+    out = []
+    for s in data.samples:
+        row = similarity.loc[s]
+        out.append(
             {
                 "sample": s,
                 "status": "outlier" if row["outlier"] else "consistent",
                 "reasons": list(row["reasons"]),
                 "flags": flags.get(s, []),
-                **({"group": str(obs.at[s, spec.variable])} if spec else {}),
+                **({"group": str(data.obs.at[s, data.spec.variable])} if data.spec else {}),
             }
         )
-    prod_table = sim.drop(columns=["reasons", "outlier"]).copy()
-    prod_table.insert(0, "status", ["outlier" if o else "consistent" for o in sim["outlier"]])
-    prod_table.insert(1, "reasons", ["; ".join(r) for r in sim["reasons"]])
-    prod_table.insert(2, "flags", ["; ".join(flags.get(s, [])) for s in samples])
-    if spec:
-        prod_table.insert(0, "group", [str(v) for v in labels])
-    prod_table = prod_table.join(tables["panel_scores"].add_prefix("score_"))
-    tables["products"] = prod_table
+    return out
 
-    block = {
-        "verdict": verdict,
-        "rule": rule_text(thresholds, margin=margin, alpha=alpha, mad_z=MAD_Z, min_ratio=MIN_RATIO),
-        "reasons": reasons,
-        "metrics": metrics,
-        "products": products,
-        "caveats": caveats,
-        "similarity": {
-            "genes_used": len(informative_genes(base_mean)),
-            "median_correlation": {s: float(sim.at[s, "median_correlation"]) for s in samples},
-            "centroid_distance": {s: float(sim.at[s, "centroid_distance"]) for s in samples},
-            "z_correlation": {s: _num(sim.at[s, "z_correlation"]) for s in samples},
-            "z_distance": {s: _num(sim.at[s, "z_distance"]) for s in samples},
-            "concordance": {s: _num(sim.at[s, "concordance"]) for s in samples},
-            "clusters": clusters,
-        },
-        "equivalence": eq_block,
-        "permanova": perm_block,
-        "permdisp": disp_block,
-        "variance_partition": vp_block,
-        "quality_range": qrange,
-        "panels": panels_block,
-        "settings": {
-            "group": spec.variable if spec else None,
-            "reference": spec.reference if spec else None,
-            "levels": spec.sizes if spec else None,
-            "margin": margin,
-            "alpha": alpha,
-            "permutations": permutations,
-            "seed": seed,
-            "engine": engine,
-            "design": eq_design,
-            "donor_column": donor_col,
-            "panels": [str(p) for p in panels],
-        },
+
+def _products_table(
+    data: _Products, similarity: pd.DataFrame, flags: dict[str, list[str]]
+) -> pd.DataFrame:
+    """``tables/products.tsv``: status, reasons, flags, similarity scores and panel scores per product."""
+    table = similarity.drop(columns=["reasons", "outlier"]).copy()
+    table.insert(0, "status", ["outlier" if o else "consistent" for o in similarity["outlier"]])
+    table.insert(1, "reasons", ["; ".join(r) for r in similarity["reasons"]])
+    table.insert(2, "flags", ["; ".join(flags.get(s, [])) for s in data.samples])
+    if data.spec:
+        table.insert(0, "group", [str(v) for v in data.labels or []])
+    return table.join(data.tables["panel_scores"].add_prefix("score_"))
+
+
+def _similarity_block(data: _Products, similarity: pd.DataFrame, clusters: Any) -> dict[str, Any]:
+    samples = data.samples
+    return {
+        "genes_used": len(data.informative),
+        "median_correlation": {s: float(similarity.at[s, "median_correlation"]) for s in samples},
+        "centroid_distance": {s: float(similarity.at[s, "centroid_distance"]) for s in samples},
+        "z_correlation": {s: _num(similarity.at[s, "z_correlation"]) for s in samples},
+        "z_distance": {s: _num(similarity.at[s, "z_distance"]) for s in samples},
+        "concordance": {s: _num(similarity.at[s, "concordance"]) for s in samples},
+        "clusters": clusters,
     }
-    block = to_jsonable(block)
-    adata.uns["comparability"] = block
-    adata.uns["comparability_tables"] = tables
-    log.info("comparability verdict: %s", verdict)
-    return block
+
+
+def _settings(
+    data: _Products, options: ComparabilityOptions, eq_design: str | None
+) -> dict[str, Any]:
+    spec = data.spec
+    return {
+        "group": spec.variable if spec else None,
+        "reference": spec.reference if spec else None,
+        "levels": spec.sizes if spec else None,
+        "margin": options.margin,
+        "alpha": options.alpha,
+        "permutations": options.permutations,
+        "seed": options.seed,
+        "engine": options.engine,
+        "design": eq_design,
+        "donor_column": data.donor_col,
+        "panels": [str(p) for p in options.panels],
+    }
 
 
 def _num(v: object) -> float | None:

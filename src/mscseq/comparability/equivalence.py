@@ -1,7 +1,8 @@
 """Group equivalence: per-gene DESeq2 threshold tests of each group against the reference group.
 
 For each level ``T`` of ``--group`` other than the reference ``R`` two Wald tests at the margin ``m``
-(log2 fold change) are run through :func:`mscseq.de.run.differential_expression`:
+(log2 fold change) are run on one DESeq2 fit (:mod:`mscseq.de.model`; the DE step's fit when the design is
+the same):
 
 * ``lessAbs`` (R DESeq2's ``altHypothesis="lessAbs"``, two one-sided tests): a gene is *shown equivalent*
   when its adjusted p-value is below ``alpha`` — evidence that |log2 FC| < m;
@@ -17,11 +18,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
-from mscseq.de.design import Contrast, formula_variables
+from mscseq.de.design import Contrast, build_design, contrast_vector, formula_variables
 from mscseq.errors import MscseqError, first_names
+
+if TYPE_CHECKING:
+    from mscseq.de.model import Fit
+    from mscseq.options import ComparabilityOptions
 
 log = logging.getLogger(__name__)
 
@@ -115,15 +122,16 @@ def equivalence_tests(
     counts: pd.DataFrame,
     obs: pd.DataFrame,
     spec: GroupSpec,
+    options: ComparabilityOptions,
     *,
-    design: str,
-    margin: float,
-    alpha: float,
-    engine: str = "pydeseq2",
-    threads: int = 1,
     gene_names: pd.Series | None = None,
+    fit: Fit | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Equivalence (``lessAbs``) and beyond-margin (``greaterAbs``) tests for every target level.
+
+    Both tests of every target are run on one DESeq2 fit of :func:`equivalence_design`: ``fit`` when it is
+    a fit of the same model matrix to the same counts (the DE step's fit, see :func:`same_model`), else a
+    new one.
 
     Parameters
     ----------
@@ -133,18 +141,12 @@ def equivalence_tests(
         Sample sheet indexed by sample.
     spec
         Output of :func:`group_spec`.
-    design
-        Design formula containing the group variable.
-    margin
-        Equivalence margin, |log2 fold change|.
-    alpha
-        FDR level.
-    engine
-        DESeq2 engine (``mscseq`` or ``pydeseq2``).
-    threads
-        Worker threads.
+    options
+        Margin, alpha, engine, threads and the run's design.
     gene_names
         Symbols indexed by gene ID.
+    fit
+        A fit to reuse when its model is the same (else ignored).
 
     Returns
     -------
@@ -154,25 +156,30 @@ def equivalence_tests(
         sorted by gene order of ``counts``.
 
     """
-    from mscseq.de.run import differential_expression
+    from mscseq.de.model import contrast_test, fit_model
+    from mscseq.de.run import results_table, warn_pydeseq2_threshold
 
     coded_obs, code = _coded(obs, spec)
-    contrasts = [Contrast(spec.variable, code[t], code[spec.reference]) for t in spec.targets]
-    common = {
-        "design": design,
-        "contrasts": contrasts,
-        "alpha": alpha,
-        "engine": engine,
-        "threads": threads,
-        "lfc_threshold": margin,
-        "gene_names": gene_names,
-    }
-    less = differential_expression(counts, coded_obs, alt_hypothesis="lessAbs", **common)
-    greater = differential_expression(counts, coded_obs, alt_hypothesis="greaterAbs", **common)
+    dm = build_design(equivalence_design(options.design or "~ 1", spec.variable), coded_obs)
+    genes = counts.index.astype(str)
+    if fit is None or fit.engine != options.engine or not same_model(fit, dm, genes, code, spec):
+        fit = fit_model(counts, coded_obs, dm, engine=options.engine, threads=options.threads)
+    else:
+        log.debug("equivalence tests reuse the differential expression fit (same design)")
+    if options.engine == "pydeseq2":
+        warn_pydeseq2_threshold()
+    alpha, margin = options.alpha, options.margin
     out = {}
-    for target, c in zip(spec.targets, contrasts, strict=True):
-        eq = less[c.name].reindex(counts.index.astype(str))
-        gt = greater[c.name].reindex(counts.index.astype(str))
+    for target in spec.targets:
+        vec = contrast_vector(
+            dm, coded_obs, Contrast(spec.variable, code[target], code[spec.reference])
+        )
+        eq, gt = (
+            results_table(
+                contrast_test(fit, vec, alpha=alpha, alternative=alt, threshold=margin), gene_names
+            ).reindex(genes)
+            for alt in ("lessAbs", "greaterAbs")
+        )
         table = eq[["gene_name", "baseMean", "log2FoldChange", "lfcSE"]].copy()
         table["pvalue_equivalence"] = eq["pvalue"]
         table["padj_equivalence"] = eq["padj"]
@@ -183,6 +190,31 @@ def equivalence_tests(
         table.index.name = "gene_id"
         out[contrast_name(spec, target)] = table
     return out
+
+
+def same_model(
+    fit: Fit, coded_design: pd.DataFrame, genes: pd.Index, code: dict[str, str], spec: GroupSpec
+) -> bool:
+    """Whether ``fit`` fitted exactly the equivalence model: same genes, samples and model matrix.
+
+    The equivalence design is built on levels renamed so that the reference sorts first
+    (:func:`_coded`); it is the same model as the DE step's when the matrices are equal and the column
+    names equal once the levels are named back. Otherwise the parametrisation differs and the fit is not
+    reused (its numbers would differ in the last digits).
+    """
+    design = fit.design
+    if not (fit.genes.equals(genes) and design.index.equals(coded_design.index)):
+        return False
+    if design.shape != coded_design.shape:
+        return False
+    names = [str(c) for c in coded_design.columns]
+    for level, coded in code.items():
+        names = [
+            n.replace(f"{spec.variable}[T.{coded}]", f"{spec.variable}[T.{level}]") for n in names
+        ]
+    if names != [str(c) for c in design.columns]:
+        return False
+    return bool(np.array_equal(design.to_numpy(dtype=float), coded_design.to_numpy(dtype=float)))
 
 
 def summarize_equivalence(
@@ -236,8 +268,6 @@ def equivalence_skip_reason(obs: pd.DataFrame, spec: GroupSpec, design: str) -> 
     small = [lv for lv, k in spec.sizes.items() if k < 2]
     if small:
         return f"group level(s) {first_names(small)} have a single product; equivalence needs at least 2 per group"
-    from mscseq.de.design import build_design
-
     try:
         build_design(design, obs)
     except MscseqError as exc:

@@ -1,15 +1,21 @@
-"""Run DESeq2 for every contrast and summarise the results."""
+"""Differential expression: fit the design once, test every contrast, summarise the results.
+
+:func:`run_de` (AnnData) and :func:`differential_expression` (count table) take a
+:class:`~mscseq.options.DEOptions`; the fit and the tests are :mod:`mscseq.de.model`'s.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mscseq.de.design import Contrast, build_design, contrast_vector, formula_variables
+from mscseq.de.model import Fit, contrast_test, fit_model, lrt_test
 from mscseq.errors import MscseqError
+from mscseq.options import DEOptions, with_changes
 
 log = logging.getLogger(__name__)
 
@@ -35,20 +41,13 @@ ALT_HYPOTHESES = ("greaterAbs", "lessAbs", "greater", "less")
 TESTS = ("wald", "lrt")
 
 
-def check_test_options(
-    *,
-    engine: str = "mscseq",
-    test: str = "wald",
-    reduced: str | None = None,
-    lfc_threshold: float = 0.0,
-    alt_hypothesis: str | None = "greaterAbs",
-) -> None:
+def check_test_options(options: DEOptions) -> None:
     """Check the combination of test options before any work (R ``results()``'s rules).
 
     Parameters
     ----------
-    engine, test, reduced, lfc_threshold, alt_hypothesis
-        As for :func:`differential_expression`.
+    options
+        The DE options (engine, test, reduced, lfc_threshold, alt_hypothesis are checked).
 
     Raises
     ------
@@ -57,7 +56,8 @@ def check_test_options(
         with a threshold test; ``lessAbs`` without a positive threshold; a negative threshold.
 
     """
-    alt = alt_hypothesis or "greaterAbs"
+    engine, test, reduced = options.engine, options.test, options.reduced
+    lfc_threshold, alt = options.lfc_threshold, options.alt_hypothesis
     if engine not in ENGINES:
         msg = f"--engine {engine!r}: expected one of {', '.join(ENGINES)}"
         raise MscseqError(msg)
@@ -74,26 +74,30 @@ def check_test_options(
         msg = "--alt-hypothesis lessAbs tests |log2 fold change| < threshold: give a positive --lfc-threshold"
         raise MscseqError(msg)
     if test == "lrt":
-        if engine == "pydeseq2":
-            msg = "--test lrt: PyDESeq2 has no likelihood-ratio test; use --engine mscseq (the default)"
-            raise MscseqError(msg)
-        if not reduced:
-            msg = "--test lrt needs --reduced, the nested design without the tested terms (e.g. --reduced '~ donor')"
-            raise MscseqError(msg)
-        if lfc_threshold != 0 or alt != "greaterAbs":
-            msg = (
-                "--test lrt: --lfc-threshold/--alt-hypothesis are Wald tests of a contrast "
-                "(R's results() refuses them for the LRT); drop them or use --test wald"
-            )
-            raise MscseqError(msg)
-        try:
-            formula_variables(reduced)
-        except MscseqError as exc:
-            msg = str(exc).replace("--design", "--reduced", 1)
-            raise MscseqError(msg) from None
+        _check_lrt_options(options)
     elif reduced:
         msg = "--reduced is only used by the likelihood-ratio test; add --test lrt"
         raise MscseqError(msg)
+
+
+def _check_lrt_options(options: DEOptions) -> None:
+    if options.engine == "pydeseq2":
+        msg = "--test lrt: PyDESeq2 has no likelihood-ratio test; use --engine mscseq (the default)"
+        raise MscseqError(msg)
+    if not options.reduced:
+        msg = "--test lrt needs --reduced, the nested design without the tested terms (e.g. --reduced '~ donor')"
+        raise MscseqError(msg)
+    if options.lfc_threshold != 0 or options.alt_hypothesis != "greaterAbs":
+        msg = (
+            "--test lrt: --lfc-threshold/--alt-hypothesis are Wald tests of a contrast "
+            "(R's results() refuses them for the LRT); drop them or use --test wald"
+        )
+        raise MscseqError(msg)
+    try:
+        formula_variables(options.reduced)
+    except MscseqError as exc:
+        msg = str(exc).replace("--design", "--reduced", 1)
+        raise MscseqError(msg) from None
 
 
 def build_reduced_design(
@@ -155,105 +159,47 @@ def sort_results(df: pd.DataFrame) -> pd.DataFrame:
     return df.loc[key.index]
 
 
-def _fit_pydeseq2(
-    counts: pd.DataFrame,
-    obs: pd.DataFrame,
-    design: pd.DataFrame,
-    vectors: dict[str, np.ndarray],
-    *,
-    alpha: float,
-    threads: int,
-    lfc_threshold: float,
-    alt_hypothesis: str | None,
-) -> dict[str, pd.DataFrame]:
-    from pydeseq2.dds import DeseqDataSet
-    from pydeseq2.ds import DeseqStats
-
-    dds = DeseqDataSet(
-        counts=counts.T.astype(np.int64),
-        metadata=obs,
-        design=design,
-        refit_cooks=True,
-        n_cpus=threads,
-        quiet=True,
+def counts_frame(adata) -> pd.DataFrame:
+    """Raw counts of an AnnData as genes × samples (index: gene IDs as text)."""
+    return pd.DataFrame(
+        np.asarray(adata.X).T, index=adata.var_names.astype(str), columns=adata.obs_names
     )
-    dds.deseq2()
-    out = {}
-    for name, vec in vectors.items():
-        stats = DeseqStats(
-            dds,
-            contrast=vec,
-            alpha=alpha,
-            cooks_filter=True,
-            independent_filter=True,
-            lfc_null=lfc_threshold,
-            alt_hypothesis=alt_hypothesis if lfc_threshold > 0 else None,
-            quiet=True,
-            n_cpus=threads,
-        )
-        stats.summary()
-        res = stats.results_df[
-            ["baseMean", "log2FoldChange", "lfcSE", "stat", "pvalue", "padj"]
-        ].copy()
-        res["dispersion"] = np.asarray(dds.var["dispersions"], dtype=np.float64)
-        out[name] = res
-    return out
 
 
-def _fit_mscseq(
-    counts: pd.DataFrame,
-    design: pd.DataFrame,
-    vectors: dict[str, np.ndarray],
-    *,
-    alpha: float,
-    threads: int,
-    lfc_threshold: float,
-    alt_hypothesis: str | None,
-    reduced: pd.DataFrame | None = None,
-) -> dict[str, pd.DataFrame]:
-    from mscseq.de.engine import fit_deseq2, lrt_results, results
+def results_table(res: pd.DataFrame, gene_names: pd.Series | None) -> pd.DataFrame:
+    """A test's table as written: index ``gene_id``, ``gene_name`` first, then the test's columns.
 
-    fit = fit_deseq2(counts.to_numpy(dtype=np.float64).T, design, threads=threads)
-    lrt = lrt_results(fit, reduced, alpha=alpha) if reduced is not None else None
-    res_all = {
-        name: results(
-            fit,
-            vec,
-            alpha=alpha,
-            lfc_threshold=lfc_threshold,
-            alt_hypothesis=alt_hypothesis or "greaterAbs",
-        )
-        for name, vec in vectors.items()
-    }
-    out = {}
-    for name, res in res_all.items():
-        if lrt is not None:
-            # R's results(dds_lrt, contrast=...): the contrast's log2FoldChange/lfcSE, the LRT's
-            # statistic (deviance difference), p-values and adjusted p-values
-            res = lrt.assign(
-                log2FoldChange=res["log2FoldChange"].to_numpy(), lfcSE=res["lfcSE"].to_numpy()
-            )
-        res.index = counts.index
-        out[name] = res
-    return out
+    Parameters
+    ----------
+    res
+        Output of :func:`~mscseq.de.model.contrast_test` or :func:`~mscseq.de.model.lrt_test`.
+    gene_names
+        Symbols indexed by gene ID (``""`` where unknown or ``None``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`DE_COLUMNS` indexed by ``gene_id``, in the order of ``res``.
+
+    """
+    res = res.copy()
+    res.index = pd.Index(res.index.astype(str), name="gene_id")
+    names = gene_names.reindex(res.index).fillna("") if gene_names is not None else ""
+    res.insert(0, "gene_name", names)
+    return res[DE_COLUMNS]
 
 
-def differential_expression(
-    counts: pd.DataFrame,
-    obs: pd.DataFrame,
-    *,
-    design: str,
-    contrasts: Sequence[Contrast],
-    alpha: float = 0.1,
-    engine: str = "mscseq",
-    threads: int = 1,
-    lfc_threshold: float = 0.0,
-    alt_hypothesis: str | None = "greaterAbs",
-    test: str = "wald",
-    reduced: str | None = None,
-    gene_names: pd.Series | None = None,
-) -> dict[str, pd.DataFrame]:
-    """DESeq2 results for each contrast.
+def warn_pydeseq2_threshold() -> None:
+    """Log that PyDESeq2 applies the threshold per coefficient, not on the contrast."""
+    log.warning(
+        "--engine pydeseq2 applies --lfc-threshold per coefficient, not on the contrast (PyDESeq2 "
+        "PR #468): p-values are wrong for contrasts that are not a single coefficient or are written "
+        "in reverse; the default engine (mscseq) tests the contrast as R does"
+    )
+
+
+def fit_design(counts: pd.DataFrame, obs: pd.DataFrame, options: DEOptions) -> Fit:
+    """Build the design of ``options`` and fit it (R's ``DESeq()``), once for every test.
 
     Parameters
     ----------
@@ -261,26 +207,96 @@ def differential_expression(
         Raw counts, genes × samples (columns in the order of ``obs``).
     obs
         Sample sheet indexed by sample.
-    design
-        Design formula.
-    contrasts
-        Comparisons to test.
-    alpha
-        FDR level for independent filtering.
-    engine
-        ``"mscseq"`` (vectorised, R-faithful engine; default) or ``"pydeseq2"``.
-    threads
-        Worker threads.
-    lfc_threshold
-        Log2 fold-change threshold of the test on each contrast (R's ``lfcThreshold``).
-    alt_hypothesis
-        ``greaterAbs``, ``lessAbs``, ``greater`` or ``less`` (R's ``altHypothesis``; None = greaterAbs).
-    test
-        ``"wald"`` or ``"lrt"`` (likelihood-ratio test against ``reduced``; mscseq engine only).
-    reduced
-        Reduced design formula of the LRT, nested in ``design``.
+    options
+        The design, engine and threads.
+
+    Returns
+    -------
+    Fit
+        The fitted model (:mod:`mscseq.de.model`).
+
+    """
+    dm = build_design(options.design, obs)
+    for c in options.contrasts:  # a bad contrast or reduced design fails before the fit
+        contrast_vector(dm, obs, c)
+    if options.test == "lrt" and options.reduced:
+        build_reduced_design(options.reduced, dm, obs)
+    return fit_model(counts, obs, dm, engine=options.engine, threads=options.threads)
+
+
+def contrast_tables(
+    fit: Fit,
+    obs: pd.DataFrame,
+    options: DEOptions,
+    *,
+    gene_names: pd.Series | None = None,
+) -> dict[str, pd.DataFrame]:
+    """The tables of every contrast of ``options`` on one fit (Wald, threshold or LRT test).
+
+    Parameters
+    ----------
+    fit
+        Output of :func:`fit_design` for the same ``options.design``.
+    obs
+        Sample sheet indexed by sample.
+    options
+        Contrasts and the test: alpha, lfc_threshold, alt_hypothesis, test, reduced.
     gene_names
         Symbols indexed by gene ID, added as ``gene_name``.
+
+    Returns
+    -------
+    dict
+        Contrast name → table (see :func:`differential_expression`).
+
+    """
+    if fit.engine == "pydeseq2" and options.lfc_threshold > 0:
+        warn_pydeseq2_threshold()
+    lrt = None
+    if options.test == "lrt" and options.reduced:
+        xr = build_reduced_design(options.reduced, fit.design, obs)
+        lrt = lrt_test(fit, xr, alpha=options.alpha)
+    out = {}
+    for c in options.contrasts:
+        res = contrast_test(
+            fit,
+            contrast_vector(fit.design, obs, c),
+            alpha=options.alpha,
+            alternative=options.alt_hypothesis,
+            threshold=options.lfc_threshold,
+        )
+        if lrt is not None:
+            # R's results(dds_lrt, contrast=...): the contrast's log2FoldChange/lfcSE, the LRT's
+            # statistic (deviance difference), p-values and adjusted p-values
+            res = lrt.assign(
+                log2FoldChange=res["log2FoldChange"].to_numpy(), lfcSE=res["lfcSE"].to_numpy()
+            )
+        out[c.name] = sort_results(results_table(res, gene_names))
+    return out
+
+
+def differential_expression(
+    counts: pd.DataFrame,
+    obs: pd.DataFrame,
+    options: DEOptions | None = None,
+    *,
+    gene_names: pd.Series | None = None,
+    **changes: Any,
+) -> dict[str, pd.DataFrame]:
+    """DESeq2 results for each contrast: one fit, one test per contrast.
+
+    Parameters
+    ----------
+    counts
+        Raw counts, genes × samples (columns in the order of ``obs``).
+    obs
+        Sample sheet indexed by sample.
+    options
+        Design, contrasts, engine and test (:class:`~mscseq.options.DEOptions`; default: its defaults).
+    gene_names
+        Symbols indexed by gene ID, added as ``gene_name``.
+    **changes
+        Fields of :class:`~mscseq.options.DEOptions` to change, e.g. ``design="~ cohort"``.
 
     Returns
     -------
@@ -295,128 +311,61 @@ def differential_expression(
         Invalid option combinations (see :func:`check_test_options`), designs or contrasts.
 
     """
-    check_test_options(
-        engine=engine,
-        test=test,
-        reduced=reduced,
-        lfc_threshold=lfc_threshold,
-        alt_hypothesis=alt_hypothesis,
-    )
-    dm = build_design(design, obs)
-    vectors = {c.name: contrast_vector(dm, obs, c) for c in contrasts}
-    kwargs = {
-        "alpha": alpha,
-        "threads": threads,
-        "lfc_threshold": lfc_threshold,
-        "alt_hypothesis": alt_hypothesis,
-    }
-    if engine == "pydeseq2":
-        if lfc_threshold > 0:
-            log.warning(
-                "--engine pydeseq2 applies --lfc-threshold per coefficient, not on the contrast (PyDESeq2 "
-                "PR #468): p-values are wrong for contrasts that are not a single coefficient or are written "
-                "in reverse; the default engine (mscseq) tests the contrast as R does"
-            )
-        raw = _fit_pydeseq2(counts, obs, dm, vectors, **kwargs)
-    else:
-        xr = build_reduced_design(reduced, dm, obs) if test == "lrt" and reduced else None
-        raw = _fit_mscseq(counts, dm, vectors, reduced=xr, **kwargs)
-    out = {}
-    for name, res in raw.items():
-        res = res.copy()
-        res.index = pd.Index(counts.index.astype(str), name="gene_id")
-        names = gene_names.reindex(res.index).fillna("") if gene_names is not None else ""
-        res.insert(0, "gene_name", names)
-        out[name] = sort_results(res[DE_COLUMNS])
-    return out
+    options = with_changes(options, DEOptions, changes)
+    check_test_options(options)
+    fit = fit_design(counts, obs, options)
+    return contrast_tables(fit, obs, options, gene_names=gene_names)
 
 
-def summarize(
-    res: pd.DataFrame,
-    contrast: Contrast,
-    *,
-    alpha: float,
-    test: str = "wald",
-    lfc_threshold: float = 0.0,
-    alt_hypothesis: str | None = "greaterAbs",
-    reduced: str | None = None,
-) -> dict[str, object]:
-    """Numbers of genes tested, up and down at ``alpha`` for one results table, with the test used."""
+def summarize(res: pd.DataFrame, contrast: Contrast, options: DEOptions) -> dict[str, object]:
+    """Numbers of genes tested, up and down at ``options.alpha`` for one results table, with the test used."""
+    alpha = options.alpha
     sig = res["padj"] < alpha
     out: dict[str, object] = {
         "variable": contrast.variable,
         "target": contrast.target,
         "reference": contrast.reference,
         "alpha": alpha,
-        "test": test,
-        "lfc_threshold": float(lfc_threshold),
-        "alt_hypothesis": alt_hypothesis or "greaterAbs",
+        "test": options.test,
+        "lfc_threshold": float(options.lfc_threshold),
+        "alt_hypothesis": options.alt_hypothesis,
         "n_genes": len(res),
         "n_tested": int(res["pvalue"].notna().sum()),
         "n_up": int((sig & (res["log2FoldChange"] > 0)).sum()),
         "n_down": int((sig & (res["log2FoldChange"] < 0)).sum()),
     }
-    if reduced:
-        out["reduced"] = reduced
+    if options.reduced:
+        out["reduced"] = options.reduced
     return out
 
 
-def run_de(
-    adata,
-    *,
-    design: str,
-    contrasts: Sequence[Contrast],
-    alpha: float = 0.1,
-    engine: str = "mscseq",
-    threads: int = 1,
-    lfc_threshold: float = 0.0,
-    alt_hypothesis: str | None = "greaterAbs",
-    test: str = "wald",
-    reduced: str | None = None,
-) -> None:
+def run_de(adata, options: DEOptions | None = None, **changes: Any) -> Fit:
     """Differential expression on an AnnData, results written to ``uns["de"]`` and ``uns["de_summary"]``.
 
     Parameters
     ----------
     adata
         AnnData with raw counts in ``X`` and the sheet in ``obs``.
-    design
-        Design formula.
-    contrasts
-        Comparisons to test.
-    alpha
-        FDR level.
-    engine
-        DESeq2 engine.
-    threads
-        Worker threads.
-    lfc_threshold, alt_hypothesis, test, reduced
-        As for :func:`differential_expression` (applied to every contrast).
+    options
+        Design, contrasts, engine and test (:class:`~mscseq.options.DEOptions`).
+    **changes
+        Fields of :class:`~mscseq.options.DEOptions` to change, e.g.
+        ``run_de(adata, design="~ cohort", contrasts=[Contrast.parse("cohort,B,A")])``.
+
+    Returns
+    -------
+    Fit
+        The fitted model, for further tests (:func:`mscseq.de.model.contrast_test`) or for the
+        equivalence step (``run_comparability(..., fit=...)``).
 
     """
-    counts = pd.DataFrame(np.asarray(adata.X).T, index=adata.var_names, columns=adata.obs_names)
+    options = with_changes(options, DEOptions, changes)
+    check_test_options(options)
     gene_names = adata.var["gene_name"] if "gene_name" in adata.var else None
-    tables = differential_expression(
-        counts,
-        adata.obs,
-        design=design,
-        contrasts=contrasts,
-        alpha=alpha,
-        engine=engine,
-        threads=threads,
-        lfc_threshold=lfc_threshold,
-        alt_hypothesis=alt_hypothesis,
-        test=test,
-        reduced=reduced,
-        gene_names=gene_names,
-    )
+    fit = fit_design(counts_frame(adata), adata.obs, options)
+    tables = contrast_tables(fit, adata.obs, options, gene_names=gene_names)
     adata.uns["de"] = tables
-    opts = {
-        "test": test,
-        "lfc_threshold": lfc_threshold,
-        "alt_hypothesis": alt_hypothesis,
-        "reduced": reduced,
-    }
     adata.uns["de_summary"] = {
-        c.name: summarize(tables[c.name], c, alpha=alpha, **opts) for c in contrasts
+        c.name: summarize(tables[c.name], c, options) for c in options.contrasts
     }
+    return fit
