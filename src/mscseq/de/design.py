@@ -10,6 +10,7 @@ import pandas as pd
 
 from mscseq.de.formula import Formula, parse_formula
 from mscseq.errors import MscseqError, first_names
+from mscseq.io.sheet import check_filled
 
 _SAFE = re.compile(r"[^A-Za-z0-9.\-]+")
 
@@ -49,6 +50,50 @@ class Contrast:
             msg = f"--contrast {text!r}: target and reference are the same level"
             raise MscseqError(msg)
         return cls(*parts)
+
+
+def check_contrast_names(contrasts, *, option: str = "--contrast") -> None:
+    """Refuse contrasts whose file names (:attr:`Contrast.name`) would be the same.
+
+    ``'x,a b,c'`` and ``'x,a_b,c'`` both become ``x_a_b_vs_c``, and ``x_A_vs_c`` and ``x_a_vs_c`` are one file
+    on case-insensitive file systems (macOS, Windows): one table would overwrite the other.
+
+    Parameters
+    ----------
+    contrasts
+        The run's contrasts (``Contrast`` objects).
+    option
+        The option the contrasts come from, for messages (``--contrast``, ``--group``).
+
+    Raises
+    ------
+    MscseqError
+        Naming both contrasts and the name they share.
+
+    """
+    seen: dict[str, Contrast] = {}
+    for c in contrasts:
+        key = c.name.casefold()
+        other = seen.get(key)
+        if other is None:
+            seen[key] = c
+            continue
+        a = f"{other.variable},{other.target},{other.reference}"
+        b = f"{c.variable},{c.target},{c.reference}"
+        why = (
+            "(characters other than letters, digits, '.' and '-' become '_', and file names ignore case on "
+            "macOS and Windows); rename a level in the sample sheet so that the two differ"
+        )
+        if a == b:
+            msg = f"{option} {a!r} is given twice; list each contrast once"
+        elif option == "--group":
+            msg = (
+                f"--group {c.variable!r}: levels {other.target!r} and {c.target!r} would both be written as "
+                f"{c.name!r} {why}"
+            )
+        else:
+            msg = f"{option} {a!r} and {b!r} would both be written as {c.name!r} {why}"
+        raise MscseqError(msg)
 
 
 def formula_variables(formula: str, *, option: str = "--design") -> list[str]:
@@ -103,7 +148,7 @@ def build_design(
     Raises
     ------
     MscseqError
-        Unknown columns, syntax errors, rank-deficient (confounded) designs, no residual degrees of freedom.
+        Unknown columns, missing values (see :data:`mscseq.io.sheet.MISSING_VALUES`), syntax errors, rank-deficient (confounded) designs, no residual degrees of freedom.
 
     """
     parsed = parse_formula(formula, option=option)
@@ -115,6 +160,7 @@ def build_design(
             f"(columns: {first_names(obs.columns, 8)})"
         )
         raise MscseqError(msg)
+    check_filled(obs, variables, sheet_path=source)
     data = obs[variables].copy()
     for col in variables:
         if isinstance(data[col].dtype, pd.CategoricalDtype):
