@@ -156,3 +156,35 @@ def test_colliding_group_levels_are_refused(study):
         _compare(study, "--group", "lv", "--reference", "c"),
         "--group 'lv': levels 'a b' and 'a_b' would both be written as 'lv_a_b_vs_c'",
     )
+
+
+def test_column_names_with_spaces_and_dashes_in_backticks(tmp_path):
+    """Backtick-quoted names reach DE, equivalence (~ `group`) and the variance partition."""
+    d = tmp_path / "in"
+    d.mkdir()
+    rng = np.random.default_rng(9)
+    samples = [f"s{i}" for i in range(12)]
+    rows = ["gene_id\t" + "\t".join(samples)]
+    rows += [f"G{g}\t" + "\t".join(map(str, rng.poisson(60, 12))) for g in range(200)]
+    (d / "counts.tsv").write_text("\n".join(rows) + "\n")
+    (d / "samples.tsv").write_text(
+        "sample\tcell type\tdonor\ttreat-ment\n"
+        + "".join(f"{s}\t{'AB'[i // 6]}\tD{i // 2}\t{'xy'[i % 2]}\n" for i, s in enumerate(samples))
+    )
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "mscseq", "compare", str(d / "counts.tsv")),
+            *("-s", str(d / "samples.tsv"), "-o", str(out), "--no-report", "--quiet"),
+            *("--permutations", "9", "--design", "~ `treat-ment`", "-c", "treat-ment,y,x"),
+            *("--group", "cell type"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    tables = out / "tables"
+    assert (tables / "de_treat-ment_y_vs_x.tsv").is_file()
+    assert (tables / "equivalence_cell_type_B_vs_A.tsv").is_file()
+    assert (tables / "variance_partition.tsv").is_file()

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from mscseq.de.design import Contrast, formula_variables
+from mscseq.de.formula import quote_name
 from mscseq.errors import MscseqError, first_names
 
 log = logging.getLogger(__name__)
@@ -95,9 +96,9 @@ def equivalence_design(design: str, group: str) -> str:
     try:
         if group in formula_variables(design):
             return design
+        return f"~ {quote_name(group)}"
     except MscseqError:
-        pass
-    return f"~ {group}"
+        return f"~ {group}"  # not a valid formula: reported as the reason the tests were skipped
 
 
 def _coded(obs: pd.DataFrame, spec: GroupSpec) -> tuple[pd.DataFrame, dict[str, str]]:
