@@ -39,6 +39,9 @@ _OPERATORS = "~+-*:()"
 # Precedence of the binary operators, as formulaic's (and R's) parser
 _PRECEDENCE = {"+": 100, "-": 100, "*": 200, ":": 300}
 ALLOWED = "sheet column names, + - * :, 0, 1, parentheses and C(column)"
+#: Limits that keep parsing and model building bounded (a design has a handful of terms)
+MAX_TOKENS = 400
+MAX_DEPTH = 50
 
 
 @dataclass(frozen=True)
@@ -317,8 +320,18 @@ class _Parser:
     """Recursive descent over the tokens (grammar in the module docstring)."""
 
     def __init__(self, tokens: list[_Token]) -> None:
+        if len(tokens) > MAX_TOKENS:
+            raise _Error(
+                tokens[MAX_TOKENS].pos, f"the formula is too long (more than {MAX_TOKENS} tokens)"
+            )
         self.tokens = tokens
         self.i = 0
+        self.depth = 0
+
+    def _nest(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _Error(self.tok.pos, f"nested more than {MAX_DEPTH} levels deep")
 
     @property
     def tok(self) -> _Token:
@@ -351,7 +364,10 @@ class _Parser:
     def term(self) -> Node:
         if self._is_op("+", "-"):
             op = self._take().text
-            return Unary(op, self.term())
+            self._nest()
+            node = Unary(op, self.term())
+            self.depth -= 1
+            return node
         return self.product()
 
     def product(self) -> Node:
@@ -387,7 +403,9 @@ class _Parser:
             return Categorical(name)
         if self._is_op("("):
             self._take()
+            self._nest()
             inner = self.sum()
+            self.depth -= 1
             if not self._is_op(")"):
                 raise self._unexpected(f"')' closing the '(' at character {tok.pos + 1}")
             self._take()
@@ -422,17 +440,18 @@ def parse_formula(text: str, *, option: str = "--design") -> Formula:
         One line naming the option, the formula and the offending token and its position.
 
     """
+    shown = repr(text if len(str(text)) <= 200 else str(text)[:200] + "...")
     if not isinstance(text, str):
-        msg = f"{option} {text!r}: a design formula is text such as '~ donor + condition'"
+        msg = f"{option} {shown}: a design formula is text such as '~ donor + condition'"
         raise MscseqError(msg)
     try:
         rhs = _Parser(_tokenize(text)).formula()
     except _Error as err:
         if err.what.startswith("a design formula starts"):
-            msg = f"{option} {text!r}: a design formula starts with '~', e.g. '~ donor + condition'"
+            msg = f"{option} {shown}: a design formula starts with '~', e.g. '~ donor + condition'"
         else:
             msg = (
-                f"{option} {text!r}: not a valid formula: {err.what} (character {err.pos + 1}); "
+                f"{option} {shown}: not a valid formula: {err.what} (character {err.pos + 1}); "
                 f"a formula uses only {ALLOWED}"
             )
         raise MscseqError(msg) from None
