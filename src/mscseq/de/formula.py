@@ -36,10 +36,9 @@ from mscseq.errors import MscseqError
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NUMBER = re.compile(r"[0-9][0-9A-Za-z_.]*")
 _OPERATORS = "~+-*:()"
-# Precedence of the binary operators, as formulaic's (and R's) parser
-_PRECEDENCE = {"+": 100, "-": 100, "*": 200, ":": 300}
 ALLOWED = "sheet column names, + - * :, 0, 1, parentheses and C(column)"
 #: Limits that keep parsing and model building bounded (a design has a handful of terms)
+MAX_LENGTH = 10_000
 MAX_TOKENS = 400
 MAX_DEPTH = 50
 
@@ -248,7 +247,11 @@ def _tokenize(text: str) -> list[_Token]:
     tokens: list[_Token] = []
     i = 0
     n = len(text)
+    if n > MAX_LENGTH:
+        raise _Error(MAX_LENGTH, f"the formula is too long (more than {MAX_LENGTH:,} characters)")
     while i < n:
+        if len(tokens) > MAX_TOKENS:
+            raise _Error(i, f"the formula is too long (more than {MAX_TOKENS} tokens)")
         ch = text[i]
         if ch in " \t":
             i += 1
@@ -296,6 +299,7 @@ def _tokenize(text: str) -> list[_Token]:
                 tokens.append(_Token("C(", "C(", i))
                 i = j + 1
                 continue
+            # True, False and None may be column names (written in backticks for formulaic)
             if keyword.iskeyword(m.group()) and not m.group()[0].isupper():
                 raise _Error(i, f"Python keyword {m.group()!r} is not allowed")
             if after in (".", "["):
@@ -320,10 +324,6 @@ class _Parser:
     """Recursive descent over the tokens (grammar in the module docstring)."""
 
     def __init__(self, tokens: list[_Token]) -> None:
-        if len(tokens) > MAX_TOKENS:
-            raise _Error(
-                tokens[MAX_TOKENS].pos, f"the formula is too long (more than {MAX_TOKENS} tokens)"
-            )
         self.tokens = tokens
         self.i = 0
         self.depth = 0
