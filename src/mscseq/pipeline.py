@@ -133,15 +133,19 @@ def validate_design(adata, params: CompareParams) -> None:
     from mscseq.checks import check_analysable
     from mscseq.comparability.equivalence import group_spec
     from mscseq.comparability.panels import read_panel
-    from mscseq.de.design import build_design, contrast_vector
+    from mscseq.de.design import build_design, check_contrast_names, contrast_vector
     from mscseq.de.run import build_reduced_design, check_test_options
 
     check_test_options(params.de_options())
     check_analysable(adata, params)
     for panel in params.panels:
         read_panel(panel)
+    check_contrast_names(params.contrasts)
     if params.group:
-        group_spec(adata.obs, params.group, params.reference)
+        spec = group_spec(adata.obs, params.group, params.reference)
+        check_contrast_names(
+            [Contrast(spec.variable, t, spec.reference) for t in spec.targets], option="--group"
+        )
     if params.design.replace(" ", "") in {"~1", "~0+1"} and not params.contrasts:
         return
     dm = build_design(params.design, adata.obs, source=str(params.samples))

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from mscseq.de.design import Contrast, build_design, contrast_vector, formula_variables
+from mscseq.de.formula import quote_name
 from mscseq.errors import MscseqError, first_names
 
 if TYPE_CHECKING:
@@ -102,9 +103,9 @@ def equivalence_design(design: str, group: str) -> str:
     try:
         if group in formula_variables(design):
             return design
+        return f"~ {quote_name(group)}"
     except MscseqError:
-        pass
-    return f"~ {group}"
+        return f"~ {group}"  # not a valid formula: reported as the reason the tests were skipped
 
 
 def _coded(obs: pd.DataFrame, spec: GroupSpec) -> tuple[pd.DataFrame, dict[str, str]]:

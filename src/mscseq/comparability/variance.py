@@ -156,9 +156,10 @@ def variance_partition(
 
     """
     from mscseq.de.design import build_design
+    from mscseq.de.formula import quote_name
 
     fixed = [f for f in fixed if f != donor]
-    formula = "~ " + " + ".join(fixed) if fixed else "~ 1"
+    formula = "~ " + " + ".join(quote_name(f) for f in fixed) if fixed else "~ 1"
     if fixed:
         xdf = build_design(formula, obs, source="variance partition")
         x = xdf.to_numpy(dtype=np.float64)

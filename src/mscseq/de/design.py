@@ -2,30 +2,17 @@
 
 from __future__ import annotations
 
-import builtins
-import keyword
 import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from mscseq.de.formula import Formula, parse_formula
 from mscseq.errors import MscseqError, first_names
+from mscseq.io.sheet import check_filled
 
 _SAFE = re.compile(r"[^A-Za-z0-9.\-]+")
-# "~ a + b + c" with plain identifiers: handled without importing formulaic (≈ 0.18 s)
-_ADDITIVE = re.compile(r"~\s*[A-Za-z_][A-Za-z0-9_]*(\s*\+\s*[A-Za-z_][A-Za-z0-9_]*)*\s*")
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# names formulaic resolves to transforms (formulaic.transforms.TRANSFORMS), Python names and keywords:
-# formulas using them go through formulaic
-_RESERVED = (
-    frozenset(
-        "C Diff Helmert I Poly Q Sum Treatment bs cc center contr cr cs exp exp10 exp2 hashed lag log "
-        "log10 log2 np numpy poly scale standardize".split()
-    )
-    | frozenset(dir(builtins))
-    | frozenset(keyword.kwlist)
-)
 
 
 @dataclass(frozen=True)
@@ -65,51 +52,82 @@ class Contrast:
         return cls(*parts)
 
 
-def _additive_names(text: str) -> list[str] | None:
-    """Names of a ``~ a + b + ...`` formula of plain (non-reserved) names, else None."""
-    if not _ADDITIVE.fullmatch(text):
-        return None
-    names = _NAME.findall(text)
-    return None if any(n in _RESERVED for n in names) else names
+def check_contrast_names(contrasts, *, option: str = "--contrast") -> None:
+    """Refuse contrasts whose file names (:attr:`Contrast.name`) would be the same.
+
+    ``'x,a b,c'`` and ``'x,a_b,c'`` both become ``x_a_b_vs_c``, and ``x_A_vs_c`` and ``x_a_vs_c`` are one file
+    on case-insensitive file systems (macOS, Windows): one table would overwrite the other.
+
+    Parameters
+    ----------
+    contrasts
+        The run's contrasts (``Contrast`` objects).
+    option
+        The option the contrasts come from, for messages (``--contrast``, ``--group``).
+
+    Raises
+    ------
+    MscseqError
+        Naming both contrasts and the name they share.
+
+    """
+    seen: dict[str, Contrast] = {}
+    for c in contrasts:
+        key = c.name.casefold()
+        other = seen.get(key)
+        if other is None:
+            seen[key] = c
+            continue
+        a = f"{other.variable},{other.target},{other.reference}"
+        b = f"{c.variable},{c.target},{c.reference}"
+        why = (
+            "(characters other than letters, digits, '.' and '-' become '_', and file names ignore case on "
+            "macOS and Windows); rename a level in the sample sheet so that the two differ"
+        )
+        if a == b:
+            msg = f"{option} {a!r} is given twice; list each contrast once"
+        elif option == "--group":
+            msg = (
+                f"--group {c.variable!r}: levels {other.target!r} and {c.target!r} would both be written as "
+                f"{c.name!r} {why}"
+            )
+        else:
+            msg = f"{option} {a!r} and {b!r} would both be written as {c.name!r} {why}"
+        raise MscseqError(msg)
 
 
-def formula_variables(formula: str) -> list[str]:
+def formula_variables(formula: str, *, option: str = "--design") -> list[str]:
     """Sheet columns a formula refers to, in order of appearance (syntax checked).
 
     Parameters
     ----------
     formula
-        A Wilkinson formula such as ``"~ donor + condition"``.
+        A Wilkinson formula such as ``"~ donor + condition"`` (grammar in :mod:`mscseq.de.formula`).
+    option
+        Where the formula came from, for messages.
 
     Returns
     -------
     list of str
         Variable names.
 
+    Raises
+    ------
+    MscseqError
+        When the formula is not in mscseq's formula grammar.
+
     """
-    text = formula.strip()
-    if not text.startswith("~"):
-        msg = f"--design {formula!r}: a design formula starts with '~', e.g. '~ donor + condition'"
-        raise MscseqError(msg)
-    try:
-        names = _additive_names(text)
-        if names is not None:
-            required = set(names)
-        else:
-            from formulaic import Formula
-
-            required = {str(v) for v in Formula(text).required_variables}
-    except Exception as exc:  # formulaic raises many parser error types
-        msg = f"--design {formula!r}: not a valid formula ({type(exc).__name__}: {str(exc).splitlines()[0]})"
-        raise MscseqError(msg) from exc
-    # Keep the order in which the variables are written, for stable messages and tables.
-    positions = {v: text.find(v) for v in required}
-    names = sorted(required, key=lambda v: (positions[v] if positions[v] >= 0 else len(text), v))
-    return names
+    return parse_formula(formula, option=option).variables
 
 
-def build_design(formula: str, obs: pd.DataFrame, *, source: str = "sample sheet") -> pd.DataFrame:
+def build_design(
+    formula: str, obs: pd.DataFrame, *, source: str = "sample sheet", option: str = "--design"
+) -> pd.DataFrame:
     """Model matrix of a formula over the sample sheet, checked for full rank.
+
+    The formula is parsed by :func:`mscseq.de.formula.parse_formula`; formulaic only ever sees the
+    formula rebuilt from the parsed tree over names checked to be sheet columns, so no text of the
+    user's is evaluated.
 
     Parameters
     ----------
@@ -119,19 +137,22 @@ def build_design(formula: str, obs: pd.DataFrame, *, source: str = "sample sheet
         Sample sheet indexed by sample.
     source
         Name of the sheet for messages.
+    option
+        Where the formula came from, for messages.
 
     Returns
     -------
     pandas.DataFrame
-        Samples × coefficients, with the formulaic model spec in ``attrs["model_spec"]``.
+        Samples × coefficients, with the model spec in ``attrs["model_spec"]``.
 
     Raises
     ------
     MscseqError
-        Unknown columns, syntax errors, rank-deficient (confounded) designs, no residual degrees of freedom.
+        Unknown columns, missing values (see :data:`mscseq.io.sheet.MISSING_VALUES`), syntax errors, rank-deficient (confounded) designs, no residual degrees of freedom.
 
     """
-    variables = formula_variables(formula)
+    parsed = parse_formula(formula, option=option)
+    variables = parsed.variables
     missing = [v for v in variables if v not in obs.columns]
     if missing:
         msg = (
@@ -139,11 +160,12 @@ def build_design(formula: str, obs: pd.DataFrame, *, source: str = "sample sheet
             f"(columns: {first_names(obs.columns, 8)})"
         )
         raise MscseqError(msg)
+    check_filled(obs, variables, sheet_path=source)
     data = obs[variables].copy()
     for col in variables:
         if isinstance(data[col].dtype, pd.CategoricalDtype):
             data[col] = data[col].astype(str)
-    spec = _AdditiveSpec.build(formula, data)
+    spec = _AdditiveSpec.build(parsed, data)
     if spec is not None:
         x = spec.get_model_matrix(data)
         columns = spec.columns
@@ -152,9 +174,10 @@ def build_design(formula: str, obs: pd.DataFrame, *, source: str = "sample sheet
         from formulaic import model_matrix
 
         try:
-            mm = model_matrix(formula, data, na_action="raise")
-        except Exception as exc:
-            msg = f"--design {formula!r}: cannot build the model matrix ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+            mm = model_matrix(parsed.to_formulaic(), data, na_action="raise", context={})
+        except Exception as exc:  # formulaic raises many error types
+            detail = (str(exc).splitlines() or [""])[0]
+            msg = f"{option} {formula!r}: cannot build the model matrix ({type(exc).__name__}: {detail})"
             raise MscseqError(msg) from exc
         x = np.asarray(mm, dtype=np.float64)
         columns = [str(c) for c in mm.columns]
@@ -166,14 +189,14 @@ def build_design(formula: str, obs: pd.DataFrame, *, source: str = "sample sheet
     if rank < x.shape[1]:
         culprits = _dependent_columns(x, list(df.columns))
         msg = (
-            f"--design {formula!r}: the design is confounded (rank {rank} < {x.shape[1]} coefficients); "
+            f"{option} {formula!r}: the design is confounded (rank {rank} < {x.shape[1]} coefficients); "
             f"{first_names(culprits)} can be written from the other terms — drop or merge one of the variables "
             "(e.g. a donor that appears in only one group with a group variable)"
         )
         raise MscseqError(msg)
     if x.shape[0] <= x.shape[1]:
         msg = (
-            f"--design {formula!r}: {x.shape[0]} samples for {x.shape[1]} coefficients leaves no residual "
+            f"{option} {formula!r}: {x.shape[0]} samples for {x.shape[1]} coefficients leaves no residual "
             "degrees of freedom to estimate dispersion; use a simpler design or more samples"
         )
         raise MscseqError(msg)
@@ -191,13 +214,13 @@ class _AdditiveSpec:
     factors: tuple[tuple[str, tuple[str, ...]], ...]
 
     @classmethod
-    def build(cls, formula: str, data: pd.DataFrame) -> _AdditiveSpec | None:
+    def build(cls, formula: Formula, data: pd.DataFrame) -> _AdditiveSpec | None:
         """Spec for ``formula`` over ``data``, or None when formulaic must build it.
 
         Parameters
         ----------
         formula
-            Design formula.
+            Parsed design formula.
         data
             The formula's variables (categorical columns already converted to ``str``).
 
@@ -208,8 +231,8 @@ class _AdditiveSpec:
             strings with at least two distinct values.
 
         """
-        names = _additive_names(formula.strip())
-        if names is None or len(set(names)) != len(names):
+        names = formula.additive_names()
+        if names is None:
             return None
         factors = []
         for name in names:
@@ -292,26 +315,48 @@ def contrast_vector(design: pd.DataFrame, obs: pd.DataFrame, contrast: Contrast)
     """
     var = contrast.variable
     formula = design.attrs.get("formula", "")
+    what = f"--contrast {var},{contrast.target},{contrast.reference}"
     if var not in obs.columns:
-        msg = f"--contrast {var},{contrast.target},{contrast.reference}: '{var}' is not a sheet column"
+        msg = f"{what}: '{var}' is not a sheet column"
         raise MscseqError(msg)
-    if var not in formula_variables(formula):
-        msg = f"--contrast {var},{contrast.target},{contrast.reference}: '{var}' is not in the design {formula!r}; add it"
+    parsed = parse_formula(formula)
+    variables = parsed.variables
+    if var not in variables:
+        msg = f"{what}: '{var}' is not in the design {formula!r}; add it"
         raise MscseqError(msg)
-    levels = sorted({str(v) for v in obs[var]})
-    absent = [lv for lv in (contrast.target, contrast.reference) if lv not in levels]
-    if absent:
+    column = obs[var]
+    numeric = pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(
+        column.dtype
+    )
+    if numeric and var in parsed.bare:
         msg = (
-            f"--contrast {var},{contrast.target},{contrast.reference}: level(s) {first_names(absent)} not found "
-            f"in column '{var}' (levels: {first_names(levels, 8)})"
+            f"{what}: column '{var}' holds numbers, so the design {formula!r} treats it as a continuous "
+            f"covariate; to compare its values as groups write C({var}) in the design "
+            f"(e.g. '~ C({var})'), or use text levels in the sheet"
         )
         raise MscseqError(msg)
+    # Levels are matched by their text ("2.5" is the value 2.5 of a numeric column).
+    by_text: dict[str, object] = {}
+    for v in column:
+        by_text.setdefault(str(v), v)
+    levels = sorted(by_text)
+    absent = [lv for lv in (contrast.target, contrast.reference) if lv not in by_text]
+    if absent:
+        msg = f"{what}: level(s) {first_names(absent)} not found in column '{var}' (levels: {first_names(levels, 8)})"
+        raise MscseqError(msg)
     spec = design.attrs["model_spec"]
-    variables = formula_variables(formula)
     base = obs[variables].iloc[[0, 0]].copy()
     for col in variables:
         if isinstance(base[col].dtype, pd.CategoricalDtype) or base[col].dtype == object:
             base[col] = base[col].astype(str)
-    base[var] = [contrast.target, contrast.reference]
-    rows = np.asarray(spec.get_model_matrix(base), dtype=np.float64)
+    if numeric:
+        base[var] = [by_text[contrast.target], by_text[contrast.reference]]
+    else:
+        base[var] = [contrast.target, contrast.reference]
+    try:
+        rows = np.asarray(spec.get_model_matrix(base), dtype=np.float64)
+    except Exception as exc:  # formulaic raises many error types
+        detail = (str(exc).splitlines() or [""])[0]
+        msg = f"{what}: cannot be coded in the design {formula!r} ({type(exc).__name__}: {detail})"
+        raise MscseqError(msg) from exc
     return rows[0] - rows[1]

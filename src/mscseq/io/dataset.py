@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mscseq.errors import MscseqError, first_names
+from mscseq.io.sheet import check_filled
 from mscseq.io.table import CountTable
 
 log = logging.getLogger(__name__)
@@ -134,11 +135,7 @@ def match_samples(
             len(extra),
             first_names(extra),
         )
-    for col in required_columns:
-        empty = sheet.index[sheet[col].astype(str).str.strip().eq("")].tolist()
-        if empty:
-            msg = f"{sheet_path}: column '{col}' is empty for sample(s) {first_names(empty)}"
-            raise MscseqError(msg)
+    check_filled(sheet, required_columns, sheet_path=sheet_path)  # empty, NA, NaN, N/A, NULL, ...
     if list(counts.columns) == list(sheet.index):
         return counts, sheet, extra  # already in sheet order: no copy (large matrices)
     return counts[list(sheet.index)], sheet, extra

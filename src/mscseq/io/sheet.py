@@ -13,6 +13,61 @@ from mscseq.errors import MscseqError, first_names
 from mscseq.io.matrix import sniff_delimiter
 from mscseq.io.textfile import ZIP_MAGIC, check_file, read_magic, read_text
 
+#: Cell values that mean "no value" in a column the analysis uses (compared without case and surrounding
+#: spaces): empty, R's and pandas' ``NA``/``NaN``/``<NA>``, spreadsheets' ``N/A``/``#N/A``, databases'
+#: ``NULL`` and the ``.`` of VCF/SAS. ``None``, ``none`` and ``-`` are kept as levels: they name real
+#: conditions ("treatment: none", a ``+``/``-`` stimulus).
+MISSING_VALUES = frozenset({"", "na", "nan", "<na>", "n/a", "#n/a", "null", "."})
+
+
+def missing_mask(values: pd.Series) -> pd.Series:
+    """True where a sheet value is missing (NaN or one of :data:`MISSING_VALUES`).
+
+    Parameters
+    ----------
+    values
+        One sheet column.
+
+    Returns
+    -------
+    pandas.Series
+        Boolean, same index.
+
+    """
+    text = values.astype(object).where(values.notna(), "").astype(str).str.strip().str.lower()
+    return text.isin(MISSING_VALUES)
+
+
+def check_filled(sheet: pd.DataFrame, columns, *, sheet_path: object = "sample sheet") -> None:
+    """Refuse missing values in the columns an analysis uses (design variables, contrasts, group).
+
+    Parameters
+    ----------
+    sheet
+        Sample sheet indexed by sample.
+    columns
+        Columns that must have a value for every sample.
+    sheet_path
+        The sheet, for messages.
+
+    Raises
+    ------
+    MscseqError
+        Naming the column, the samples and the missing-value spelling found.
+
+    """
+    for col in columns:
+        mask = missing_mask(sheet[col])
+        if mask.any():
+            samples = [str(s) for s in sheet.index[mask.to_numpy()]]
+            found = sorted({str(v).strip() for v in sheet[col][mask.to_numpy()]})
+            shown = ", ".join(repr(v) if v else "empty" for v in found)
+            msg = (
+                f"{sheet_path}: column '{col}' has no value for sample(s) {first_names(samples)} ({shown}); "
+                "fill it in, or leave those samples out of the sheet"
+            )
+            raise MscseqError(msg)
+
 
 def _read_delimited(p: Path, sample_column: str) -> pd.DataFrame:
     text = read_text(p, what="a sample sheet")

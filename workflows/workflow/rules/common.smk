@@ -10,6 +10,13 @@ from jsonschema import Draft202012Validator
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+try:  # mscseq's own formula parser and contrast checks (mscseq is in the rules' environment; usually here too)
+    from mscseq.de.design import Contrast, check_contrast_names
+    from mscseq.de.formula import parse_formula
+    from mscseq.errors import MscseqError
+except ImportError:  # the schema's pattern still limits the design to the grammar's characters
+    parse_formula = None
+
 validate(config, schema="../schemas/config.schema.yaml")
 
 OUTDIR = os.path.normpath(str(config["outdir"]))
@@ -26,6 +33,27 @@ def _resolve(value, base):
     """Absolute path of a sheet entry (relative entries are relative to the sheet's folder)."""
     p = Path(value).expanduser()
     return str(p if p.is_absolute() else (base / p).resolve())
+
+
+def mscseq_checks(rec, where):
+    """Problems mscseq itself would refuse: a design outside its formula grammar, colliding contrast names.
+
+    Checked when the sheet is loaded, before Snakemake runs anything (needs mscseq importable here).
+    """
+    if parse_formula is None:
+        return []
+    problems = []
+    if "design" in rec:
+        try:
+            parse_formula(rec["design"], option="design")
+        except MscseqError as exc:
+            problems.append(f"{where}: {exc}")
+    contrasts = [c.strip() for c in rec.get("contrast", "").split(";") if c.strip()]
+    try:
+        check_contrast_names([Contrast.parse(c) for c in contrasts], option="contrast")
+    except MscseqError as exc:
+        problems.append(f"{where}: {exc}")
+    return problems
 
 
 def load_datasets(path):
@@ -74,6 +102,8 @@ def load_datasets(path):
                 problems.append(f"{where}, column {column!r}: {err.instance!r} is not valid; expected {hint}")
             else:
                 problems.append(f"{where}, column {column!r}: {err.message}" + (f" ({hint})" if hint else ""))
+        if not any(p.startswith(where) for p in problems):
+            problems += mscseq_checks(rec, where)
         if any(p.startswith(where) for p in problems):
             continue
         rec["counts"] = [_resolve(c.strip(), base) for c in rec["counts"].split(";") if c.strip()]
