@@ -270,9 +270,10 @@ def run_compare(
     params
         The run's inputs and options.
     outdir
-        Output folder (refused if it exists and is not empty, unless ``force``).
+        Output folder (refused if it exists and is not empty, unless ``force``; see
+        :func:`mscseq.outputs.check_outdir` for what is never accepted).
     force
-        Replace an existing output folder once the new one is complete.
+        Replace an existing mscseq output folder once the new one is complete.
     argv
         Command line to record (defaults to ``sys.argv``).
 
@@ -285,12 +286,16 @@ def run_compare(
     from mscseq.outputs import atomic_folder, check_outdir
 
     started = time.time()
-    check_outdir(outdir, force=force)
+    inputs = [*params.counts, params.samples, *params.panels]
+    inputs += [params.tx2gene] if params.tx2gene else []
+    check_outdir(outdir, force=force, inputs=inputs)  # before any work: refusals, writability
     adata = load(params)
+    files = list(adata.uns.get("input", {}).get("files", []))
+    inputs += files
+    check_outdir(outdir, force=force, inputs=inputs)  # the sheet's 'path' files are known now
     validate_design(adata, params)
     analyse(adata, params)
-    with atomic_folder(outdir, force=force) as tmp:
-        files = list(adata.uns.get("input", {}).get("files", []))
+    with atomic_folder(outdir, force=force, inputs=inputs) as tmp:
         info = run_info(params, started=started, argv=argv, files=files)
         write_outputs(adata, params, tmp, info=info)
     log.info("wrote %s", outdir)

@@ -1,0 +1,178 @@
+"""Output safety through the real command line: what ``--force`` may replace, the atomic swap, locks,
+``collect --out``, formula cells, terminal escapes and the CLI's one-line errors (issue 11)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SAMPLES = ["s1", "s2", "s3", "s4", "s5", "s6"]
+
+
+def mscseq(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mscseq", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=False,
+    )
+
+
+def write_study(folder: Path, samples: list[str] = SAMPLES, genes: list[str] | None = None) -> Path:
+    """counts.tsv and samples.tsv of a small valid study in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(7)
+    genes = genes or [f"G{g}" for g in range(100)]
+    rows = ["gene_id\t" + "\t".join(samples)]
+    rows += [f"{g}\t" + "\t".join(str(v) for v in rng.poisson(40, len(samples))) for g in genes]
+    (folder / "counts.tsv").write_text("\n".join(rows) + "\n")
+    (folder / "samples.tsv").write_text(
+        "sample\tgroup\n" + "".join(f"{s}\t{'AB'[i % 2]}\n" for i, s in enumerate(samples))
+    )
+    return folder
+
+
+def compare_args(study: Path, out: Path | str, *extra: str) -> list[str]:
+    return [
+        "compare",
+        str(study / "counts.tsv"),
+        "-s",
+        str(study / "samples.tsv"),
+        "-o",
+        str(out),
+        "--no-report",
+        "--quiet",
+        "--permutations",
+        "9",
+        *extra,
+    ]
+
+
+def one_line_error(proc: subprocess.CompletedProcess, *must: str) -> str:
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("mscseq: error: "), lines[0]
+    for text in must:
+        assert text in lines[0], (text, lines[0])
+    return lines[0]
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    return write_study(tmp_path_factory.mktemp("study") / "in")
+
+
+@pytest.fixture(scope="module")
+def genuine(tmp_path_factory, study) -> Path:
+    """A real output folder of 'mscseq compare' (copy it before changing it)."""
+    out = tmp_path_factory.mktemp("genuine") / "out"
+    proc = mscseq(*compare_args(study, out))
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+# --- item 1: --force replaces only an mscseq output folder -------------------------------------------
+
+
+def test_force_refuses_the_folder_holding_the_inputs(tmp_path, study):
+    before = snapshot(study)
+    proc = mscseq(*compare_args(study, study, "--force"), cwd=tmp_path)
+    one_line_error(proc, str(study), "holds the input")
+    assert snapshot(study) == before
+
+
+@pytest.mark.parametrize("outdir", [".", ".."])
+def test_force_refuses_the_current_folder_and_its_parents(tmp_path, outdir):
+    here = write_study(tmp_path / "work" / "in")
+    (here / "notes.txt").write_text("mine")
+    before = snapshot(tmp_path)
+    proc = mscseq(*compare_args(here, outdir, "--force"), cwd=here)
+    one_line_error(proc, "current folder")
+    assert snapshot(tmp_path) == before
+
+
+def test_force_refuses_root(tmp_path, study):
+    proc = mscseq(*compare_args(study, "/", "--force"), cwd=tmp_path)
+    one_line_error(proc, "root folder")
+
+
+def test_force_refuses_a_folder_of_the_user(tmp_path, study):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.docx").write_bytes(b"years of work")
+    proc = mscseq(*compare_args(study, mine, "--force"), cwd=tmp_path)
+    one_line_error(proc, str(mine), "not an mscseq output folder")
+    assert (mine / "thesis.docx").read_bytes() == b"years of work"
+
+
+def test_force_refuses_an_output_folder_with_a_foreign_file(tmp_path, study, genuine):
+    out = tmp_path / "out"
+    shutil.copytree(genuine, out)
+    (out / "thesis.docx").write_bytes(b"years of work")
+    before = snapshot(out)
+    proc = mscseq(*compare_args(study, out, "--force"), cwd=tmp_path)
+    one_line_error(proc, "'thesis.docx'", "mscseq did not write")
+    assert snapshot(out) == before
+
+
+def test_force_refuses_an_output_folder_holding_an_input(tmp_path, study, genuine):
+    out = tmp_path / "out"
+    shutil.copytree(genuine, out)
+    shutil.copy(study / "counts.tsv", out / "tables" / "counts.tsv")  # looks like a table of ours
+    proc = mscseq(
+        "compare",
+        str(out / "tables" / "counts.tsv"),
+        "-s",
+        str(study / "samples.tsv"),
+        "-o",
+        str(out),
+        "--force",
+        "--quiet",
+        cwd=tmp_path,
+    )
+    one_line_error(proc, "holds the input")
+    assert (out / "tables" / "counts.tsv").exists()
+
+
+def test_force_refuses_a_folder_holding_a_path_column_file(tmp_path, genuine):
+    study = write_study(tmp_path / "in")
+    out = tmp_path / "out"
+    shutil.copytree(genuine, out)
+    # per-sample HTSeq files named by the sheet's 'path' column, one of them inside the output folder
+    rng = np.random.default_rng(1)
+    lines = []
+    for i, s in enumerate(SAMPLES):
+        where = out / "tables" / f"{s}.tsv" if i == 0 else study / f"{s}.tsv"
+        where.write_text("".join(f"G{g}\t{rng.poisson(40)}\n" for g in range(100)))
+        lines.append(f"{s}\t{'AB'[i % 2]}\t{where}\n")
+    sheet = study / "paths.tsv"
+    sheet.write_text("sample\tgroup\tpath\n" + "".join(lines))
+    proc = mscseq("compare", "-s", str(sheet), "-o", str(out), "--force", "-q", cwd=tmp_path)
+    one_line_error(proc, "holds the input", "s1.tsv")
+    assert (out / "tables" / "s1.tsv").exists()
+
+
+def test_force_replaces_a_genuine_output_folder(tmp_path, study, genuine):
+    out = tmp_path / "out"
+    shutil.copytree(genuine, out)
+    (out / "report.html").write_text("an old report")
+    proc = mscseq(*compare_args(study, out, "--force"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert not (out / "report.html").exists()  # replaced by the new (--no-report) run
+    assert json.loads((out / "run_info.json").read_text())["schema"].startswith("mscseq.run_info/")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
