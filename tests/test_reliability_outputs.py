@@ -176,3 +176,83 @@ def test_force_replaces_a_genuine_output_folder(tmp_path, study, genuine):
     assert not (out / "report.html").exists()  # replaced by the new (--no-report) run
     assert json.loads((out / "run_info.json").read_text())["schema"].startswith("mscseq.run_info/")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+# --- item 4: names that a spreadsheet would run as formulas are neutralised in every table ----------
+
+HOSTILE_SAMPLES = ["=cmd|' /C calc'!A0", "@SUM(1)", "+SUM(1+1)", "-2+3", "s5", "s6"]
+HOSTILE_GENES = ['=HYPERLINK("http://x")', "-G1", "@G2"]
+
+
+def formula_cells(text: str) -> list[str]:
+    """Cells (outside '#' comment lines) a spreadsheet would read as a formula."""
+    bad = []
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        for cell in line.split("\t"):
+            if cell and cell[0] in "=+-@":
+                try:
+                    float(cell)
+                except ValueError:
+                    bad.append(cell)
+    return bad
+
+
+def test_formula_names_are_neutralised_in_tables_multiqc_and_collect(tmp_path):
+    study = write_study(
+        tmp_path / "in",
+        samples=HOSTILE_SAMPLES,
+        genes=[*HOSTILE_GENES, *(f"G{g}" for g in range(100))],
+    )
+    sheet = study / "samples.tsv"
+    sheet.write_text(
+        "sample\tgroup\n"
+        + "".join(f"{s}\t{'=A' if i < 3 else 'B'}\n" for i, s in enumerate(HOSTILE_SAMPLES))
+    )
+    out = tmp_path / "-run"
+    proc = mscseq(
+        *compare_args(study, out, "--design", "~ group", "-c", "group,B,=A", "--group", "group"),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    tsvs = sorted(out.rglob("*.tsv"))
+    assert {p.parent.name for p in tsvs} == {"tables", "multiqc"}
+    negative_numbers = 0
+    for p in tsvs:
+        text = p.read_text()
+        assert formula_cells(text) == [], p.name
+        negative_numbers += sum(
+            c.startswith("-") for ln in text.splitlines() for c in ln.split("\t")
+        )
+    assert negative_numbers > 0, "numbers such as -1.5 must stay numbers"
+    products = (out / "tables" / "products.tsv").read_text()
+    assert "'=cmd|' /C calc'!A0\t'=A\t" in products
+    assert "'@SUM(1)" in (out / "multiqc" / "mscseq_qc_mqc.tsv").read_text()
+    assert "'=HYPERLINK(" in (out / "tables" / "normalized_counts.tsv").read_text()
+    collected = mscseq("collect", str(out), "--out", "-", cwd=tmp_path)
+    assert collected.returncode == 0, collected.stderr
+    assert formula_cells(collected.stdout) == []
+    assert "'-run\t" in collected.stdout
+
+
+@pytest.mark.parametrize(
+    ("cell", "written"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+SUM(1)", "'+SUM(1)"),
+        ("-x", "'-x"),
+        ("@A1", "'@A1"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("-1.5", "-1.5"),
+        ("-inf", "-inf"),
+        ("+3e-5", "+3e-5"),
+        ("a=b", "a=b"),
+        ("", ""),
+    ],
+)
+def test_spreadsheet_safe(cell, written):
+    from mscseq.outputs import spreadsheet_safe
+
+    assert spreadsheet_safe(cell) == written

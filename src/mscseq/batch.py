@@ -163,6 +163,9 @@ def collect_summaries(
 def write_collected(table: pd.DataFrame, out: str | Path) -> None:
     """Write a collected table as TSV (empty cells for missing values); ``"-"`` writes to stdout.
 
+    Text a spreadsheet would read as a formula gets a leading ``'`` (see
+    :func:`mscseq.outputs.spreadsheet_safe`).
+
     Parameters
     ----------
     table
@@ -171,7 +174,13 @@ def write_collected(table: pd.DataFrame, out: str | Path) -> None:
         Destination file, or ``"-"``.
 
     """
-    text = table.to_csv(sep="\t", index=False, na_rep="", lineterminator="\n")
+    from mscseq.outputs import spreadsheet_safe
+
+    safe = table.rename(columns=lambda c: spreadsheet_safe(str(c)))
+    for col in safe.columns:
+        if safe[col].dtype == object:
+            safe[col] = [spreadsheet_safe(v) if isinstance(v, str) else v for v in safe[col]]
+    text = safe.to_csv(sep="\t", index=False, na_rep="", lineterminator="\n")
     if str(out) == "-":
         import sys
 

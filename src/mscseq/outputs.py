@@ -422,19 +422,57 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         raise
 
 
+#: First characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection").
+FORMULA_TRIGGERS = frozenset("=+-@\t\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """``text`` with a ``'`` in front when a spreadsheet would read it as a formula.
+
+    Cells starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return are prefixed with a
+    single quote (OWASP's advice against CSV injection), unless the whole cell is a number such as
+    ``-1.5`` or ``-inf``, which stays as it is.
+
+    Parameters
+    ----------
+    text
+        A cell, header or name as it would be written.
+
+    Returns
+    -------
+    str
+        The text to write.
+
+    """
+    if text[:1] not in FORMULA_TRIGGERS:
+        return text
+    try:
+        float(text)
+    except ValueError:
+        return "'" + text
+    return text
+
+
 def _column_text(values: pd.Series | pd.Index) -> list[str]:
-    """One column as text: shortest round-trip floats (``repr``), ``NA`` for missing values."""
+    """One column as text: shortest round-trip floats (``repr``), ``NA`` for missing values.
+
+    Text cells that a spreadsheet would run as formulas are neutralised (:func:`spreadsheet_safe`).
+    """
     if values.dtype.kind == "f":
         return ["NA" if x != x else repr(x) for x in values.tolist()]
     if values.dtype.kind in "iub":
         return [str(x) for x in values.tolist()]
     return [
-        "NA" if x is None or (isinstance(x, float) and x != x) else str(x) for x in values.tolist()
+        "NA" if x is None or (isinstance(x, float) and x != x) else spreadsheet_safe(str(x))
+        for x in values.tolist()
     ]
 
 
 def tsv_text(df: pd.DataFrame, *, index_label: str | None = None) -> str:
     """A table as TSV text, byte-identical to pandas' ``to_csv(sep="\\t", na_rep="NA")`` but about twice as fast.
+
+    Except that text cells and headers a spreadsheet would read as formulas get a leading ``'``
+    (:func:`spreadsheet_safe`); numbers are never changed.
 
     Parameters
     ----------
@@ -449,10 +487,10 @@ def tsv_text(df: pd.DataFrame, *, index_label: str | None = None) -> str:
         Header line and one line per row, each ending in ``\\n``.
 
     """
-    header = [str(c) for c in df.columns]
+    header = [spreadsheet_safe(str(c)) for c in df.columns]
     columns = [_column_text(df[c]) for c in df.columns]
     if index_label is not None:
-        header.insert(0, index_label)
+        header.insert(0, spreadsheet_safe(index_label))
         columns.insert(0, _column_text(df.index))
     lines = ["\t".join(header), *("\t".join(row) for row in zip(*columns, strict=True))]
     return "\n".join(lines) + "\n"
