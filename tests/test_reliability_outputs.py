@@ -256,3 +256,51 @@ def test_spreadsheet_safe(cell, written):
     from mscseq.outputs import spreadsheet_safe
 
     assert spreadsheet_safe(cell) == written
+
+
+# --- item 3: collect --out never overwrites without --force, never a run's own files ----------------
+
+
+def test_collect_refuses_an_existing_file_without_force(tmp_path, genuine):
+    table = tmp_path / "summary.tsv"
+    table.write_text("my notes\n")
+    proc = mscseq("collect", str(genuine), "--out", str(table), cwd=tmp_path)
+    one_line_error(proc, str(table), "--force")
+    assert table.read_text() == "my notes\n"
+    proc = mscseq("collect", str(genuine), "--out", str(table), "--force", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert table.read_text().startswith("dataset\tverdict\t")
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.tsv"]  # no temporary file left
+
+
+@pytest.mark.parametrize("target", ["summary.json", "run_info.json", "tables/new.tsv", "."])
+def test_collect_never_writes_into_a_run_folder(tmp_path, genuine, target):
+    run = tmp_path / "run"
+    shutil.copytree(genuine, run)
+    before = snapshot(run)
+    proc = mscseq("collect", str(run), "--out", str(run / target), "--force", cwd=tmp_path)
+    one_line_error(proc, "--out")
+    assert snapshot(run) == before
+
+
+# --- item 11: malformed summaries are bad input (exit 2), not internal errors --------------------------
+
+MALFORMED = {
+    "non_utf8": b'{"schema": "mscseq.summary/1", "x": "\xff\xfe"}',
+    "nested": b"[" * 100_000 + b"]" * 100_000,
+    "dimensions": b'{"schema": "mscseq.summary/1", "dimensions": [1, 2]}',
+    "comparability": b'{"schema": "mscseq.summary/1", "comparability": "comparable"}',
+    "products": b'{"schema": "mscseq.summary/1", "comparability": {"products": [1]}}',
+    "de": b'{"schema": "mscseq.summary/1", "de": {"name": "x"}}',
+    "n_up": b'{"schema": "mscseq.summary/1", "de": [{"name": "x", "n_up": "many"}]}',
+    "n_samples": b'{"schema": "mscseq.summary/1", "dimensions": {"n_samples": "six"}}',
+}
+
+
+@pytest.mark.parametrize("kind", sorted(MALFORMED))
+def test_collect_on_malformed_summary_exits_2(tmp_path, kind):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "summary.json").write_bytes(MALFORMED[kind])
+    proc = mscseq("collect", str(run), cwd=tmp_path)
+    one_line_error(proc, str(run / "summary.json"))

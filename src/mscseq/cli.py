@@ -550,13 +550,17 @@ def collect(
             help="Run name, once per folder in the same order (default: the folder names).",
         ),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing --out file.")
+    ] = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Collect several runs' summary.json into one table: verdict, products, outliers, DE counts, report."""
 
     def body() -> None:
-        from mscseq.batch import collect_summaries, write_collected
+        from mscseq.batch import check_collect_out, collect_summaries, write_collected
 
+        check_collect_out(out, run_dirs, force=force)
         rel = Path.cwd() if str(out) == "-" else out.resolve().parent
         table = collect_summaries(run_dirs, names=name or None, relative_to=rel)
         write_collected(table, out)
