@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from mscseq import __version__
-from mscseq.errors import MscseqError
+from mscseq.errors import MscseqError, printable
 
 app = typer.Typer(
     name="mscseq",
@@ -21,6 +21,10 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
 )
+
+
+#: Largest value of integer options that are stored in mscseq.h5ad (a signed 64-bit integer).
+MAX_INT64 = 2**63 - 1
 
 
 class Engine(str, Enum):
@@ -150,6 +154,7 @@ LogFileOpt = Annotated[
     typer.Option(
         "--log-file",
         metavar="FILE",
+        dir_okay=False,
         help="Also write every message, debug included, with timestamps to this file (appended).",
         show_default=False,
     ),
@@ -221,11 +226,14 @@ KeepVersionOpt = Annotated[
 
 
 def _guard(fn: Callable[[], Any], *, verbose: bool = False) -> Any:
-    """Run a command body; print user errors as one line and exit with their code."""
+    """Run a command body; print user errors as one line and exit with their code.
+
+    Control characters in messages (which may quote file contents) are escaped (``printable``).
+    """
     try:
         return fn()
     except MscseqError as exc:
-        typer.echo(f"mscseq: error: {exc}", err=True)
+        typer.echo(f"mscseq: error: {printable(exc, keep_layout=False)}", err=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         typer.echo("mscseq: interrupted; no output was written", err=True)
@@ -237,7 +245,7 @@ def _guard(fn: Callable[[], Any], *, verbose: bool = False) -> Any:
             import traceback
 
             traceback.print_exc(file=sys.stderr)
-        first = str(exc).splitlines()[0] if str(exc) else ""
+        first = printable(str(exc).splitlines()[0] if str(exc) else "", keep_layout=False)
         typer.echo(
             f"mscseq: internal error: {type(exc).__name__}: {first} (run with --verbose for details and report it)",
             err=True,
@@ -338,11 +346,18 @@ def compare(
     permutations: Annotated[
         int,
         typer.Option(
-            "--permutations", metavar="N", min=0, help="Permutations for PERMANOVA/PERMDISP."
+            "--permutations",
+            metavar="N",
+            min=0,
+            max=MAX_INT64,
+            help="Permutations for PERMANOVA/PERMDISP.",
         ),
     ] = 999,
     seed: Annotated[
-        int, typer.Option("--seed", metavar="SEED", help="Seed of the permutation tests.")
+        int,
+        typer.Option(
+            "--seed", metavar="SEED", min=0, max=MAX_INT64, help="Seed of the permutation tests."
+        ),
     ] = 20240601,
     strict: Annotated[
         bool,
@@ -524,10 +539,10 @@ def inspect_cmd(
             )
             for p in files
         ]
-        typer.echo(
+        typer.echo(  # JSON escapes control characters itself
             json.dumps(infos, indent=2)
             if json_output
-            else "\n".join(format_report(i) for i in infos)
+            else printable("\n".join(format_report(i) for i in infos))
         )
 
     _guard(body, verbose=verbose)
@@ -610,12 +625,41 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def main() -> None:
-    """Entry point of the ``mscseq`` command."""
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``mscseq`` command.
+
+    Usage errors (unknown or missing options, values out of range) are printed as one line,
+    ``mscseq: error: ...``, with exit code 2, like every other user error.
+
+    Parameters
+    ----------
+    argv
+        Arguments (default: ``sys.argv[1:]``).
+
+    """
     import signal
 
+    try:
+        from typer._click import exceptions as click_errors  # typer >= 0.26 vendors click
+    except ImportError:  # pragma: no cover - older typer
+        from click import exceptions as click_errors
+
     signal.signal(signal.SIGTERM, _on_sigterm)
-    app()
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except click_errors.NoArgsIsHelpError as exc:
+        exc.show()  # bare 'mscseq' or a bare group: the help text
+        sys.exit(exc.exit_code)
+    except click_errors.ClickException as exc:
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        text = printable(" ".join(exc.format_message().split()), keep_layout=False)
+        typer.echo(f"mscseq: error: {text}{hint}", err=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("mscseq: interrupted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
