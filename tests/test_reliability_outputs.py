@@ -304,3 +304,51 @@ def test_collect_on_malformed_summary_exits_2(tmp_path, kind):
     (run / "summary.json").write_bytes(MALFORMED[kind])
     proc = mscseq("collect", str(run), cwd=tmp_path)
     one_line_error(proc, str(run / "summary.json"))
+
+
+# --- item 11: 'mscseq report' on a damaged folder is bad input (exit 2) --------------------------------
+
+
+def _drop_obs_columns(folder: Path) -> None:
+    import anndata as ad
+
+    adata = ad.read_h5ad(folder / "mscseq.h5ad")
+    adata.obs = adata.obs.iloc[:, :0]
+    adata.write_h5ad(folder / "mscseq.h5ad")
+
+
+def _edit_json(name: str, change: dict) -> object:
+    def edit(folder: Path) -> None:
+        data = json.loads((folder / name).read_text())
+        data.update(change)
+        (folder / name).write_text(json.dumps(data))
+
+    return edit
+
+
+DAMAGES = {
+    "summary_non_utf8": lambda f: (f / "summary.json").write_bytes(b'{"schema": "\xff"}'),
+    "summary_nested": lambda f: (f / "summary.json").write_bytes(b"[" * 100_000 + b"]" * 100_000),
+    "summary_mistyped": _edit_json("summary.json", {"qc": "none", "dimensions": [1]}),
+    "run_info_mistyped": _edit_json("run_info.json", {"parameters": [1, 2], "versions": "x"}),
+    "h5ad_without_obs_columns": _drop_obs_columns,
+    "h5ad_not_hdf5": lambda f: (f / "mscseq.h5ad").write_bytes(b"not hdf5"),
+}
+
+
+def test_report_rerenders_a_genuine_folder(tmp_path, genuine):
+    run = tmp_path / "run"
+    shutil.copytree(genuine, run)
+    proc = mscseq("report", str(run), "--quiet", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (run / "report.html").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+def test_report_on_a_damaged_folder_exits_2(tmp_path, genuine, damage):
+    run = tmp_path / "run"
+    shutil.copytree(genuine, run)
+    DAMAGES[damage](run)
+    proc = mscseq("report", str(run), "--quiet", cwd=tmp_path)
+    one_line_error(proc, str(run))
+    assert not (run / "report.html").exists()
