@@ -352,3 +352,124 @@ def test_report_on_a_damaged_folder_exits_2(tmp_path, genuine, damage):
     proc = mscseq("report", str(run), "--quiet", cwd=tmp_path)
     one_line_error(proc, str(run))
     assert not (run / "report.html").exists()
+
+
+# --- item 13: the interruption window of the swap --------------------------------------------------
+
+
+def _invoke_compare(study: Path, out: Path, *extra: str):
+    from typer.testing import CliRunner
+
+    from mscseq.cli import app
+
+    return CliRunner().invoke(app, compare_args(study, out, "--force", *extra))
+
+
+def _patch_rename(monkeypatch, action) -> None:
+    """Call ``action(src, dst, real_rename)`` for every rename the swap makes."""
+    real = Path.rename
+
+    def rename(self, target):
+        if ".mscseq-" in self.name or ".mscseq-" in Path(target).name:
+            return action(self, Path(target), real)
+        return real(self, target)
+
+    monkeypatch.setattr(Path, "rename", rename)
+
+
+def test_interruption_between_the_renames_restores_the_old_folder(
+    tmp_path, study, genuine, monkeypatch
+):
+    out = tmp_path / "out"
+    shutil.copytree(genuine, out)
+    before = snapshot(out)
+
+    def action(src, dst, real):
+        if ".mscseq-tmp-" in src.name:  # the second rename: new folder into place
+            raise KeyboardInterrupt
+        return real(src, dst)
+
+    _patch_rename(monkeypatch, action)
+    res = _invoke_compare(study, out)
+    assert res.exit_code == 130, res.output
+    assert "interrupted; no output was written" in res.output
+    assert snapshot(out) == before, "the previous results must be back on their path"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_interruption_once_the_new_folder_is_in_place_is_not_a_failure(
+    tmp_path, study, genuine, monkeypatch
+):
+    out = tmp_path / "out"
+    shutil.copytree(genuine, out)
+    (out / "report.html").write_text("old")
+
+    def action(src, dst, real):
+        real(src, dst)
+        if ".mscseq-tmp-" in src.name:
+            raise KeyboardInterrupt
+
+    _patch_rename(monkeypatch, action)
+    res = _invoke_compare(study, out)
+    assert res.exit_code == 0, res.output
+    assert "complete and in place" in res.output
+    assert not (out / "report.html").exists() and (out / "run_info.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_a_real_signal_between_the_renames_is_deferred(tmp_path, study, genuine, monkeypatch):
+    import os
+    import signal
+
+    out = tmp_path / "out"
+    shutil.copytree(genuine, out)
+    (out / "report.html").write_text("old")
+
+    def action(src, dst, real):
+        real(src, dst)
+        if ".mscseq-old-" in dst.name:  # the first rename: old folder aside; now a Ctrl-C arrives
+            os.kill(os.getpid(), signal.SIGINT)
+
+    _patch_rename(monkeypatch, action)
+    res = _invoke_compare(study, out)
+    assert res.exit_code == 0, res.output
+    assert "complete and in place" in res.output
+    assert not (out / "report.html").exists() and (out / "run_info.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+# --- item 14: two runs writing one folder --------------------------------------------------------------
+
+
+def test_a_run_finding_the_folder_locked_exits_2(tmp_path, study, genuine):
+    import fcntl
+
+    out = tmp_path / "out"
+    shutil.copytree(genuine, out)
+    before = snapshot(out)
+    lock = tmp_path / ".out.mscseq-lock"
+    with open(lock, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        proc = mscseq(*compare_args(study, out, "--force"), cwd=tmp_path)
+    one_line_error(proc, "another mscseq run is writing", str(out))
+    assert snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.mscseq-lock", "out"]
+
+
+def test_concurrent_force_runs_on_one_folder(tmp_path, study, genuine):
+    out = tmp_path / "out"
+    shutil.copytree(genuine, out)
+    cmd = [sys.executable, "-m", "mscseq", *compare_args(study, out, "--force")]
+    procs = [
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
+    results = [(p.wait(timeout=300), p.communicate()[1]) for p in procs]
+    for code, err in results:
+        assert code in (0, 2), err
+        assert "Traceback" not in err
+        if code == 2:
+            assert "another mscseq run is writing" in err
+    assert 0 in [code for code, _ in results]
+    assert (out / "run_info.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
