@@ -473,3 +473,190 @@ def test_concurrent_force_runs_on_one_folder(tmp_path, study, genuine):
     assert 0 in [code for code, _ in results]
     assert (out / "run_info.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+# --- item 5: control characters never reach the terminal raw --------------------------------------------
+
+ESC = "\x1b]0;pwned\x07\x1b[2J\x9b"
+
+
+def no_raw_controls(text: str) -> None:
+    raw = [c for c in text if (ord(c) < 0x20 and c not in "\n\t") or 0x7F <= ord(c) < 0xA0]
+    assert raw == [], repr(text)
+
+
+def test_error_messages_escape_control_characters(tmp_path, study):
+    proc = mscseq(
+        "compare", str(tmp_path / f"counts{ESC}.tsv"), "-s", str(study / "samples.tsv"), "-o", "x"
+    )
+    line = one_line_error(proc)
+    no_raw_controls(proc.stderr)
+    assert "\\x1b]0;pwned\\x07" in line
+
+
+def test_inspect_escapes_control_characters(tmp_path):
+    study = write_study(tmp_path / "in", samples=[f"s{i}{ESC}" for i in range(6)])
+    proc = mscseq("inspect", str(study / "counts.tsv"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    no_raw_controls(proc.stdout + proc.stderr)
+    assert "\\x1b[2J" in proc.stdout
+    as_json = mscseq("inspect", "--json", str(study / "counts.tsv"), cwd=tmp_path)
+    assert as_json.returncode == 0, as_json.stderr
+    no_raw_controls(as_json.stdout)
+    assert json.loads(as_json.stdout)[0]["samples"][0] == f"s0{ESC}"
+
+
+def test_log_lines_escape_control_characters(tmp_path, study):
+    out = tmp_path / f"out{ESC}"
+    args = [a for a in compare_args(study, out) if a != "--quiet"]
+    proc = mscseq(*args, "--log-file", str(tmp_path / "run.log"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "mscseq: wrote" in proc.stderr and "\\x1b[2J" in proc.stderr
+    no_raw_controls(proc.stderr)
+    no_raw_controls((tmp_path / "run.log").read_text())
+
+
+def test_printable():
+    from mscseq.errors import printable
+
+    assert printable("a\x1b[31mb\x00\x7f\x85\u00e9\n\t") == "a\\x1b[31mb\\x00\\x7f\\x85\u00e9\n\t"
+    assert printable("a\nb\tc", keep_layout=False) == "a\\x0ab\\x09c"
+
+
+# --- item 16 and 11: usage errors, option bounds and --log-file ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--seed", "-1"],
+        ["--seed", str(2**64)],
+        ["--permutations", str(2**64)],
+        ["--permutations", "-5"],
+        ["--bogus"],
+        ["--alpha", "2"],
+        ["--log-file", "."],
+    ],
+)
+def test_usage_errors_are_one_line_before_any_work(tmp_path, study, extra):
+    out = tmp_path / "out"
+    proc = mscseq(*compare_args(study, out), *extra, cwd=tmp_path)
+    one_line_error(proc, "--help")
+    assert proc.stdout == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_option_and_unknown_command_are_one_line(tmp_path):
+    one_line_error(mscseq("compare", "x.tsv", "-o", "out", cwd=tmp_path), "--samples")
+    one_line_error(mscseq("frobnicate", cwd=tmp_path), "frobnicate")
+
+
+def test_help_and_version_still_work(tmp_path):
+    version = mscseq("--version", cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout.startswith("mscseq ")
+    helped = mscseq("compare", "--help", cwd=tmp_path)
+    assert helped.returncode == 0 and "--outdir" in helped.stdout and helped.stderr == ""
+    bare = mscseq(cwd=tmp_path)
+    assert bare.returncode == 2 and "compare" in bare.stderr + bare.stdout
+
+
+def test_log_file_dev_full_is_refused_before_work(tmp_path, study):
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    out = tmp_path / "out"
+    proc = mscseq(*compare_args(study, out, "--log-file", "/dev/full"), cwd=tmp_path)
+    one_line_error(proc, "/dev/full", "cannot write")
+    assert not out.exists()
+
+
+def test_log_file_failing_later_warns_once(tmp_path, capsys):
+    import logging
+
+    from mscseq import logs
+
+    logs.setup_logging(quiet=True, log_file=tmp_path / "run.log")
+    handler = logging.getLogger("mscseq").handlers[-1]
+
+    class Full:
+        def write(self, text):
+            raise OSError(28, "No space left on device")
+
+        def flush(self):
+            pass
+
+    handler.stream.close()
+    handler.stream = Full()
+    log = logging.getLogger("mscseq.test")
+    for _ in range(3):
+        log.info("a step")
+    err = capsys.readouterr().err
+    assert err.count("mscseq: warning: --log-file") == 1, err
+    assert "No space left on device" in err and "Traceback" not in err
+    logs.setup_logging(quiet=True)
+
+
+def test_runtime_warnings_do_not_leak_under_quiet(tmp_path, study):
+    out = tmp_path / "out"
+    log_path = tmp_path / "run.log"
+    code = (
+        "import sys, warnings, numpy as np, mscseq.qc as q\n"
+        "real = q.compute_qc\n"
+        "def noisy(adata):\n"
+        "    np.log(np.zeros(1))\n"
+        "    warnings.warn('a library warning', UserWarning)\n"
+        "    return real(adata)\n"
+        "q.compute_qc = noisy\n"
+        "from mscseq.cli import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    args = compare_args(study, out, "--log-file", str(log_path))
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    text = log_path.read_text()
+    assert "RuntimeWarning: divide by zero" in text and "UserWarning: a library warning" in text
+
+
+# --- item 11: unwritable places and write errors -----------------------------------------------------
+
+
+def test_unwritable_outdir_parent_is_refused_before_work(tmp_path, study):
+    import os
+
+    if os.geteuid() == 0:  # root writes anywhere chmod forbids: use a folder nobody can create in
+        target = Path("/proc/mscseq-test/out")
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o555)
+        target = locked / "out"
+    proc = mscseq(*compare_args(study, target), cwd=tmp_path)
+    one_line_error(proc, "--outdir", "cannot write in")
+    assert not target.exists()
+
+
+def test_write_error_while_writing_exits_2_and_leaves_nothing(tmp_path, study, monkeypatch):
+    import errno
+
+    from typer.testing import CliRunner
+
+    from mscseq import outputs
+    from mscseq.cli import app
+
+    def full(adata, path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(outputs, "write_h5ad", full)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, compare_args(study, out))
+    assert res.exit_code == 2, res.output
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mscseq: error: "), res.output
+    assert "No space left on device" in lines[0] and str(out) in lines[0]
+    assert list(tmp_path.iterdir()) == []
