@@ -447,13 +447,13 @@ def test_a_run_finding_the_folder_locked_exits_2(tmp_path, study, genuine):
     out = tmp_path / "out"
     shutil.copytree(genuine, out)
     before = snapshot(out)
-    lock = tmp_path / ".out.mscseq-lock"
+    lock = tmp_path / ".out.mscseq-tmp-lock"
     with open(lock, "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         proc = mscseq(*compare_args(study, out, "--force"), cwd=tmp_path)
     one_line_error(proc, "another mscseq run is writing", str(out))
     assert snapshot(out) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.mscseq-lock", "out"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.mscseq-tmp-lock", "out"]
 
 
 def test_concurrent_force_runs_on_one_folder(tmp_path, study, genuine):

@@ -32,7 +32,7 @@ SUMMARY_SCHEMA = "mscseq.summary/1"
 RUN_INFO_SCHEMA = "mscseq.run_info/1"
 TMP_TAG = ".mscseq-tmp-"
 OLD_TAG = ".mscseq-old-"
-LOCK_TAG = ".mscseq-lock"
+LOCK_TAG = TMP_TAG + "lock"  # a hidden temporary sibling, like the others a SIGKILL may leave
 PROBE_TAG = ".mscseq-probe-"
 
 #: Files mscseq writes at the top of an output folder.
@@ -189,7 +189,7 @@ def check_can_create(path: Path, *, option: str) -> None:
 
 @contextlib.contextmanager
 def folder_lock(out: Path) -> Iterator[None]:
-    """Hold an exclusive lock on the hidden sibling ``.<DIR>.mscseq-lock`` while writing ``out``.
+    """Hold an exclusive lock on the hidden sibling ``.<DIR>.mscseq-tmp-lock`` while writing ``out``.
 
     Raises
     ------
