@@ -660,3 +660,43 @@ def test_write_error_while_writing_exits_2_and_leaves_nothing(tmp_path, study, m
     assert len(lines) == 1 and lines[0].startswith("mscseq: error: "), res.output
     assert "No space left on device" in lines[0] and str(out) in lines[0]
     assert list(tmp_path.iterdir()) == []
+
+
+# --- properties: any name is written formula-free and printed control-free ---------------------------
+
+hypothesis = pytest.importorskip("hypothesis")
+st = hypothesis.strategies
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=5, unique=True))
+def test_any_names_are_written_formula_free(names):
+    import pandas as pd
+
+    from mscseq.outputs import tsv_text
+
+    names = [n for n in names if "\n" not in n and "\t" not in n]  # TSV cannot hold these
+    hypothesis.assume(names)
+    df = pd.DataFrame(
+        {"name": names, "value": [-1.5] * len(names)}, index=pd.Index(names, name="gene_id")
+    )
+    df.columns = pd.Index(["name", names[0]])
+    text = tsv_text(df, index_label="gene_id")
+    cells = [c for line in text.split("\n")[:-1] for c in line.split("\t")]
+    for c in cells:
+        if c and c[0] in "=+-@":
+            float(c)  # only numbers may start a cell with a formula character
+    assert "-1.5" in cells
+    body = [line.split("\t")[0] for line in text.split("\n")[1:-1]]
+    assert [b[1:] if b.startswith("'") and b[1:] in names else b for b in body] == names
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(st.text())
+def test_printable_leaves_no_control_characters(text):
+    from mscseq.errors import printable
+
+    shown = printable(text, keep_layout=False)
+    no_raw_controls(shown.replace("\n", "").replace("\t", ""))
+    assert "\n" not in shown and "\t" not in shown
+    assert printable(text).count("\n") == text.count("\n")
