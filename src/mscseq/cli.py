@@ -644,10 +644,11 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError:  # pragma: no cover - older typer
         from click import exceptions as click_errors
 
+    no_args = getattr(click_errors, "NoArgsIsHelpError", ())  # click >= 8.2
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         code = app(args=argv, standalone_mode=False)
-    except click_errors.NoArgsIsHelpError as exc:
+    except no_args as exc:
         exc.show()  # bare 'mscseq' or a bare group: the help text
         sys.exit(exc.exit_code)
     except click_errors.ClickException as exc:

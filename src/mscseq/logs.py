@@ -134,6 +134,9 @@ class _LogFile(logging.FileHandler):
         if self.failure is not None:
             return
         exc = sys.exc_info()[1]
+        if not isinstance(exc, OSError):  # a bad log call, not a bad file: logging's usual report
+            super().handleError(record)
+            return
         self.failure = getattr(exc, "strerror", None) or type(exc).__name__
         if self.announce:
             sys.stderr.write(
