@@ -230,35 +230,32 @@ _DEFERRED = (signal.SIGINT, signal.SIGTERM)
 
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[list[int]]:
-    """Block SIGINT and SIGTERM in the block; afterwards, discard those that arrived and list them.
+    """Hold SIGINT and SIGTERM back in the block: they are recorded, not acted on.
 
-    Only on the main thread of a POSIX system; elsewhere the block runs unprotected.
+    Python runs signal handlers in the main thread, whichever thread the signal reached, so the
+    handlers are swapped for one that only records the signal, and put back afterwards. Off the
+    main thread (where handlers cannot be changed) the block runs unprotected.
 
     Yields
     ------
     list of int
-        Filled on exit with the signals that arrived during the block.
+        The signals that arrived during the block (filled as they come).
 
     """
     arrived: list[int] = []
-    can = (
-        hasattr(signal, "pthread_sigmask")
-        and hasattr(signal, "sigtimedwait")
-        and threading.current_thread() is threading.main_thread()
-    )
-    if not can:  # pragma: no cover - platform dependent
+    if threading.current_thread() is not threading.main_thread():  # pragma: no cover
         yield arrived
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
+
+    def record(signum: int, frame: object) -> None:
+        arrived.append(signum)
+
+    previous = {s: signal.signal(s, record) for s in _DEFERRED}
     try:
         yield arrived
     finally:
-        while (pending := signal.sigpending() & set(_DEFERRED)) and len(arrived) < 64:
-            info = signal.sigtimedwait(pending, 0)
-            if info is None:
-                break
-            arrived.append(info.si_signo)
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def swap_into_place(tmp: Path, out: Path) -> None:
