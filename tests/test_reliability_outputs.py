@@ -438,6 +438,28 @@ def test_a_real_signal_between_the_renames_is_deferred(tmp_path, study, genuine,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
+def test_interruption_after_the_swap_keeps_the_output_and_succeeds(tmp_path, study, monkeypatch):
+    import logging
+
+    from mscseq import pipeline
+
+    real = pipeline.log
+
+    class StopAfterWriting(logging.LoggerAdapter):
+        def info(self, msg, *args, **kwargs):
+            if str(msg).startswith("wrote"):
+                raise KeyboardInterrupt
+            real.info(msg, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "log", StopAfterWriting(real, {}))
+    out = tmp_path / "out"
+    res = _invoke_compare(study, out)
+    assert res.exit_code == 0, res.output
+    assert "was complete and in place; it is kept" in res.output
+    assert (out / "summary.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
 # --- item 14: two runs writing one folder --------------------------------------------------------------
 
 

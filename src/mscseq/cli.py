@@ -229,13 +229,26 @@ def _guard(fn: Callable[[], Any], *, verbose: bool = False) -> Any:
     """Run a command body; print user errors as one line and exit with their code.
 
     Control characters in messages (which may quote file contents) are escaped (``printable``).
+    An interruption (Ctrl-C, SIGTERM) exits 130 with nothing written, unless the output folder was
+    already complete and in place: then it is kept and the command succeeds.
     """
+    outputs = sys.modules.get("mscseq.outputs")
+    if outputs is not None:
+        outputs.placed_folders(clear=True)
     try:
         return fn()
     except MscseqError as exc:
         typer.echo(f"mscseq: error: {printable(exc, keep_layout=False)}", err=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
+        outputs = sys.modules.get("mscseq.outputs")
+        placed = outputs.placed_folders() if outputs is not None else []
+        if placed:
+            typer.echo(
+                f"mscseq: interrupted after {printable(placed[-1], keep_layout=False)} was complete and in place; it is kept",
+                err=True,
+            )
+            raise typer.Exit(0) from None
         typer.echo("mscseq: interrupted; no output was written", err=True)
         raise typer.Exit(130) from None
     except typer.Exit:

@@ -229,6 +229,30 @@ def folder_lock(out: Path) -> Iterator[None]:
 
 
 _DEFERRED = (signal.SIGINT, signal.SIGTERM)
+_PLACED: list[Path] = []
+
+
+def placed_folders(*, clear: bool = False) -> list[Path]:
+    """Output folders this process has put in place (complete) since the list was last cleared.
+
+    The CLI clears it when a command starts and reads it when the command is interrupted, so an
+    interruption after the output is in place is not reported as "no output was written".
+
+    Parameters
+    ----------
+    clear
+        Empty the list (after returning its content).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The folders, oldest first.
+
+    """
+    placed = list(_PLACED)
+    if clear:
+        _PLACED.clear()
+    return placed
 
 
 @contextlib.contextmanager
@@ -291,6 +315,7 @@ def swap_into_place(tmp: Path, out: Path) -> None:
             if not isinstance(exc, KeyboardInterrupt):
                 raise
             arrived.append(signal.SIGINT)
+        _PLACED.append(out)
         try:
             shutil.rmtree(old, ignore_errors=True)
         except KeyboardInterrupt:
