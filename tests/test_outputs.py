@@ -33,14 +33,15 @@ def test_atomic_folder_failure_leaves_nothing(tmp_path):
 def test_force_replaces_only_when_complete(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    (out / "old.txt").write_text("old")
+    (out / "run_info.json").write_text('{"schema": "mscseq.run_info/1"}')
+    (out / "summary.json").write_text("old")
     with pytest.raises(RuntimeError), atomic_folder(out, force=True) as tmp:
-        (tmp / "new.txt").write_text("new")
+        (tmp / "report.html").write_text("new")
         raise RuntimeError("boom")
-    assert [p.name for p in out.iterdir()] == ["old.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["run_info.json", "summary.json"]
     with atomic_folder(out, force=True) as tmp:
-        (tmp / "new.txt").write_text("new")
-    assert [p.name for p in out.iterdir()] == ["new.txt"]
+        (tmp / "report.html").write_text("new")
+    assert [p.name for p in out.iterdir()] == ["report.html"]
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
 
 

@@ -47,13 +47,55 @@ def read_summary(run_dir: str | Path) -> dict[str, Any]:
         raise MscseqError(msg)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        msg = f"{path}: not UTF-8 text, so not a summary.json written by mscseq"
+        raise MscseqError(msg) from None
+    except json.JSONDecodeError as exc:
         msg = f"{path}: not valid JSON ({exc})"
+        raise MscseqError(msg) from None
+    except RecursionError:
+        msg = f"{path}: JSON nested too deeply, so not a summary.json written by mscseq"
+        raise MscseqError(msg) from None
+    except OSError as exc:
+        msg = f"{path}: cannot be read ({exc.strerror or type(exc).__name__})"
         raise MscseqError(msg) from None
     if not isinstance(data, dict) or not str(data.get("schema", "")).startswith("mscseq.summary/"):
         msg = f"{path}: not an mscseq summary (no 'schema': 'mscseq.summary/...' field)"
         raise MscseqError(msg)
+    problem = _shape_problem(data)
+    if problem is not None:
+        msg = f"{path}: not a summary.json as mscseq writes it ({problem})"
+        raise MscseqError(msg)
     return data
+
+
+def _shape_problem(data: dict[str, Any]) -> str | None:
+    """The first field :func:`summary_row` reads that has the wrong type, or ``None``."""
+    if not isinstance(data.get("dimensions", {}), dict):
+        return "'dimensions' is not an object"
+    comp = data.get("comparability")
+    if comp is not None and not isinstance(comp, dict):
+        return "'comparability' is not an object"
+    products = (comp or {}).get("products")
+    if products is not None and not (
+        isinstance(products, list) and all(isinstance(p, dict) for p in products)
+    ):
+        return "'comparability.products' is not a list of objects"
+    if not _is_count(data.get("dimensions", {}).get("n_samples")):
+        return "'dimensions.n_samples' is not a whole number"
+    de = data.get("de", [])
+    if not (isinstance(de, list) and all(isinstance(d, dict) for d in de)):
+        return "'de' is not a list of objects"
+    for d in de:
+        if not isinstance(d.get("name", ""), str):
+            return "a 'de' entry's 'name' is not text"
+        if not (_is_count(d.get("n_up")) and _is_count(d.get("n_down"))):
+            return f"'n_up' or 'n_down' of contrast {d.get('name')!r} is not a whole number"
+    return None
+
+
+def _is_count(value: Any) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool))
 
 
 def summary_row(summary: dict[str, Any], *, dataset: str) -> dict[str, Any]:
@@ -160,8 +202,50 @@ def collect_summaries(
     return table
 
 
+def check_collect_out(out: str | Path, run_dirs: Sequence[str | Path], *, force: bool) -> None:
+    """Refuse a ``collect --out`` that would overwrite a file without ``force`` or write into a run.
+
+    Parameters
+    ----------
+    out
+        The destination, or ``"-"`` for stdout (always fine).
+    run_dirs
+        The output folders (or their ``summary.json``) being collected: ``out`` must not be inside
+        any of them, so a run's own files are never overwritten.
+    force
+        Allow overwriting an existing file (never a folder, never a run's file).
+
+    Raises
+    ------
+    MscseqError
+        Naming ``out`` and what is wrong.
+
+    """
+    if str(out) == "-":
+        return
+    path = Path(out)
+    if path.is_dir():
+        msg = f"--out {path}: is a folder; give the path of the table to write"
+        raise MscseqError(msg)
+    target = path.resolve()
+    for d in map(Path, run_dirs):
+        folder = (d.parent if d.name == "summary.json" and not d.is_dir() else d).resolve()
+        if target == folder or target.is_relative_to(folder):
+            msg = f"--out {path}: is inside the run folder {d}, whose files collect must not overwrite; write the table elsewhere"
+            raise MscseqError(msg)
+    if path.exists() and not force:
+        msg = f"--out {path}: the file exists; choose another --out or pass --force to overwrite it"
+        raise MscseqError(msg)
+    from mscseq.outputs import check_can_create
+
+    check_can_create(path, option="--out")
+
+
 def write_collected(table: pd.DataFrame, out: str | Path) -> None:
     """Write a collected table as TSV (empty cells for missing values); ``"-"`` writes to stdout.
+
+    Text a spreadsheet would read as a formula gets a leading ``'`` (see
+    :func:`mscseq.outputs.spreadsheet_safe`).
 
     Parameters
     ----------
@@ -171,7 +255,13 @@ def write_collected(table: pd.DataFrame, out: str | Path) -> None:
         Destination file, or ``"-"``.
 
     """
-    text = table.to_csv(sep="\t", index=False, na_rep="", lineterminator="\n")
+    from mscseq.outputs import spreadsheet_safe
+
+    safe = table.rename(columns=lambda c: spreadsheet_safe(str(c)))
+    for col in safe.columns:
+        if safe[col].dtype == object:
+            safe[col] = [spreadsheet_safe(v) if isinstance(v, str) else v for v in safe[col]]
+    text = safe.to_csv(sep="\t", index=False, na_rep="", lineterminator="\n")
     if str(out) == "-":
         import sys
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from mscseq import __version__
-from mscseq.errors import MscseqError
+from mscseq.errors import MscseqError, printable
 from mscseq.options import ComparabilityOptions, DEOptions
 
 app = typer.Typer(
@@ -22,6 +22,10 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
 )
+
+
+#: Largest value of integer options that are stored in mscseq.h5ad (a signed 64-bit integer).
+MAX_INT64 = 2**63 - 1
 
 
 class Engine(str, Enum):
@@ -157,6 +161,7 @@ LogFileOpt = Annotated[
     typer.Option(
         "--log-file",
         metavar="FILE",
+        dir_okay=False,
         help="Also write every message, debug included, with timestamps to this file (appended).",
         show_default=False,
     ),
@@ -265,10 +270,19 @@ PanelOpt = Annotated[
 ]
 PermutationsOpt = Annotated[
     int,
-    typer.Option("--permutations", metavar="N", min=0, help="Permutations for PERMANOVA/PERMDISP."),
+    typer.Option(
+        "--permutations",
+        metavar="N",
+        min=0,
+        max=MAX_INT64,
+        help="Permutations for PERMANOVA/PERMDISP (0: none, no p-value; all labelings when fewer).",
+    ),
 ]
 SeedOpt = Annotated[
-    int, typer.Option("--seed", metavar="SEED", help="Seed of the permutation tests.")
+    int,
+    typer.Option(
+        "--seed", metavar="SEED", min=0, max=MAX_INT64, help="Seed of the permutation tests."
+    ),
 ]
 StrictOpt = Annotated[
     bool,
@@ -280,13 +294,29 @@ StrictOpt = Annotated[
 
 
 def _guard(fn: Callable[[], Any], *, verbose: bool = False) -> Any:
-    """Run a command body; print user errors as one line and exit with their code."""
+    """Run a command body; print user errors as one line and exit with their code.
+
+    Control characters in messages (which may quote file contents) are escaped (``printable``).
+    An interruption (Ctrl-C, SIGTERM) exits 130 with nothing written, unless the output folder was
+    already complete and in place: then it is kept and the command succeeds.
+    """
+    outputs = sys.modules.get("mscseq.outputs")
+    if outputs is not None:
+        outputs.placed_folders(clear=True)
     try:
         return fn()
     except MscseqError as exc:
-        typer.echo(f"mscseq: error: {exc}", err=True)
+        typer.echo(f"mscseq: error: {printable(exc, keep_layout=False)}", err=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
+        outputs = sys.modules.get("mscseq.outputs")
+        placed = outputs.placed_folders() if outputs is not None else []
+        if placed:
+            typer.echo(
+                f"mscseq: interrupted after {printable(placed[-1], keep_layout=False)} was complete and in place; it is kept",
+                err=True,
+            )
+            raise typer.Exit(0) from None
         typer.echo("mscseq: interrupted; no output was written", err=True)
         raise typer.Exit(130) from None
     except typer.Exit:
@@ -296,7 +326,7 @@ def _guard(fn: Callable[[], Any], *, verbose: bool = False) -> Any:
             import traceback
 
             traceback.print_exc(file=sys.stderr)
-        first = str(exc).splitlines()[0] if str(exc) else ""
+        first = printable(str(exc).splitlines()[0] if str(exc) else "", keep_layout=False)
         typer.echo(
             f"mscseq: internal error: {type(exc).__name__}: {first} (run with --verbose for details and report it)",
             err=True,
@@ -341,7 +371,8 @@ def compare(
     force: Annotated[
         bool,
         typer.Option(
-            "--force", help="Replace an existing output folder (only once the new one is complete)."
+            "--force",
+            help="Replace an existing mscseq output folder (only once the new one is complete; never a folder holding inputs or files mscseq did not write).",
         ),
     ] = False,
     threads: ThreadsOpt = DEOptions.threads,
@@ -538,10 +569,10 @@ def inspect_cmd(
             )
             for p in files
         ]
-        typer.echo(
+        typer.echo(  # JSON escapes control characters itself
             json.dumps(infos, indent=2)
             if json_output
-            else "\n".join(format_report(i) for i in infos)
+            else printable("\n".join(format_report(i) for i in infos))
         )
 
     _guard(body, verbose=verbose)
@@ -564,13 +595,17 @@ def collect(
             help="Run name, once per folder in the same order (default: the folder names).",
         ),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing --out file.")
+    ] = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Collect several runs' summary.json into one table: verdict, products, outliers, DE counts, report."""
 
     def body() -> None:
-        from mscseq.batch import collect_summaries, write_collected
+        from mscseq.batch import check_collect_out, collect_summaries, write_collected
 
+        check_collect_out(out, run_dirs, force=force)
         rel = Path.cwd() if str(out) == "-" else out.resolve().parent
         table = collect_summaries(run_dirs, names=name or None, relative_to=rel)
         write_collected(table, out)
@@ -620,12 +655,42 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def main() -> None:
-    """Entry point of the ``mscseq`` command."""
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``mscseq`` command.
+
+    Usage errors (unknown or missing options, values out of range) are printed as one line,
+    ``mscseq: error: ...``, with exit code 2, like every other user error.
+
+    Parameters
+    ----------
+    argv
+        Arguments (default: ``sys.argv[1:]``).
+
+    """
     import signal
 
+    try:
+        from typer._click import exceptions as click_errors  # typer >= 0.26 vendors click
+    except ImportError:  # pragma: no cover - older typer
+        from click import exceptions as click_errors
+
+    no_args = getattr(click_errors, "NoArgsIsHelpError", ())  # click >= 8.2
     signal.signal(signal.SIGTERM, _on_sigterm)
-    app()
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except no_args as exc:
+        exc.show()  # bare 'mscseq' or a bare group: the help text
+        sys.exit(exc.exit_code)
+    except click_errors.ClickException as exc:
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        text = printable(" ".join(exc.format_message().split()), keep_layout=False)
+        typer.echo(f"mscseq: error: {text}{hint}", err=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("mscseq: interrupted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

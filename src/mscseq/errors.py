@@ -53,3 +53,33 @@ def first_names(names: object, n: int = 5) -> str:
     if len(items) > n:
         shown += f" and {len(items) - n} more"
     return shown
+
+
+#: Control characters a terminal may act on: C0 (but newline and tab), DEL and C1, ESC included.
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_KEEP_LAYOUT = str.maketrans({k: v for k, v in _CONTROL.items() if chr(k) not in "\n\t"})
+_ESCAPE_ALL = str.maketrans(_CONTROL)
+
+
+def printable(text: object, *, keep_layout: bool = True) -> str:
+    """Text safe to print on a terminal: control characters shown as ``\\xNN`` escapes.
+
+    Escape sequences in file headers, sample names or paths would otherwise reach the terminal
+    (colours, cursor moves, window titles, ...). Everything mscseq prints to the terminal (error
+    messages, ``mscseq inspect``, log lines) goes through this function.
+
+    Parameters
+    ----------
+    text
+        The text (converted with ``str``).
+    keep_layout
+        Keep newlines and tabs; ``False`` escapes them too (for one-line messages).
+
+    Returns
+    -------
+    str
+        ``text`` with C0 controls (except newline and tab when ``keep_layout``), DEL and C1
+        controls replaced by ``\\xNN``.
+
+    """
+    return str(text).translate(_KEEP_LAYOUT if keep_layout else _ESCAPE_ALL)

@@ -8,6 +8,12 @@ of the ``mscseq`` logger announces the start of a step. :func:`setup_logging` de
 - stderr is not a terminal (pipes, CI, Snakemake logs) or ``--quiet``: plain ``mscseq: message``
   lines (none with ``--quiet``), no escape codes;
 - ``--log-file FILE``: every message, DEBUG included, with timestamps, whatever the console shows.
+  A file that cannot be written is refused up front (exit 2); one that fails later (disk full) is
+  reported once on stderr and no longer written to.
+
+Python warnings (numpy's ``RuntimeWarning`` and the like) are routed to the ``mscseq.warnings`` logger
+at DEBUG level: they appear with ``--verbose`` and in the log file, never as raw stderr lines.
+Control characters in messages are escaped (:func:`mscseq.errors.printable`) on every handler.
 
 Loops that take a while can show a bar with :func:`track`, which falls back to the bare iterable when
 progress is off.
@@ -23,6 +29,8 @@ import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
+
+from mscseq.errors import MscseqError, printable
 
 T = TypeVar("T")
 
@@ -73,7 +81,7 @@ class _StepHandler(logging.Handler):
         try:
             from rich.markup import escape
 
-            msg = escape(record.getMessage())
+            msg = escape(printable(record.getMessage()))
             if record.levelno >= logging.WARNING:
                 colour = "red" if record.levelno >= logging.ERROR else "yellow"
                 self.console.print(f"[{colour}]mscseq: {msg}[/]", markup=True, soft_wrap=True)
@@ -95,6 +103,92 @@ class _StepHandler(logging.Handler):
             self.status = None
         self._finish_step()
         super().close()
+
+
+class _SafeFormatter(logging.Formatter):
+    """A formatter whose output has its control characters escaped (no terminal escapes)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
+class _LogFile(logging.FileHandler):
+    """The ``--log-file`` handler: a write failure is reported once on stderr, not as tracebacks."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, encoding="utf-8")
+        self.failure: str | None = None
+        self.announce = True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.failure is None:
+            super().emit(record)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError:  # the unwritable buffer is flushed again on close
+            self.stream = None  # type: ignore[assignment]
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if self.failure is not None:
+            return
+        exc = sys.exc_info()[1]
+        if not isinstance(exc, OSError):  # a bad log call, not a bad file: logging's usual report
+            super().handleError(record)
+            return
+        self.failure = getattr(exc, "strerror", None) or type(exc).__name__
+        if self.announce:
+            sys.stderr.write(
+                f"mscseq: warning: --log-file {printable(self.baseFilename)}: cannot write "
+                f"({self.failure}); nothing more is written to it\n"
+            )
+
+
+def _open_log_file(path: Path) -> _LogFile:
+    """Open ``--log-file`` and write its first line, or raise a one-line :class:`MscseqError`."""
+    from mscseq import __version__
+
+    if path.is_dir():
+        msg = f"--log-file {path}: is a folder; give the path of a file"
+        raise MscseqError(msg)
+    if not path.parent.is_dir():
+        msg = f"--log-file {path}: the folder {path.parent} does not exist"
+        raise MscseqError(msg)
+    try:
+        fh = _LogFile(path)
+    except OSError as exc:
+        msg = f"--log-file {path}: cannot be opened ({exc.strerror or type(exc).__name__})"
+        raise MscseqError(msg) from None
+    fh.setFormatter(_SafeFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    fh.setLevel(logging.DEBUG)
+    fh.announce = False
+    first = logging.LogRecord(
+        __name__, logging.DEBUG, __file__, 0, "mscseq %s: %s", (__version__, sys.argv), None
+    )
+    fh.handle(
+        first
+    )  # written and flushed now: a full disk or /dev/full fails here, before any work
+    fh.announce = True
+    if fh.failure is not None:
+        fh.close()
+        msg = f"--log-file {path}: cannot write ({fh.failure})"
+        raise MscseqError(msg)
+    return fh
+
+
+def _warning_to_log(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: object = None,
+    line: str | None = None,
+) -> None:
+    """``warnings.showwarning`` replacement: a DEBUG record of ``mscseq.warnings``."""
+    logging.getLogger("mscseq.warnings").debug(
+        "%s: %s (%s:%d)", category.__name__, message, filename, lineno
+    )
 
 
 def _duration(seconds: float) -> str:
@@ -138,23 +232,15 @@ def setup_logging(
         console = _StepHandler()
     else:
         console = logging.StreamHandler(sys.stderr)
-        console.setFormatter(logging.Formatter("mscseq: %(message)s"))
+        console.setFormatter(_SafeFormatter("mscseq: %(message)s"))
     console.setLevel(level)
     handlers = [console]
     if log_file is not None:
-        path = Path(log_file)
-        if not path.parent.is_dir():
-            from mscseq.errors import MscseqError
-
-            msg = f"--log-file {path}: the folder {path.parent} does not exist"
-            raise MscseqError(msg)
-        fh = logging.FileHandler(path, encoding="utf-8")
-        fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        fh.setLevel(logging.DEBUG)
-        handlers.append(fh)
+        handlers.append(_open_log_file(Path(log_file)))
     root.handlers[:] = handlers
     root.setLevel(min(h.level for h in handlers))
     root.propagate = False
+    warnings.showwarning = _warning_to_log
     if not verbose:
         warnings.filterwarnings("ignore", category=FutureWarning)
         warnings.filterwarnings("ignore", category=DeprecationWarning)

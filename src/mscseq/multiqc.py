@@ -21,6 +21,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mscseq.outputs import spreadsheet_safe
+
 QC_FILE = "mscseq_qc_mqc.tsv"
 VERDICT_FILE = "mscseq_verdict_mqc.json"
 DE_FILE = "mscseq_de_mqc.tsv"
@@ -69,10 +71,11 @@ def _yaml_comment(config: dict[str, Any]) -> str:
 
 
 def _cell(value: Any) -> str:
+    """One TSV cell: whitespace collapsed, formula-like text neutralised (``spreadsheet_safe``)."""
     if value is None:
         return ""
     text = str(value)
-    return " ".join(text.replace("\t", " ").split())
+    return spreadsheet_safe(" ".join(text.replace("\t", " ").split()))
 
 
 def qc_table(summary: dict[str, Any]) -> str:

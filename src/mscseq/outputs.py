@@ -1,4 +1,9 @@
-"""Writing the output folder atomically: tables, summary.json, run_info.json, mscseq.h5ad."""
+"""Writing the output folder atomically: tables, summary.json, run_info.json, mscseq.h5ad.
+
+An output folder is only ever replaced (``--force``) when it is recognisably mscseq's own: see
+:func:`foreign_content`. The replacement is a lock-protected pair of renames with SIGINT/SIGTERM deferred
+in between (:func:`atomic_folder`), so an interruption never leaves ``DIR`` missing.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,9 @@ import math
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+import signal
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +32,104 @@ SUMMARY_SCHEMA = "mscseq.summary/1"
 RUN_INFO_SCHEMA = "mscseq.run_info/1"
 TMP_TAG = ".mscseq-tmp-"
 OLD_TAG = ".mscseq-old-"
+LOCK_TAG = TMP_TAG + "lock"  # a hidden temporary sibling, like the others a SIGKILL may leave
+PROBE_TAG = ".mscseq-probe-"
+
+#: Files mscseq writes at the top of an output folder.
+OUTPUT_FILES = frozenset({"report.html", "summary.json", "run_info.json", "mscseq.h5ad"})
+#: Sub-folders mscseq writes, with the endings of the files it puts in them.
+OUTPUT_FOLDERS: dict[str, tuple[str, ...]] = {
+    "tables": (".tsv",),
+    "multiqc": ("_mqc.tsv", "_mqc.json"),
+}
+#: ``run_info.json`` larger than this is not one mscseq wrote.
+_RUN_INFO_MAX_BYTES = 64 << 20
 
 
-def check_outdir(outdir: str | Path, *, force: bool) -> Path:
-    """Refuse an existing non-empty output folder unless ``force``.
+def _protected(out: Path, inputs: Iterable[str | Path]) -> str | None:
+    """Why ``out`` (resolved) must never be written or replaced, or ``None``."""
+    if out == Path(out.anchor):
+        return "it is the root folder"
+    home = Path(os.path.expanduser("~")).resolve()
+    if home == out or home.is_relative_to(out):
+        return "it is your home folder or contains it"
+    cwd = Path.cwd().resolve()
+    if cwd == out or cwd.is_relative_to(out):
+        return "it is the current folder or contains it"
+    for p in inputs:
+        if not str(p) or str(p) == "-":
+            continue
+        src = Path(p).resolve()
+        if src == out or src.is_relative_to(out):
+            return f"it holds the input {p}"
+    return None
+
+
+def foreign_content(out: Path) -> str | None:
+    """What makes ``out`` not an mscseq output folder, or ``None`` when it is one.
+
+    An mscseq output folder has a ``run_info.json`` whose ``schema`` is ``mscseq.run_info/...`` and
+    holds nothing mscseq did not write: only the files :data:`OUTPUT_FILES`, the folders
+    :data:`OUTPUT_FOLDERS` with files of the listed endings in them, and hidden temporary files
+    ``.<file>.mscseq-tmp-*`` of an interrupted ``mscseq report``. Symbolic links, other files and
+    deeper folders make it foreign.
+
+    Parameters
+    ----------
+    out
+        An existing folder.
+
+    Returns
+    -------
+    str or None
+        A short reason (``"it holds 'thesis.docx', which mscseq did not write"``), or ``None``.
+
+    """
+    info = out / "run_info.json"
+    if info.is_symlink() or not info.is_file():
+        return "it has no run_info.json"
+    try:
+        if info.stat().st_size > _RUN_INFO_MAX_BYTES:
+            raise ValueError
+        data = json.loads(info.read_text(encoding="utf-8"))
+        schema = str(data.get("schema", ""))
+    except (OSError, ValueError, RecursionError, AttributeError):
+        return "its run_info.json is not one mscseq wrote"
+    if not schema.startswith(RUN_INFO_SCHEMA.split("/")[0] + "/"):
+        return "its run_info.json is not one mscseq wrote"
+    for entry in sorted(out.iterdir()):
+        name = entry.name
+        if entry.is_symlink():
+            return f"it holds the link {name!r}, which mscseq did not write"
+        if name in OUTPUT_FILES and entry.is_file():
+            continue
+        if name.startswith(".") and TMP_TAG in name and name[1:].split(TMP_TAG)[0] in OUTPUT_FILES:
+            continue
+        endings = OUTPUT_FOLDERS.get(name)
+        if endings is not None and entry.is_dir():
+            for sub in sorted(entry.iterdir()):
+                if sub.is_symlink() or not sub.is_file() or not sub.name.endswith(endings):
+                    return f"it holds {name}/{sub.name!r}, which mscseq did not write"
+            continue
+        return f"it holds {name!r}, which mscseq did not write"
+    return None
+
+
+def check_outdir(outdir: str | Path, *, force: bool, inputs: Iterable[str | Path] = ()) -> Path:
+    """Refuse an output folder that must not be written; an existing non-empty one unless ``force``.
+
+    Always refused: a path that is a file, the root folder, the home folder, the current folder,
+    a folder containing any of them or any input. With ``force`` an existing non-empty folder is
+    accepted only when it is an mscseq output folder (:func:`foreign_content`).
 
     Parameters
     ----------
     outdir
         The requested output folder.
     force
-        Allow replacing an existing folder.
+        Allow replacing an existing mscseq output folder.
+    inputs
+        The run's input files (count files, sheet, ``path`` column files, panels, tx2gene).
 
     Returns
     -------
@@ -47,17 +141,30 @@ def check_outdir(outdir: str | Path, *, force: bool) -> Path:
     if out.exists() and not out.is_dir():
         msg = f"{out}: exists and is not a folder; choose another --outdir"
         raise MscseqError(msg)
-    if out.is_dir() and any(out.iterdir()) and not force:
-        msg = f"{out}: the output folder exists and is not empty; choose another --outdir or pass --force to replace it"
+    why = _protected(out.resolve(), inputs)
+    if why is not None:
+        msg = f"{out}: refused as output folder: {why}; choose a new folder for --outdir"
         raise MscseqError(msg)
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            msg = f"{out}: the output folder exists and is not empty; choose another --outdir or pass --force to replace it"
+            raise MscseqError(msg)
+        why = foreign_content(out)
+        if why is not None:
+            msg = (
+                f"{out}: not an mscseq output folder ({why}), and --force replaces nothing else; "
+                "choose another --outdir or empty the folder yourself"
+            )
+            raise MscseqError(msg)
     check_can_create(out, option="--outdir")
     return out
 
 
 def check_can_create(path: Path, *, option: str) -> None:
-    """Refuse a path that cannot be created because one of its parents is a file.
+    """Refuse a path that cannot be created: a parent is a file, or the nearest folder is not writable.
 
     Missing parent folders are fine: they are made when the output is written (like ``mkdir -p``).
+    Writability is probed by creating and removing a hidden folder, before any work is done.
 
     Parameters
     ----------
@@ -71,22 +178,175 @@ def check_can_create(path: Path, *, option: str) -> None:
     if not ancestor.is_dir():
         msg = f"{ancestor}: is a file, so {option} {path} cannot be written under it"
         raise MscseqError(msg)
+    probe = ancestor / f".{path.name}{PROBE_TAG}{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as exc:
+        msg = f"{option} {path}: cannot write in {ancestor} ({exc.strerror or type(exc).__name__})"
+        raise MscseqError(msg) from None
 
 
 @contextlib.contextmanager
-def atomic_folder(outdir: str | Path, *, force: bool) -> Iterator[Path]:
+def folder_lock(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the hidden sibling ``.<DIR>.mscseq-tmp-lock`` while writing ``out``.
+
+    Raises
+    ------
+    MscseqError
+        When another process holds the lock (another mscseq run writing the same folder).
+
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX: no lock
+        yield
+        return
+    path = out.parent / f".{out.name}{LOCK_TAG}"
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise _write_error(out, exc) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            msg = f"{out}: another mscseq run is writing this folder; wait for it to finish or choose another --outdir"
+            raise MscseqError(msg) from None
+        try:  # the previous holder may have removed the file between our open and flock
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        os.close(fd)
+
+
+_DEFERRED = (signal.SIGINT, signal.SIGTERM)
+_PLACED: list[Path] = []
+
+
+def placed_folders(*, clear: bool = False) -> list[Path]:
+    """Output folders this process has put in place (complete) since the list was last cleared.
+
+    The CLI clears it when a command starts and reads it when the command is interrupted, so an
+    interruption after the output is in place is not reported as "no output was written".
+
+    Parameters
+    ----------
+    clear
+        Empty the list (after returning its content).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The folders, oldest first.
+
+    """
+    placed = list(_PLACED)
+    if clear:
+        _PLACED.clear()
+    return placed
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[list[int]]:
+    """Hold SIGINT and SIGTERM back in the block: they are recorded, not acted on.
+
+    Python runs signal handlers in the main thread, whichever thread the signal reached, so the
+    handlers are swapped for one that only records the signal, and put back afterwards. Off the
+    main thread (where handlers cannot be changed) the block runs unprotected.
+
+    Yields
+    ------
+    list of int
+        The signals that arrived during the block (filled as they come).
+
+    """
+    arrived: list[int] = []
+    if threading.current_thread() is not threading.main_thread():  # pragma: no cover
+        yield arrived
+        return
+
+    def record(signum: int, frame: object) -> None:
+        arrived.append(signum)
+
+    previous = {s: signal.signal(s, record) for s in _DEFERRED}
+    try:
+        yield arrived
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def swap_into_place(tmp: Path, out: Path) -> None:
+    """Move the complete folder ``tmp`` to ``out``, replacing an existing ``out``.
+
+    The two renames (``out`` aside, ``tmp`` in) run with SIGINT and SIGTERM deferred. If anything
+    stops them half-way, the previous folder is put back on its path and ``tmp`` removed. Once the
+    new folder is in place an interruption is not a failure: it is logged and ignored.
+
+    Parameters
+    ----------
+    tmp
+        The new, complete folder (a sibling of ``out``).
+    out
+        The final path.
+
+    """
+    old = out.parent / f".{out.name}{OLD_TAG}{os.getpid()}-{secrets.token_hex(4)}"
+    with signals_deferred() as arrived:
+        try:
+            if out.exists():
+                out.rename(old)
+            tmp.rename(out)
+        except BaseException as exc:
+            if tmp.exists():  # the new folder did not get into place: put the old one back
+                if old.exists() and not out.exists():
+                    old.rename(out)
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            if not isinstance(exc, KeyboardInterrupt):
+                raise
+            arrived.append(signal.SIGINT)
+        _PLACED.append(out)
+        try:
+            shutil.rmtree(old, ignore_errors=True)
+        except KeyboardInterrupt:
+            arrived.append(signal.SIGINT)
+            shutil.rmtree(old, ignore_errors=True)
+    if arrived:
+        log.warning(
+            "%s: interrupted after the new output was complete and in place; it is kept", out
+        )
+
+
+@contextlib.contextmanager
+def atomic_folder(
+    outdir: str | Path, *, force: bool, inputs: Iterable[str | Path] = ()
+) -> Iterator[Path]:
     """Yield a temporary folder beside ``outdir``; move it into place only if the block succeeds.
 
     On any exception (including ``KeyboardInterrupt``) the temporary folder is deleted and ``outdir``
-    is left as it was. With ``force``, an existing ``outdir`` is replaced only after the new one is
-    complete.
+    is left as it was; an ``OSError`` (disk full, permissions) becomes an :class:`MscseqError` naming
+    the path. With ``force``, an existing mscseq output folder is replaced only after the new one is
+    complete (:func:`swap_into_place`). A lock (:func:`folder_lock`) keeps two runs from writing the
+    same folder at once.
 
     Parameters
     ----------
     outdir
         Final folder.
     force
-        Replace an existing folder.
+        Replace an existing mscseq output folder.
+    inputs
+        The run's input files, which ``outdir`` must not contain (see :func:`check_outdir`).
 
     Yields
     ------
@@ -94,25 +354,38 @@ def atomic_folder(outdir: str | Path, *, force: bool) -> Iterator[Path]:
         The temporary folder to write into.
 
     """
-    out = check_outdir(outdir, force=force).resolve()
-    recover_stale(out)
-    out = check_outdir(out, force=force)
-    out.parent.mkdir(parents=True, exist_ok=True)  # like mkdir -p: missing parents are made
-    tmp = out.parent / f".{out.name}{TMP_TAG}{os.getpid()}-{secrets.token_hex(4)}"
-    tmp.mkdir()
+    inputs = list(inputs)
+    out = check_outdir(outdir, force=force, inputs=inputs).resolve()
     try:
-        yield tmp
-        check_outdir(out, force=force)
-        if out.exists():
-            old = out.parent / f".{out.name}{OLD_TAG}{os.getpid()}-{secrets.token_hex(4)}"
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        out.parent.mkdir(parents=True, exist_ok=True)  # like mkdir -p: missing parents are made
+    except OSError as exc:
+        raise _write_error(out, exc) from None
+    with folder_lock(out):
+        recover_stale(out)
+        out = check_outdir(out, force=force, inputs=inputs)
+        tmp = out.parent / f".{out.name}{TMP_TAG}{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            tmp.mkdir()
+            yield tmp
+            check_outdir(out, force=force, inputs=inputs)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise _write_error(out, exc) from None
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        try:
+            swap_into_place(tmp, out)
+        except OSError as exc:
+            raise _write_error(out, exc) from None
+
+
+def _write_error(out: Path, exc: OSError) -> MscseqError:
+    where = f" ({exc.filename})" if exc.filename else ""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return MscseqError(
+        f"{out}: cannot write the output folder: {reason}{where}; nothing was written"
+    )
 
 
 def _pid_alive(pid: int) -> bool:
@@ -174,19 +447,57 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         raise
 
 
+#: First characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection").
+FORMULA_TRIGGERS = frozenset("=+-@\t\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """``text`` with a ``'`` in front when a spreadsheet would read it as a formula.
+
+    Cells starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return are prefixed with a
+    single quote (OWASP's advice against CSV injection), unless the whole cell is a number such as
+    ``-1.5`` or ``-inf``, which stays as it is.
+
+    Parameters
+    ----------
+    text
+        A cell, header or name as it would be written.
+
+    Returns
+    -------
+    str
+        The text to write.
+
+    """
+    if text[:1] not in FORMULA_TRIGGERS:
+        return text
+    try:
+        float(text)
+    except ValueError:
+        return "'" + text
+    return text
+
+
 def _column_text(values: pd.Series | pd.Index) -> list[str]:
-    """One column as text: shortest round-trip floats (``repr``), ``NA`` for missing values."""
+    """One column as text: shortest round-trip floats (``repr``), ``NA`` for missing values.
+
+    Text cells that a spreadsheet would run as formulas are neutralised (:func:`spreadsheet_safe`).
+    """
     if values.dtype.kind == "f":
         return ["NA" if x != x else repr(x) for x in values.tolist()]
     if values.dtype.kind in "iub":
         return [str(x) for x in values.tolist()]
     return [
-        "NA" if x is None or (isinstance(x, float) and x != x) else str(x) for x in values.tolist()
+        "NA" if x is None or (isinstance(x, float) and x != x) else spreadsheet_safe(str(x))
+        for x in values.tolist()
     ]
 
 
 def tsv_text(df: pd.DataFrame, *, index_label: str | None = None) -> str:
     """A table as TSV text, byte-identical to pandas' ``to_csv(sep="\\t", na_rep="NA")`` but about twice as fast.
+
+    Except that text cells and headers a spreadsheet would read as formulas get a leading ``'``
+    (:func:`spreadsheet_safe`); numbers are never changed.
 
     Parameters
     ----------
@@ -201,10 +512,10 @@ def tsv_text(df: pd.DataFrame, *, index_label: str | None = None) -> str:
         Header line and one line per row, each ending in ``\\n``.
 
     """
-    header = [str(c) for c in df.columns]
+    header = [spreadsheet_safe(str(c)) for c in df.columns]
     columns = [_column_text(df[c]) for c in df.columns]
     if index_label is not None:
-        header.insert(0, index_label)
+        header.insert(0, spreadsheet_safe(index_label))
         columns.insert(0, _column_text(df.index))
     lines = ["\t".join(header), *("\t".join(row) for row in zip(*columns, strict=True))]
     return "\n".join(lines) + "\n"

@@ -190,6 +190,17 @@ def de_step(adata, params: CompareParams):
     return run_de(adata, params.de_options())
 
 
+def _refuse_input_as_output(out: Path, inputs: Sequence[str | Path]) -> None:
+    """Refuse an output file that is one of the run's inputs (even with ``--force``)."""
+    from mscseq.errors import MscseqError
+
+    target = Path(out).resolve()
+    for p in inputs:
+        if Path(p).resolve() == target:
+            msg = f"{out}: is an input of this run; --out never overwrites an input, choose another file"
+            raise MscseqError(msg)
+
+
 def run_de_table(params: CompareParams, out: Path, *, force: bool = False) -> None:
     """``mscseq de``: load → validate → DE of the one contrast, its table written to ``out`` (``-`` = stdout).
 
@@ -214,7 +225,10 @@ def run_de_table(params: CompareParams, out: Path, *, force: bool = False) -> No
             msg = f"{out}: the output file exists; choose another --out or pass --force to overwrite it"
             raise MscseqError(msg)
         check_can_create(out, option="--out")
+        _refuse_input_as_output(out, [*params.counts, params.samples])
     adata = load(params)
+    if not to_stdout:
+        _refuse_input_as_output(out, adata.uns.get("input", {}).get("files", []))
     validate_design(adata, params)
     de_step(adata, params)
     (contrast,) = params.contrasts
@@ -321,9 +335,10 @@ def run_compare(
     params
         The run's inputs and options.
     outdir
-        Output folder (refused if it exists and is not empty, unless ``force``).
+        Output folder (refused if it exists and is not empty, unless ``force``; see
+        :func:`mscseq.outputs.check_outdir` for what is never accepted).
     force
-        Replace an existing output folder once the new one is complete.
+        Replace an existing mscseq output folder once the new one is complete.
     argv
         Command line to record (defaults to ``sys.argv``).
 
@@ -336,12 +351,16 @@ def run_compare(
     from mscseq.outputs import atomic_folder, check_outdir
 
     started = time.time()
-    check_outdir(outdir, force=force)
+    inputs = [*params.counts, params.samples, *params.panels]
+    inputs += [params.tx2gene] if params.tx2gene else []
+    check_outdir(outdir, force=force, inputs=inputs)  # before any work: refusals, writability
     adata = load(params)
+    files = list(adata.uns.get("input", {}).get("files", []))
+    inputs += files
+    check_outdir(outdir, force=force, inputs=inputs)  # the sheet's 'path' files are known now
     validate_design(adata, params)
     analyse(adata, params)
-    with atomic_folder(outdir, force=force) as tmp:
-        files = list(adata.uns.get("input", {}).get("files", []))
+    with atomic_folder(outdir, force=force, inputs=inputs) as tmp:
         info = run_info(params, started=started, argv=argv, files=files)
         write_outputs(adata, params, tmp, info=info)
     log.info("wrote %s", outdir)

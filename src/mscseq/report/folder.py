@@ -12,11 +12,44 @@ from mscseq.errors import MscseqError
 NEEDED = ("mscseq.h5ad", "summary.json", "run_info.json")
 
 
+#: What the report reads from ``mscseq.h5ad`` besides ``X``: (attribute, key).
+H5AD_KEYS = (
+    ("obs", "library_size"),
+    ("obs", "detected_genes"),
+    ("obs", "top100_fraction"),
+    ("obs", "size_factor"),
+    ("var", "gene_name"),
+    ("layers", "vst"),
+    ("obsm", "X_pca"),
+    ("obsp", "pearson"),
+    ("uns", "pca"),
+    ("uns", "clustering"),
+)
+#: Fields of ``run_info.json`` the report reads, with their JSON type.
+RUN_INFO_TYPES: dict[str, type] = {
+    "parameters": dict,
+    "versions": dict,
+    "command": list,
+    "inputs": list,
+    "finished": str,
+}
+_REBUILD = "re-run 'mscseq compare' to rebuild the folder"
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        msg = f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); re-run 'mscseq compare' to rebuild it"
+        msg = f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); {_REBUILD}"
+        raise MscseqError(msg) from None
+    except UnicodeDecodeError:
+        msg = f"{path}: not UTF-8 text, so not written by mscseq; {_REBUILD}"
+        raise MscseqError(msg) from None
+    except RecursionError:
+        msg = f"{path}: JSON nested too deeply, so not written by mscseq; {_REBUILD}"
+        raise MscseqError(msg) from None
+    except OSError as exc:
+        msg = f"{path}: cannot be read ({exc.strerror or type(exc).__name__})"
         raise MscseqError(msg) from None
     if not isinstance(data, dict):
         msg = f"{path}: expected a JSON object"
@@ -24,11 +57,37 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
+def _check_summary(path: Path, summary: dict[str, Any]) -> None:
+    from mscseq.schemas import validate_summary
+
+    try:
+        validate_summary(summary)
+    except MscseqError as exc:
+        msg = f"{path}: {exc}; {_REBUILD}"
+        raise MscseqError(msg) from None
+
+
+def _check_run_info(path: Path, run_info: dict[str, Any]) -> None:
+    for key, kind in RUN_INFO_TYPES.items():
+        if key in run_info and run_info[key] is not None and not isinstance(run_info[key], kind):
+            msg = f"{path}: '{key}' is not a JSON {'object' if kind is dict else kind.__name__.replace('str', 'string')}; {_REBUILD}"
+            raise MscseqError(msg)
+
+
+def _check_adata(path: Path, adata) -> None:
+    missing = [f"{attr}[{key!r}]" for attr, key in H5AD_KEYS if key not in getattr(adata, attr)]
+    if missing:
+        msg = f"{path}: not as mscseq writes it (missing {', '.join(missing)}); {_REBUILD}"
+        raise MscseqError(msg)
+
+
 def render_folder(folder: str | Path) -> Path:
     """Render ``folder/report.html`` from the folder's AnnData, summary and run record.
 
-    The report is written to a temporary file and renamed into place, so an existing report is
-    replaced only by a complete one.
+    The three files are checked first (``summary.json`` against its schema, the fields of
+    ``run_info.json`` and the keys of ``mscseq.h5ad`` the report reads), so a damaged or edited folder
+    is a one-line error. The report is written to a temporary file and renamed into place, so an
+    existing report is replaced only by a complete one.
 
     Parameters
     ----------
@@ -55,12 +114,15 @@ def render_folder(folder: str | Path) -> Path:
         msg = f"{d}: not an mscseq output folder (missing {', '.join(missing)})"
         raise MscseqError(msg)
     summary = _read_json(d / "summary.json")
+    _check_summary(d / "summary.json", summary)
     run_info = _read_json(d / "run_info.json")
+    _check_run_info(d / "run_info.json", run_info)
     try:
         adata = ad.read_h5ad(d / "mscseq.h5ad")
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, TypeError) as exc:
         msg = f"{d / 'mscseq.h5ad'}: cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
         raise MscseqError(msg) from None
+    _check_adata(d / "mscseq.h5ad", adata)
     html = render_report(adata, summary=summary, run_info=run_info)
     out = d / "report.html"
     atomic_write_text(out, html)
