@@ -13,6 +13,7 @@ from mscseq.io.detect import PER_SAMPLE_FORMATS, Detected, check_declared, detec
 from mscseq.io.featurecounts import read_featurecounts, read_featurecounts_summary
 from mscseq.io.h5ad import read_h5ad
 from mscseq.io.htseq import read_htseq
+from mscseq.io.limits import check_count_range
 from mscseq.io.matrix import read_matrix
 from mscseq.io.names import sample_name_from_file
 from mscseq.io.parsing import read_fixed_table
@@ -43,6 +44,7 @@ def _qc_dict(qc: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
 def _from_table(
     info: dict[str, Any], table: CountTable, *, raw_integer: bool | None = None
 ) -> None:
+    check_count_range(table)
     counts = table.counts
     values = counts.to_numpy()
     info["level"] = table.level if info.get("level") != "exon" else "exon"

@@ -22,11 +22,12 @@ from mscseq.io.featurecounts import read_featurecounts
 from mscseq.io.genes import clean_gene_ids
 from mscseq.io.h5ad import read_h5ad
 from mscseq.io.htseq import read_htseq
+from mscseq.io.limits import check_count_range
 from mscseq.io.matrix import read_matrix
 from mscseq.io.names import sample_name_from_file
 from mscseq.io.star import attach_star_log, read_star, star_log_beside
 from mscseq.io.table import CountTable
-from mscseq.io.textfile import check_file
+from mscseq.io.textfile import IS_FOLDER, NOT_FOUND, check_file, file_problem
 from mscseq.io.tximport import Quant, read_quant, read_tx2gene, summarize_to_gene
 
 log = logging.getLogger(__name__)
@@ -189,6 +190,8 @@ def read_count_files(
             tables.append(_read_one(path, det, None, opts))
     for group in quants.values():
         tables.append(summarize_to_gene(group, tx2gene=tx2gene, tx2gene_path=opts.tx2gene))
+    for t in tables:
+        check_count_range(t)
     _check_strandedness_agrees(tables)
     tables = [clean_gene_ids(t, keep_version=opts.keep_gene_version) for t in tables]
     for t in tables:
@@ -275,11 +278,15 @@ def paths_from_sheet(
             raise MscseqError(msg)
         p = Path(text).expanduser()
         p = p if p.is_absolute() else base / p
-        if not p.exists():
+        problem = file_problem(p)
+        if problem == NOT_FOUND:
             msg = f"{where}: file '{text}' does not exist (looked for {p}; paths are relative to the sheet's folder)"
             raise MscseqError(msg)
-        if p.is_dir():
+        if problem == IS_FOLDER:
             msg = f"{where}: '{text}' is a folder; give the count file inside it (e.g. quant.sf)"
+            raise MscseqError(msg)
+        if problem is not None:
+            msg = f"{where}: '{text}' {problem}"
             raise MscseqError(msg)
         key = p.resolve()
         if key not in owners:

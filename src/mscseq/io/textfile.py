@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import bz2
+import errno
 import gzip
 import io
 import lzma
+import os
+import stat
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,9 +33,83 @@ DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (
     lzma.LZMAError,
 )
 
+#: :func:`file_problem`'s answers for a missing file and a folder (callers word these themselves).
+NOT_FOUND = "file not found; check the path (relative paths are from the current folder)"
+IS_FOLDER = "is a folder, expected a file"
+
+
+def file_problem(path: str | Path) -> str | None:
+    """Say why ``path`` cannot be read as a regular file, without opening it (``None`` if it can).
+
+    Only ``os.stat`` is used, so a FIFO, socket or device is refused before ``open`` could block on it.
+
+    Parameters
+    ----------
+    path
+        The file.
+
+    Returns
+    -------
+    str or None
+        The problem, as the end of a one-line message (``"is a folder, expected a file"``).
+
+    """
+    p = Path(path)
+    try:
+        mode = os.stat(p).st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "is a symbolic link loop (it points back to itself); point it to the real file"
+        if exc.errno == errno.ENAMETOOLONG:
+            return "the path is too long for the file system"
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return f"cannot be read ({exc.strerror}); check the permissions of its folders"
+        if os.path.islink(p):
+            return "is a symbolic link to a file that does not exist; point it to the real file"
+        return NOT_FOUND
+    if stat.S_ISDIR(mode):
+        return IS_FOLDER
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a named pipe (FIFO)"
+            if stat.S_ISFIFO(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "a device"
+        )
+        return f"is {kind}, not a regular file; save the data to a file and give that file"
+    return None
+
+
+def require_regular_file(path: str | Path) -> Path:
+    """Refuse anything but an existing regular file (checked with ``os.stat``, before any ``open``).
+
+    Parameters
+    ----------
+    path
+        The file.
+
+    Returns
+    -------
+    pathlib.Path
+        The path.
+
+    Raises
+    ------
+    MscseqError
+        If the file is missing, a folder, a FIFO, socket or device, a symbolic link loop or a broken link.
+
+    """
+    p = Path(path)
+    problem = file_problem(p)
+    if problem is not None:
+        msg = f"{p}: {problem}"
+        raise MscseqError(msg)
+    return p
+
 
 def check_file(path: str | Path, *, what: str = "a count table") -> Path:
-    """Check that ``path`` is an existing, non-empty, readable file.
+    """Check that ``path`` is an existing, non-empty, readable regular file.
 
     Parameters
     ----------
@@ -49,16 +126,10 @@ def check_file(path: str | Path, *, what: str = "a count table") -> Path:
     Raises
     ------
     MscseqError
-        If the file is missing, a folder, empty or unreadable.
+        If the file is missing, not a regular file (folder, FIFO, device), empty or unreadable.
 
     """
-    p = Path(path)
-    if not p.exists():
-        msg = f"{p}: file not found; check the path (relative paths are from the current folder)"
-        raise MscseqError(msg)
-    if p.is_dir():
-        msg = f"{p}: is a folder, expected a file"
-        raise MscseqError(msg)
+    p = require_regular_file(path)
     try:
         size = p.stat().st_size
         with open(p, "rb"):
