@@ -11,13 +11,13 @@ import pandas as pd
 from mscseq.errors import MscseqError, first_names
 from mscseq.io.table import CountTable
 
-#: Largest count kept exactly: integers above 2**53 are not all representable in float64, and library
-#: sizes of such counts overflow 64-bit integers.
-MAX_EXACT_COUNT = 2**53
+#: Largest count accepted: from 2**53 on, float64 no longer holds every integer (2**53 + 1 reads as
+#: 2**53), and library sizes of such counts overflow 64-bit integers.
+MAX_EXACT_COUNT = 2**53 - 1
 
 
 def check_count_range(table: CountTable) -> None:
-    """Refuse counts, and per-sample totals, above :data:`MAX_EXACT_COUNT`.
+    """Refuse counts, and per-sample totals, of 2**53 or more (above :data:`MAX_EXACT_COUNT`).
 
     Parameters
     ----------
@@ -28,7 +28,7 @@ def check_count_range(table: CountTable) -> None:
     ------
     MscseqError
         Naming the file, the first gene and sample with a count too large, or the sample whose
-        counts add up to more than 2**53.
+        counts add up to 2**53 or more.
 
     """
     counts = table.counts
@@ -42,7 +42,7 @@ def check_count_range(table: CountTable) -> None:
         row = int(np.argmax(values[:, col] > MAX_EXACT_COUNT))
         msg = (
             f"{table.source}: gene '{counts.index[row]}', sample '{counts.columns[col]}': count "
-            f"{values[row, col]:.6g} is above 2^53 ({MAX_EXACT_COUNT:,}), beyond the exact range of "
+            f"{values[row, col]:.6g} is 2^53 ({MAX_EXACT_COUNT + 1:,}) or more, beyond the exact range of "
             "floating-point numbers; read counts are never this large, check the file"
         )
         raise MscseqError(msg)
@@ -51,8 +51,9 @@ def check_count_range(table: CountTable) -> None:
     over = np.flatnonzero(~(totals <= MAX_EXACT_COUNT))
     if len(over):
         msg = (
-            f"{table.source}: the counts of sample '{counts.columns[int(over[0])]}' add up to more than "
-            f"2^53 ({MAX_EXACT_COUNT:,}), beyond the exact range of floating-point numbers; check the file"
+            f"{table.source}: the counts of sample '{counts.columns[int(over[0])]}' add up to "
+            f"2^53 ({MAX_EXACT_COUNT + 1:,}) or more, beyond the exact range of floating-point numbers; "
+            "check the file"
         )
         raise MscseqError(msg)
 
