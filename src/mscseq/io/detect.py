@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mscseq.errors import MscseqError
+from mscseq.io.formats import COUNT_FORMATS, OTHER_FORMATS
 from mscseq.io.textfile import (
     HDF5_MAGIC,
     ZIP_MAGIC,
@@ -15,24 +16,6 @@ from mscseq.io.textfile import (
     head_lines,
     read_magic,
 )
-
-#: Formats that hold counts (valid values of ``--format``).
-COUNT_FORMATS = (
-    "matrix",
-    "nfcore",
-    "featurecounts",
-    "htseq",
-    "star",
-    "salmon",
-    "kallisto",
-    "rsem",
-    "h5ad",
-)
-#: Formats recognised by :func:`detect_format` that carry QC or other data but no gene counts.
-OTHER_FORMATS = ("featurecounts_summary", "star_log", "dexseq")
-
-#: Formats with one sample per file (the sample name comes from the sheet or the file name).
-PER_SAMPLE_FORMATS = ("htseq", "star", "salmon", "kallisto", "rsem")
 
 SALMON_HEADER = ["Name", "Length", "EffectiveLength", "TPM", "NumReads"]
 KALLISTO_HEADER = ["target_id", "length", "eff_length", "est_counts", "tpm"]
@@ -76,7 +59,7 @@ class Detected:
     Attributes
     ----------
     format
-        One of :data:`COUNT_FORMATS` or :data:`OTHER_FORMATS`.
+        A name in :data:`mscseq.io.formats.FORMATS`.
     level
         ``"gene"``, ``"transcript"``, ``"exon"`` or ``"qc"``.
     why
