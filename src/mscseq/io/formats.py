@@ -3,8 +3,9 @@
 Reading (:func:`mscseq.io.readers.read_count_files`) and describing (:func:`mscseq.io.inspect.inspect_file`)
 both dispatch through :data:`FORMATS`; neither has a chain of ``if format == ...``.
 
-A new count format goes in three places: a reader module in ``io/`` (text tables parse with
-:func:`mscseq.io.parsing.read_fixed_table`), one :class:`CountFormat` entry here, and a detection rule in
+A new count format goes in two places: a reader module in ``io/`` (text tables parse with
+:func:`mscseq.io.parsing.read_fixed_table`) and one :class:`CountFormat` entry here. A format with a
+header of its own is detected from the entry's :class:`HeaderSignature`; one without needs a rule in
 :func:`mscseq.io.detect.detect_format` (whose order decides between look-alike formats).
 """
 
@@ -71,6 +72,26 @@ class ReadRequest:
     as_is: bool = False
 
 
+@dataclass(frozen=True)
+class HeaderSignature:
+    """A header line that identifies a format: its first columns, exactly.
+
+    Attributes
+    ----------
+    columns
+        The first tab-separated fields of the first non-blank line.
+    level
+        The level of the features (``None``: told from the IDs, Salmon's quant.sf vs quant.genes.sf).
+    why
+        The evidence, for messages and ``mscseq inspect``.
+
+    """
+
+    columns: tuple[str, ...]
+    level: str | None
+    why: str
+
+
 TableReader = Callable[[Path, ReadRequest], CountTable]
 QCReader = Callable[[Path, str], pd.DataFrame]
 
@@ -92,6 +113,9 @@ class CountFormat:
         The file holds counts mscseq analyses (``False``: QC or exon bins, described by ``inspect`` only).
     hint
         How :func:`mscseq.io.detect.detect_format` recognises it, for documentation.
+    headers
+        Header lines that identify the format on their own (formats without one are told apart by
+        the ordered rules of :func:`mscseq.io.detect.detect_format`).
     read
         Reader of a table format (``None`` for quantifiers and QC files).
     quantifier
@@ -112,6 +136,7 @@ class CountFormat:
     per_sample: bool
     counts: bool
     hint: str
+    headers: tuple[HeaderSignature, ...] = ()
     read: TableReader | None = None
     quantifier: bool = False
     read_qc: QCReader | None = None
@@ -180,6 +205,13 @@ _ENTRIES = (
         False,
         True,
         "the '# Program:featureCounts' line or its 'Geneid Chr Start End Strand Length' header",
+        headers=(
+            HeaderSignature(
+                ("Geneid", "Chr", "Start", "End", "Strand", "Length"),
+                "gene",
+                "the featureCounts header 'Geneid Chr Start End Strand Length'",
+            ),
+        ),
         read=_featurecounts,
     ),
     CountFormat(
@@ -193,10 +225,55 @@ _ENTRIES = (
         "the 'N_unmapped' line and four columns (ReadsPerGene)",
         read=_star,
     ),
-    CountFormat("salmon", "transcript", True, True, "the quant.sf header", quantifier=True),
-    CountFormat("kallisto", "transcript", True, True, "the abundance.tsv header", quantifier=True),
     CountFormat(
-        "rsem", "gene", True, True, "the genes.results / isoforms.results header", quantifier=True
+        "salmon",
+        "transcript",
+        True,
+        True,
+        "the quant.sf header",
+        headers=(
+            HeaderSignature(
+                ("Name", "Length", "EffectiveLength", "TPM", "NumReads"),
+                None,
+                "the Salmon quant.sf header",
+            ),
+        ),
+        quantifier=True,
+    ),
+    CountFormat(
+        "kallisto",
+        "transcript",
+        True,
+        True,
+        "the abundance.tsv header",
+        headers=(
+            HeaderSignature(
+                ("target_id", "length", "eff_length", "est_counts", "tpm"),
+                "transcript",
+                "the kallisto abundance.tsv header",
+            ),
+        ),
+        quantifier=True,
+    ),
+    CountFormat(
+        "rsem",
+        "gene",
+        True,
+        True,
+        "the genes.results / isoforms.results header",
+        headers=(
+            HeaderSignature(
+                ("gene_id", "transcript_id(s)", "length", "effective_length", "expected_count"),
+                "gene",
+                "the RSEM genes.results header",
+            ),
+            HeaderSignature(
+                ("transcript_id", "gene_id", "length", "effective_length", "expected_count"),
+                "transcript",
+                "the RSEM isoforms.results header",
+            ),
+        ),
+        quantifier=True,
     ),
     CountFormat("h5ad", "gene", False, True, "the HDF5 signature (AnnData)", read=_h5ad),
     CountFormat(
@@ -233,6 +310,11 @@ _ENTRIES = (
 
 #: Every format :func:`mscseq.io.detect.detect_format` recognises, by name.
 FORMATS: dict[str, CountFormat] = {f.name: f for f in _ENTRIES}
+
+#: Header lines that identify a format on their own: (format name, signature).
+HEADER_SIGNATURES: tuple[tuple[str, HeaderSignature], ...] = tuple(
+    (f.name, h) for f in _ENTRIES for h in f.headers
+)
 
 #: Formats that hold counts (valid values of ``--format``).
 COUNT_FORMATS = tuple(name for name, f in FORMATS.items() if f.counts)
