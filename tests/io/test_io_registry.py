@@ -13,7 +13,7 @@ import pytest
 from mscseq.errors import MscseqError
 from mscseq.io import COUNT_FORMATS, FORMATS, ReadOptions
 from mscseq.io.detect import detect_format
-from mscseq.io.formats import OTHER_FORMATS, PER_SAMPLE_FORMATS, ReadRequest
+from mscseq.io.formats import HEADER_SIGNATURES, OTHER_FORMATS, PER_SAMPLE_FORMATS, ReadRequest
 from mscseq.io.limits import check_count_range
 from mscseq.io.matrix import count_text_lines
 from mscseq.io.readers import ReadOptions as ReadersReadOptions
@@ -132,3 +132,13 @@ def test_check_count_range_accepts_the_largest_exact_count():
     )
     with pytest.raises(MscseqError, match="gene 'g2', sample 'a'"):
         check_count_range(bad)
+
+
+@pytest.mark.parametrize(("name", "signature"), HEADER_SIGNATURES)
+def test_each_header_signature_detects_its_format(write, name, signature):
+    width = len(signature.columns)
+    row = "\t".join(["ENST00000000001", *["1"] * (width - 1)])
+    p = write(f"{name}.txt", "\t".join(signature.columns) + "\n" + row + "\n")
+    det = detect_format(p)
+    assert (det.format, det.why) == (name, signature.why)
+    assert det.level == (signature.level or "transcript")
