@@ -232,6 +232,7 @@ def test_huge_first_data_line_is_not_called_header_only(study):
     assert "only a header line" not in line
 
 
+@pytest.mark.slow
 def test_line_without_end_beyond_64_mib_is_named(study, tmp_path):
     p = tmp_path / "noeol.tsv.gz"
     with gzip.open(p, "wb", compresslevel=1) as fh:
@@ -241,6 +242,7 @@ def test_line_without_end_beyond_64_mib_is_named(study, tmp_path):
     assert "only a header line" not in line
 
 
+@pytest.mark.slow
 def test_wide_header_over_one_mib_is_read(study):
     samples = [f"sample_{i:06d}" for i in range(80_000)]  # a header line of about 1.1 MB
     p = study / "wide.tsv"
@@ -266,6 +268,7 @@ def test_blank_line_padding_reads(study):
     assert '"n_features": 60' in proc.stdout
 
 
+@pytest.mark.slow
 def test_all_zero_gene_padding_runs(study):
     p = study / "zeros.tsv"
     p.write_text(matrix_text() + "".join(f"Z{g}\t0\t0\t0\t0\t0\t0\n" for g in range(1_000)))
