@@ -59,7 +59,9 @@ def _protected(out: Path, inputs: Iterable[str | Path]) -> str | None:
     for p in inputs:
         if not str(p) or str(p) == "-":
             continue
-        src = Path(p).resolve()
+        src = Path(
+            os.path.realpath(p)
+        )  # realpath: no error on a symlink loop (reported by the reader)
         if src == out or src.is_relative_to(out):
             return f"it holds the input {p}"
     return None
@@ -141,7 +143,7 @@ def check_outdir(outdir: str | Path, *, force: bool, inputs: Iterable[str | Path
     if out.exists() and not out.is_dir():
         msg = f"{out}: exists and is not a folder; choose another --outdir"
         raise MscseqError(msg)
-    why = _protected(out.resolve(), inputs)
+    why = _protected(Path(os.path.realpath(out)), inputs)
     if why is not None:
         msg = f"{out}: refused as output folder: {why}; choose a new folder for --outdir"
         raise MscseqError(msg)

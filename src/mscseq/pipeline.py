@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import sys
 import time
@@ -194,9 +195,9 @@ def _refuse_input_as_output(out: Path, inputs: Sequence[str | Path]) -> None:
     """Refuse an output file that is one of the run's inputs (even with ``--force``)."""
     from mscseq.errors import MscseqError
 
-    target = Path(out).resolve()
+    target = Path(os.path.realpath(out))
     for p in inputs:
-        if Path(p).resolve() == target:
+        if Path(os.path.realpath(p)) == target:
             msg = f"{out}: is an input of this run; --out never overwrites an input, choose another file"
             raise MscseqError(msg)
 
@@ -283,7 +284,7 @@ def run_info(
 
     seen: dict[str, Path] = {}
     for p in [*params.counts, params.samples, *files, *getattr(params, "panels", [])]:
-        key = str(Path(p).resolve())
+        key = os.path.realpath(p)
         if key not in seen and Path(p).is_file():
             seen[key] = Path(p)
     inputs = list(seen.values())

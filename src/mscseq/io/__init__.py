@@ -1,8 +1,9 @@
 """Reading count files and sample sheets into one validated AnnData.
 
-Formats (detected from content; ``format=`` overrides): plain CSV/TSV matrices (``matrix``), nf-core/rnaseq
-merged tables (``nfcore``), featureCounts, HTSeq-count, STAR ``ReadsPerGene.out.tab``, Salmon, kallisto and
-RSEM estimates (summarised to genes as tximport does) and AnnData ``.h5ad``.
+Formats (detected from content; ``format=`` overrides; the registry is :data:`mscseq.io.formats.FORMATS`):
+plain CSV/TSV matrices (``matrix``), nf-core/rnaseq merged tables (``nfcore``), featureCounts, HTSeq-count,
+STAR ``ReadsPerGene.out.tab``, Salmon, kallisto and RSEM estimates (summarised to genes as tximport does)
+and AnnData ``.h5ad``.
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ from pathlib import Path
 import pandas as pd
 
 from mscseq.io.dataset import to_anndata
-from mscseq.io.detect import COUNT_FORMATS, detect_format
-from mscseq.io.readers import ReadOptions, paths_from_sheet, read_count_files
+from mscseq.io.detect import detect_format
+from mscseq.io.formats import COUNT_FORMATS, FORMATS, ReadOptions
+from mscseq.io.readers import paths_from_sheet, read_count_files
 from mscseq.io.sheet import read_sheet
 from mscseq.io.table import CountTable
 
 __all__ = [
     "COUNT_FORMATS",
+    "FORMATS",
     "CountTable",
+    "ReadOptions",
     "detect_format",
     "load_dataset",
     "read_count_files",
@@ -45,16 +49,8 @@ def read_counts(
     ----------
     path
         The count file.
-    format
-        Format name (one of :data:`COUNT_FORMATS`); ``None`` detects it from the content.
-    keep_gene_version
-        Keep Ensembl version suffixes on gene IDs.
-    layer
-        ``.h5ad`` only: the layer holding raw counts (default ``counts`` if present, else ``X``).
-    strandedness
-        STAR only: ``unstranded``, ``forward`` or ``reverse``; ``None`` infers it.
-    tx2gene
-        Transcript-level quantifier files: transcript-to-gene table or GTF.
+    format, keep_gene_version, layer, strandedness, tx2gene
+        Reader options, the fields of :class:`~mscseq.io.formats.ReadOptions` (documented there).
     sample
         Per-sample formats: the sample's name (default: from the file name or folder).
 
@@ -96,7 +92,7 @@ def read_inputs(
     fill_missing_zero
         Fill genes missing from some count files with zeros.
     options
-        Reader options (format, layer, strandedness, tx2gene, gene versions).
+        Reader options (see :class:`~mscseq.io.formats.ReadOptions`).
     path_column
         The sheet column with per-sample file paths.
 
@@ -151,16 +147,8 @@ def load_dataset(
         Name of the sheet's sample column.
     fill_missing_zero
         Fill genes missing from some count files with zeros.
-    format
-        Count file format (``None`` = detect).
-    keep_gene_version
-        Keep Ensembl gene version suffixes.
-    layer
-        ``.h5ad`` layer with raw counts.
-    strandedness
-        STAR strand column (``None`` = infer as nf-core/rnaseq does).
-    tx2gene
-        Transcript-to-gene table or GTF for transcript-level Salmon/kallisto/RSEM files.
+    format, keep_gene_version, layer, strandedness, tx2gene
+        Reader options, the fields of :class:`~mscseq.io.formats.ReadOptions` (documented there).
     path_column
         The sheet column with per-sample file paths.
 

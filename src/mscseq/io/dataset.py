@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mscseq.errors import MscseqError, first_names
+from mscseq.io.limits import check_no_empty_samples
 from mscseq.io.sheet import check_filled
 from mscseq.io.table import CountTable
 
@@ -83,6 +84,9 @@ def join_tables(tables: Sequence[CountTable], *, fill_missing_zero: bool = False
         qc=qc,
         notes=notes,
         lengths=lengths,
+        sample_files={
+            str(s): t.sample_files.get(str(s), t.source) for t in tables for s in t.counts.columns
+        },
     )
 
 
@@ -136,9 +140,12 @@ def match_samples(
             first_names(extra),
         )
     check_filled(sheet, required_columns, sheet_path=sheet_path)  # empty, NA, NaN, N/A, NULL, ...
-    if list(counts.columns) == list(sheet.index):
-        return counts, sheet, extra  # already in sheet order: no copy (large matrices)
-    return counts[list(sheet.index)], sheet, extra
+    if list(counts.columns) != list(sheet.index):
+        counts = counts[
+            list(sheet.index)
+        ]  # in sheet order (no copy when it already is: large matrices)
+    check_no_empty_samples(counts, table.sample_files, table.source)
+    return counts, sheet, extra
 
 
 def to_anndata(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mscseq.errors import MscseqError
+from mscseq.io.formats import COUNT_FORMATS, HEADER_SIGNATURES, OTHER_FORMATS
 from mscseq.io.textfile import (
     HDF5_MAGIC,
     ZIP_MAGIC,
@@ -16,29 +17,6 @@ from mscseq.io.textfile import (
     read_magic,
 )
 
-#: Formats that hold counts (valid values of ``--format``).
-COUNT_FORMATS = (
-    "matrix",
-    "nfcore",
-    "featurecounts",
-    "htseq",
-    "star",
-    "salmon",
-    "kallisto",
-    "rsem",
-    "h5ad",
-)
-#: Formats recognised by :func:`detect_format` that carry QC or other data but no gene counts.
-OTHER_FORMATS = ("featurecounts_summary", "star_log", "dexseq")
-
-#: Formats with one sample per file (the sample name comes from the sheet or the file name).
-PER_SAMPLE_FORMATS = ("htseq", "star", "salmon", "kallisto", "rsem")
-
-SALMON_HEADER = ["Name", "Length", "EffectiveLength", "TPM", "NumReads"]
-KALLISTO_HEADER = ["target_id", "length", "eff_length", "est_counts", "tpm"]
-RSEM_GENES_HEADER = ["gene_id", "transcript_id(s)", "length", "effective_length", "expected_count"]
-RSEM_ISOFORMS_HEADER = ["transcript_id", "gene_id", "length", "effective_length", "expected_count"]
-FEATURECOUNTS_HEADER = ["Geneid", "Chr", "Start", "End", "Strand", "Length"]
 STAR_QC = ("N_unmapped", "N_multimapping", "N_noFeature", "N_ambiguous")
 
 #: First-column names that mark a header line (a headerless HTSeq/STAR file starts with a gene ID).
@@ -76,7 +54,7 @@ class Detected:
     Attributes
     ----------
     format
-        One of :data:`COUNT_FORMATS` or :data:`OTHER_FORMATS`.
+        A name in :data:`mscseq.io.formats.FORMATS`.
     level
         ``"gene"``, ``"transcript"``, ``"exon"`` or ``"qc"``.
     why
@@ -160,10 +138,10 @@ def detect_format(path: str | Path) -> Detected:
     f0 = _fields(first)
     if first.startswith("# Program:featureCounts"):
         return Detected("featurecounts", "gene", "the '# Program:featureCounts' line")
-    if f0[:6] == FEATURECOUNTS_HEADER:
-        return Detected(
-            "featurecounts", "gene", "the featureCounts header 'Geneid Chr Start End Strand Length'"
-        )
+    for name, sig in HEADER_SIGNATURES:
+        if tuple(f0[: len(sig.columns)]) == sig.columns:
+            level = sig.level or _quant_level_from_ids([_fields(ln)[0] for ln in body[1:]], p)
+            return Detected(name, level, sig.why)
     if f0[0] == "Status" and len(body) > 1 and body[1].startswith(("Assigned", "Unassigned_")):
         return Detected(
             "featurecounts_summary",
@@ -177,15 +155,6 @@ def detect_format(path: str | Path) -> Detected:
         return Detected("star_log", "qc", "the 'Started job on |' lines of a STAR Log.final.out")
     if f0[0] in STAR_QC and len(f0) == 4:
         return Detected("star", "gene", "the STAR 'N_unmapped' line and four columns")
-    if f0[:5] == SALMON_HEADER:
-        ids = [_fields(ln)[0] for ln in body[1:]]
-        return Detected("salmon", _quant_level_from_ids(ids, p), "the Salmon quant.sf header")
-    if f0[:5] == KALLISTO_HEADER:
-        return Detected("kallisto", "transcript", "the kallisto abundance.tsv header")
-    if f0[:5] == RSEM_GENES_HEADER:
-        return Detected("rsem", "gene", "the RSEM genes.results header")
-    if f0[:5] == RSEM_ISOFORMS_HEADER:
-        return Detected("rsem", "transcript", "the RSEM isoforms.results header")
     headerless = f0[0].strip().strip('"').lower() not in HEADER_WORDS
     if len(f0) == 2 and is_number(f0[1]) and headerless:
         if _DEXSEQ_BIN.match(f0[0]):

@@ -9,14 +9,10 @@ import numpy as np
 import pandas as pd
 
 from mscseq.errors import MscseqError
-from mscseq.io.detect import PER_SAMPLE_FORMATS, Detected, check_declared, detect_format
-from mscseq.io.featurecounts import read_featurecounts, read_featurecounts_summary
-from mscseq.io.h5ad import read_h5ad
-from mscseq.io.htseq import read_htseq
-from mscseq.io.matrix import read_matrix
+from mscseq.io.detect import Detected, check_declared, detect_format
+from mscseq.io.formats import FORMATS, PER_SAMPLE_FORMATS, ReadOptions, ReadRequest
+from mscseq.io.limits import check_count_range
 from mscseq.io.names import sample_name_from_file
-from mscseq.io.parsing import read_fixed_table
-from mscseq.io.star import attach_star_log, read_star, read_star_log
 from mscseq.io.table import CountTable
 from mscseq.io.textfile import check_file, compression_of
 from mscseq.io.tximport import read_quant, read_tx2gene, summarize_to_gene
@@ -43,6 +39,7 @@ def _qc_dict(qc: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
 def _from_table(
     info: dict[str, Any], table: CountTable, *, raw_integer: bool | None = None
 ) -> None:
+    check_count_range(table)
     counts = table.counts
     values = counts.to_numpy()
     info["level"] = table.level if info.get("level") != "exon" else "exon"
@@ -90,7 +87,7 @@ def inspect_file(
         ``path``, ``format``, ``level`` (gene/transcript/exon/qc), ``detected_by``, ``compression``,
         ``n_features``, ``n_samples``, ``samples``, ``library_sizes`` (sample → total), ``integer_counts``,
         ``gene_names`` (symbols present), ``qc_lines`` (tool QC rows found, e.g. ``htseq__no_feature``),
-        ``qc`` (sample → metric → value) and ``notes``.
+        ``qc`` (sample → metric → value), ``notes`` and ``per_sample_file``.
 
     """
     p = check_file(path)
@@ -105,75 +102,47 @@ def inspect_file(
         "detected_by": det.why,
         "compression": compression_of(p) or "none",
     }
-    fmt = det.format
-    if fmt in ("matrix", "nfcore"):
-        table = read_matrix(p, nfcore=fmt == "nfcore", as_is=True)
-        _from_table(info, table)
-        if fmt == "nfcore":
-            info["notes"].append("nf-core merged table: estimated counts are rounded when analysed")
-    elif fmt == "featurecounts":
-        _from_table(info, read_featurecounts(p))
-    elif fmt == "htseq":
-        _from_table(info, read_htseq(p, sample=sample_name_from_file(p)))
-    elif fmt == "star":
-        table = read_star(p, sample=sample_name_from_file(p), strandedness=strandedness)
-        attach_star_log(table)
-        _from_table(info, table)
-    elif fmt in ("salmon", "kallisto", "rsem"):
-        quant = read_quant(p, sample=sample_name_from_file(p), fmt=fmt, level=det.level)
-        if tx2gene is not None or det.level == "gene" or quant.genes is not None:
-            tx = read_tx2gene(check_file(tx2gene)) if tx2gene is not None else None
-            table = summarize_to_gene([quant], tx2gene=tx, tx2gene_path=tx2gene)
-            raw_integer = bool(np.all(quant.counts == np.round(quant.counts)))
-            _from_table(info, table, raw_integer=raw_integer)
-            info["n_transcripts"] = len(quant.ids) if det.level == "transcript" else None
-        else:
-            counts = pd.DataFrame({quant.sample: quant.counts}, index=quant.ids)
-            _from_table(info, CountTable(counts=counts, source=p, format=fmt, level="transcript"))
-            info["notes"].append(
-                "transcript level: pass --tx2gene (table or GTF) to summarise to genes"
-            )
-    elif fmt == "h5ad":
-        _from_table(info, read_h5ad(p, layer=layer))
-    elif fmt == "dexseq":
-        sample = sample_name_from_file(p)
-        text, values = read_fixed_table(
-            p,
-            columns=["exon_bin", sample],
-            numeric=[1],
-            integer=[1],
-            header=False,
-            what="a dexseq_count.py file",
-        )
-        ids = text["exon_bin"].to_numpy()
-        special = pd.Series(ids).str.startswith("_").to_numpy()
-        counts = pd.DataFrame(values[~special], index=ids[~special], columns=[sample])
-        qc = pd.DataFrame(
-            [values[special, 0]], index=[sample], columns=[f"dexseq{x}" for x in ids[special]]
-        )
-        _from_table(info, CountTable(counts=counts, source=p, format="dexseq", level="exon", qc=qc))
-        info["notes"].append("exon-bin counts (DEXSeq): not usable as gene counts by mscseq")
-    elif fmt == "featurecounts_summary":
-        qc = read_featurecounts_summary(p)
-        info.update(n_features=0, n_samples=len(qc), samples=[str(s) for s in qc.index])
-        info["library_sizes"] = {}
-        info["qc"] = _qc_dict(qc)
-        info["qc_lines"] = list(qc.columns)
-        info["notes"] = [
-            "featureCounts summary: QC only; it is read automatically beside its counts file"
-        ]
-    elif fmt == "star_log":
-        metrics = read_star_log(p)
-        sample = sample_name_from_file(p)
-        info.update(n_features=0, n_samples=1, samples=[sample], library_sizes={})
-        info["qc"] = {sample: {k: _plain(v) for k, v in metrics.items()}}
-        info["qc_lines"] = list(metrics)
-        info["notes"] = ["STAR Log.final.out: mapping QC only"]
-    else:  # pragma: no cover - every detected format is handled above
-        msg = f"{p}: cannot inspect format '{fmt}'"
+    spec = FORMATS[det.format]
+    options = ReadOptions(format=format, layer=layer, strandedness=strandedness, tx2gene=tx2gene)
+    sample = sample_name_from_file(p) if spec.per_sample else None
+    if spec.quantifier:
+        _describe_quant(info, p, det, options)
+    elif spec.read is not None:
+        _from_table(info, spec.read(p, ReadRequest(sample, options, as_is=True)))
+    elif spec.read_qc is not None:
+        _describe_qc(info, spec.read_qc(p, sample or sample_name_from_file(p)))
+    else:  # pragma: no cover - every registered format has a reader
+        msg = f"{p}: cannot inspect format '{det.format}'"
         raise MscseqError(msg)
-    info["per_sample_file"] = fmt in PER_SAMPLE_FORMATS
+    if spec.note:
+        info["notes"].append(spec.note)
+    info["per_sample_file"] = det.format in PER_SAMPLE_FORMATS
     return info
+
+
+def _describe_quant(info: dict[str, Any], path: Path, det: Detected, options: ReadOptions) -> None:
+    """Salmon/kallisto/RSEM: gene-level figures when genes are known (or ``--tx2gene``), else transcripts."""
+    quant = read_quant(path, sample=sample_name_from_file(path), fmt=det.format, level=det.level)
+    tx2gene = options.tx2gene
+    if tx2gene is not None or det.level == "gene" or quant.genes is not None:
+        tx = read_tx2gene(check_file(tx2gene)) if tx2gene is not None else None
+        table = summarize_to_gene([quant], tx2gene=tx, tx2gene_path=tx2gene)
+        raw_integer = bool(np.all(quant.counts == np.round(quant.counts)))
+        _from_table(info, table, raw_integer=raw_integer)
+        info["n_transcripts"] = len(quant.ids) if det.level == "transcript" else None
+        return
+    counts = pd.DataFrame({quant.sample: quant.counts}, index=quant.ids)
+    _from_table(info, CountTable(counts=counts, source=path, format=det.format, level="transcript"))
+    info["notes"].append("transcript level: pass --tx2gene (table or GTF) to summarise to genes")
+
+
+def _describe_qc(info: dict[str, Any], qc: pd.DataFrame) -> None:
+    """A QC-only file (featureCounts .summary, STAR Log.final.out): its metrics per sample, no counts."""
+    info.update(n_features=0, n_samples=len(qc), samples=[str(s) for s in qc.index])
+    info["library_sizes"] = {}
+    info["qc"] = _qc_dict(qc)
+    info["qc_lines"] = [str(c) for c in qc.columns]
+    info["notes"] = []
 
 
 def format_report(info: dict[str, Any]) -> str:

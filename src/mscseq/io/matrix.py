@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,11 +24,12 @@ from mscseq.errors import MscseqError, first_names
 from mscseq.io.table import CountTable
 from mscseq.io.textfile import (
     DECOMPRESS_ERRORS,
+    HEAD_BYTES,
     check_file,
     compression_of,
-    head_lines,
-    iter_lines,
+    iter_rows,
     open_binary,
+    read_head,
     truncated_error,
 )
 
@@ -60,6 +62,8 @@ ANNOTATION_COLUMNS = (
 )
 #: Texts read as a missing value.
 MISSING = ("", "NA", "NaN", "nan", "na", "N/A", "null", "NULL", "None", "-")
+#: Longest header or first data line read (a header of about a million samples).
+MAX_LINE_BYTES = 64 << 20
 _ROW_BLOCK = 8192
 _CHUNK_ROWS = 4096
 
@@ -116,8 +120,50 @@ def sniff_delimiter(first_line: str, path: Path) -> str:
     raise MscseqError(msg)
 
 
-def _split(line: str, sep: str) -> list[str]:
-    return [f.strip() for f in next(csv.reader([line], delimiter=sep))]
+def _split(line: str, sep: str, path: Path) -> list[str]:
+    try:
+        return [f.strip() for f in next(csv.reader([line], delimiter=sep))]
+    except csv.Error as exc:  # a field longer than the csv module allows (128 KiB)
+        msg = f"{path}: cannot split a line of the table into columns ({exc}); a count table has short fields"
+        raise MscseqError(msg) from exc
+
+
+def _header_index(lines: list[str]) -> int | None:
+    return next((i for i, ln in enumerate(lines) if ln.strip() and not ln.startswith("#")), None)
+
+
+def _head_with_data(path: Path) -> tuple[list[str], int]:
+    """The first lines of a matrix (up to 200) and the index of its header; at least one data line follows.
+
+    The head read grows from 1 MiB to :data:`MAX_LINE_BYTES` when the header and a first data line do not
+    fit, so very wide tables are read; longer lines are refused with the line number.
+    """
+    limit = HEAD_BYTES
+    while True:
+        head = read_head(path, limit)
+        idx = _header_index(head.lines)
+        has_data = idx is not None and any(ln.strip() for ln in head.lines[idx + 1 :])
+        if has_data or head.whole or limit >= MAX_LINE_BYTES:
+            break
+        limit *= 8
+    if has_data:
+        assert idx is not None
+        # The header and up to 200 lines in all (the first data lines show R's write.table layout).
+        return head.lines[: max(200, idx + 2)], idx
+    if head.whole and idx is None:
+        msg = f"{path}: no header line found (only blank or '#' lines); expected a count table"
+        raise MscseqError(msg)
+    if head.whole:
+        msg = f"{path}: only a header line, no genes; check that the file was written completely"
+        raise MscseqError(msg)
+    if head.cut > limit // 2:
+        msg = (
+            f"{path}, line {len(head.lines) + 1}: longer than {limit >> 20} MiB with no line end; a count "
+            "table has one gene per line (check the line endings, or that this is a text table)"
+        )
+        raise MscseqError(msg)
+    msg = f"{path}: no gene lines in the first {limit >> 20} MiB, only blank or '#' lines; remove them"
+    raise MscseqError(msg)
 
 
 def read_layout(path: Path, *, nfcore: bool = False) -> Layout:
@@ -136,18 +182,10 @@ def read_layout(path: Path, *, nfcore: bool = False) -> Layout:
         Delimiter, header position and column roles.
 
     """
-    lines = head_lines(path, 200)
-    idx = next((i for i, ln in enumerate(lines) if ln.strip() and not ln.startswith("#")), None)
-    if idx is None:
-        msg = f"{path}: no header line found (only blank or '#' lines); expected a count table"
-        raise MscseqError(msg)
+    lines, idx = _head_with_data(path)
     sep = sniff_delimiter(lines[idx], path)
-    columns = _split(lines[idx], sep)
-    data = next((ln for ln in lines[idx + 1 :] if ln.strip()), None)
-    if data is None:
-        msg = f"{path}: only a header line, no genes; check that the file was written completely"
-        raise MscseqError(msg)
-    rows = [_split(ln, sep) for ln in lines[idx + 1 :] if ln.strip()]
+    columns = _split(lines[idx], sep, path)
+    rows = [_split(ln, sep, path) for ln in lines[idx + 1 :] if ln.strip()]
     widths = {len(r) for r in rows}
     trailing_empty = False
     if widths == {len(columns) + 1} and all(r[-1] != "" for r in rows):
@@ -184,22 +222,44 @@ def read_layout(path: Path, *, nfcore: bool = False) -> Layout:
     if not samples:
         msg = f"{path}: no sample columns after the gene ID and annotation columns"
         raise MscseqError(msg)
-    dup = sorted({s for s in samples if samples.count(s) > 1})
+    dup = sorted(s for s, k in Counter(samples).items() if k > 1)
     if dup:
         msg = f"{path}, line {idx + 1}: duplicated sample names in the header: {first_names(dup)}; make each sample column name unique"
         raise MscseqError(msg)
     return layout
 
 
-def _count_lines(path: Path) -> int:
-    """Count the lines of a (possibly compressed) file by streaming it in blocks."""
+def count_text_lines(path: Path) -> int:
+    """Count the non-blank lines of a (possibly compressed) file, streaming it in blocks.
+
+    Line ends may be LF, CRLF or CR alone; lines with no bytes between their line ends are not counted,
+    so a file padded with millions of blank lines reserves no room for them.
+
+    Parameters
+    ----------
+    path
+        The file.
+
+    Returns
+    -------
+    int
+        The number of lines holding at least one byte other than a line end.
+
+    """
     n = 0
-    last = b"\n"
+    after_end = True  # the start of the file is like the start of a line
     with open_binary(path) as fh:
         while block := fh.read(1 << 22):
-            n += block.count(b"\n")
-            last = block[-1:]
-    return n + (last != b"\n")
+            if b"\r" not in block and b"\n\n" not in block:  # the usual case, counted fast
+                n += block.count(b"\n") - (block[0] == 10 and after_end)
+                after_end = block[-1] == 10
+                continue
+            data = np.frombuffer(block, dtype=np.uint8)
+            ends = (data == 10) | (data == 13)
+            # A line end closes a line when the byte before it is not a line end itself.
+            n += int(np.count_nonzero(ends[1:] & ~ends[:-1])) + int(bool(ends[0]) and not after_end)
+            after_end = bool(ends[-1])
+    return n + (not after_end)
 
 
 def _fast_parse(path: Path, layout: Layout) -> tuple[dict[int, np.ndarray], np.ndarray]:
@@ -217,12 +277,13 @@ def _fast_parse(path: Path, layout: Layout) -> tuple[dict[int, np.ndarray], np.n
     """
     ncol = len(layout.columns)
     sample_cols = layout.sample_cols
-    text_cols = [i for i in range(ncol) if i not in set(sample_cols)]
+    is_sample = set(sample_cols)
+    text_cols = [i for i in range(ncol) if i not in is_sample]
     dtypes: dict[int, object] = dict.fromkeys(sample_cols, np.float64)
     for i in text_cols:
         dtypes[i] = str
     kind = compression_of(path)
-    capacity = max(_count_lines(path) - layout.header_line, 0)
+    capacity = max(count_text_lines(path) - 1, 0)  # every line but the header, at most
     # Stored samples × genes (the AnnData layout), so building X later needs no transposed copy.
     by_sample = np.empty((len(sample_cols), capacity), dtype=np.float64)
     texts: dict[int, list[np.ndarray]] = {i: [] for i in text_cols}
@@ -282,9 +343,7 @@ def diagnose(path: Path, layout: Layout, *, integer: bool) -> MscseqError | None
     """
     ncol = len(layout.columns)
     sample_cols = layout.sample_cols
-    reader = csv.reader(iter_lines(path), delimiter=layout.sep)
-    for row in reader:
-        line = reader.line_num
+    for line, row in iter_rows(path, layout.sep):
         if line <= layout.header_line or not row or not "".join(row).strip():
             continue
         if len(row) != ncol:

@@ -21,6 +21,7 @@ from mscseq.io.textfile import (
     check_file,
     compression_of,
     iter_lines,
+    iter_rows,
     truncated_error,
 )
 
@@ -34,10 +35,8 @@ def _diagnose(
     skip: int,
     what: str,
 ) -> MscseqError | None:
-    reader = csv.reader(iter_lines(path), delimiter="\t")
     ncol = len(columns)
-    for row in reader:
-        line = reader.line_num
+    for line, row in iter_rows(path, "\t"):
         if line <= skip or not row or not "".join(row).strip():
             continue
         if len(row) != ncol:

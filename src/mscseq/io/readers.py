@@ -4,60 +4,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from mscseq.errors import MscseqError
 from mscseq.io.dataset import join_tables
-from mscseq.io.detect import (
-    COUNT_FORMATS,
-    PER_SAMPLE_FORMATS,
-    Detected,
-    check_declared,
-    detect_format,
-)
-from mscseq.io.featurecounts import read_featurecounts
+from mscseq.io.detect import Detected, check_declared, detect_format
+from mscseq.io.formats import COUNT_FORMATS, FORMATS, CountFormat, ReadOptions, ReadRequest
 from mscseq.io.genes import clean_gene_ids
-from mscseq.io.h5ad import read_h5ad
-from mscseq.io.htseq import read_htseq
-from mscseq.io.matrix import read_matrix
+from mscseq.io.limits import check_count_range
 from mscseq.io.names import sample_name_from_file
-from mscseq.io.star import attach_star_log, read_star, star_log_beside
+from mscseq.io.star import star_log_beside
 from mscseq.io.table import CountTable
-from mscseq.io.textfile import check_file
+from mscseq.io.textfile import IS_FOLDER, NOT_FOUND, check_file, file_problem
 from mscseq.io.tximport import Quant, read_quant, read_tx2gene, summarize_to_gene
 
+__all__ = ["ReadOptions", "paths_from_sheet", "read_count_files", "resolve_format"]
+
 log = logging.getLogger(__name__)
-
-TXIMPORT_FORMATS = ("salmon", "kallisto", "rsem")
-
-
-@dataclass(frozen=True)
-class ReadOptions:
-    """Options shared by every reader.
-
-    Attributes
-    ----------
-    format
-        Declared format (``None`` = detect from content).
-    keep_gene_version
-        Keep Ensembl version suffixes on gene IDs.
-    layer
-        AnnData layer holding raw counts (``.h5ad`` only).
-    strandedness
-        STAR column: ``unstranded``, ``forward``, ``reverse`` (``None`` = infer).
-    tx2gene
-        Transcript-to-gene table or GTF for transcript-level quantifier files.
-
-    """
-
-    format: str | None = None
-    keep_gene_version: bool = False
-    layer: str | None = None
-    strandedness: str | None = None
-    tx2gene: str | Path | None = None
 
 
 def resolve_format(path: Path, declared: str | None) -> Detected:
@@ -78,40 +43,13 @@ def resolve_format(path: Path, declared: str | None) -> Detected:
     """
     det = detect_format(path)
     if declared in (None, "auto"):
-        if det.format == "dexseq":
-            msg = (
-                f"{path}: exon-bin counts from dexseq_count.py ({det.why}); mscseq compares gene-level counts: "
-                "give htseq-count or featureCounts gene counts"
-            )
-            raise MscseqError(msg)
-        if det.format == "featurecounts_summary":
-            msg = f"{path}: a featureCounts .summary holds QC, not counts; give the counts file (its .summary beside it is read as QC)"
-            raise MscseqError(msg)
-        if det.format == "star_log":
-            msg = f"{path}: a STAR Log.final.out holds mapping QC, not counts; give the ReadsPerGene.out.tab file"
+        spec = FORMATS[det.format]
+        if not spec.counts:
+            msg = f"{path}: {spec.refusal.format(why=det.why)}"
             raise MscseqError(msg)
         return det
     check_declared(path, declared, det)
     return Detected(declared, det.level, "--format")
-
-
-def _read_one(path: Path, det: Detected, sample: str | None, opts: ReadOptions) -> CountTable:
-    fmt = det.format
-    if fmt in ("matrix", "nfcore"):
-        return read_matrix(path, nfcore=fmt == "nfcore")
-    if fmt == "featurecounts":
-        return read_featurecounts(path)
-    if fmt == "h5ad":
-        return read_h5ad(path, layer=opts.layer)
-    name = sample or sample_name_from_file(path)
-    if fmt == "htseq":
-        return read_htseq(path, sample=name)
-    if fmt == "star":
-        table = read_star(path, sample=name, strandedness=opts.strandedness)
-        attach_star_log(table)
-        return table
-    msg = f"{path}: format '{fmt}' cannot be read on its own here"  # pragma: no cover - guarded by callers
-    raise MscseqError(msg)
 
 
 def read_count_files(
@@ -164,7 +102,8 @@ def read_count_files(
     for raw, sample in zip(paths, names, strict=True):
         path = check_file(raw)
         det = resolve_format(path, opts.format)
-        if det.format in PER_SAMPLE_FORMATS:
+        spec = FORMATS[det.format]
+        if spec.per_sample:
             if sheet_path is not None and sample is None:
                 msg = (
                     f"{sheet_path}: several samples share the path {path}, but this {det.format} file holds "
@@ -179,16 +118,18 @@ def read_count_files(
                 )
                 raise MscseqError(msg)
             seen[name] = path
-            if det.format in TXIMPORT_FORMATS:
+            if spec.quantifier:
                 quants.setdefault((det.format, det.level), []).append(
                     read_quant(path, sample=name, fmt=det.format, level=det.level)
                 )
                 continue
-            tables.append(_read_one(path, det, name, opts))
+            tables.append(_read_table(path, spec, ReadRequest(name, opts)))
         else:
-            tables.append(_read_one(path, det, None, opts))
+            tables.append(_read_table(path, spec, ReadRequest(None, opts)))
     for group in quants.values():
         tables.append(summarize_to_gene(group, tx2gene=tx2gene, tx2gene_path=opts.tx2gene))
+    for t in tables:
+        check_count_range(t)
     _check_strandedness_agrees(tables)
     tables = [clean_gene_ids(t, keep_version=opts.keep_gene_version) for t in tables]
     for t in tables:
@@ -197,6 +138,13 @@ def read_count_files(
     table = join_tables(tables, fill_missing_zero=fill_missing_zero)
     table.files = _files_read([check_file(p) for p in paths], opts)
     return table
+
+
+def _read_table(path: Path, spec: CountFormat, request: ReadRequest) -> CountTable:
+    if spec.read is None:  # pragma: no cover - every count format but the quantifiers has a reader
+        msg = f"{path}: format '{spec.name}' cannot be read on its own here"
+        raise MscseqError(msg)
+    return spec.read(path, request)
 
 
 def _check_strandedness_agrees(tables: list[CountTable]) -> None:
@@ -275,11 +223,15 @@ def paths_from_sheet(
             raise MscseqError(msg)
         p = Path(text).expanduser()
         p = p if p.is_absolute() else base / p
-        if not p.exists():
+        problem = file_problem(p)
+        if problem == NOT_FOUND:
             msg = f"{where}: file '{text}' does not exist (looked for {p}; paths are relative to the sheet's folder)"
             raise MscseqError(msg)
-        if p.is_dir():
+        if problem == IS_FOLDER:
             msg = f"{where}: '{text}' is a folder; give the count file inside it (e.g. quant.sf)"
+            raise MscseqError(msg)
+        if problem is not None:
+            msg = f"{where}: '{text}' {problem}"
             raise MscseqError(msg)
         key = p.resolve()
         if key not in owners:

@@ -34,6 +34,9 @@ class CountTable:
     files
         Every file read to make the table (count files, tx2gene, QC files found beside them), for
         provenance (checksums in ``run_info.json``).
+    sample_files
+        The count file of each sample, when the table joins several files (else every sample's file is
+        ``source``), for messages.
 
     """
 
@@ -46,6 +49,7 @@ class CountTable:
     notes: list[str] = field(default_factory=list)
     lengths: pd.DataFrame | None = None
     files: list[Path] = field(default_factory=list)
+    sample_files: dict[str, Path] = field(default_factory=dict)
 
     @property
     def samples(self) -> list[str]:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import bz2
+import csv
+import errno
 import gzip
 import io
 import lzma
+import os
+import stat
 import zlib
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -22,6 +27,9 @@ _MAGIC = {
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"
 
+#: Bytes read from the start of a file to detect its format and read its header.
+HEAD_BYTES = 1 << 20
+
 #: Exceptions raised by the decompressors on truncated or corrupt data.
 DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (
     EOFError,
@@ -30,9 +38,83 @@ DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (
     lzma.LZMAError,
 )
 
+#: :func:`file_problem`'s answers for a missing file and a folder (callers word these themselves).
+NOT_FOUND = "file not found; check the path (relative paths are from the current folder)"
+IS_FOLDER = "is a folder, expected a file"
+
+
+def file_problem(path: str | Path) -> str | None:
+    """Say why ``path`` cannot be read as a regular file, without opening it (``None`` if it can).
+
+    Only ``os.stat`` is used, so a FIFO, socket or device is refused before ``open`` could block on it.
+
+    Parameters
+    ----------
+    path
+        The file.
+
+    Returns
+    -------
+    str or None
+        The problem, as the end of a one-line message (``"is a folder, expected a file"``).
+
+    """
+    p = Path(path)
+    try:
+        mode = os.stat(p).st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "is a symbolic link loop (it points back to itself); point it to the real file"
+        if exc.errno == errno.ENAMETOOLONG:
+            return "the path is too long for the file system"
+        if exc.errno in (errno.EACCES, errno.EPERM):
+            return f"cannot be read ({exc.strerror}); check the permissions of its folders"
+        if os.path.islink(p):
+            return "is a symbolic link to a file that does not exist; point it to the real file"
+        return NOT_FOUND
+    if stat.S_ISDIR(mode):
+        return IS_FOLDER
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a named pipe (FIFO)"
+            if stat.S_ISFIFO(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "a device"
+        )
+        return f"is {kind}, not a regular file; save the data to a file and give that file"
+    return None
+
+
+def require_regular_file(path: str | Path) -> Path:
+    """Refuse anything but an existing regular file (checked with ``os.stat``, before any ``open``).
+
+    Parameters
+    ----------
+    path
+        The file.
+
+    Returns
+    -------
+    pathlib.Path
+        The path.
+
+    Raises
+    ------
+    MscseqError
+        If the file is missing, a folder, a FIFO, socket or device, a symbolic link loop or a broken link.
+
+    """
+    p = Path(path)
+    problem = file_problem(p)
+    if problem is not None:
+        msg = f"{p}: {problem}"
+        raise MscseqError(msg)
+    return p
+
 
 def check_file(path: str | Path, *, what: str = "a count table") -> Path:
-    """Check that ``path`` is an existing, non-empty, readable file.
+    """Check that ``path`` is an existing, non-empty, readable regular file.
 
     Parameters
     ----------
@@ -49,16 +131,10 @@ def check_file(path: str | Path, *, what: str = "a count table") -> Path:
     Raises
     ------
     MscseqError
-        If the file is missing, a folder, empty or unreadable.
+        If the file is missing, not a regular file (folder, FIFO, device), empty or unreadable.
 
     """
-    p = Path(path)
-    if not p.exists():
-        msg = f"{p}: file not found; check the path (relative paths are from the current folder)"
-        raise MscseqError(msg)
-    if p.is_dir():
-        msg = f"{p}: is a folder, expected a file"
-        raise MscseqError(msg)
+    p = require_regular_file(path)
     try:
         size = p.stat().st_size
         with open(p, "rb"):
@@ -162,11 +238,83 @@ def read_text(path: str | Path, *, what: str = "a count table") -> str:
     return _decode(raw, p)
 
 
-def head_lines(path: str | Path, n: int = 30, *, max_bytes: int = 1 << 20) -> list[str]:
+@dataclass(frozen=True)
+class Head:
+    """The first complete lines of a file, read by :func:`read_head`.
+
+    Attributes
+    ----------
+    lines
+        The lines, without line endings (blank lines included).
+    whole
+        The whole file was read.
+    cut
+        Bytes after the last line end that were left out (the start of a line longer than the read).
+
+    """
+
+    lines: list[str]
+    whole: bool
+    cut: int
+
+
+def read_head(path: str | Path, max_bytes: int = HEAD_BYTES) -> Head:
+    """Read the complete lines within the first ``max_bytes`` (decompressed) bytes of a text file.
+
+    A line ending is LF, CRLF or CR alone. When no line ends within ``max_bytes``, the start of the first
+    line is returned (cut at a whole character). A truncated compressed file whose start is intact is not
+    detected here (the full read reports it).
+
+    Parameters
+    ----------
+    path
+        The file.
+    max_bytes
+        Read at most this many (decompressed) bytes.
+
+    Returns
+    -------
+    Head
+        The lines, whether that is the whole file and how many bytes of a longer line were left out.
+
+    Raises
+    ------
+    MscseqError
+        Missing, empty, binary, undecodable or corrupt files.
+
+    """
+    p = check_file(path)
+    try:
+        with open_binary(p) as fh:
+            raw = fh.read(max_bytes + 1)
+    except DECOMPRESS_ERRORS as exc:
+        raise truncated_error(p, exc) from exc
+    whole = len(raw) <= max_bytes
+    raw = raw[:max_bytes]
+    _check_not_binary(raw, p)
+    cut = 0
+    if not whole:
+        end = max(raw.rfind(b"\n"), raw.rfind(b"\r"))
+        keep = end + 1 if end >= 0 else _whole_characters(raw)
+        cut = len(raw) - keep  # cut at a line end (or a character) so a character is never split
+        raw = raw[:keep]
+    return Head(_decode(raw, p).splitlines(), whole, cut)
+
+
+def _whole_characters(raw: bytes) -> int:
+    """Length of ``raw`` without a UTF-8 character cut at its end."""
+    for back in range(min(4, len(raw))):
+        if raw[len(raw) - 1 - back] & 0xC0 != 0x80:  # the lead byte of the last character
+            lead = raw[len(raw) - 1 - back]
+            size = 1 if lead < 0x80 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+            return len(raw) if size == back + 1 else len(raw) - 1 - back
+    return len(raw)
+
+
+def head_lines(path: str | Path, n: int = 30, *, max_bytes: int = HEAD_BYTES) -> list[str]:
     """Return up to ``n`` first lines of a (possibly compressed) text file, without line endings.
 
-    Only the start of the file is decompressed, so this is cheap on large files. A truncated compressed
-    file whose start is intact is not detected here (the full read reports it).
+    Only the start of the file is decompressed, so this is cheap on large files (see :func:`read_head`).
 
     Parameters
     ----------
@@ -188,19 +336,7 @@ def head_lines(path: str | Path, n: int = 30, *, max_bytes: int = 1 << 20) -> li
         Missing, empty, binary, undecodable or corrupt files.
 
     """
-    p = check_file(path)
-    try:
-        with open_binary(p) as fh:
-            raw = fh.read(max_bytes)
-    except DECOMPRESS_ERRORS as exc:
-        raise truncated_error(p, exc) from exc
-    _check_not_binary(raw, p)
-    if len(raw) == max_bytes and b"\n" in raw:
-        raw = raw[: raw.rindex(b"\n")]
-    # Cut at a line end so a multi-byte character is never split.
-    text = _decode(raw, p)
-    lines = text.splitlines()
-    return lines[:n]
+    return read_head(path, max_bytes).lines[:n]
 
 
 def iter_lines(path: Path) -> Iterator[str]:
@@ -230,3 +366,33 @@ def iter_lines(path: Path) -> Iterator[str]:
                 raise MscseqError(msg) from exc
     except DECOMPRESS_ERRORS as exc:
         raise truncated_error(path, exc) from exc
+
+
+def iter_rows(path: Path, sep: str) -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(line number, fields)`` of a delimited text file, streaming it (for diagnosis).
+
+    Parameters
+    ----------
+    path
+        The file (checked by the caller).
+    sep
+        The delimiter.
+
+    Yields
+    ------
+    tuple of (int, list of str)
+        The 1-based line number and the fields of each line (blank lines give no fields).
+
+    Raises
+    ------
+    MscseqError
+        When a line cannot be split (a field longer than the csv module allows), naming the line.
+
+    """
+    reader = csv.reader(iter_lines(path), delimiter=sep)
+    try:
+        for row in reader:
+            yield reader.line_num, row
+    except csv.Error as exc:
+        msg = f"{path}, line {reader.line_num}: cannot split the line into columns ({exc})"
+        raise MscseqError(msg) from exc

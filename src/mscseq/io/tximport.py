@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 
 from mscseq.errors import MscseqError, first_names
-from mscseq.io.detect import detect_format
 from mscseq.io.parsing import read_fixed_table
 from mscseq.io.table import CountTable
 from mscseq.io.textfile import head_lines, read_text
@@ -59,9 +58,7 @@ class Quant:
     genes: np.ndarray | None = None  # RSEM isoforms: the file's own gene_id column
 
 
-def read_quant(
-    path: str | Path, *, sample: str, fmt: str | None = None, level: str | None = None
-) -> Quant:
+def read_quant(path: str | Path, *, sample: str, fmt: str, level: str) -> Quant:
     """Read a Salmon ``quant.sf``/``quant.genes.sf``, kallisto ``abundance.tsv`` or RSEM ``*.results`` file.
 
     Parameters
@@ -71,7 +68,8 @@ def read_quant(
     sample
         The sample's name.
     fmt, level
-        Format and level when already known (else detected).
+        Format (``salmon``, ``kallisto`` or ``rsem``) and level (``gene`` or ``transcript``), as
+        :func:`mscseq.io.detect.detect_format` found them.
 
     Returns
     -------
@@ -80,9 +78,6 @@ def read_quant(
 
     """
     p = Path(path)
-    if fmt is None or level is None:
-        det = detect_format(p)
-        fmt, level = det.format, det.level
     if (fmt, level) not in _COLUMNS:
         msg = f"{p}: not a Salmon, kallisto or RSEM quantification file (detected {fmt})"
         raise MscseqError(msg)
