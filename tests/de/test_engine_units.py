@@ -9,12 +9,10 @@ from scipy.stats import nbinom, norm
 
 from mscseq.de.engine import fit_deseq2, lrt_results, results, threshold_test
 from mscseq.de.engine._rstats import lowess, p_adjust_bh, trimmed_mean_rows
-from mscseq.de.engine.dispersion import (
-    dlog_posterior,
-    fit_dispersion_line_search,
-    log_posterior,
-)
-from mscseq.de.engine.glm import fit_nb_glm, outer_rows
+from mscseq.de.engine.backends import NumbaBackend
+from mscseq.de.engine.dispersion import fit_dispersion_line_search
+from mscseq.de.engine.glm import fit_nb_glm
+from mscseq.de.engine.likelihood import dlog_posterior, log_posterior, outer_rows
 from mscseq.de.engine.trend import glm_gamma_identity, r_loess_1d
 from mscseq.errors import MscseqError
 
@@ -227,7 +225,7 @@ def test_compiled_kernels_match_numpy(n: int) -> None:
     yt, xv = y.T.copy(), x.to_numpy()
     alpha = 0.05 + 1.0 / (yt.mean(1) + 1.0)
     f0 = fit_nb_glm(yt, sf, xv, alpha)
-    f1 = fit_nb_glm(yt, sf, xv, alpha, kernels=True)
+    f1 = fit_nb_glm(yt, sf, xv, alpha, backend=NumbaBackend())
     for k in ("beta", "beta_var", "mu", "hat", "loglike"):
         np.testing.assert_allclose(getattr(f1, k), getattr(f0, k), rtol=1e-7, atol=1e-10, err_msg=k)
     np.testing.assert_array_equal(f1.iterations, f0.iterations)
@@ -237,7 +235,7 @@ def test_compiled_kernels_match_numpy(n: int) -> None:
         a0 = np.log(alpha)
         r0 = fit_dispersion_line_search(yt, xv, mu, a0, prior_mean=prior, prior_var=0.6)
         r1 = fit_dispersion_line_search(
-            yt, xv, mu, a0, prior_mean=prior, prior_var=0.6, kernels=True
+            yt, xv, mu, a0, prior_mean=prior, prior_var=0.6, backend=NumbaBackend()
         )
         same = r0.iterations == r1.iterations
         assert same.mean() > 0.99
@@ -246,7 +244,7 @@ def test_compiled_kernels_match_numpy(n: int) -> None:
         if prior is not None:  # without a prior the grid's flat tails are decided by rounding
             g0 = fit_dispersion_grid(yt[:50], xv, mu[:50], prior_mean=prior[:50], prior_var=0.6)
             g1 = fit_dispersion_grid(
-                yt[:50], xv, mu[:50], prior_mean=prior[:50], prior_var=0.6, kernels=True
+                yt[:50], xv, mu[:50], prior_mean=prior[:50], prior_var=0.6, backend=NumbaBackend()
             )
             np.testing.assert_allclose(g1, g0, rtol=1e-10)
     full0 = fit_deseq2(y, x, kernels=False)

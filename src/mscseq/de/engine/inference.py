@@ -26,7 +26,8 @@ from .dispersion import (
     linear_model_mu,
     rough_dispersion,
 )
-from .glm import fit_nb_glm, outer_rows, sandwich
+from .glm import fit_nb_glm
+from .likelihood import outer_rows, sandwich
 from .results import threshold_test
 from .shrink import nbinom_map_apeglm
 from .trend import glm_gamma_identity

@@ -16,7 +16,7 @@ import numpy as np
 from scipy.special import gammainc, ndtr, polygamma
 
 from ._rstats import mad
-from .dispersion import MIN_DISP
+from .likelihood import MIN_DISP
 
 
 class TrendFitError(RuntimeError):
