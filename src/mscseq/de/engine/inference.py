@@ -138,10 +138,24 @@ class MscseqInference(Inference):
     def fit_rough_dispersions(
         self, normed_counts: np.ndarray, design_matrix: np.ndarray
     ) -> np.ndarray:
-        """R's ``roughDispEstimate``."""
-        return rough_dispersion(
-            np.asarray(normed_counts, float).T, np.asarray(design_matrix, float)
-        )
+        """R's ``roughDispEstimate``.
+
+        Raises
+        ------
+        ValueError
+            When there are no more samples than design columns: no residual degrees of freedom
+            are left to estimate a dispersion (R's ``DESeq`` stops there too).
+
+        """
+        x = np.asarray(design_matrix, float)
+        n, p = x.shape
+        if n <= p:
+            msg = (
+                f"{n} samples and {p} design columns leave no residual degrees of freedom, so "
+                "dispersions cannot be estimated; add replicates or use a design with fewer columns"
+            )
+            raise ValueError(msg)
+        return rough_dispersion(np.asarray(normed_counts, float).T, x)
 
     def fit_moments_dispersions(
         self, normed_counts: np.ndarray, size_factors: np.ndarray
