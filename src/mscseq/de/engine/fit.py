@@ -22,6 +22,7 @@ from .cooks import cooks_distance, max_cooks, n_or_more_in_cell, replacement_cou
 from .dispersion import genewise_dispersions, map_dispersions
 from .glm import fit_nb_glm
 from .likelihood import LOG2E
+from .sizefactors import size_factors_median_ratio
 from .trend import Trend, fit_trend, prior_variance, var_log_disp_residuals
 
 _CELLS_PER_BLOCK = 2_000_000
@@ -114,39 +115,6 @@ class DESeq2Fit:
     def lfc_se(self) -> np.ndarray:
         """``(n_genes, p)`` standard errors on the log2 scale."""
         return np.sqrt(np.maximum(self.beta_var, 0.0)) * LOG2E
-
-
-def size_factors_median_ratio(counts_gn: np.ndarray) -> np.ndarray:
-    """DESeq2 median-of-ratios size factors (``estimateSizeFactorsForMatrix``).
-
-    Parameters
-    ----------
-    counts_gn
-        ``(n_genes, n_samples)`` counts.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(n_samples,)`` size factors (not rescaled, as R).
-
-    Raises
-    ------
-    MscseqError
-        When no gene has a positive count in every sample.
-
-    """
-    # genes with a zero count have geometric mean 0 and are left out; for the others every
-    # log ratio is finite, so one median per sample over the kept rows is R's rule
-    ok = (counts_gn > 0).all(axis=1)
-    if not ok.any():
-        msg = (
-            "every gene has a zero count in some sample, so median-of-ratios size factors "
-            "cannot be computed; pass size_factors"
-        )
-        raise MscseqError(msg)
-    logc = np.log(counts_gn[ok])
-    logc -= logc.mean(axis=1)[:, None]
-    return np.exp(np.median(logc, axis=0))
 
 
 def _check_design(design: pd.DataFrame, n: int) -> np.ndarray:
