@@ -11,9 +11,11 @@ the bottleneck, so for large inputs the same algorithms run here gene by gene, w
   samples, and factorised with a small in-place Cholesky;
 * no temporaries of size ``genes × samples``.
 
-The kernels are compiled with ``cache=True`` and ``nogil=True``; :mod:`.fit` calls them on blocks
-of genes from a thread pool. This module imports numba, so it is imported only when the input is
-large enough for the compile-cache load (≈0.3 s) to pay (see :func:`use_kernels`).
+The kernels are compiled with ``cache=True`` and ``nogil=True``; :class:`.backends.NumbaBackend`
+calls them on parts of the genes from a thread pool (each gene's result is independent of the
+others, so the split never changes a bit). This module imports numba, so it is imported only when
+the input is large enough for the compile-cache load (≈0.3 s) to pay
+(:func:`.backends.use_kernels`).
 """
 
 from __future__ import annotations
