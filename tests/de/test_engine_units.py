@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _engine_data import toy_counts as _toy
 from scipy.stats import nbinom, norm
 
 from mscseq.de.engine import fit_deseq2, lrt_results, results, threshold_test
@@ -18,22 +19,6 @@ from mscseq.de.engine.glm import fit_nb_glm
 from mscseq.de.engine.likelihood import dlog_posterior, log_posterior, outer_rows
 from mscseq.de.engine.trend import glm_gamma_identity, r_loess_1d
 from mscseq.errors import MscseqError
-
-
-def _toy(seed: int = 1, g: int = 300, n: int = 12):
-    rng = np.random.default_rng(seed)
-    grp = np.repeat([0.0, 1.0], n // 2)
-    bat = np.tile([0.0, 1.0, 0.0], n // 3)
-    x = pd.DataFrame(
-        {"Intercept": 1.0, "batch[T.b]": bat, "group[T.B]": grp}, index=[f"s{i}" for i in range(n)]
-    )
-    sf = np.exp(rng.normal(0, 0.3, n))
-    mu = np.exp(rng.normal(4, 1.5, g))
-    lfc = np.where(rng.random(g) < 0.2, rng.normal(0, 1.5, g), 0)
-    m = sf[:, None] * mu * np.exp(np.outer(grp, lfc) + np.outer(bat, rng.normal(0, 0.3, g)))
-    disp = 0.05 + 1 / mu
-    y = rng.negative_binomial(1 / disp, 1 / (1 + m * disp)).astype(float)
-    return y, x, sf
 
 
 def test_irls_matches_statsmodels_nb_glm() -> None:
