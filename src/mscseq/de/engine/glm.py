@@ -130,69 +130,24 @@ def fit_nb_glm(
     irls = backend.irls(
         y, size_factors, x, alpha, beta_start, lam, tol=tol, maxit=maxit, minmu=minmu
     )
-    return _finish(
-        y,
-        size_factors,
-        x,
-        alpha,
-        lam_log2,
-        irls.beta,
-        beta_start,
-        irls.beta_var,
-        irls.mu,
-        irls.hat,
-        irls.iterations,
-        irls.loglike,
-        maxit,
-        minmu,
-        use_optim,
+    fit = GLMFit(
+        beta=irls.beta,
+        beta_var=irls.beta_var,
+        mu=irls.mu,
+        hat=irls.hat,
+        iterations=irls.iterations,
+        converged=irls.iterations < maxit,
+        loglike=irls.loglike,
     )
-
-
-def _finish(
-    y: np.ndarray,
-    size_factors: np.ndarray,
-    x: np.ndarray,
-    alpha: np.ndarray,
-    lam_log2: np.ndarray,
-    beta: np.ndarray,
-    beta_start: np.ndarray,
-    beta_var: np.ndarray,
-    mu: np.ndarray,
-    hat: np.ndarray,
-    iters: np.ndarray,
-    loglike: np.ndarray,
-    maxit: int,
-    minmu: float,
-    use_optim: bool,
-) -> GLMFit:
-    """Convergence flags and DESeq2's L-BFGS-B refit of genes IRLS could not fit."""
-    converged = iters < maxit
-    stable = ~np.isnan(beta).any(axis=1)
-    var_pos = (beta_var > 0).all(axis=1)
-    rows = (
-        np.flatnonzero(~converged | ~stable | ~var_pos)
-        if use_optim
-        else np.flatnonzero(~stable | ~var_pos)
-    )
+    stable = ~np.isnan(fit.beta).any(axis=1)
+    var_pos = (fit.beta_var > 0).all(axis=1)
+    failed = ~stable | ~var_pos
+    if use_optim:
+        failed |= ~fit.converged
+    rows = np.flatnonzero(failed)
     if rows.size:
-        _optim_rows(
-            rows,
-            y,
-            size_factors,
-            x,
-            alpha,
-            lam_log2,
-            beta,
-            beta_start,
-            stable,
-            beta_var,
-            converged,
-            mu,
-            loglike,
-            minmu,
-        )
-    return GLMFit(beta, beta_var, mu, hat, iters, converged, loglike)
+        _optim_rows(rows, y, size_factors, x, alpha, lam_log2, beta_start, stable, minmu, fit)
+    return fit
 
 
 def _optim_rows(
@@ -202,22 +157,18 @@ def _optim_rows(
     x: np.ndarray,
     alpha: np.ndarray,
     lam_log2: np.ndarray,
-    beta: np.ndarray,
     beta_start: np.ndarray,
     stable: np.ndarray,
-    beta_var: np.ndarray,
-    converged: np.ndarray,
-    mu: np.ndarray,
-    loglike: np.ndarray,
     minmu: float,
+    fit: GLMFit,
 ) -> None:
-    """L-BFGS-B refit on the log2 scale for genes IRLS could not fit (in place)."""
+    """DESeq2's L-BFGS-B refit on the log2 scale of ``rows`` (written into ``fit`` in place)."""
     from scipy.optimize import minimize
 
     lam_nat = lam_log2 / LN2**2
     sd = np.sqrt(1.0 / lam_log2)
     for i in rows:
-        b_log2 = beta[i] * LOG2E
+        b_log2 = fit.beta[i] * LOG2E
         start = b_log2 if (stable[i] and np.all(np.abs(b_log2) < LARGE)) else beta_start[i] * LOG2E
         k = y[i]
         a = alpha[i]
@@ -243,13 +194,13 @@ def _optim_rows(
             bounds=[(-LARGE, LARGE)] * x.shape[1],
         )
         if res.success:
-            converged[i] = True
-        beta[i] = res.x * LN2
-        m = size_factors * np.exp(x @ beta[i])
-        mu[i] = m
-        mc = np.maximum(m, minmu)
-        wv = 1.0 / (1.0 / mc + a)
-        xtwx = x.T @ (x * wv[:, None])
+            fit.converged[i] = True
+        fit.beta[i] = res.x * LN2
+        m = size_factors * np.exp(x @ fit.beta[i])
+        fit.mu[i] = m
+        m_clamped = np.maximum(m, minmu)
+        w = 1.0 / (1.0 / m_clamped + a)
+        xtwx = x.T @ (x * w[:, None])
         inv = np.linalg.inv(xtwx + np.diag(lam_nat))
-        beta_var[i] = np.diagonal(inv @ xtwx @ inv)
-        loglike[i] = nb_loglike(k[None, :], mc[None, :], np.array([a]))[0]
+        fit.beta_var[i] = np.diagonal(inv @ xtwx @ inv)
+        fit.loglike[i] = nb_loglike(k[None, :], m_clamped[None, :], np.array([a]))[0]
