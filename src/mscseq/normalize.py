@@ -6,12 +6,11 @@ import logging
 
 import numpy as np
 
+from mscseq.de.engine.likelihood import MIN_DISP
+from mscseq.de.engine.sizefactors import size_factors_median_ratio
 from mscseq.errors import MscseqError
 
 log = logging.getLogger(__name__)
-
-#: R DESeq2's bounds on dispersion estimates.
-MIN_DISP = 1e-8
 
 
 def size_factors(counts: np.ndarray) -> np.ndarray:
@@ -25,27 +24,20 @@ def size_factors(counts: np.ndarray) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        One size factor per sample, geometric mean 1.
+        One size factor per sample (not rescaled, as R).
 
     Raises
     ------
     MscseqError
         When no gene is counted in every sample (the geometric means are all zero).
 
+    Notes
+    -----
+    :func:`mscseq.de.engine.size_factors_median_ratio` computes them (one implementation for
+    the normalised counts and the DE engine).
+
     """
-    with np.errstate(divide="ignore"):
-        logc = np.log(counts)
-    log_geo = logc.mean(axis=0)
-    use = np.isfinite(log_geo)
-    if not use.any():
-        msg = (
-            "every gene has a zero count in at least one sample, so median-of-ratios size factors cannot be "
-            "computed; remove empty or failed libraries from the sample sheet"
-        )
-        raise MscseqError(msg)
-    ratios = logc[:, use] - log_geo[use]
-    sf = np.exp(np.median(ratios, axis=1))
-    return sf
+    return size_factors_median_ratio(counts.T)
 
 
 def blind_dispersion_trend(counts: np.ndarray, sf: np.ndarray, *, nsub: int = 1000):

@@ -97,3 +97,22 @@ def agreement(ref: pd.DataFrame, res: pd.DataFrame, p: str = "pvalue", padj: str
         "p99_log10p": float(np.percentile(lp, 99)) if lp.size else 0.0,
         "na_mismatch": na,
     }
+
+
+def toy_counts(
+    seed: int = 1, g: int = 300, n: int = 12
+) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
+    """Simulated NB counts ``(n, g)``, design ``~ batch + group`` and the true size factors."""
+    rng = np.random.default_rng(seed)
+    grp = np.repeat([0.0, 1.0], n // 2)
+    bat = np.tile([0.0, 1.0, 0.0], n // 3)
+    x = pd.DataFrame(
+        {"Intercept": 1.0, "batch[T.b]": bat, "group[T.B]": grp}, index=[f"s{i}" for i in range(n)]
+    )
+    sf = np.exp(rng.normal(0, 0.3, n))
+    mu = np.exp(rng.normal(4, 1.5, g))
+    lfc = np.where(rng.random(g) < 0.2, rng.normal(0, 1.5, g), 0)
+    m = sf[:, None] * mu * np.exp(np.outer(grp, lfc) + np.outer(bat, rng.normal(0, 0.3, g)))
+    disp = 0.05 + 1 / mu
+    y = rng.negative_binomial(1 / disp, 1 / (1 + m * disp)).astype(float)
+    return y, x, sf

@@ -74,3 +74,29 @@ def test_wald_and_trend_methods() -> None:
         np.array([0.0]),
     )
     assert np.allclose(stat, 0.5 / se) and np.all((p > 0) & (p < 1))
+
+
+def test_rough_dispersions_refuse_no_residual_df() -> None:
+    """As many samples as design columns: a ValueError, as PyDESeq2 and R (no silent clamping)."""
+    from mscseq.de.engine.inference import MscseqInference
+
+    inf = MscseqInference()
+    x = np.column_stack([np.ones(2), [0.0, 1.0]])
+    with pytest.raises(ValueError, match="no residual degrees of freedom"):
+        inf.fit_rough_dispersions(np.array([[10.0, 3.0], [20.0, 5.0]]), x)
+    x3 = np.column_stack([np.ones(3), [0.0, 1.0, 1.0]])
+    rough = inf.fit_rough_dispersions(np.array([[10.0, 3.0], [20.0, 5.0], [18.0, 7.0]]), x3)
+    assert rough.shape == (2,) and np.all(np.isfinite(rough))
+
+
+def test_pipeline_raises_without_replicates() -> None:
+    from pydeseq2.dds import DeseqDataSet
+
+    from mscseq.de.engine.inference import MscseqInference
+
+    counts, meta = _data(n=2)
+    dds = DeseqDataSet(
+        counts=counts, metadata=meta, design="~condition", quiet=True, inference=MscseqInference()
+    )
+    with pytest.raises(ValueError, match="no residual degrees of freedom"):
+        dds.deseq2()

@@ -11,14 +11,17 @@ the bottleneck, so for large inputs the same algorithms run here gene by gene, w
   samples, and factorised with a small in-place Cholesky;
 * no temporaries of size ``genes × samples``.
 
-The kernels are compiled with ``cache=True`` and ``nogil=True``; :mod:`.fit` calls them on blocks
-of genes from a thread pool. This module imports numba, so it is imported only when the input is
-large enough for the compile-cache load (≈0.3 s) to pay (see :func:`use_kernels`).
+The kernels are compiled with ``cache=True`` and ``nogil=True``; :class:`.backends.NumbaBackend`
+calls them on parts of the genes from a thread pool (each gene's result is independent of the
+others, so the split never changes a bit). This module imports numba, so it is imported only when
+the input is large enough for the compile-cache load (≈0.3 s) to pay
+(:func:`.backends.use_kernels`).
 """
 
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 import numpy as np
 from numba import njit
@@ -29,6 +32,13 @@ _HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 #: ``r (log(mu + r) - log r)``, sharing the logarithm with ``y log(mu + r)`` (absolute error
 #: below ``r * 1e-15`` per sample)
 _ONE_LOG_MAX_R = 1e4
+
+#: The normal prior on ``log alpha`` (``has_prior`` False: no prior; mean and variance unused).
+LogPrior = namedtuple("LogPrior", ["has_prior", "mean", "var"])
+#: Scratch arrays reused for every evaluation: per-cell weights ``wc`` and their derivatives
+#: ``dwc``, packed ``X^T W X`` and its derivative (``bp``, ``dbp``), the ``p × p`` matrix ``b``
+#: (its Cholesky factor in place), ``linv``/``binv`` for the inverse and a zero ridge.
+Workspace = namedtuple("Workspace", ["wc", "dwc", "bp", "dbp", "b", "linv", "binv", "zero"])
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -151,7 +161,23 @@ def _unpack(bp: np.ndarray, b: np.ndarray, p: int, ridge: np.ndarray) -> None:  
         b[i, i] += ridge[i]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True)
+def _workspace(ncell: int, p: int) -> Workspace:  # pragma: no cover - compiled
+    """Scratch arrays for :func:`_log_post` and :func:`_dlog_post`."""
+    m = p * (p + 1) // 2
+    return Workspace(
+        np.empty(ncell),
+        np.empty(ncell),
+        np.empty(m),
+        np.empty(m),
+        np.empty((p, p)),
+        np.empty((p, p)),
+        np.empty((p, p)),
+        np.zeros(p),
+    )
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _log_post(
     a: float,
     y: np.ndarray,
@@ -161,15 +187,11 @@ def _log_post(
     k: int,
     cell: np.ndarray,
     xxp: np.ndarray,
-    wc: np.ndarray,
-    bp: np.ndarray,
-    b: np.ndarray,
-    zero: np.ndarray,
-    has_prior: bool,
-    pmean: float,
-    pvar: float,
+    prior: LogPrior,
+    work: Workspace,
 ) -> float:  # pragma: no cover - compiled
     """Cox–Reid adjusted log posterior of one gene at ``log alpha = a``."""
+    wc, bp, b = work.wc, work.bp, work.b
     n = y.shape[0]
     ncell = xxp.shape[0]
     p = b.shape[0]
@@ -196,14 +218,14 @@ def _log_post(
             ll -= r * math.log1p(m * alpha)
             wc[cell[j]] += m / (1.0 + m * alpha)
     _weighted_sum(wc, xxp, bp)
-    _unpack(bp, b, p, zero)
+    _unpack(bp, b, p, work.zero)
     out = ll - 0.5 * _chol_logdet(b, p)
-    if has_prior:
-        out -= 0.5 * (a - pmean) ** 2 / pvar
+    if prior.has_prior:
+        out -= 0.5 * (a - prior.mean) ** 2 / prior.var
     return out
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def _dlog_post(
     a: float,
     y: np.ndarray,
@@ -213,19 +235,11 @@ def _dlog_post(
     k: int,
     cell: np.ndarray,
     xxp: np.ndarray,
-    wc: np.ndarray,
-    dwc: np.ndarray,
-    bp: np.ndarray,
-    dbp: np.ndarray,
-    b: np.ndarray,
-    linv: np.ndarray,
-    binv: np.ndarray,
-    zero: np.ndarray,
-    has_prior: bool,
-    pmean: float,
-    pvar: float,
+    prior: LogPrior,
+    work: Workspace,
 ) -> float:  # pragma: no cover - compiled
     """Derivative of :func:`_log_post` with respect to ``log alpha``."""
+    wc, dwc, bp, dbp, b, linv, binv, zero = work
     n = y.shape[0]
     ncell = xxp.shape[0]
     p = b.shape[0]
@@ -267,8 +281,8 @@ def _dlog_post(
             t += 1
         cr = -0.5 * tr
     out = (ll + cr) * alpha
-    if has_prior:
-        out -= (a - pmean) / pvar
+    if prior.has_prior:
+        out -= (a - prior.mean) / prior.var
     return out
 
 
@@ -297,99 +311,48 @@ def line_search(
     xxp = _packed_outer(xc)
     vals = np.empty(n)
     mult = np.empty(n)
-    wc = np.empty(ncell)
-    dwc = np.empty(ncell)
-    bp = np.empty(xxp.shape[1])
-    dbp = np.empty(xxp.shape[1])
-    b = np.empty((p, p))
-    linv = np.empty((p, p))
-    binv = np.empty((p, p))
-    zero = np.zeros(p)
+    work = _workspace(ncell, p)
     for gi in range(g):
         yg = y[gi]
         mg = mu[gi]
         k = _distinct(yg, vals, mult)
-        pm = prior_mean[gi] if has_prior else 0.0
+        prior = LogPrior(has_prior, prior_mean[gi] if has_prior else 0.0, prior_var)
         a = log_alpha0[gi]
-        lp = _log_post(
-            a, yg, mg, vals, mult, k, cell, xxp, wc, bp, b, zero, has_prior, pm, prior_var
-        )
-        dlp = _dlog_post(
-            a,
-            yg,
-            mg,
-            vals,
-            mult,
-            k,
-            cell,
-            xxp,
-            wc,
-            dwc,
-            bp,
-            dbp,
-            b,
-            linv,
-            binv,
-            zero,
-            has_prior,
-            pm,
-            prior_var,
-        )
+        lp = _log_post(a, yg, mg, vals, mult, k, cell, xxp, prior, work)
+        dlp = _dlog_post(a, yg, mg, vals, mult, k, cell, xxp, prior, work)
         out_lp0[gi] = lp
         kappa = kappa0
         iters = 0
         accepts = 0
         for _ in range(maxit):
             iters += 1
-            ki = kappa
-            prop = a + ki * dlp
-            if prop < -30.0:
-                ki = (-30.0 - a) / dlp
-            if prop > 10.0:
-                ki = (10.0 - a) / dlp
-            anew = a + ki * dlp
-            lpnew = _log_post(
-                anew, yg, mg, vals, mult, k, cell, xxp, wc, bp, b, zero, has_prior, pm, prior_var
-            )
-            theta_hat = -lp - ki * _EPSILON * dlp * dlp
-            if -lpnew <= theta_hat:
-                kappa = ki
+            step = kappa
+            proposal = a + step * dlp
+            if proposal < -30.0:
+                step = (-30.0 - a) / dlp
+            if proposal > 10.0:
+                step = (10.0 - a) / dlp
+            a_new = a + step * dlp
+            lp_new = _log_post(a_new, yg, mg, vals, mult, k, cell, xxp, prior, work)
+            theta_hat = -lp - step * _EPSILON * dlp * dlp
+            if -lp_new <= theta_hat:
+                kappa = step
                 accepts += 1
-                a = anew
-                change = lpnew - lp
+                a = a_new
+                change = lp_new - lp
                 if change < tol:
-                    lp = lpnew
+                    lp = lp_new
                     break
-                if anew < min_log_alpha:
+                if a_new < min_log_alpha:
                     break
-                lp = lpnew
-                dlp = _dlog_post(
-                    a,
-                    yg,
-                    mg,
-                    vals,
-                    mult,
-                    k,
-                    cell,
-                    xxp,
-                    wc,
-                    dwc,
-                    bp,
-                    dbp,
-                    b,
-                    linv,
-                    binv,
-                    zero,
-                    has_prior,
-                    pm,
-                    prior_var,
-                )
-                kn = min(kappa * 1.1, kappa0)
+                lp = lp_new
+                dlp = _dlog_post(a, yg, mg, vals, mult, k, cell, xxp, prior, work)
+                k_next = min(kappa * 1.1, kappa0)
                 if accepts % 5 == 0:
-                    kn = kn / 2.0
-                kappa = kn
+                    k_next = k_next / 2.0
+                kappa = k_next
             else:
-                kappa = ki / 2.0
+                kappa = step / 2.0
         out_a[gi] = a
         out_iter[gi] = iters
         out_lp[gi] = lp
@@ -413,10 +376,7 @@ def grid_search(
     xxp = _packed_outer(xc)
     vals = np.empty(n)
     mult = np.empty(n)
-    wc = np.empty(ncell)
-    bp = np.empty(xxp.shape[1])
-    b = np.empty((p, p))
-    zero = np.zeros(p)
+    work = _workspace(ncell, p)
     npt = grid.shape[0]
     delta = grid[1] - grid[0]
     fine = np.empty(npt)
@@ -426,13 +386,11 @@ def grid_search(
         yg = y[gi]
         mg = mu[gi]
         k = _distinct(yg, vals, mult)
-        pm = prior_mean[gi] if has_prior else 0.0
+        prior = LogPrior(has_prior, prior_mean[gi] if has_prior else 0.0, prior_var)
         best = -np.inf
         a_hat = grid[0]
         for t in range(npt):
-            v = _log_post(
-                grid[t], yg, mg, vals, mult, k, cell, xxp, wc, bp, b, zero, has_prior, pm, prior_var
-            )
+            v = _log_post(grid[t], yg, mg, vals, mult, k, cell, xxp, prior, work)
             if v > best:
                 best = v
                 a_hat = grid[t]
@@ -440,9 +398,7 @@ def grid_search(
         a2 = a_hat + fine[0]
         for t in range(npt):
             pt = a_hat + fine[t]
-            v = _log_post(
-                pt, yg, mg, vals, mult, k, cell, xxp, wc, bp, b, zero, has_prior, pm, prior_var
-            )
+            v = _log_post(pt, yg, mg, vals, mult, k, cell, xxp, prior, work)
             if v > best:
                 best = v
                 a2 = pt

@@ -1,15 +1,14 @@
 """``fit_deseq2``: size factors → dispersions → NB GLM → Cook's distances → outlier refit.
 
 The steps and their order are R DESeq2 1.38's ``DESeq()`` with default arguments (parametric
-trend, Wald test, ``minReplicatesForReplace = 7``). Gene-wise work runs on blocks of genes, in
-``threads`` worker threads (numpy releases the GIL), so memory stays proportional to one block
-plus the ``genes × samples`` arrays that are kept (counts, means, Cook's distances).
+trend, Wald test, ``minReplicatesForReplace = 7``). The per-gene loops run in one backend
+(:mod:`.backends`, chosen once per fit) on blocks of genes whose boundaries depend on the input
+size only, so memory stays proportional to one block plus the ``genes × samples`` arrays that are
+kept (counts, means, Cook's distances), and the result does not depend on ``threads``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,9 +17,12 @@ from scipy.special import fdtri
 
 from mscseq.errors import MscseqError
 
+from .backends import EngineBackend, select_backend
 from .cooks import cooks_distance, max_cooks, n_or_more_in_cell, replacement_counts
-from .dispersion import MIN_DISP, genewise_dispersions, map_dispersions, use_kernels
-from .glm import LOG2E, fit_nb_glm
+from .dispersion import genewise_dispersions, map_dispersions
+from .glm import fit_nb_glm
+from .likelihood import LOG2E
+from .sizefactors import size_factors_median_ratio
 from .trend import Trend, fit_trend, prior_variance, var_log_disp_residuals
 
 _CELLS_PER_BLOCK = 2_000_000
@@ -115,39 +117,6 @@ class DESeq2Fit:
         return np.sqrt(np.maximum(self.beta_var, 0.0)) * LOG2E
 
 
-def size_factors_median_ratio(counts_gn: np.ndarray) -> np.ndarray:
-    """DESeq2 median-of-ratios size factors (``estimateSizeFactorsForMatrix``).
-
-    Parameters
-    ----------
-    counts_gn
-        ``(n_genes, n_samples)`` counts.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(n_samples,)`` size factors (not rescaled, as R).
-
-    Raises
-    ------
-    MscseqError
-        When no gene has a positive count in every sample.
-
-    """
-    # genes with a zero count have geometric mean 0 and are left out; for the others every
-    # log ratio is finite, so one median per sample over the kept rows is R's rule
-    ok = (counts_gn > 0).all(axis=1)
-    if not ok.any():
-        msg = (
-            "every gene has a zero count in some sample, so median-of-ratios size factors "
-            "cannot be computed; pass size_factors"
-        )
-        raise MscseqError(msg)
-    logc = np.log(counts_gn[ok])
-    logc -= logc.mean(axis=1)[:, None]
-    return np.exp(np.median(logc, axis=0))
-
-
 def _check_design(design: pd.DataFrame, n: int) -> np.ndarray:
     if not isinstance(design, pd.DataFrame):
         msg = "design must be a pandas DataFrame (samples × model-matrix columns)"
@@ -196,21 +165,27 @@ def _check_counts(counts: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(c.T)
 
 
-def _blocks(g: int, n: int, min_blocks: int = 1) -> list[slice]:
-    size = max(256, min(_CELLS_PER_BLOCK // max(n, 1), -(-g // max(min_blocks, 1))))
+def _check_size_factors(size_factors: np.ndarray | None, y: np.ndarray) -> np.ndarray:
+    """Given size factors, validated, or median-of-ratios ones of ``y`` (genes × samples)."""
+    n = y.shape[1]
+    if size_factors is None:
+        return size_factors_median_ratio(y)
+    sf = np.asarray(size_factors, dtype=float)
+    if sf.shape != (n,) or not np.all(sf > 0):
+        msg = f"size_factors must be {n} positive numbers"
+        raise MscseqError(msg)
+    return sf
+
+
+def _blocks(g: int, n: int) -> list[slice]:
+    """Consecutive gene ranges of at most ``_CELLS_PER_BLOCK`` cells (at least 256 genes).
+
+    The ranges depend on the input size only, never on the number of threads: the numpy
+    backend's matrix products round differently with the number of rows they get, so the same
+    input must always be cut the same way to give the same bytes.
+    """
+    size = max(256, min(_CELLS_PER_BLOCK // max(n, 1), g))
     return [slice(i, min(i + size, g)) for i in range(0, g, size)]
-
-
-def _run_blocks(
-    fn: Callable[[slice], tuple], g: int, n: int, threads: int, kernels: bool = False
-) -> list[tuple]:
-    # the compiled kernels release the GIL: give every thread a few blocks to balance the load;
-    # numpy releases it in its array operations: one block per thread (fewer, larger calls)
-    blocks = _blocks(g, n, (4 * threads if kernels else threads) if threads > 1 else 1)
-    if threads <= 1 or len(blocks) == 1:
-        return [fn(b) for b in blocks]
-    with ThreadPoolExecutor(max_workers=threads) as ex:
-        return list(ex.map(fn, blocks))
 
 
 def _mean_var(y: np.ndarray, sf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -244,6 +219,15 @@ def _gene_arrays(g: int, n: int, p: int) -> dict[str, np.ndarray]:
     return out
 
 
+@dataclass
+class _Prior:
+    """The dispersion trend and prior of the first fit (reused when outliers are refitted)."""
+
+    trend: Trend
+    prior_var: float
+    var_log_disp: float
+
+
 def _fit_genes(
     y_src: np.ndarray,
     dest: np.ndarray,
@@ -251,13 +235,11 @@ def _fit_genes(
     x: np.ndarray,
     base_mean: np.ndarray,
     base_var: np.ndarray,
-    threads: int,
-    trend: Trend | None,
-    prior: tuple[float, float] | None,
-    kernels: bool,
+    prior: _Prior | None,
+    backend: EngineBackend,
     out: dict[str, np.ndarray],
-) -> tuple[Trend, float, float]:
-    """Dispersions and the Wald GLM for rows ``dest`` of ``y_src`` (trend/prior given for refits).
+) -> _Prior:
+    """Dispersions and the Wald GLM for rows ``dest`` of ``y_src`` (``prior`` given for refits).
 
     Results are written into the full-size arrays ``out`` at rows ``dest``, block by block, so
     no ``genes × samples`` array is concatenated or copied; only the gene-wise means are kept
@@ -269,40 +251,108 @@ def _fit_genes(
     bm = base_mean[dest]
     bv = base_var[dest]
     disp_gene = np.empty(g)
-    mu_gw = np.empty((g, n))
-
-    def gw(b: slice) -> None:
-        r = genewise_dispersions(y_src[dest[b]], sf, x, bm[b], bv[b], kernels=kernels)
+    mu_genewise = np.empty((g, n))
+    for b in _blocks(g, n):
+        r = genewise_dispersions(y_src[dest[b]], sf, x, bm[b], bv[b], backend=backend)
         disp_gene[b] = r.disp
-        mu_gw[b] = r.mu
-
-    _run_blocks(gw, g, n, threads, kernels)
-    if trend is None:
-        trend = fit_trend(bm, disp_gene)
-    disp_fit = trend(bm)
+        mu_genewise[b] = r.mu
     if prior is None:
-        vld = var_log_disp_residuals(disp_gene, disp_fit)
-        pv = prior_variance(disp_gene, disp_fit, vld, m, p)
+        trend = fit_trend(bm, disp_gene)
+        disp_fit = trend(bm)
+        var_log_disp = var_log_disp_residuals(disp_gene, disp_fit)
+        prior_var = prior_variance(disp_gene, disp_fit, var_log_disp, m, p)
+        prior = _Prior(trend, prior_var, var_log_disp)
     else:
-        pv, vld = prior
+        disp_fit = prior.trend(bm)
     out["disp_gene"][dest] = disp_gene
     out["disp_fit"][dest] = disp_fit
-
-    def mp(b: slice) -> None:
+    for b in _blocks(g, n):
         rows = dest[b]
         yb = y_src[rows]
-        final, dmap, outl = map_dispersions(
-            yb, x, mu_gw[b], disp_gene[b], disp_fit[b], pv, vld, kernels=kernels
+        final, dmap, outlier = map_dispersions(
+            yb,
+            x,
+            mu_genewise[b],
+            disp_gene[b],
+            disp_fit[b],
+            prior.prior_var,
+            prior.var_log_disp,
+            backend=backend,
         )
-        fit = fit_nb_glm(yb, sf, x, final, kernels=kernels)
+        fit = fit_nb_glm(yb, sf, x, final, backend=backend)
         out["dispersion"][rows] = final
         out["disp_map"][rows] = dmap
-        out["disp_outlier"][rows] = outl
+        out["disp_outlier"][rows] = outlier
         for k in ("beta", "beta_var", "mu", "hat", "converged", "iterations", "loglike"):
             out[k][rows] = getattr(fit, k)
+    return prior
 
-    _run_blocks(mp, g, n, threads, kernels)
-    return trend, pv, vld
+
+@dataclass
+class _Replacement:
+    """What the outlier replacement changed (R's ``replaceOutliers`` + refit)."""
+
+    counts_fit: np.ndarray
+    replaced: np.ndarray
+    max_cooks: np.ndarray
+    info: dict
+
+
+def _replace_outliers(
+    y_all: np.ndarray,
+    sf: np.ndarray,
+    x: np.ndarray,
+    cooks: np.ndarray,
+    cooks_max: np.ndarray,
+    replaceable: np.ndarray,
+    moments: tuple[np.ndarray, np.ndarray, np.ndarray],
+    prior: _Prior,
+    backend: EngineBackend,
+    fields: dict[str, np.ndarray],
+) -> _Replacement:
+    """Replace Cook's outliers of replaceable samples by trimmed means and refit those genes.
+
+    ``moments`` (base mean, variance, all-zero flags) and ``fields`` are updated in place for
+    the refitted genes.
+    """
+    g_all = y_all.shape[0]
+    m, p = x.shape
+    base_mean, base_var, all_zero = moments
+    cutoff = float(fdtri(p, m - p, 0.99))
+    with np.errstate(invalid="ignore"):
+        out_mask = cooks > cutoff
+    replace = out_mask.any(axis=1)
+    replaced = np.zeros(g_all, dtype=bool)
+    if not replace.any():
+        return _Replacement(y_all, replaced, cooks_max, {})
+    counts_fit = y_all.copy()
+    rows = np.flatnonzero(replace)
+    rep = replacement_counts(y_all[rows], sf)
+    sub = counts_fit[rows]
+    sel = out_mask[rows] & replaceable[None, :]
+    sub[sel] = rep[sel]
+    counts_fit[rows] = sub
+    mean_rep, var_rep, zero_rep = _mean_var(counts_fit[rows], sf)
+    base_mean[rows], base_var[rows], all_zero[rows] = mean_rep, var_rep, zero_rep
+    refit_rows = rows[~zero_rep]
+    new_zero = rows[zero_rep]
+    if refit_rows.size:
+        _fit_genes(counts_fit, refit_rows, sf, x, base_mean, base_var, prior, backend, fields)
+    for k in ("beta", "beta_var"):
+        fields[k][new_zero] = np.nan
+    replaced[refit_rows] = True
+    if refit_rows.size and replaceable.all():
+        cooks_max = np.full(g_all, np.nan)
+    elif refit_rows.size:
+        cooks_kept = np.where(replaceable[None, :], 0.0, cooks)
+        cooks_max = max_cooks(cooks_kept, x)
+        cooks_max[all_zero] = np.nan
+    info = {
+        "n_refit": int(refit_rows.size),
+        "new_all_zero": int(new_zero.size),
+        "replace": replace,
+    }
+    return _Replacement(counts_fit, replaced, cooks_max, info)
 
 
 def fit_deseq2(
@@ -326,15 +376,16 @@ def fit_deseq2(
     size_factors
         Precomputed size factors; default median-of-ratios.
     threads
-        Worker threads for gene blocks (BLAS is limited to the same number).
+        Worker threads of the numba backend (:mod:`.backends`). The result is the same, bit for
+        bit, whatever the number of threads.
     min_replicates_for_replace
         Replace Cook's outliers and refit when a design cell has this many samples.
     refit_cooks
         Set False to skip the replacement step entirely.
     kernels
-        Run the per-gene compiled kernels (numba) instead of the all-genes numpy code; both
-        implement the same algorithm. Default: kernels for inputs of at least
-        ``dispersion.KERNEL_MIN_CELLS`` genes × samples (or as ``MSCSEQ_ENGINE_KERNELS=0/1``
+        The backend of the per-gene loops: True for the compiled numba kernels, False for the
+        batched numpy code; both implement the same algorithm. Default: numba for inputs of at
+        least ``backends.KERNEL_MIN_CELLS`` genes × samples (or as ``MSCSEQ_ENGINE_KERNELS=0/1``
         says), numpy below, where importing numba would cost more than it saves.
 
     Returns
@@ -355,116 +406,64 @@ def fit_deseq2(
     g_all, n = y_all.shape
     x = _check_design(design, n)
     m, p = x.shape
-    if size_factors is None:
-        sf = size_factors_median_ratio(y_all)
-    else:
-        sf = np.asarray(size_factors, dtype=float)
-        if sf.shape != (n,) or not np.all(sf > 0):
-            msg = f"size_factors must be {n} positive numbers"
-            raise MscseqError(msg)
-    # parallelism comes from gene blocks in worker threads; BLAS stays single-threaded (its
-    # threads only spin on the small products here: 1.7 -> 2.9 s CPU on airway with 2)
+    sf = _check_size_factors(size_factors, y_all)
+    # parallelism comes from the numba backend's worker threads; BLAS stays single-threaded
+    # (its threads only spin on the small products here, and it splits them by thread count)
     with threadpool_limits(limits=1):
         base_mean, base_var, all_zero = _mean_var(y_all, sf)
         dest = np.flatnonzero(~all_zero)
-        if kernels is None:
-            kernels = use_kernels(dest.size, n)
+        backend = select_backend(dest.size, n, kernels=kernels, threads=threads)
         fields = _gene_arrays(g_all, n, p)
-        trend, pv, vld = _fit_genes(
-            y_all, dest, sf, x, base_mean, base_var, threads, None, None, kernels, fields
-        )
+        prior = _fit_genes(y_all, dest, sf, x, base_mean, base_var, None, backend, fields)
         cooks = np.full((g_all, n), np.nan)
         for b in _blocks(dest.size, n):
             rows = dest[b]
             cooks[rows] = cooks_distance(
                 y_all[rows], sf, x, fields["mu"][rows], fields["hat"][rows]
             )
-        mc = max_cooks(cooks, x)
+        cooks_max = max_cooks(cooks, x)
         replaceable = n_or_more_in_cell(x, min_replicates_for_replace)
-        counts_fit = y_all
-        replaced = np.zeros(g_all, dtype=bool)
-        info: dict = {
-            "fit_type": trend.fit_type,
-            "n_refit": 0,
-            "new_all_zero": 0,
-            "kernels": kernels,
-        }
+        replacement = _Replacement(y_all, np.zeros(g_all, dtype=bool), cooks_max, {})
         if refit_cooks and replaceable.any() and m > p:
-            cutoff = float(fdtri(p, m - p, 0.99))
-            with np.errstate(invalid="ignore"):
-                out_mask = cooks > cutoff
-            replace = out_mask.any(axis=1)
-            if replace.any():
-                counts_fit = y_all.copy()
-                rows = np.flatnonzero(replace)
-                rep = replacement_counts(y_all[rows], sf)
-                sub = counts_fit[rows]
-                sel = out_mask[rows] & replaceable[None, :]
-                sub[sel] = rep[sel]
-                counts_fit[rows] = sub
-                bm2, bv2, az2 = _mean_var(counts_fit[rows], sf)
-                base_mean[rows], base_var[rows], all_zero[rows] = bm2, bv2, az2
-                refit_rows = rows[~az2]
-                new_zero = rows[az2]
-                if refit_rows.size:
-                    _fit_genes(
-                        counts_fit,
-                        refit_rows,
-                        sf,
-                        x,
-                        base_mean,
-                        base_var,
-                        threads,
-                        trend,
-                        (pv, vld),
-                        kernels,
-                        fields,
-                    )
-                for k in ("beta", "beta_var"):
-                    fields[k][new_zero] = np.nan
-                replaced[refit_rows] = True
-                info["n_refit"] = int(refit_rows.size)
-                info["new_all_zero"] = int(new_zero.size)
-                info["replace"] = replace
-                if refit_rows.size == 0:
-                    pass
-                elif replaceable.all():
-                    mc = np.full(g_all, np.nan)
-                else:
-                    rc = np.where(replaceable[None, :], 0.0, cooks)
-                    mc = max_cooks(rc, x)
-                    mc[all_zero] = np.nan
-    disp_fit_all = fields["disp_fit"]
+            replacement = _replace_outliers(
+                y_all,
+                sf,
+                x,
+                cooks,
+                cooks_max,
+                replaceable,
+                (base_mean, base_var, all_zero),
+                prior,
+                backend,
+                fields,
+            )
+    info: dict = {
+        "fit_type": prior.trend.fit_type,
+        "n_refit": 0,
+        "new_all_zero": 0,
+        "kernels": backend.name == "numba",
+        "backend": backend.name,
+        **replacement.info,
+    }
     return DESeq2Fit(
         design=design,
         counts=y_all,
-        counts_fit=counts_fit,
+        counts_fit=replacement.counts_fit,
         size_factors=sf,
         base_mean=base_mean,
         base_var=base_var,
         all_zero=all_zero,
-        disp_gene=fields["disp_gene"],
-        disp_fit=disp_fit_all,
-        disp_map=fields["disp_map"],
-        dispersion=fields["dispersion"],
-        disp_outlier=fields["disp_outlier"],
-        trend=trend,
-        prior_var=float(pv),
-        var_log_disp=float(vld),
-        beta=fields["beta"],
-        beta_var=fields["beta_var"],
-        mu=fields["mu"],
-        hat=fields["hat"],
+        trend=prior.trend,
+        prior_var=float(prior.prior_var),
+        var_log_disp=float(prior.var_log_disp),
         cooks=cooks,
-        max_cooks=mc,
-        converged=fields["converged"],
-        iterations=fields["iterations"],
-        loglike=fields["loglike"],
-        replaced=replaced,
+        max_cooks=replacement.max_cooks,
+        replaced=replacement.replaced,
         replaceable=replaceable,
         threads=threads,
         info=info,
+        **fields,
     )
 
 
-__all__ = ["MIN_DISP", "DESeq2Fit", "fit_deseq2", "size_factors_median_ratio"]
+__all__ = ["DESeq2Fit", "fit_deseq2", "size_factors_median_ratio"]

@@ -26,7 +26,8 @@ from .dispersion import (
     linear_model_mu,
     rough_dispersion,
 )
-from .glm import fit_nb_glm, outer_rows, sandwich
+from .glm import fit_nb_glm
+from .likelihood import outer_rows, sandwich
 from .results import threshold_test
 from .shrink import nbinom_map_apeglm
 from .trend import glm_gamma_identity
@@ -137,10 +138,24 @@ class MscseqInference(Inference):
     def fit_rough_dispersions(
         self, normed_counts: np.ndarray, design_matrix: np.ndarray
     ) -> np.ndarray:
-        """R's ``roughDispEstimate``."""
-        return rough_dispersion(
-            np.asarray(normed_counts, float).T, np.asarray(design_matrix, float)
-        )
+        """R's ``roughDispEstimate``.
+
+        Raises
+        ------
+        ValueError
+            When there are no more samples than design columns: no residual degrees of freedom
+            are left to estimate a dispersion (R's ``DESeq`` stops there too).
+
+        """
+        x = np.asarray(design_matrix, float)
+        n, p = x.shape
+        if n <= p:
+            msg = (
+                f"{n} samples and {p} design columns leave no residual degrees of freedom, so "
+                "dispersions cannot be estimated; add replicates or use a design with fewer columns"
+            )
+            raise ValueError(msg)
+        return rough_dispersion(np.asarray(normed_counts, float).T, x)
 
     def fit_moments_dispersions(
         self, normed_counts: np.ndarray, size_factors: np.ndarray

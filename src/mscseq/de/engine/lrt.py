@@ -8,7 +8,8 @@ from scipy.special import chdtrc
 
 from mscseq.errors import MscseqError
 
-from .glm import LOG2E, fit_nb_glm, nb_loglike
+from .glm import fit_nb_glm
+from .likelihood import LOG2E, nb_loglike
 from .results import _finish
 
 

@@ -20,7 +20,7 @@ from scipy.special import fdtri, ndtr
 from mscseq.errors import MscseqError
 
 from ._rstats import lowess, p_adjust_bh
-from .glm import LN2, LOG2E, outer_rows, sandwich
+from .likelihood import LN2, LOG2E, outer_rows, sandwich
 
 ALT_HYPOTHESES = ("greaterAbs", "lessAbs", "greater", "less")
 

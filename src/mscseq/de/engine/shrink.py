@@ -15,7 +15,7 @@ import pandas as pd
 from mscseq.errors import MscseqError
 
 from ._batched import inv_spd, solve_spd
-from .glm import LN2, outer_rows
+from .likelihood import LN2, outer_rows
 
 PRIOR_NO_SHRINK_SCALE = 15.0
 

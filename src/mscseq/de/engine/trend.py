@@ -13,10 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import gammainc, ndtr, polygamma
+from scipy.special import polygamma
 
+from ._rsim_tables import simulated_counts
 from ._rstats import mad
-from .dispersion import MIN_DISP
+from .likelihood import MIN_DISP
 
 
 class TrendFitError(RuntimeError):
@@ -300,38 +301,19 @@ def r_loess_1d(x: np.ndarray, y: np.ndarray, at: np.ndarray, span: float = 0.2) 
     return phi0 * val[k] + phi1 * val[k + 1] + (psi0 * slope[k] + psi1 * slope[k + 1]) * hh
 
 
-def _model_histograms_expected(df: int, grid: np.ndarray, ndraw: int) -> np.ndarray:
-    """Expected bin counts of ``log(chisq_df/df) + N(0, v)`` (fallback without numba)."""
-    brks = np.arange(-20, 21) / 2.0
-    u = np.linspace(-40.0, 6.0, 9201)
-    du = u[1] - u[0]
-    cdf_u = gammainc(df / 2.0, df * np.exp(u) / 2.0)
-    pu = np.diff(cdf_u, prepend=0.0)
-    out = np.empty((grid.size, 40))
-    for i, v in enumerate(grid):
-        if v == 0:
-            cdf_b = np.interp(brks, u, cdf_u)
-        else:
-            cdf_b = (pu[None, :] * ndtr((brks[:, None] - u[None, :] + du / 2) / np.sqrt(v))).sum(1)
-        probs = np.diff(cdf_b)
-        out[i] = np.where(probs * ndraw < 0.5, 0.0, probs * ndraw)
-    return out
-
-
 def _prior_var_low_df(resid: np.ndarray, df: int) -> float:
-    """R's simulation-matched prior variance for 1–3 residual degrees of freedom."""
+    """R's simulation-matched prior variance for 1–3 residual degrees of freedom (``df``).
+
+    R's simulated histograms for these ``df`` are stored (:mod:`._rsim_tables`); DESeq2 uses
+    this rule for no other ``df``.
+    """
     brks = np.arange(-20, 21) / 2.0
     obs = resid[(resid > brks[0]) & (resid < brks[-1])]
     grid = np.linspace(0, 8, 200)
     # R's hist(right = TRUE) with its 1e-7 * bin-width fuzz on the breaks
     idx = np.ceil((obs - 5e-8 + 10.0) / 0.5).astype(np.int64) - 1
     oh = np.bincount(np.clip(idx, 0, 39), minlength=40).astype(float)
-    if df in (1, 2, 3):
-        from ._rsim_tables import simulated_counts
-
-        sims = simulated_counts(df).astype(float)
-    else:  # pragma: no cover - only df 1-3 reach here
-        sims = _model_histograms_expected(df, grid, 10_000)
+    sims = simulated_counts(df).astype(float)
     od = oh / (oh.sum() * 0.5)
     kls = np.empty(grid.size)
     for i in range(grid.size):

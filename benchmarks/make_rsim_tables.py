@@ -1,19 +1,25 @@
-"""R's random-number stream for DESeq2's low-degrees-of-freedom prior variance.
+"""Make the table of R's simulated log-dispersion residuals (``src/mscseq/de/engine/_rsim_tables.py``).
 
 For designs with 1–3 residual degrees of freedom, DESeq2 (``estimateDispersionsPriorVar``)
 calls ``set.seed(2)`` and matches the histogram of log dispersion residuals to simulated
 ``log(rchisq(1e4, df)) + rnorm(1e4, 0, sqrt(v)) - log(df)`` on 200 values of ``v``, then smooths
 the KL divergences with ``loess(span = 0.2)``. The result feeds every MAP dispersion, and it is
-sensitive to the simulated draws, so mscseq regenerates R's exact stream: R's seeding of the
+sensitive to the simulated draws, so these draws must be R's exact stream: R's seeding of the
 Mersenne Twister, ``unif_rand``, inversion ``norm_rand``, ``exp_rand`` and the Ahrens–Dieter
-``rgamma`` algorithms (GS for shape < 1, GD otherwise), written from the published algorithms
-and checked draw-for-draw against R in the tests. This module imports numba (compiled once and
-cached); it is loaded only for such designs.
+``rgamma`` algorithms (GS for shape < 1, GD otherwise), written here from the published
+algorithms and checked draw-for-draw against R in ``tests/de/test_engine_units.py``.
+
+The histograms do not depend on the data, so mscseq never runs this at analysis time: it reads
+them from ``_rsim_tables.py``. This tool regenerates that table (needs numba)::
+
+    python benchmarks/make_rsim_tables.py check   # the stored table equals the generator's
+    python benchmarks/make_rsim_tables.py print   # the base64 text of ``_DATA``
 """
 
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 from numba import njit
@@ -359,9 +365,30 @@ def simulated_histograms(df: int, variances: np.ndarray, ndraw: int = 10_000) ->
     return _simulated_hists(mt, int(df), np.sqrt(np.asarray(variances, float)), ndraw, _EXP_Q)
 
 
-if __name__ == "__main__":  # pragma: no cover - maintenance helper
+def _all_histograms() -> np.ndarray:
+    return np.stack([simulated_histograms(df, np.linspace(0, 8, 200)) for df in (1, 2, 3)])
+
+
+def main(argv: list[str]) -> int:
+    """``check`` (exit 1 when the stored table differs) or ``print``."""
     import base64
     import zlib
 
-    arr = np.stack([simulated_histograms(df, np.linspace(0, 8, 200)) for df in (1, 2, 3)])
-    print(base64.b64encode(zlib.compress(arr.astype("<u2").tobytes(), 9)).decode())
+    if argv not in (["check"], ["print"]):
+        print(__doc__, file=sys.stderr)
+        return 2
+    arr = _all_histograms()
+    if argv == ["print"]:
+        print(base64.b64encode(zlib.compress(arr.astype("<u2").tobytes(), 9)).decode())
+        return 0
+    from mscseq.de.engine._rsim_tables import simulated_counts
+
+    same = all(np.array_equal(arr[df - 1], simulated_counts(df)) for df in (1, 2, 3))
+    print(
+        "stored table equals the generator" if same else "stored table DIFFERS from the generator"
+    )
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
