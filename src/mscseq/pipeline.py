@@ -42,6 +42,7 @@ class CompareParams:
     strandedness: str | None = None
     tx2gene: str | None = None
     report: bool = True
+    figures: bool = True
     group: str | None = None
     reference: str | None = None
     margin: float = 1.0
@@ -258,6 +259,10 @@ def write_outputs(adata, params: CompareParams, folder: Path, *, info: dict[str,
 
         html = render_report(adata, summary=summary, run_info=info)
         (folder / "report.html").write_text(html, encoding="utf-8")
+    if params.figures:
+        from mscseq.report.static import save_figures
+
+        save_figures(adata, folder / "figures", summary=summary)
 
 
 def run_compare(

@@ -16,6 +16,7 @@ import base64
 import html
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -584,7 +585,35 @@ def _pad(lo: float, hi: float, frac: float = 0.04) -> tuple[float, float]:
     return (lo - d, hi + d)
 
 
-def _de_scatter(
+@dataclass(frozen=True)
+class DEPoints:
+    """The genes of one volcano or MA plot, shared by the report's figure and the static figure.
+
+    Text is plain (not escaped): :func:`esc` it for plotly, use it as is for matplotlib.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    #: ``"up"``, ``"down"`` or ``"ns"`` per gene.
+    cls: np.ndarray
+    labels: np.ndarray
+    ids: np.ndarray
+    lfc: np.ndarray
+    padj: np.ndarray
+    base_mean: np.ndarray
+    #: Gene positions by increasing adjusted p-value.
+    rank: np.ndarray
+    xrange: tuple[float, float]
+    yrange: tuple[float, float]
+    xtitle: str
+    ytitle: str
+    #: ``(class, legend name, colour, marker size)``, drawn in this order.
+    groups: list[tuple[str, str, str, int]]
+    #: Positions of the genes labelled on the plot.
+    top: list[int]
+
+
+def de_points(
     de: pd.DataFrame,
     x: np.ndarray,
     y: np.ndarray,
@@ -594,26 +623,50 @@ def _de_scatter(
     reference: str,
     xtitle: str,
     ytitle: str,
-    max_points: int,
     n_labels: int,
     xrange: tuple[float, float] | None = None,
-) -> Figure:
+) -> DEPoints:
+    """Arrange a DE table's genes for plotting: finite points, classes, labels, ranges, legend."""
     keep = np.isfinite(x) & np.isfinite(y)
     de, x, y = de.loc[keep], x[keep], y[keep]
     cls = _de_classes(de, alpha)
-    labels = _gene_labels(de)
-    ids = de.index.astype(str).to_numpy()
     padj = de["padj"].to_numpy(float)
-    lfc = de["log2FoldChange"].to_numpy(float)
-    bm = de["baseMean"].to_numpy(float)
     rank = np.argsort(np.where(np.isfinite(padj), padj, np.inf), kind="stable")
     xr = xrange or _pad(float(x.min()) if len(x) else -1.0, float(x.max()) if len(x) else 1.0)
     yr = _pad(float(y.min()) if len(y) else 0.0, float(y.max()) if len(y) else 1.0)
+    groups = [
+        ("ns", f"not significant (padj ≥ {alpha:g})", NEUTRAL, 5),
+        ("down", f"lower in {target} than {reference}", DOWN, 6),
+        ("up", f"higher in {target} than {reference}", UP, 6),
+    ]
+    return DEPoints(
+        x=x,
+        y=y,
+        cls=cls,
+        labels=_gene_labels(de),
+        ids=de.index.astype(str).to_numpy(),
+        lfc=de["log2FoldChange"].to_numpy(float),
+        padj=padj,
+        base_mean=de["baseMean"].to_numpy(float),
+        rank=rank,
+        xrange=xr,
+        yrange=yr,
+        xtitle=xtitle,
+        ytitle=ytitle,
+        groups=groups,
+        top=[int(i) for i in rank[:n_labels] if cls[i] != "ns"],
+    )
+
+
+def _de_scatter(pts: DEPoints, *, max_points: int) -> Figure:
+    x, y, cls, rank = pts.x, pts.y, pts.cls, pts.rank
+    labels, ids, lfc, padj, bm = pts.labels, pts.ids, pts.lfc, pts.padj, pts.base_mean
+    xr, yr = pts.xrange, pts.yrange
     interactive = np.ones(len(x), dtype=bool)
     layout = base_layout(
         height=460,
-        xaxis=axis(xtitle, range=list(xr)),
-        yaxis=axis(ytitle, range=list(yr)),
+        xaxis=axis(esc(pts.xtitle), range=list(xr)),
+        yaxis=axis(esc(pts.ytitle), range=list(yr)),
         legend={"orientation": "h", "y": 1.1, "x": 0},
         meta={"n_points": len(x), "n_interactive": len(x), "static": False},
     )
@@ -624,13 +677,8 @@ def _de_scatter(
         colors = np.where(cls[rest] == "up", UP, np.where(cls[rest] == "down", DOWN, NEUTRAL))
         layout["images"] = [raster_layer(x[rest], y[rest], colors.tolist(), xrange=xr, yrange=yr)]
         layout["meta"].update({"n_interactive": int(interactive.sum()), "static": True})
-    groups = [
-        ("ns", f"not significant (padj ≥ {alpha:g})", NEUTRAL, 5),
-        ("down", f"lower in {esc(target)} than {esc(reference)}", DOWN, 6),
-        ("up", f"higher in {esc(target)} than {esc(reference)}", UP, 6),
-    ]
     data = []
-    for key, name, color, size in groups:
+    for key, name, color, size in pts.groups:
         sel = np.flatnonzero(interactive & (cls == key))
         text = [esc(labels[i]) for i in sel]
         custom = [
@@ -645,7 +693,7 @@ def _de_scatter(
             {
                 "type": "scatter",
                 "mode": "markers",
-                "name": name,
+                "name": esc(name),
                 "x": num(x[sel]),
                 "y": num(y[sel]),
                 "text": text,
@@ -659,7 +707,6 @@ def _de_scatter(
                 "meta": {"class": key},
             }
         )
-    top = [i for i in rank[:n_labels] if cls[i] != "ns"]
     layout["annotations"] = [
         {
             "x": float(x[i]),
@@ -673,7 +720,7 @@ def _de_scatter(
             "font": {"size": 10},
             "bgcolor": "rgba(255,255,255,0.7)",
         }
-        for i in top
+        for i in pts.top
     ]
     return {"data": data, "layout": layout}
 
@@ -709,16 +756,26 @@ def volcano_figure(
         Plotly figure specification; ``layout.meta`` tells whether a static layer is used.
 
     """
+    return _de_scatter(
+        volcano_points(de, alpha=alpha, target=target, reference=reference, n_labels=n_labels),
+        max_points=max_points,
+    )
+
+
+def volcano_points(
+    de: pd.DataFrame, *, alpha: float, target: str, reference: str, n_labels: int = 8
+) -> DEPoints:
+    """The volcano plot's genes: log2 fold change against −log10 p-value, x symmetric around 0."""
     p = de["pvalue"].to_numpy(float)
     y = -np.log10(np.clip(p, 1e-300, None))
     x = de["log2FoldChange"].to_numpy(float)
     ok = np.isfinite(x) & np.isfinite(y)
     m = float(np.abs(x[ok]).max()) if ok.any() else 0.0
-    return _de_scatter(
+    return de_points(
         de, x, y, alpha=alpha, target=target, reference=reference,
         xrange=(-1.05 * m, 1.05 * m) if m > 0 else None,
-        xtitle=f"log2 fold change ({esc(target)} / {esc(reference)})", ytitle="−log10 p-value",
-        max_points=max_points, n_labels=n_labels,
+        xtitle=f"log2 fold change ({target} / {reference})", ytitle="−log10 p-value",
+        n_labels=n_labels,
     )  # fmt: skip
 
 
@@ -741,14 +798,24 @@ def ma_figure(
         Plotly figure specification.
 
     """
+    return _de_scatter(
+        ma_points(de, alpha=alpha, target=target, reference=reference, n_labels=n_labels),
+        max_points=max_points,
+    )
+
+
+def ma_points(
+    de: pd.DataFrame, *, alpha: float, target: str, reference: str, n_labels: int = 8
+) -> DEPoints:
+    """The MA plot's genes: log2 fold change against log10 mean normalised count."""
     bm = de["baseMean"].to_numpy(float)
     with np.errstate(divide="ignore"):
         x = np.where(bm > 0, np.log10(bm), np.nan)
     y = de["log2FoldChange"].to_numpy(float)
-    return _de_scatter(
+    return de_points(
         de, x, y, alpha=alpha, target=target, reference=reference,
-        xtitle="log10 mean of normalised counts", ytitle=f"log2 fold change ({esc(target)} / {esc(reference)})",
-        max_points=max_points, n_labels=n_labels,
+        xtitle="log10 mean of normalised counts", ytitle=f"log2 fold change ({target} / {reference})",
+        n_labels=n_labels,
     )  # fmt: skip
 
 
