@@ -38,6 +38,8 @@ FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, s
 
 #: Above this many points a scatter is drawn as a PNG layer with only the top points interactive.
 MAX_POINTS = 5000
+#: Palette size of that PNG layer (colours × transparency levels of the antialiased points).
+RASTER_COLOURS = 32
 
 
 def esc(value: Any) -> str:
@@ -544,7 +546,7 @@ def raster_layer(
     ax.scatter(x, y, s=size, c=list(colors), linewidths=0, alpha=0.75, rasterized=True)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, transparent=True)
-    uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    uri = "data:image/png;base64," + base64.b64encode(_palette_png(buf.getvalue())).decode("ascii")
     return {
         "source": uri,
         "xref": "x",
@@ -559,6 +561,16 @@ def raster_layer(
         "layer": "below",
         "name": "static points",
     }
+
+
+def _palette_png(png: bytes, colours: int = RASTER_COLOURS) -> bytes:
+    """The PNG with its RGBA pixels reduced to a palette (a few colours and transparency levels: ~4× smaller)."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png))
+    out = io.BytesIO()
+    image.quantize(colors=colours, method=Image.Quantize.FASTOCTREE).save(out, "PNG", optimize=True)
+    return out.getvalue()
 
 
 def _de_classes(de: pd.DataFrame, alpha: float) -> np.ndarray:
@@ -658,9 +670,15 @@ def de_points(
     )
 
 
-def _de_scatter(pts: DEPoints, *, max_points: int) -> Figure:
+def _de_scatter(pts: DEPoints, *, max_points: int, lfc_axis: str) -> Figure:
+    """Plotly figure of a volcano or MA plot (``lfc_axis``: the axis, ``"x"`` or ``"y"``, showing log2 FC).
+
+    Every significant gene is a hoverable point. With more than ``max_points`` genes, the
+    non-significant genes beyond the ``2 * max_points // 5`` smallest adjusted p-values are drawn once
+    as a PNG layer under the points; ``layout.meta`` records it and the page says so.
+    """
     x, y, cls, rank = pts.x, pts.y, pts.cls, pts.rank
-    labels, ids, lfc, padj, bm = pts.labels, pts.ids, pts.lfc, pts.padj, pts.base_mean
+    labels, ids, padj, bm = pts.labels, pts.ids, pts.padj, pts.base_mean
     xr, yr = pts.xrange, pts.yrange
     interactive = np.ones(len(x), dtype=bool)
     layout = base_layout(
@@ -671,7 +689,7 @@ def _de_scatter(pts: DEPoints, *, max_points: int) -> Figure:
         meta={"n_points": len(x), "n_interactive": len(x), "static": False},
     )
     if len(x) > max_points:
-        interactive[:] = False
+        interactive = cls != "ns"
         interactive[rank[: max_points * 2 // 5]] = True
         rest = ~interactive
         colors = np.where(cls[rest] == "up", UP, np.where(cls[rest] == "down", DOWN, NEUTRAL))
@@ -680,15 +698,6 @@ def _de_scatter(pts: DEPoints, *, max_points: int) -> Figure:
     data = []
     for key, name, color, size in pts.groups:
         sel = np.flatnonzero(interactive & (cls == key))
-        text = [esc(labels[i]) for i in sel]
-        custom = [
-            [esc(ids[i]), *row]
-            for i, row in zip(
-                sel,
-                zip(num(lfc[sel], 4), num(padj[sel], 3), num(bm[sel], 4), strict=True),
-                strict=True,
-            )
-        ]
         data.append(
             {
                 "type": "scatter",
@@ -696,11 +705,14 @@ def _de_scatter(pts: DEPoints, *, max_points: int) -> Figure:
                 "name": esc(name),
                 "x": num(x[sel]),
                 "y": num(y[sel]),
-                "text": text,
-                "customdata": custom,
+                "text": [esc(labels[i]) for i in sel],
+                "hovertext": [esc(ids[i]) for i in sel],
+                "customdata": [
+                    list(r) for r in zip(num(padj[sel], 3), num(bm[sel], 4), strict=True)
+                ],
                 "hovertemplate": (
-                    "<b>%{text}</b> (%{customdata[0]})<br>log2 FC %{customdata[1]:.3g}<br>"
-                    "padj %{customdata[2]:.3g}<br>mean count %{customdata[3]:,.4g}<extra></extra>"
+                    f"<b>%{{text}}</b> (%{{hovertext}})<br>log2 FC %{{{lfc_axis}:.3g}}<br>"
+                    "padj %{customdata[0]:.3g}<br>mean count %{customdata[1]:,.4g}<extra></extra>"
                 ),
                 "marker": {"color": color, "size": size, "opacity": 0.8 if key != "ns" else 0.6},
                 "showlegend": True,
@@ -745,8 +757,9 @@ def volcano_figure(
     target, reference
         Contrast levels, for the legend.
     max_points
-        With more genes than this, the genes outside the ``2 * max_points // 5`` smallest adjusted
-        p-values are drawn as a static PNG layer (the figure stays light and fast for 60,000 genes).
+        With more genes than this, the non-significant genes outside the ``2 * max_points // 5``
+        smallest adjusted p-values are drawn as a static PNG layer (the figure stays light and fast for
+        60,000 genes); every significant gene stays a hoverable point.
     n_labels
         Label this many of the most significant genes.
 
@@ -759,6 +772,7 @@ def volcano_figure(
     return _de_scatter(
         volcano_points(de, alpha=alpha, target=target, reference=reference, n_labels=n_labels),
         max_points=max_points,
+        lfc_axis="x",
     )
 
 
@@ -801,6 +815,7 @@ def ma_figure(
     return _de_scatter(
         ma_points(de, alpha=alpha, target=target, reference=reference, n_labels=n_labels),
         max_points=max_points,
+        lfc_axis="y",
     )
 
 

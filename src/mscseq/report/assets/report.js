@@ -2,11 +2,47 @@
    section navigation. Data are read from the JSON block and only ever inserted as text, never as markup. */
 (function () {
   "use strict";
-  var specs = {};
+  var specs = {}, shared = { strings: [], arrays: [] };
   try {
     specs = JSON.parse(document.getElementById("mscseq-figures").textContent);
+    var block = document.getElementById("mscseq-shared");
+    if (block) { shared = JSON.parse(block.textContent); }
   } catch (e) {
     console.warn("mscseq: figure data could not be read");
+  }
+  var TYPES = { f4: Float32Array, u2: Uint16Array, u4: Uint32Array };
+  var decoded = {};
+
+  // An array stored once in the shared block (see mscseq/report/pack.py): base64 little-endian typed data,
+  // rows when it has a shape, strings when it indexes the shared string table.
+  function sharedArray(k) {
+    if (decoded[k]) { return decoded[k]; }
+    var spec = shared.arrays[k];
+    var bin = atob(spec.bdata), bytes = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) { bytes[i] = bin.charCodeAt(i); }
+    var a = new TYPES[spec.dtype](bytes.buffer), out = a;
+    if (spec.strings) {
+      out = new Array(a.length);
+      for (var j = 0; j < a.length; j++) { out[j] = shared.strings[a[j]]; }
+    } else if (spec.shape) {
+      var dims = spec.shape.split(",").map(Number);
+      out = new Array(dims[0]);
+      for (var r = 0; r < dims[0]; r++) { out[r] = Array.prototype.slice.call(a.subarray(r * dims[1], (r + 1) * dims[1])); }
+    }
+    decoded[k] = out;
+    return out;
+  }
+
+  function resolve(spec) {
+    spec.data.forEach(function (tr) {
+      Object.keys(tr).forEach(function (key) {
+        var v = tr[key];
+        if (v && typeof v === "object" && !Array.isArray(v) && typeof v.ref === "number" && Object.keys(v).length === 1) {
+          tr[key] = sharedArray(v.ref);
+        }
+      });
+    });
+    return spec;
   }
   var config = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"],
     toImageButtonOptions: { format: "svg", scale: 1 } };
@@ -16,7 +52,7 @@
     var id = el.getAttribute("data-fig");
     if (drawn[id] || !specs[id] || typeof Plotly === "undefined") { return Promise.resolve(); }
     drawn[id] = true;
-    var spec = specs[id];
+    var spec = resolve(specs[id]);
     return Plotly.newPlot(el, spec.data, spec.layout, config).then(function () {
       el.style.minHeight = "";
       el.setAttribute("data-drawn", "true");
