@@ -31,7 +31,7 @@ import pandas as pd
 
 TARGET_SECONDS = 10.0
 TARGET_BYTES = 10 * 1000 * 1000
-#: Time from opening the page until the plots in view are drawn and respond.
+#: Time from opening the page until a plot the reader scrolls to is drawn and shows a gene on hover.
 TARGET_INTERACTIVE = 3.0
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -192,8 +192,10 @@ def synthetic(
 
 
 def browser_times(path: Path) -> dict[str, float] | None:
-    """Seconds from opening the report in headless Chromium until: load event, first plot drawn, every plot
-    drawn, and a hovered significant gene of the last contrast shows its label. ``None`` without Playwright."""
+    """Seconds from opening the report in headless Chromium until: the load event; the first plot drawn;
+    a significant gene of the *last* contrast's volcano plot, scrolled to right after loading, shows its
+    hover label (the page is interactive where the reader goes); every plot drawn (in the background).
+    ``None`` without Playwright or Chromium."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -211,19 +213,17 @@ def browser_times(path: Path) -> dict[str, float] | None:
         out = {"load": time.perf_counter() - t0}
         page.wait_for_selector("[data-fig].plot[data-drawn]", timeout=120_000)
         out["first plot"] = time.perf_counter() - t0
-        page.wait_for_selector("body[data-plots-ready]", timeout=300_000)
-        out["all plots"] = time.perf_counter() - t0
         last = page.locator("[data-fig^=fig-volcano-]").last
         last.scroll_into_view_if_needed()
-        t1 = time.perf_counter()
-        point = (
-            last.locator("g.trace.scatter").last.locator("path.point").first
-        )  # the "higher" genes
+        last.locator("g.trace.scatter").last.locator("path.point").first.wait_for(timeout=60_000)
+        point = last.locator("g.trace.scatter").last.locator("path.point").first  # "higher" genes
         box = point.bounding_box()
         if box:
             page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-            last.locator(".hoverlayer .hovertext").first.wait_for(timeout=10_000)
-            out["hover"] = time.perf_counter() - t1
+            last.locator(".hoverlayer .hovertext").first.wait_for(timeout=30_000)
+            out["last volcano hover"] = time.perf_counter() - t0
+        page.wait_for_selector("body[data-plots-ready]", timeout=300_000)
+        out["all plots"] = time.perf_counter() - t0
         browser.close()
     if errors:
         raise RuntimeError(f"page errors: {errors}")
@@ -256,7 +256,7 @@ def run_one(args, n_contrasts: int) -> bool:
     seen = None if args.no_browser else browser_times(out)
     if seen:
         line += "; Chromium " + ", ".join(f"{k} {v:.2f} s" for k, v in seen.items())
-        ok = ok and seen["first plot"] <= TARGET_INTERACTIVE and "hover" in seen
+        ok = ok and seen.get("last volcano hover", np.inf) <= TARGET_INTERACTIVE
     print(line + f": {'ok' if ok else 'MISSED'}")
     return ok
 
@@ -275,8 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, help="write the report here (default /tmp/bench_report_<n>.html)"
     )
     args = ap.parse_args(argv)
-    print(f"targets: render ≤ {TARGET_SECONDS:g} s, ≤ {TARGET_BYTES / 1e6:g} MB, first plot drawn ≤ "
-          f"{TARGET_INTERACTIVE:g} s")  # fmt: skip
+    print(f"targets: render ≤ {TARGET_SECONDS:g} s, ≤ {TARGET_BYTES / 1e6:g} MB, last volcano hoverable ≤ "
+          f"{TARGET_INTERACTIVE:g} s after opening")  # fmt: skip
     results = [run_one(args, int(n)) for n in args.contrasts.split(",")]
     return 0 if all(results) else 1
 

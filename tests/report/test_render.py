@@ -83,9 +83,8 @@ def test_self_contained(html: str):
     assert not re.search(r"@import|url\(\s*['\"]?https?:", html.split("<script", 1)[0]), (
         "CSS loads nothing"
     )
-    assert (
-        html.count("<script") == 4
-    )  # figure data, shared arrays, plotly.js (once), the report's script
+    # figure data, shared arrays, plotly.js (once), the report's script
+    assert html.count("<script") == 4
 
 
 def test_every_section_and_nav_link(html: str):

@@ -48,26 +48,38 @@
     toImageButtonOptions: { format: "svg", scale: 1 } };
   var drawn = {};
 
+  var pending = [];
+
   function draw(el) {
     var id = el.getAttribute("data-fig");
     if (drawn[id] || !specs[id] || typeof Plotly === "undefined") { return Promise.resolve(); }
     drawn[id] = true;
     var spec = resolve(specs[id]);
-    return Plotly.newPlot(el, spec.data, spec.layout, config).then(function () {
+    var done = Plotly.newPlot(el, spec.data, spec.layout, config).then(function () {
       el.style.minHeight = "";
       el.setAttribute("data-drawn", "true");
     });
+    pending.push(done.catch(function () { return null; }));
+    return done;
   }
 
+  // Draw the plots not drawn yet, one per idle period, so that what the reader scrolls to (drawn at once by
+  // the observer below) and every click or hover go first; a report with many contrasts has dozens of plots.
   function drawAll() {
     var els = Array.prototype.slice.call(document.querySelectorAll("[data-fig].plot"));
     var i = 0;
+    var later = window.requestIdleCallback
+      ? function (f) { window.requestIdleCallback(f, { timeout: 1000 }); }
+      : function (f) { setTimeout(f, 0); };
     function next() {
-      if (i >= els.length) { document.body.setAttribute("data-plots-ready", "true"); return; }
-      var el = els[i++];
-      draw(el).then(function () { setTimeout(next, 0); }, function () { setTimeout(next, 0); });
+      while (i < els.length && drawn[els[i].getAttribute("data-fig")]) { i++; }
+      if (i >= els.length) {
+        Promise.all(pending).then(function () { document.body.setAttribute("data-plots-ready", "true"); });
+        return;
+      }
+      draw(els[i++]).then(function () { later(next); }, function () { later(next); });
     }
-    next();
+    later(next);
   }
 
   function setupLazy() {
