@@ -74,3 +74,44 @@ def test_every_significant_gene_stays_interactive() -> None:
     hover = fig["data"][1]["hovertemplate"]
     assert "%{text}" in hover and "%{hovertext}" in hover and "%{x:.3g}" in hover
     assert "%{y:.3g}" in plots.ma_figure(de, alpha=0.1)["data"][1]["hovertemplate"]
+
+
+def test_report_with_many_large_contrasts(report_parts) -> None:
+    """Six 8,000-gene contrasts: the page says which genes are an image, every significant gene is in the
+    figure data, tables shrink to stay within the size budget, and each gene name is embedded once."""
+    import re
+
+    from mscseq.report import render_report
+    from mscseq.report.sections.de import table_rows
+
+    adata, summary, run_info = report_parts
+    a = adata.copy()
+    a.uns["de"], a.uns["de_summary"] = {}, {}
+    n_sig = {}
+    for k in range(6):
+        de = _de(8_000, seed=k).assign(lfcSE=0.2).sort_values("padj")
+        name = f"cohort_B_vs_A_{k}"
+        a.uns["de"][name] = de
+        a.uns["de_summary"][name] = {
+            "variable": "cohort",
+            "target": "B",
+            "reference": "A",
+            "alpha": 0.1,
+        }
+        n_sig[name] = int((de["padj"] < 0.1).sum())
+    html = render_report(a, summary={**summary, "de": []}, run_info=run_info)
+    assert html.count("are drawn as a static image and cannot be hovered") == 6
+    assert table_rows(6) == 333 and table_rows(1) == 500 and table_rows(50) == 100
+    assert len(re.findall(r'<table[^>]*id="de-table-0"', html)) == 1
+    assert f"The {table_rows(6)} genes with the smallest adjusted p-values" in html
+    blocks = {
+        name: json.loads(re.search(rf'id="mscseq-{name}">(.*?)</script>', html, re.S).group(1))
+        for name in ("figures", "shared")
+    }
+    figs = unpack(blocks["figures"], blocks["shared"])
+    for k, name in enumerate(n_sig):
+        for kind in ("volcano", "ma"):
+            traces = {t["meta"]["class"]: t for t in figs[f"fig-{kind}-{k}"]["data"]}
+            assert len(traces["up"]["x"]) + len(traces["down"]["x"]) == n_sig[name], (kind, k)
+    labels = [s for s in blocks["shared"]["strings"] if s.startswith("G")]
+    assert len(labels) == len(set(labels)) > 1000
