@@ -119,3 +119,21 @@ def test_no_figures_writes_none(tmp_path: Path, example_dir: Path) -> None:
     run_info = json.loads((out / "run_info.json").read_text(encoding="utf-8"))
     assert run_info["parameters"]["figures"] is False
     assert load_parts(out)[0].n_obs > 0
+
+
+def test_dollar_signs_in_names_are_text_not_tex(report_parts, tmp_path: Path) -> None:
+    """A name like ``$\\frac$`` is invalid TeX: with math parsing it would abort the whole run."""
+    adata, _, _ = report_parts
+    a = adata.copy()
+    odd = r"P$\frac{$x"
+    a.obs_names = [odd if s == "P03" else str(s) for s in a.obs_names]
+    a.uns["clustering"] = {**a.uns["clustering"], "order": [odd if str(s) == "P03" else str(s) for s in a.uns["clustering"]["order"]]}  # fmt: skip
+    name = next(iter(a.uns["de"]))
+    table = a.uns["de"][name].copy()
+    table.iloc[0, table.columns.get_loc("gene_name")] = r"$\notasymbol$"
+    a.uns["de"] = {**a.uns["de"], name: table}
+    written = figures.save_figures(a, tmp_path / "figs")
+    assert {p.suffix for p in written} == {".pdf", ".png"}
+    texts = [t.get_text() for t in figures.static_volcano(a).axes[0].texts]
+    assert r"$\notasymbol$" in texts
+    assert odd in {t.get_text() for t in figures.static_pca(a).axes[0].texts}

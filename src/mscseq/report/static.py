@@ -12,12 +12,13 @@ PDF (vector, for papers and batch records; dense point clouds rasterised inside 
 
 from __future__ import annotations
 
+import functools
 import html
 import os
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,8 @@ from mscseq.report.records import comparability_block, de_contrasts
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+P = ParamSpec("P")
 
 #: File formats written for every figure.
 FORMATS = ("pdf", "png")
@@ -46,6 +49,22 @@ MARKERS = {
     "star": "*",
     "hexagon": "h",
 }
+
+
+def _literal_text(draw: Callable[P, Figure]) -> Callable[P, Figure]:
+    """Create the figure's texts with math parsing off: a ``$`` in a name is shown as is.
+
+    matplotlib would otherwise read ``$...$`` in a sample or gene name as TeX and fail on invalid TeX.
+    """
+
+    @functools.wraps(draw)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Figure:
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+
+    return wrapper
 
 
 def _text(value: Any) -> str:
@@ -87,6 +106,7 @@ def _colormap(scale: Any):
 # ---------------------------------------------------------------------------- drawing
 
 
+@_literal_text
 def pca(spec: Mapping[str, Any], *, title: str = "PCA") -> Figure:
     """The report's PCA scatter (its visible colouring) as a static figure.
 
@@ -164,6 +184,7 @@ def pca(spec: Mapping[str, Any], *, title: str = "PCA") -> Figure:
     return fig
 
 
+@_literal_text
 def correlation_clustermap(
     corr: pd.DataFrame, order: list[str], linkage: np.ndarray | None, *, label: str = "Pearson r"
 ) -> Figure:
@@ -224,6 +245,7 @@ def correlation_clustermap(
     return fig
 
 
+@_literal_text
 def heatmap(spec: Mapping[str, Any], *, title: str) -> Figure:
     """A report heatmap (e.g. :func:`mscseq.report.figdata.panel_scores`) on its diverging scale.
 
@@ -268,6 +290,7 @@ def heatmap(spec: Mapping[str, Any], *, title: str) -> Figure:
     return fig
 
 
+@_literal_text
 def de_scatter(pts: plots.DEPoints, *, title: str) -> Figure:
     """A volcano or MA plot with every gene: the report's classes, colours, legend and labels.
 
