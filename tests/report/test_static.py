@@ -137,3 +137,17 @@ def test_dollar_signs_in_names_are_text_not_tex(report_parts, tmp_path: Path) ->
     texts = [t.get_text() for t in figures.static_volcano(a).axes[0].texts]
     assert r"$\notasymbol$" in texts
     assert odd in {t.get_text() for t in figures.static_pca(a).axes[0].texts}
+
+
+def test_no_panel_heatmap_without_panel_scores(report_parts, tmp_path: Path) -> None:
+    """Panels scored but no panel gene measured (e.g. a targeted or synthetic gene set): no empty heatmap."""
+    adata, summary, _ = report_parts
+    comp = comparability_block(adata, summary) or {}
+    panels = {**(comp.get("panels") or {}), "scores": {str(s): {} for s in adata.obs_names}}
+    stems = [
+        stem
+        for stem, _ in static.run_figures(
+            adata, {**summary, "comparability": {**comp, "panels": panels}}
+        )
+    ]
+    assert "panel_scores" not in stems and {"pca", "correlation_clustermap"} <= set(stems)

@@ -356,7 +356,7 @@ def run_figures(adata, summary: Mapping[str, Any] | None = None) -> Iterator[tup
     yield "correlation_clustermap", correlation_clustermap(corr, order, tree)
     yield "pca", pca(figdata.pca(adata, comp))
     scores = figdata.panel_scores(adata, comp)
-    if scores is not None:
+    if scores is not None and np.size(scores["data"][0]["z"]):  # no panel gene measured: no scores
         yield "panel_scores", heatmap(scores, title="MSC panel scores per product")
     for name, table, meta in de_contrasts(adata, summary):
         yield f"volcano_{name}", de_scatter(figdata.volcano_points(table, meta), title=name)
