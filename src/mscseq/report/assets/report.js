@@ -85,7 +85,12 @@
   function setupLazy() {
     if (!("IntersectionObserver" in window)) { drawAll(); return; }
     var io = new IntersectionObserver(function (entries) {
-      entries.forEach(function (en) { if (en.isIntersecting) { draw(en.target); io.unobserve(en.target); } });
+      // one plot per task: the first plot in view responds while its neighbours are still being drawn
+      entries.forEach(function (en, k) {
+        if (!en.isIntersecting) { return; }
+        io.unobserve(en.target);
+        if (k === 0) { draw(en.target); } else { setTimeout(function () { draw(en.target); }, 0); }
+      });
     }, { rootMargin: "300px" });
     document.querySelectorAll("[data-fig].plot").forEach(function (el) { io.observe(el); });
     // draw the rest in the background so that printing and jumping around find every plot ready
