@@ -115,3 +115,12 @@ def test_report_with_many_large_contrasts(report_parts) -> None:
             assert len(traces["up"]["x"]) + len(traces["down"]["x"]) == n_sig[name], (kind, k)
     labels = [s for s in blocks["shared"]["strings"] if s.startswith("G")]
     assert len(labels) == len(set(labels)) > 1000
+
+
+def test_arrays_with_gaps_stay_plain() -> None:
+    gaps = [float(i) if i % 3 else None for i in range(3 * MIN_LENGTH)]
+    figs = {
+        "d": {"data": [{"type": "scatter", "mode": "lines", "x": gaps, "y": gaps}], "layout": {}}
+    }
+    packed, shared = pack(figs)
+    assert packed == figs and shared["arrays"] == []

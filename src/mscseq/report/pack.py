@@ -72,14 +72,20 @@ def typed(values: np.ndarray) -> dict[str, Any]:
 
 
 def _numbers(values: Any) -> np.ndarray | None:
-    """``values`` as a float32 array when it is a list of numbers (or of equal-length number rows)."""
+    """``values`` as a float32 array when it is a list of numbers (or of equal-length number rows).
+
+    Lists with missing values (``None``: gaps between line segments, e.g. a dendrogram) stay JSON lists,
+    where plotly's meaning of ``null`` is certain.
+    """
     if any(isinstance(v, str | bool) for v in values[:1]):
         return None
     try:
-        a = np.array(values, dtype=np.float64)  # None → NaN
+        a = np.array(values, dtype=np.float64)
     except (TypeError, ValueError):
         return None
-    return a.astype(np.float32) if a.ndim in (1, 2) else None
+    if a.ndim not in (1, 2) or not np.isfinite(a).all():
+        return None
+    return a.astype(np.float32)
 
 
 def _strings(values: Any) -> bool:
