@@ -15,6 +15,7 @@ import pytest
 
 from mscseq.errors import MscseqError
 from mscseq.products import collapse_products, replicate_caveat, replicate_columns
+from mscseq.schemas import validate_summary
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "test_data" / "example"
@@ -94,6 +95,7 @@ def test_split_products_give_identical_results(tmp_path):
     )
     assert s2["products"]["libraries"]["P01"][0] == "P01_L1"
     assert s2["products"]["dropped_columns"] == ["lane"]
+    validate_summary(s2)
     for s in (s1, s2):
         s["dimensions"].pop("n_libraries"), s.pop("products"), s.pop("mscseq_version")
     assert s1 == s2
@@ -239,3 +241,81 @@ def test_replicate_columns_need_group_and_design_constant():
     obs["treated"] = ["no", "yes"] * (len(obs) // 2)  # a donor treated two ways: not replicates
     assert replicate_columns(vst, obs, constant=["treated"]) == []
     assert replicate_columns(vst, obs, group="treated") == []
+
+
+FOLDER = "msc_six_sources_osteogenic_kuchur_lobov"
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_six_tissues_product_equals_hand_summed(shared_data, tmp_path):
+    """Kuchur–Lobov undifferentiated libraries (some products sequenced twice) through ``--product``: the
+    same tables and summary as the products summed by hand."""
+    d = shared_data / FOLDER
+    sheet = pd.read_csv(d / "samples_derived_from_column_names.tsv", sep="\t", dtype=str)
+    sheet = sheet[sheet["condition"] == "48h.undif"].copy()
+    sheet["tissue"] = sheet["file"].str.replace("_transcriptomes_total.csv.gz", "", regex=False)
+    counts = pd.concat(
+        [
+            pd.read_csv(d / f, index_col=0)[list(g["sample"])]
+            for f, g in sheet.groupby("file", sort=False)
+        ],
+        axis=1,
+    )[list(sheet["sample"])]
+    counts = counts[counts.sum(axis=1) >= 10]
+    counts.index.name = "gene_id"
+    libs = sheet[["sample", "tissue", "donor_id", "tech_replicate", "collapse_group"]]
+    products = libs.drop_duplicates("collapse_group")[["collapse_group", "tissue", "donor_id"]]
+    summed = pd.DataFrame(
+        {
+            p: counts[list(g["sample"])].sum(axis=1)
+            for p, g in libs.groupby("collapse_group", sort=False)
+        }
+    )
+    assert len(libs) > len(products) == summed.shape[1] == 18
+    files = {}
+    for name, frame in (("libs", counts), ("summed", summed)):
+        files[name] = tmp_path / f"{name}.tsv"
+        frame.to_csv(files[name], sep="\t")
+    (tmp_path / "libs_sheet.tsv").write_text(libs.to_csv(sep="\t", index=False))
+    sheet_p = products.assign(sample=products["collapse_group"])[
+        ["sample", "tissue", "donor_id", "collapse_group"]
+    ]
+    (tmp_path / "products_sheet.tsv").write_text(sheet_p.to_csv(sep="\t", index=False))
+    common = [
+        "--group",
+        "tissue",
+        "--reference",
+        "fat",
+        "--permutations",
+        "99",
+        "--no-report",
+        "--quiet",
+    ]
+    common += ["--product", "collapse_group"]
+    runs = {}
+    for name, samples in (("libs", "libs_sheet.tsv"), ("summed", "products_sheet.tsv")):
+        out = tmp_path / f"out_{name}"
+        proc = mscseq(
+            "compare",
+            str(files[name]),
+            "--samples",
+            str(tmp_path / samples),
+            "-o",
+            str(out),
+            *common,
+        )
+        assert proc.returncode == 0, proc.stderr
+        runs[name] = out
+    t1, t2 = _tables(runs["libs"]), _tables(runs["summed"])
+    t1.pop("libraries.tsv"), t2.pop("libraries.tsv")
+    assert t1.keys() == t2.keys()
+    for name in t1:
+        assert t1[name] == t2[name], name
+    s1, s2 = (json.loads((runs[k] / "summary.json").read_text()) for k in ("libs", "summed"))
+    assert s1["dimensions"]["n_libraries"] == len(libs) and s1["dimensions"]["n_products"] == 18
+    assert s1["products"]["dropped_columns"] == ["tech_replicate"]
+    for s in (s1, s2):
+        s["dimensions"].pop("n_libraries"), s.pop("products")
+    assert s1 == s2
+    assert s1["comparability"]["verdict"] == "not_comparable"
