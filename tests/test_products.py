@@ -319,3 +319,35 @@ def test_six_tissues_product_equals_hand_summed(shared_data, tmp_path):
         s["dimensions"].pop("n_libraries"), s.pop("products")
     assert s1 == s2
     assert s1["comparability"]["verdict"] == "not_comparable"
+    assert not any("--product" in c for c in s1["comparability"]["caveats"])
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_six_tissue_libraries_raise_the_caveat_naming_the_product(shared_data):
+    """Without --product the libraries of the six-tissue data are named as replicates: the donor (and its
+    collapse group) qualify, tissue, a coarser column, does not — with and without --group tissue."""
+    from mscseq.comparability.similarity import informative_genes
+    from mscseq.normalize import normalize
+
+    d = shared_data / FOLDER
+    sheet = pd.read_csv(d / "samples_derived_from_column_names.tsv", sep="\t", dtype=str)
+    sheet = sheet[sheet["condition"] == "48h.undif"].copy()
+    sheet["tissue"] = sheet["file"].str.replace("_transcriptomes_total.csv.gz", "", regex=False)
+    counts = pd.concat(
+        [
+            pd.read_csv(d / f, index_col=0)[list(g["sample"])]
+            for f, g in sheet.groupby("file", sort=False)
+        ],
+        axis=1,
+    )[list(sheet["sample"])]
+    counts = counts[counts.sum(axis=1) >= 10]
+    obs = sheet.set_index("sample")[["tissue", "donor_id", "tech_replicate", "collapse_group"]]
+    a = ad.AnnData(X=counts.T.to_numpy(dtype=np.float64), obs=obs.astype("category"))
+    normalize(a)
+    vst = np.asarray(a.layers["vst"])[
+        :, informative_genes(np.asarray(a.layers["normalized"]).mean(axis=0))
+    ]
+    for group in ("tissue", None):
+        found = replicate_columns(vst, a.obs, group=group)
+        assert [f.column for f in found] == ["donor_id", "collapse_group"], group

@@ -222,7 +222,9 @@ def replicate_columns(
        not taken for a replicated product);
     3. libraries sharing a value are much closer than libraries of different values: the median distance
        (1 − Pearson r of the VST of ``vst``'s genes) between libraries sharing a value is at most ``ratio``
-       × the median distance between libraries of different values within the same group level.
+       × the median distance between libraries of different values within the same group level;
+    4. no other qualifying column is finer (a product column nests in tissue or site, not the reverse: a
+       column whose values group whole values of another qualifying one is left out).
 
     Why the ratio: two libraries of one product differ by technical noise only (distance ≈ 2σ²_t), two
     products also by their biological difference (≈ 2σ²_t + 2σ²_b). A ratio ≤ 0.5 means the biological
@@ -287,7 +289,18 @@ def replicate_columns(
         w, b = float(np.median(dist[same])), float(np.median(dist[between]))
         if w <= ratio * b:
             found.append(ReplicateFinding(str(col), int((counts >= 2).sum()), w, b))
-    return found
+    return [f for f in found if not any(_coarser(obs, f.column, g.column) for g in found)]
+
+
+def _coarser(obs: pd.DataFrame, coarse: str, fine: str) -> bool:
+    """``coarse`` groups whole values of ``fine`` and has fewer values (tissue over donor): not the product."""
+    if coarse == fine:
+        return False
+    pairs = pd.DataFrame(
+        {"c": obs[coarse].astype(str).to_numpy(), "f": obs[fine].astype(str).to_numpy()}
+    )
+    nested = bool((pairs.groupby("f")["c"].nunique() == 1).all())
+    return nested and pairs["c"].nunique() < pairs["f"].nunique()
 
 
 def replicate_caveat(findings: Sequence[ReplicateFinding]) -> str | None:
