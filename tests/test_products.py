@@ -100,6 +100,8 @@ def test_split_products_give_identical_results(tmp_path):
         s["dimensions"].pop("n_libraries"), s.pop("products"), s.pop("mscseq_version")
     assert s1 == s2
     assert s2["comparability"]["metrics"]["n_products"] == 15
+    params = json.loads((split / "run_info.json").read_text())["parameters"]
+    assert list(params)[-1] == "product" and params["product"] == "product"
 
 
 def test_split_without_product_raises_the_caveat(tmp_path):
