@@ -241,6 +241,16 @@ GroupOpt = Annotated[
         show_default=False,
     ),
 ]
+ProductOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--product",
+        metavar="COLUMN",
+        help="Sheet column naming each library's product (donor product, lot): the libraries of a product are "
+        "summed before any statistic, so n counts products.",
+        show_default=False,
+    ),
+]
 ReferenceOpt = Annotated[
     str | None,
     typer.Option(
@@ -398,6 +408,7 @@ def compare(
     keep_gene_version: KeepVersionOpt = False,
     group: GroupOpt = ComparabilityOptions.group,
     reference: ReferenceOpt = ComparabilityOptions.reference,
+    product: ProductOpt = None,
     margin: MarginOpt = ComparabilityOptions.margin,
     panel: PanelOpt = None,
     permutations: PermutationsOpt = ComparabilityOptions.permutations,
@@ -443,6 +454,7 @@ def compare(
             permutations=permutations,
             seed=seed,
             strict=strict,
+            product=product,
         )
         run_compare(params, outdir, force=force, argv=sys.argv)
 

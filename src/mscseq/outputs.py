@@ -633,6 +633,8 @@ def write_tables(adata, tables: Path) -> list[str]:
         put(f"equivalence_{name}.tsv", res, "gene_id")
     if "variance_partition" in comp:
         put("variance_partition.tsv", comp["variance_partition"], "gene_id")
+    if "products" in adata.uns:  # --product: QC of each library before summing
+        put("libraries.tsv", adata.uns["products"]["library_qc"], "library")
     return written
 
 
@@ -670,6 +672,13 @@ def build_summary(adata) -> dict[str, Any]:
         "clustering_order": list(adata.uns["clustering"]["order"]),
         "de": [{"name": k, **v} for k, v in adata.uns.get("de_summary", {}).items()],
     }
+    if "products" in adata.uns:  # --product: n counts products; the libraries summed into each
+        from mscseq.products import product_record
+
+        record = product_record(adata.uns["products"])
+        summary["dimensions"]["n_libraries"] = sum(len(v) for v in record["libraries"].values())
+        summary["dimensions"]["n_products"] = len(record["libraries"])
+        summary["products"] = record
     if "comparability" in adata.uns:
         summary["comparability"] = adata.uns["comparability"]
     return summary

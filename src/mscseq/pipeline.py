@@ -54,6 +54,7 @@ class CompareParams:
     seed: int = ComparabilityOptions.seed
     strict: bool = False
     figures: bool = True  # static figures/ (PDF and PNG)
+    product: str | None = None
 
     def de_options(self) -> DEOptions:
         """The options of the differential expression step."""
@@ -100,7 +101,13 @@ class CompareParams:
             cols.extend(v for v in extra if v not in cols)
         if self.group and self.group not in cols:
             cols.append(self.group)
+        if self.product and self.product not in cols:
+            cols.append(self.product)
         return cols
+
+    def product_constant_columns(self) -> list[str]:
+        """Columns that must be constant within a product: the group, design, contrast and reduced variables."""
+        return [c for c in self.required_columns() if c != self.product]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON form of the parameters."""
@@ -128,6 +135,28 @@ def load(params: CompareParams):
         strandedness=params.strandedness,
         tx2gene=params.tx2gene,
     )
+
+
+def collapse_step(adata, params: CompareParams):
+    """Sum the libraries of each ``--product`` (step 1b; returns ``adata`` itself without ``--product``).
+
+    From here on every statistic counts products; the per-library QC is kept in
+    ``uns["products"]["library_qc"]`` (``tables/libraries.tsv``).
+    """
+    if not params.product:
+        return adata
+    from mscseq.products import collapse_products
+
+    out = collapse_products(
+        adata,
+        params.product,
+        keep_constant=params.product_constant_columns(),
+        source=str(params.samples),
+    )
+    log.info(
+        "--product %s: %d libraries summed into %d products", params.product, adata.n_obs, out.n_obs
+    )
+    return out
 
 
 def validate_design(adata, params: CompareParams) -> None:
@@ -364,6 +393,7 @@ def run_compare(
     files = list(adata.uns.get("input", {}).get("files", []))
     inputs += files
     check_outdir(outdir, force=force, inputs=inputs)  # the sheet's 'path' files are known now
+    adata = collapse_step(adata, params)
     validate_design(adata, params)
     analyse(adata, params)
     with atomic_folder(outdir, force=force, inputs=inputs) as tmp:

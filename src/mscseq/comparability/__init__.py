@@ -150,6 +150,7 @@ def run_comparability(
     variance_block = _variance_partition(adata, data, options)
     metrics = _metrics(data, similarity, equivalence, options)
     verdict, reasons = decide(metrics, options.thresholds)
+    _replicate_caveat(adata, data, options)
     _depth_and_rna_caveats(adata, data)
     data.tables["products"] = _products_table(data, similarity, panels_block["flags"])
     block = {
@@ -424,6 +425,28 @@ def _metrics(
         "outlier_min_ratio": MIN_RATIO,
         "thresholds": options.thresholds.to_dict(),
     }
+
+
+def _replicate_caveat(adata, data: _Products, options: ComparabilityOptions) -> None:
+    """Without ``--product``: say so when libraries sharing a sheet value look like one product's replicates."""
+    if "products" in adata.uns:
+        return
+    from mscseq.de.design import formula_variables
+    from mscseq.products import replicate_caveat, replicate_columns
+
+    try:
+        constant = formula_variables(options.design) if options.design else []
+    except MscseqError:
+        constant = []
+    findings = replicate_columns(
+        data.vst[:, data.informative],
+        data.obs,
+        group=data.spec.variable if data.spec else None,
+        constant=constant,
+    )
+    caveat = replicate_caveat(findings)
+    if caveat:
+        data.caveats.append(caveat)
 
 
 def _depth_and_rna_caveats(adata, data: _Products) -> None:
