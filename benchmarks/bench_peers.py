@@ -1,0 +1,454 @@
+"""Speed of mscseq next to the tools a user could pick instead (issue 15), as whole processes.
+
+Usage (from the repository root; ``../shared/data`` beside the repo or ``MSCSEQ_SHARED_DATA``)::
+
+    python benchmarks/bench_peers.py                      # airway, study20, mem200; best of 3
+    python benchmarks/bench_peers.py airway --repeats 5   # selected parts, best of 5
+    python benchmarks/bench_peers.py airway --pydeseq2    # add PyDESeq2 (slow: ~30-60 s a run)
+    python benchmarks/bench_peers.py profile              # cProfile of compare on the 20-product study
+
+Parts:
+
+* ``airway``: ``mscseq de`` (``~ cell + dex``) next to limma-voom, edgeR QL and R DESeq2 (and PyDESeq2
+  with ``--pydeseq2``) on the same two files; ratio of each to limma-voom's whole process.
+* ``study20``: ``mscseq compare`` with ``--group``, one contrast and the report on a 20-product ×
+  61,533-gene study next to limma-voom's bare DE on the same files; ratio compare / limma-voom.
+* ``mem200``: ``mscseq compare`` (same options) on 200 products × 61,533 genes, run once: peak RSS and
+  wall time (target ≤ 2 GiB), beside limma-voom's bare DE on the same files.
+* ``profile``: ``mscseq compare`` of ``study20`` under cProfile; the top 40 lines by cumulative time go to
+  ``benchmarks/results/compare_profile.txt``.
+
+The studies are seeded simulations anchored in real data: gene IDs and each gene's expression level are
+those of the six-tissue MSC set in ``msc_six_sources_osteogenic_kuchur_lobov`` (61,533 genes; the pooled
+counts of its 102 libraries give each gene's share of the library), scaled to a realistic depth of 15–35 M
+counts per library (the real libraries hold only 26,000–180,000 counts, too shallow to stand for a product
+study: a fraction of the genes would carry counts). Products get donor offsets (log2 SD 0.25), two groups
+A and B of equal size, 5 % of the expressed genes shifted in B (log2 N(0, 1)), negative-binomial counts
+with the DESeq2-like dispersion trend of ``test_data/generate.py``.
+
+Each figure is the best wall time of N fresh processes (``--repeats``, default 3), with the 1-minute load
+average before that run and the process's own peak RSS (``os.wait4``). R rows are skipped with a message
+where ``Rscript`` or the package is missing. Results: a Markdown table on stdout and
+``benchmarks/results/peers.tsv`` (``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import os
+import platform
+import pstats
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("MSCSEQ_SHARED_DATA", REPO.parent / "shared" / "data"))
+PEERS = Path(__file__).resolve().parent / "peers"
+RESULTS = Path(__file__).resolve().parent / "results"
+PY = sys.executable
+MSC_SET = "msc_six_sources_osteogenic_kuchur_lobov"
+AIRWAY = "airway_himes2014_GSE52778"
+R_PEERS = {
+    "limma-voom": ("limma_voom.R", "limma"),
+    "edgeR QL": ("edger_ql.R", "edgeR"),
+    "R DESeq2": ("deseq2.R", "DESeq2"),
+}
+MEMORY_TARGET_GIB = 2.0
+
+
+@dataclass
+class Measure:
+    """Best of ``runs`` fresh processes: wall seconds, load average before it, its peak RSS."""
+
+    seconds: float
+    runs: int
+    load1: float
+    peak_bytes: int
+
+
+def load1() -> float:
+    """1-minute load average (other sessions share the machine)."""
+    return os.getloadavg()[0]
+
+
+def run_once(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
+    """Run ``cmd`` to completion; return its wall seconds and its own peak RSS in bytes.
+
+    Raises
+    ------
+    RuntimeError
+        When the process exits with a non-zero status (its stderr is shown).
+    """
+    err = tempfile.TemporaryFile()
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        err.seek(0)
+        tail = err.read().decode(errors="replace")[-2000:]
+        raise RuntimeError(f"{' '.join(cmd[:4])} ... exited {proc.returncode}:\n{tail}")
+    err.close()
+    return seconds, usage.ru_maxrss * 1024  # Linux reports kilobytes
+
+
+def best_of(
+    cmd: list[str], repeats: int, env: dict[str, str], fresh: Path | None = None
+) -> Measure:
+    """Best wall time of ``repeats`` runs; ``fresh`` is a folder removed before each run."""
+    best: Measure | None = None
+    for _ in range(repeats):
+        if fresh is not None:
+            shutil.rmtree(fresh, ignore_errors=True)
+        ld = load1()
+        sec, peak = run_once(cmd, env)
+        if best is None or sec < best.seconds:
+            best = Measure(sec, repeats, ld, peak)
+    assert best is not None
+    return best
+
+
+def child_env() -> dict[str, str]:
+    """Environment of the children: this checkout's ``src`` first on ``PYTHONPATH``."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+# --- machine and tools ---------------------------------------------------------------------
+
+
+def r_versions() -> dict[str, str]:
+    """Installed versions of R and the peer packages ({} without ``Rscript``)."""
+    if shutil.which("Rscript") is None:
+        return {}
+    code = (
+        "cat('R', paste(R.version$major, R.version$minor, sep='.'), '\\n');"
+        "for (p in c('limma','edgeR','DESeq2')) cat(p, if (requireNamespace(p, quietly=TRUE))"
+        " as.character(packageVersion(p)) else 'missing', '\\n')"
+    )
+    out = subprocess.run(["Rscript", "-e", code], capture_output=True, text=True, check=False)
+    pairs = (line.split() for line in out.stdout.splitlines() if line.strip())
+    return {k: v for k, v in pairs if v != "missing"}
+
+
+def machine(rv: dict[str, str]) -> str:
+    """One line: CPUs, memory, Python, numpy, mscseq and R versions."""
+    import mscseq
+
+    model = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    r = ", ".join(f"{k} {v}" for k, v in rv.items()) or "R not found"
+    return (
+        f"{os.cpu_count()} CPUs ({model}), {mem:.0f} GiB RAM, {platform.system()}, "
+        f"Python {platform.python_version()}, numpy {np.__version__}, mscseq {mscseq.__version__}, {r}"
+    )
+
+
+# --- inputs --------------------------------------------------------------------------------
+
+
+def airway_inputs(work: Path) -> tuple[Path, Path]:
+    """The airway counts as shipped and a sample sheet (sample, cell, dex) derived from its metadata."""
+    d = SHARED / AIRWAY
+    sheet = work / "airway_samples.tsv"
+    meta = pd.read_csv(d / "airway_metadata.tsv", sep="\t")
+    meta.rename(columns={"ID": "sample"})[["sample", "cell", "dex"]].to_csv(
+        sheet, sep="\t", index=False
+    )
+    return d / "airway_cts.tsv.gz", sheet
+
+
+def msc_profile() -> pd.Series:
+    """Each gene's share of the pooled counts of the six-tissue MSC set (all 102 libraries)."""
+    files = sorted((SHARED / MSC_SET).glob("*_transcriptomes_total.csv.gz"))
+    if not files:
+        raise SystemExit(f"{SHARED / MSC_SET}: count files not found (set MSCSEQ_SHARED_DATA)")
+    total = sum(pd.read_csv(f, index_col=0).sum(axis=1) for f in files)
+    return total / total.sum()
+
+
+def simulate_study(work: Path, n_products: int, seed: int = 15) -> tuple[Path, Path]:
+    """Write (once) a seeded n-product × 61,533-gene study: counts TSV and sample sheet.
+
+    Returns
+    -------
+    tuple of Path
+        The counts file (gene_id + one column per product) and the sheet (sample, group).
+    """
+    counts_path = work / f"study{n_products}_counts.tsv"
+    sheet_path = work / f"study{n_products}_samples.tsv"
+    if counts_path.exists() and sheet_path.exists():
+        return counts_path, sheet_path
+    share = msc_profile()
+    rng = np.random.default_rng(seed)
+    g = share.size
+    samples = [f"P{i + 1:03d}" for i in range(n_products)]
+    group = np.where(np.arange(n_products) < n_products // 2, "A", "B")
+    expressed = share.to_numpy() > 0
+    shifted = expressed & (rng.random(g) < 0.05)
+    shift = np.where(shifted, rng.normal(0.0, 1.0, g), 0.0)
+    depth = rng.uniform(15e6, 35e6, n_products)
+    base = share.to_numpy() * 25e6
+    disp = (0.04 + 1.5 / np.maximum(base, 0.1)) * np.exp(rng.normal(0, 0.45, g))
+    counts = np.empty((g, n_products), dtype=np.int64)
+    for j in range(n_products):
+        log2_mean = rng.normal(0.0, 0.25, g) + shift * (group[j] == "B")
+        mean = share.to_numpy() * depth[j] * 2.0**log2_mean
+        shape = 1.0 / disp
+        counts[:, j] = rng.poisson(rng.gamma(shape, mean / shape))
+    table = pd.DataFrame(counts, index=pd.Index(share.index, name="gene_id"), columns=samples)
+    tmp = counts_path.with_suffix(".part")
+    table.to_csv(tmp, sep="\t", lineterminator="\n")
+    tmp.rename(counts_path)
+    pd.DataFrame({"sample": samples, "group": group}).to_csv(sheet_path, sep="\t", index=False)
+    return counts_path, sheet_path
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+def r_cmd(
+    script: str, counts: Path, sheet: Path, design: str, contrast: str, out: Path
+) -> list[str]:
+    """``Rscript`` call of one peer script."""
+    return ["Rscript", str(PEERS / script), str(counts), str(sheet), design, contrast, str(out)]
+
+
+def compare_cmd(counts: Path, sheet: Path, outdir: Path, threads: int) -> list[str]:
+    """``mscseq compare`` with ``--group``, one contrast and the report (the default)."""
+    return [
+        PY, "-m", "mscseq", "compare", str(counts), "--samples", str(sheet), "--outdir", str(outdir),
+        "--design", "~ group", "--contrast", "group,B,A", "--group", "group",
+        "--threads", str(threads), "--quiet",
+    ]  # fmt: skip
+
+
+@dataclass
+class Row:
+    """One line of the results table."""
+
+    work: str
+    process: str
+    m: Measure
+    ratio_to: str = ""
+    ratio: float = float("nan")
+
+
+class Bench:
+    """Runs the parts and collects their rows."""
+
+    def __init__(self, work: Path, repeats: int, threads: int, rv: dict[str, str]):
+        self.work, self.repeats, self.threads, self.rv = work, repeats, threads, rv
+        self.env = child_env()
+        self.rows: list[Row] = []
+
+    def have(self, package: str) -> bool:
+        """Whether ``Rscript`` and the R package are installed (says so on stderr when not)."""
+        if package in self.rv:
+            return True
+        why = "Rscript not found" if not self.rv else f"R package {package} not installed"
+        print(f"{why}: its rows are skipped", file=sys.stderr)
+        return False
+
+    def add(self, work: str, process: str, m: Measure) -> Row:
+        row = Row(work, process, m)
+        self.rows.append(row)
+        print(
+            f"  {process:44s} {m.seconds:8.2f} s  load {m.load1:4.1f}  peak {m.peak_bytes / 2**20:7.0f} MiB",
+            file=sys.stderr,
+        )
+        return row
+
+    def r_peers(self, work: str, names: list[str], files: tuple[Path, Path], design: str, con: str,
+                repeats: int) -> dict[str, Row]:  # fmt: skip
+        out = {}
+        for name in names:
+            script, package = R_PEERS[name]
+            if self.have(package):
+                cmd = r_cmd(script, *files, design, con, self.work / f"{script}.tsv")
+                out[name] = self.add(work, f"{name} (Rscript)", best_of(cmd, repeats, self.env))
+        return out
+
+    def airway(self, pydeseq2: bool) -> None:
+        """``mscseq de`` on airway next to limma-voom, edgeR QL, R DESeq2 (and PyDESeq2)."""
+        work = "airway DE (~ cell + dex), 8 samples x 64,102 genes"
+        print(f"\n{work}", file=sys.stderr)
+        counts, sheet = airway_inputs(self.work)
+        design, con = "~ cell + dex", "dex,trt,untrt"
+        de = [
+            PY, "-m", "mscseq", "de", str(counts), "--samples", str(sheet), "--design", design,
+            "--contrast", con, "--threads", str(self.threads), "--out", str(self.work / "de.tsv"),
+            "--force", "--quiet",
+        ]  # fmt: skip
+        run_once(de, self.env)  # warm the file cache and numba's on-disk compile cache
+        rows = [self.add(work, "mscseq de", best_of(de, self.repeats, self.env))]
+        peers = self.r_peers(work, list(R_PEERS), (counts, sheet), design, con, self.repeats)
+        rows += peers.values()
+        if pydeseq2:
+            cmd = [
+                PY, str(PEERS / "pydeseq2_de.py"), str(counts), str(sheet), design, con,
+                str(self.work / "pydeseq2.tsv"), str(self.threads),
+            ]  # fmt: skip
+            rows.append(self.add(work, "PyDESeq2 (python)", best_of(cmd, self.repeats, self.env)))
+        if "limma-voom" in peers:
+            ref = peers["limma-voom"].m.seconds
+            for row in rows:
+                row.ratio_to, row.ratio = "limma-voom (whole process)", row.m.seconds / ref
+
+    def study(self, n_products: int, repeats: int) -> None:
+        """``mscseq compare`` on an n-product study next to limma-voom's bare DE."""
+        counts, sheet = simulate_study(self.work, n_products)
+        with open(counts) as fh:
+            g = sum(1 for _ in fh) - 1
+        work = f"compare --group, 1 contrast, report: {n_products} products x {g:,} genes"
+        print(f"\n{work}", file=sys.stderr)
+        outdir = self.work / f"compare{n_products}"
+        cmd = compare_cmd(counts, sheet, outdir, self.threads)
+        if repeats > 1:
+            shutil.rmtree(outdir, ignore_errors=True)
+            run_once(cmd, self.env)  # warm caches
+        row = self.add(work, "mscseq compare", best_of(cmd, repeats, self.env, fresh=outdir))
+        shutil.rmtree(outdir, ignore_errors=True)
+        peers = self.r_peers(work, ["limma-voom"], (counts, sheet), "~ group", "group,B,A", repeats)
+        if "limma-voom" in peers:
+            lim = peers["limma-voom"]
+            row.ratio_to, row.ratio = "limma-voom DE", row.m.seconds / lim.m.seconds
+            lim.ratio_to, lim.ratio = "limma-voom DE", 1.0
+        if n_products >= 200:
+            peak = row.m.peak_bytes / 2**30
+            verdict = "met" if peak <= MEMORY_TARGET_GIB else "MISSED"
+            print(f"  peak memory {peak:.2f} GiB (target <= {MEMORY_TARGET_GIB} GiB: {verdict})",
+                  file=sys.stderr)  # fmt: skip
+
+    def profile(self, out: Path) -> None:
+        """cProfile of ``compare`` on the 20-product study; top 40 by cumulative time to ``out``."""
+        counts, sheet = simulate_study(self.work, 20)
+        outdir = self.work / "compare20_profile"
+        shutil.rmtree(outdir, ignore_errors=True)
+        prof = self.work / "compare20.prof"
+        cmd = compare_cmd(counts, sheet, outdir, self.threads)
+        run_once(cmd, self.env)  # numba compile cache and file cache warm, as a user's second run
+        shutil.rmtree(outdir, ignore_errors=True)
+        ld = load1()
+        sec, _ = run_once([PY, "-m", "cProfile", "-o", str(prof), *cmd[1:]], self.env)
+        shutil.rmtree(outdir, ignore_errors=True)
+        text = io.StringIO()
+        stats = pstats.Stats(str(prof), stream=text)
+        stats.strip_dirs().sort_stats("cumulative").print_stats(40)
+        header = (
+            f"# cProfile of `mscseq compare` (--design '~ group' --contrast group,B,A --group group, "
+            f"report) on the simulated 20-product x 61,533-gene study of benchmarks/bench_peers.py\n"
+            f"# {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; wall {sec:.1f} s under the "
+            f"profiler; load average before: {ld:.1f}; threads {self.threads}\n"
+            f"# machine: {machine(self.rv)}\n"
+            f"# command: python benchmarks/bench_peers.py profile\n"
+        )
+        body = "\n".join(line.rstrip() for line in text.getvalue().strip("\n").splitlines())
+        out.write_text(header + "\n" + body + "\n")
+        print(f"profile ({sec:.1f} s under cProfile) written to {out}", file=sys.stderr)
+
+
+def table(rows: list[Row]) -> pd.DataFrame:
+    """The rows as a DataFrame (seconds, load, peak MiB, ratio)."""
+    return pd.DataFrame(
+        {
+            "work": [r.work for r in rows],
+            "process": [r.process for r in rows],
+            "seconds_best": [round(r.m.seconds, 2) for r in rows],
+            "runs": [r.m.runs for r in rows],
+            "load1_before": [round(r.m.load1, 2) for r in rows],
+            "peak_rss_mib": [round(r.m.peak_bytes / 2**20) for r in rows],
+            "ratio": [round(r.ratio, 2) for r in rows],
+            "ratio_to": [r.ratio_to for r in rows],
+        }
+    )
+
+
+def markdown(df: pd.DataFrame) -> str:
+    """The results as a Markdown table (the form ``benchmarks/README.md`` shows)."""
+    lines = [
+        "| work | process | wall (best of) | load avg | peak RSS | ratio |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in df.itertuples():
+        ratio = "" if pd.isna(r.ratio) else f"{r.ratio:.2f}× {r.ratio_to}"
+        lines.append(
+            f"| {r.work} | {r.process} | {r.seconds_best:.2f} s ({r.runs}) | {r.load1_before:.1f} | "
+            f"{r.peak_rss_mib / 1024:.2f} GiB | {ratio} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse arguments, run the parts, print the table and write the TSV."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument(
+        "parts", nargs="*", help="airway, study20, mem200, profile (default: the first three)"
+    )
+    ap.add_argument("--repeats", type=int, default=3, help="best of N fresh processes (default 3)")
+    ap.add_argument(
+        "--threads", type=int, default=1, help="mscseq --threads (default 1, the CLI's)"
+    )
+    ap.add_argument(
+        "--pydeseq2", action="store_true", help="add PyDESeq2 to the airway part (slow)"
+    )
+    ap.add_argument(
+        "--workdir", type=Path, default=Path(tempfile.gettempdir()) / "mscseq-bench-peers"
+    )
+    ap.add_argument("--out", type=Path, default=RESULTS / "peers.tsv", help="results TSV")
+    ap.add_argument("--profile-out", type=Path, default=RESULTS / "compare_profile.txt")
+    args = ap.parse_args(argv)
+    parts = args.parts or ["airway", "study20", "mem200"]
+    unknown = set(parts) - {"airway", "study20", "mem200", "profile"}
+    if unknown:
+        ap.error(f"unknown part(s): {', '.join(sorted(unknown))}")
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    rv = r_versions()
+    info = machine(rv)
+    start = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    print(f"machine: {info}\nload average at start: {start}", file=sys.stderr)
+    bench = Bench(args.workdir, args.repeats, args.threads, rv)
+    if "airway" in parts:
+        bench.airway(args.pydeseq2)
+    if "study20" in parts:
+        bench.study(20, args.repeats)
+    if "mem200" in parts:
+        bench.study(200, 1)
+    if "profile" in parts:
+        bench.profile(args.profile_out)
+    if not bench.rows:
+        return
+    df = table(bench.rows)
+    print(markdown(df))
+    stamp = f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC"
+    end = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.out, "w", newline="\n") as fh:
+        fh.write(f"# bench_peers.py {' '.join(parts)} --repeats {args.repeats} "
+                 f"--threads {args.threads}; {stamp}\n")  # fmt: skip
+        fh.write(f"# machine: {info}\n# load average at start: {start}; at end: {end}\n")
+        df.to_csv(fh, sep="\t", index=False, lineterminator="\n")
+    print(f"written {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
