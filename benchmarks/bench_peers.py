@@ -37,12 +37,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import io
+import json
 import os
 import platform
 import pstats
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from dataclasses import dataclass
@@ -68,9 +70,14 @@ MEMORY_TARGET_GIB = 2.0
 
 @dataclass
 class Measure:
-    """Best of ``runs`` fresh processes: wall seconds, load average before it, its peak RSS."""
+    """Best of ``runs`` fresh processes: wall seconds, load average before it, its peak RSS.
+
+    ``cpu_seconds`` is the smallest user + system CPU time of the runs: on a loaded machine it moves
+    far less than the wall time (the processes here use one core, ``--threads 1``).
+    """
 
     seconds: float
+    cpu_seconds: float
     runs: int
     load1: float
     peak_bytes: int
@@ -81,8 +88,8 @@ def load1() -> float:
     return os.getloadavg()[0]
 
 
-def run_once(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Run ``cmd`` to completion; return its wall seconds and its own peak RSS in bytes.
+def run_once(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int]:
+    """Run ``cmd`` to completion; return its wall seconds, CPU seconds and own peak RSS in bytes.
 
     Raises
     ------
@@ -100,7 +107,8 @@ def run_once(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
         tail = err.read().decode(errors="replace")[-2000:]
         raise RuntimeError(f"{' '.join(cmd[:4])} ... exited {proc.returncode}:\n{tail}")
     err.close()
-    return seconds, usage.ru_maxrss * 1024  # Linux reports kilobytes
+    cpu = usage.ru_utime + usage.ru_stime
+    return seconds, cpu, usage.ru_maxrss * 1024  # Linux reports kilobytes
 
 
 def best_of(
@@ -112,9 +120,11 @@ def best_of(
         if fresh is not None:
             shutil.rmtree(fresh, ignore_errors=True)
         ld = load1()
-        sec, peak = run_once(cmd, env)
+        sec, cpu, peak = run_once(cmd, env)
         if best is None or sec < best.seconds:
-            best = Measure(sec, repeats, ld, peak)
+            best = Measure(sec, min(cpu, best.cpu_seconds) if best else cpu, repeats, ld, peak)
+        else:
+            best.cpu_seconds = min(best.cpu_seconds, cpu)
     assert best is not None
     return best
 
@@ -223,6 +233,93 @@ def simulate_study(work: Path, n_products: int, seed: int = 15) -> tuple[Path, P
     return counts_path, sheet_path
 
 
+PROFILE_PROC = r"""
+import cProfile, runpy, sys, time
+out, sys.argv = sys.argv[1], ["mscseq", *sys.argv[2:]]
+prof = cProfile.Profile(time.process_time)  # CPU clock: the machine is shared, wall time is not ours
+prof.enable()
+try:
+    runpy.run_module("mscseq", run_name="__main__", alter_sys=True)
+except SystemExit as exc:
+    if exc.code:
+        raise
+finally:
+    prof.disable()
+    prof.dump_stats(out)
+"""
+
+# Step timer: CPU and wall seconds of named functions, patched right after their module is first
+# imported (so lazy imports stay where the code puts them), without a profiler's overhead.
+STEPS = {
+    "mscseq.pipeline": ["load", "validate_design", "run_info"],
+    "mscseq.qc": ["compute_qc"],
+    "mscseq.normalize": ["normalize"],
+    "mscseq.explore": ["explore", "pca", "correlations", "cluster_order"],
+    "mscseq.de.run": ["run_de"],
+    "mscseq.comparability": ["run_comparability"],
+    "mscseq.comparability.similarity": ["product_similarity", "two_clusters"],
+    "mscseq.comparability.panels": ["load_panels", "panel_scores"],
+    "mscseq.comparability.equivalence": ["equivalence_tests"],
+    "mscseq.comparability.permanova": ["permanova", "permdisp"],
+    "mscseq.comparability.variance": ["variance_partition"],
+    "mscseq.outputs": ["write_tables", "build_summary", "write_h5ad"],
+    "mscseq.multiqc": ["write_multiqc"],
+    "mscseq.report": ["render_report"],
+}
+
+STEPS_PROC = r"""
+import importlib.abc, json, runpy, sys, time
+out, steps, sys.argv = sys.argv[1], json.loads(sys.argv[2]), ["mscseq", *sys.argv[3:]]
+times, stack = {}, []
+
+def wrap(module, name):
+    func = getattr(module, name, None)
+    if func is None or getattr(func, "_timed", False):
+        return
+    key = f"{module.__name__}.{name}"
+    def timed(*args, **kwargs):
+        rec = times.setdefault(key, {"depth": len(stack), "calls": 0, "cpu": 0.0, "wall": 0.0})
+        c, w = time.process_time(), time.perf_counter()
+        stack.append(key)
+        try:
+            return func(*args, **kwargs)
+        finally:
+            stack.pop()
+            rec["calls"] += 1
+            rec["cpu"] += time.process_time() - c
+            rec["wall"] += time.perf_counter() - w
+    timed._timed = True
+    setattr(module, name, timed)
+
+class Hook(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name not in steps:
+            return None
+        for finder in sys.meta_path:
+            spec = None if finder is self else finder.find_spec(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        run = spec.loader.exec_module
+        def exec_module(module):
+            run(module)
+            for attr in steps[name]:
+                wrap(module, attr)
+        spec.loader.exec_module = exec_module
+        return spec
+
+sys.meta_path.insert(0, Hook())
+try:
+    runpy.run_module("mscseq", run_name="__main__", alter_sys=True)
+except SystemExit as exc:
+    if exc.code:
+        raise
+finally:
+    with open(out, "w") as fh:
+        json.dump({"steps": times, "cpu": time.process_time()}, fh)
+"""
+
 # --- commands ------------------------------------------------------------------------------
 
 
@@ -251,6 +348,13 @@ class Row:
     m: Measure
     ratio_to: str = ""
     ratio: float = float("nan")
+    cpu_ratio: float = float("nan")
+
+    def relative_to(self, name: str, ref: Measure) -> None:
+        """Set the wall and CPU ratios to the reference measurement ``ref`` (called ``name``)."""
+        self.ratio_to = name
+        self.ratio = self.m.seconds / ref.seconds
+        self.cpu_ratio = self.m.cpu_seconds / ref.cpu_seconds
 
 
 class Bench:
@@ -273,7 +377,7 @@ class Bench:
         row = Row(work, process, m)
         self.rows.append(row)
         print(
-            f"  {process:44s} {m.seconds:8.2f} s  load {m.load1:4.1f}  peak {m.peak_bytes / 2**20:7.0f} MiB",
+            f"  {process:44s} {m.seconds:8.2f} s  cpu {m.cpu_seconds:7.2f} s  load {m.load1:4.1f}  peak {m.peak_bytes / 2**20:7.0f} MiB",
             file=sys.stderr,
         )
         return row
@@ -310,9 +414,9 @@ class Bench:
             ]  # fmt: skip
             rows.append(self.add(work, "PyDESeq2 (python)", best_of(cmd, self.repeats, self.env)))
         if "limma-voom" in peers:
-            ref = peers["limma-voom"].m.seconds
+            ref = peers["limma-voom"].m
             for row in rows:
-                row.ratio_to, row.ratio = "limma-voom (whole process)", row.m.seconds / ref
+                row.relative_to("limma-voom (whole process)", ref)
 
     def study(self, n_products: int, repeats: int) -> None:
         """``mscseq compare`` on an n-product study next to limma-voom's bare DE."""
@@ -331,13 +435,46 @@ class Bench:
         peers = self.r_peers(work, ["limma-voom"], (counts, sheet), "~ group", "group,B,A", repeats)
         if "limma-voom" in peers:
             lim = peers["limma-voom"]
-            row.ratio_to, row.ratio = "limma-voom DE", row.m.seconds / lim.m.seconds
-            lim.ratio_to, lim.ratio = "limma-voom DE", 1.0
+            row.relative_to("limma-voom DE", lim.m)
+            lim.relative_to("limma-voom DE", lim.m)
         if n_products >= 200:
             peak = row.m.peak_bytes / 2**30
             verdict = "met" if peak <= MEMORY_TARGET_GIB else "MISSED"
             print(f"  peak memory {peak:.2f} GiB (target <= {MEMORY_TARGET_GIB} GiB: {verdict})",
                   file=sys.stderr)  # fmt: skip
+
+    def steps(self, counts: Path, sheet: Path) -> str:
+        """CPU and wall time of the main steps of one ``compare`` run, as a Markdown table."""
+        outdir = self.work / "compare20_steps"
+        shutil.rmtree(outdir, ignore_errors=True)
+        rec = self.work / "compare20_steps.json"
+        cmd = compare_cmd(counts, sheet, outdir, self.threads)
+        ld = load1()
+        sec, cpu, _ = run_once(
+            [PY, "-c", STEPS_PROC, str(rec), json.dumps(STEPS), *cmd[3:]], self.env
+        )
+        shutil.rmtree(outdir, ignore_errors=True)
+        data = json.loads(rec.read_text())
+        lines = [
+            f"step times of one `compare` run without profiler: {sec:.1f} s wall, {cpu:.1f} s CPU, "
+            f"load average before {ld:.1f} (nested steps indented; their time is inside the parent's)",
+            "",
+            "| step | calls | CPU s | wall s |",
+            "| --- | --- | --- | --- |",
+        ]
+        top = 0.0
+        for key, r in data["steps"].items():
+            name = key.removeprefix("mscseq.")
+            lines.append(
+                f"| {'  ' * r['depth']}{'↳ ' if r['depth'] else ''}{name} | {r['calls']} | "
+                f"{r['cpu']:.2f} | {r['wall']:.2f} |"
+            )
+            top += r["cpu"] if r["depth"] == 0 else 0.0
+        lines.append(
+            f"| rest: interpreter start, imports of the CLI, options, atomic folder | | "
+            f"{data['cpu'] - top:.2f} | |"
+        )
+        return "\n".join(lines)
 
     def profile(self, out: Path) -> None:
         """cProfile of ``compare`` on the 20-product study; top 40 by cumulative time to ``out``."""
@@ -349,22 +486,35 @@ class Bench:
         run_once(cmd, self.env)  # numba compile cache and file cache warm, as a user's second run
         shutil.rmtree(outdir, ignore_errors=True)
         ld = load1()
-        sec, _ = run_once([PY, "-m", "cProfile", "-o", str(prof), *cmd[1:]], self.env)
+        sec, cpu, _ = run_once([PY, "-c", PROFILE_PROC, str(prof), *cmd[3:]], self.env)
         shutil.rmtree(outdir, ignore_errors=True)
+        steps = self.steps(counts, sheet)
         text = io.StringIO()
         stats = pstats.Stats(str(prof), stream=text)
-        stats.strip_dirs().sort_stats("cumulative").print_stats(40)
+        stats.sort_stats("cumulative").print_stats(40)
         header = (
             f"# cProfile of `mscseq compare` (--design '~ group' --contrast group,B,A --group group, "
-            f"report) on the simulated 20-product x 61,533-gene study of benchmarks/bench_peers.py\n"
+            f"report) on the simulated 20-product x 61,533-gene study of benchmarks/bench_peers.py;\n"
+            f"# times are CPU seconds (cProfile with time.process_time: the machine is shared)\n"
             f"# {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC; wall {sec:.1f} s under the "
-            f"profiler; load average before: {ld:.1f}; threads {self.threads}\n"
+            f"profiler ({cpu:.1f} s CPU); load average before: {ld:.1f}; threads {self.threads}\n"
             f"# machine: {machine(self.rv)}\n"
             f"# command: python benchmarks/bench_peers.py profile\n"
         )
-        body = "\n".join(line.rstrip() for line in text.getvalue().strip("\n").splitlines())
-        out.write_text(header + "\n" + body + "\n")
-        print(f"profile ({sec:.1f} s under cProfile) written to {out}", file=sys.stderr)
+        body = text.getvalue()
+        for prefix in (
+            str(REPO / "src"),
+            sysconfig.get_paths()["purelib"],
+            sysconfig.get_paths()["stdlib"],
+        ):
+            body = body.replace(prefix + os.sep, "")  # short module paths
+        body = "\n".join(line.rstrip() for line in body.strip("\n").splitlines())
+        out.write_text(header + "\n" + steps + "\n\n" + body + "\n")
+        print(steps)
+        print(
+            f"profile ({sec:.1f} s wall, {cpu:.1f} s CPU under cProfile) written to {out}",
+            file=sys.stderr,
+        )
 
 
 def table(rows: list[Row]) -> pd.DataFrame:
@@ -374,10 +524,12 @@ def table(rows: list[Row]) -> pd.DataFrame:
             "work": [r.work for r in rows],
             "process": [r.process for r in rows],
             "seconds_best": [round(r.m.seconds, 2) for r in rows],
+            "cpu_seconds_best": [round(r.m.cpu_seconds, 2) for r in rows],
             "runs": [r.m.runs for r in rows],
             "load1_before": [round(r.m.load1, 2) for r in rows],
             "peak_rss_mib": [round(r.m.peak_bytes / 2**20) for r in rows],
             "ratio": [round(r.ratio, 2) for r in rows],
+            "cpu_ratio": [round(r.cpu_ratio, 2) for r in rows],
             "ratio_to": [r.ratio_to for r in rows],
         }
     )
@@ -386,14 +538,15 @@ def table(rows: list[Row]) -> pd.DataFrame:
 def markdown(df: pd.DataFrame) -> str:
     """The results as a Markdown table (the form ``benchmarks/README.md`` shows)."""
     lines = [
-        "| work | process | wall (best of) | load avg | peak RSS | ratio |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| work | process | wall (best of) | CPU | load avg | peak RSS | ratio wall | ratio CPU |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in df.itertuples():
         ratio = "" if pd.isna(r.ratio) else f"{r.ratio:.2f}× {r.ratio_to}"
+        cpu_ratio = "" if pd.isna(r.cpu_ratio) else f"{r.cpu_ratio:.2f}×"
         lines.append(
-            f"| {r.work} | {r.process} | {r.seconds_best:.2f} s ({r.runs}) | {r.load1_before:.1f} | "
-            f"{r.peak_rss_mib / 1024:.2f} GiB | {ratio} |"
+            f"| {r.work} | {r.process} | {r.seconds_best:.2f} s ({r.runs}) | {r.cpu_seconds_best:.2f} s "
+            f"| {r.load1_before:.1f} | {r.peak_rss_mib / 1024:.2f} GiB | {ratio} | {cpu_ratio} |"
         )
     return "\n".join(lines)
 
