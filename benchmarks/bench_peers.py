@@ -26,9 +26,10 @@ study: a fraction of the genes would carry counts). Products get donor offsets (
 A and B of equal size, 5 % of the expressed genes shifted in B (log2 N(0, 1)), negative-binomial counts
 with the DESeq2-like dispersion trend of ``test_data/generate.py``.
 
-Each figure is the best wall time of N fresh processes (``--repeats``, default 3), with the 1-minute load
-average before that run and the process's own peak RSS (``os.wait4``). R rows are skipped with a message
-where ``Rscript`` or the package is missing. Results: a Markdown table on stdout and
+Each figure is the best wall time of N fresh processes (``--repeats``, default 3; the processes of one
+part take turns, round by round, so a change of load falls on all of them), with the 1-minute load
+average before that run, the smallest CPU time (user + system) of the N runs and the process's own
+peak RSS (``os.wait4``). R rows are skipped with a message where ``Rscript`` or the package is missing. Results: a Markdown table on stdout and
 ``benchmarks/results/peers.tsv`` (``--out``).
 """
 
@@ -111,21 +112,29 @@ def run_once(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int]:
 
 
 def best_of(
-    cmd: list[str], repeats: int, env: dict[str, str], fresh: Path | None = None
-) -> Measure:
-    """Best wall time of ``repeats`` runs; ``fresh`` is a folder removed before each run."""
-    best: Measure | None = None
+    cmds: list[list[str]], repeats: int, env: dict[str, str], fresh: list[Path | None] | None = None
+) -> list[Measure]:
+    """Best wall time of each command over ``repeats`` rounds, the commands taking turns.
+
+    Each round runs every command once, so a change of load on the shared machine falls on all of them
+    rather than on one. ``fresh[i]`` (optional) is a folder removed before each run of ``cmds[i]``.
+    """
+    fresh = fresh or [None] * len(cmds)
+    best: list[Measure | None] = [None] * len(cmds)
     for _ in range(repeats):
-        if fresh is not None:
-            shutil.rmtree(fresh, ignore_errors=True)
-        ld = load1()
-        sec, cpu, peak = run_once(cmd, env)
-        if best is None or sec < best.seconds:
-            best = Measure(sec, min(cpu, best.cpu_seconds) if best else cpu, repeats, ld, peak)
-        else:
-            best.cpu_seconds = min(best.cpu_seconds, cpu)
-    assert best is not None
-    return best
+        for i, cmd in enumerate(cmds):
+            if fresh[i] is not None:
+                shutil.rmtree(fresh[i], ignore_errors=True)
+            ld = load1()
+            sec, cpu, peak = run_once(cmd, env)
+            b = best[i]
+            if b is None:
+                best[i] = Measure(sec, cpu, repeats, ld, peak)
+            elif sec < b.seconds:
+                best[i] = Measure(sec, min(cpu, b.cpu_seconds), repeats, ld, peak)
+            else:
+                b.cpu_seconds = min(b.cpu_seconds, cpu)
+    return [b for b in best if b is not None]
 
 
 def child_env() -> dict[str, str]:
@@ -381,15 +390,21 @@ class Bench:
         )
         return row
 
-    def r_peers(self, work: str, names: list[str], files: tuple[Path, Path], design: str, con: str,
-                repeats: int) -> dict[str, Row]:  # fmt: skip
+    def r_peers(self, names: list[str], files: tuple[Path, Path], design: str, con: str) -> dict:
+        """``Rscript`` commands of the installed peers among ``names``, by display name."""
         out = {}
         for name in names:
             script, package = R_PEERS[name]
             if self.have(package):
-                cmd = r_cmd(script, *files, design, con, self.work / f"{script}.tsv")
-                out[name] = self.add(work, f"{name} (Rscript)", best_of(cmd, repeats, self.env))
+                out[f"{name} (Rscript)"] = r_cmd(
+                    script, *files, design, con, self.work / f"{script}.tsv"
+                )
         return out
+
+    def measure(self, work: str, cmds: dict[str, list[str]], repeats: int, fresh=None) -> list[Row]:
+        """Measure ``cmds`` (name → command) taking turns, add and return their rows."""
+        ms = best_of(list(cmds.values()), repeats, self.env, fresh)
+        return [self.add(work, name, m) for name, m in zip(cmds, ms, strict=True)]
 
     def airway(self, pydeseq2: bool) -> None:
         """``mscseq de`` on airway next to limma-voom, edgeR QL, R DESeq2 (and PyDESeq2)."""
@@ -403,19 +418,16 @@ class Bench:
             "--force", "--quiet",
         ]  # fmt: skip
         run_once(de, self.env)  # warm the file cache and numba's on-disk compile cache
-        rows = [self.add(work, "mscseq de", best_of(de, self.repeats, self.env))]
-        peers = self.r_peers(work, list(R_PEERS), (counts, sheet), design, con, self.repeats)
-        rows += peers.values()
+        cmds = {"mscseq de": de, **self.r_peers(list(R_PEERS), (counts, sheet), design, con)}
         if pydeseq2:
-            cmd = [
+            cmds["PyDESeq2 (python)"] = [
                 PY, str(PEERS / "pydeseq2_de.py"), str(counts), str(sheet), design, con,
                 str(self.work / "pydeseq2.tsv"), str(self.threads),
             ]  # fmt: skip
-            rows.append(self.add(work, "PyDESeq2 (python)", best_of(cmd, self.repeats, self.env)))
-        if "limma-voom" in peers:
-            ref = peers["limma-voom"].m
-            for row in rows:
-                row.relative_to("limma-voom (whole process)", ref)
+        rows = self.measure(work, cmds, self.repeats)
+        ref = [r for r in rows if r.process.startswith("limma-voom")]
+        for row in rows if ref else []:
+            row.relative_to("limma-voom (whole process)", ref[0].m)
 
     def study(self, n_products: int, repeats: int) -> None:
         """``mscseq compare`` on an n-product study next to limma-voom's bare DE."""
@@ -429,15 +441,13 @@ class Bench:
         if repeats > 1:
             shutil.rmtree(outdir, ignore_errors=True)
             run_once(cmd, self.env)  # warm caches
-        row = self.add(work, "mscseq compare", best_of(cmd, repeats, self.env, fresh=outdir))
+        peers = self.r_peers(["limma-voom"], (counts, sheet), "~ group", "group,B,A")
+        rows = self.measure(work, {"mscseq compare": cmd, **peers}, repeats, [outdir, None])
         shutil.rmtree(outdir, ignore_errors=True)
-        peers = self.r_peers(work, ["limma-voom"], (counts, sheet), "~ group", "group,B,A", repeats)
-        if "limma-voom" in peers:
-            lim = peers["limma-voom"]
-            row.relative_to("limma-voom DE", lim.m)
-            lim.relative_to("limma-voom DE", lim.m)
+        for row in rows if len(rows) == 2 else []:
+            row.relative_to("limma-voom DE", rows[1].m)
         if n_products >= 200:
-            peak = row.m.peak_bytes / 2**30
+            peak = rows[0].m.peak_bytes / 2**30
             verdict = "met" if peak <= MEMORY_TARGET_GIB else "MISSED"
             print(f"  peak memory {peak:.2f} GiB (target <= {MEMORY_TARGET_GIB} GiB: {verdict})",
                   file=sys.stderr)  # fmt: skip

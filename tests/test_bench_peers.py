@@ -43,11 +43,20 @@ def test_without_rscript_r_rows_are_skipped_with_a_message(bench, monkeypatch, c
     rv = bench.r_versions()
     assert rv == {}
     b = bench.Bench(tmp_path, repeats=1, threads=1, rv=rv)
-    rows = b.r_peers("work", ["limma-voom", "edgeR QL"], (tmp_path, tmp_path), "~ g", "g,B,A", 1)
-    assert rows == {}
+    cmds = b.r_peers(["limma-voom", "edgeR QL"], (tmp_path, tmp_path), "~ g", "g,B,A")
+    assert cmds == {}
     assert b.rows == []
     assert "Rscript not found" in capsys.readouterr().err
     assert "R not found" in bench.machine(rv)
+
+
+def test_commands_take_turns_and_keep_their_best(bench, tmp_path):
+    log = tmp_path / "order.txt"
+    cmds = [[sys.executable, "-c", f"open({str(log)!r}, 'a').write('{c}')"] for c in "ab"]
+    ms = bench.best_of(cmds, 2, {})
+    assert log.read_text() == "abab"
+    assert [m.runs for m in ms] == [2, 2]
+    assert all(m.cpu_seconds <= m.seconds * 2 for m in ms)
 
 
 def test_ratios_and_table(bench):
