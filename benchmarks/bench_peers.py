@@ -483,6 +483,7 @@ class Bench:
             f"| rest: interpreter start, imports of the CLI, options, atomic folder | | "
             f"{data['cpu'] - top:.2f} | |"
         )
+        lines.append(f"| exit: interpreter shutdown after the run | | {cpu - data['cpu']:.2f} | |")
         return "\n".join(lines)
 
     def profile(self, out: Path) -> None:
