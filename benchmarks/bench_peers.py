@@ -212,8 +212,8 @@ def simulate_study(work: Path, n_products: int, seed: int = 15) -> tuple[Path, P
     tuple of Path
         The counts file (gene_id + one column per product) and the sheet (sample, group).
     """
-    counts_path = work / f"study{n_products}_counts.tsv"
-    sheet_path = work / f"study{n_products}_samples.tsv"
+    counts_path = work / f"study{n_products}_seed{seed}_counts.tsv"
+    sheet_path = work / f"study{n_products}_seed{seed}_samples.tsv"
     if counts_path.exists() and sheet_path.exists():
         return counts_path, sheet_path
     share = msc_profile()
