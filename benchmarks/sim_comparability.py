@@ -75,9 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     text = runner.markdown(table)
     (args.outdir / f"{args.name}.md").write_text(text + "\n", encoding="utf-8")
     print(text)
-    cpu = float(df["seconds"].sum())
+    cpu = float(df["cpu_seconds"].sum())
     full = scenarios.full_grid()
-    per_n = df.groupby("n")["seconds"].mean().to_dict()
+    per_n = df.groupby("n")["cpu_seconds"].mean().to_dict()
     est = sum(per_n.get(c.n, max(per_n.values())) for c in full) * 300
     print(
         f"\n{total} runs in {wall:.0f} s wall, {cpu:.0f} s CPU in runs "

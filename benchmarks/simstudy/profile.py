@@ -230,7 +230,7 @@ def build_profile(
 def default_profile(n_genes: int = 20000) -> Profile:
     """:func:`build_profile` on the real data, or on :func:`synthetic_pooled` when they are absent."""
     try:
-        pooled = pooled_msc_counts()
+        pooled_msc_counts()
     except FileNotFoundError:
         return build_profile(n_genes, pooled=synthetic_pooled(max(n_genes + 5000, 30000)))
-    return build_profile(n_genes, pooled=pooled)
+    return build_profile(n_genes)

@@ -23,7 +23,7 @@ def run_seed(cell: Cell, run: int) -> int:
     return zlib.crc32(cell.key.encode()) * 10_000 + run
 
 
-def _init(n_genes: int, rule_spec: str, permutations: int) -> None:
+def _init(n_genes: int, rule_spec: str | Callable, permutations: int) -> None:
     warnings.simplefilter("ignore")
     import logging
 
@@ -32,7 +32,7 @@ def _init(n_genes: int, rule_spec: str, permutations: int) -> None:
     from simstudy.rules import load_rule
 
     _STATE["profile"] = default_profile(n_genes)
-    _STATE["rule"] = load_rule(rule_spec)
+    _STATE["rule"] = load_rule(rule_spec) if isinstance(rule_spec, str) else rule_spec
     _STATE["permutations"] = permutations
 
 
@@ -43,7 +43,7 @@ def run_one(task: tuple[Cell, int]) -> dict[str, Any]:
 
     cell, run = task
     seed = run_seed(cell, run)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     study = simulate(cell.spec, _STATE["profile"], seed)
     adata = to_anndata(study)
     rule = _STATE["rule"]
@@ -73,6 +73,7 @@ def run_one(task: tuple[Cell, int]) -> dict[str, Any]:
         "contaminant_flagged": (all(statuses.get(p) == "deviating" for p in bad) if bad else None),
         "replicate_caveat": bool(out.get("replicate_caveat", False)),
         "seconds": round(time.perf_counter() - start, 3),
+        "cpu_seconds": round(time.process_time() - cpu, 3),
         "error": error,
     }
 
@@ -82,12 +83,16 @@ def run_cells(
     runs: int,
     *,
     jobs: int = 2,
-    rule: str = "current",
+    rule: str | Callable = "current",
     n_genes: int = 20000,
     permutations: int = 99,
     progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
-    """Every run of every cell, one row per run (parallel processes, seeded per cell and run)."""
+    """Every run of every cell, one row per run (parallel processes, seeded per cell and run).
+
+    ``rule`` is ``module:function``, ``"current"`` or the callable itself (a module-level function
+    when ``jobs > 1``, so that it can be sent to the worker processes).
+    """
     tasks = [(c, r) for c in cells for r in range(runs)]
     rows: list[dict[str, Any]] = []
     if jobs <= 1:
@@ -141,6 +146,7 @@ def tally(runs: pd.DataFrame) -> pd.DataFrame:
         row["contaminant_flagged"] = float(flagged.mean()) if len(flagged) else np.nan
         row["replicate_caveat"] = float(df["replicate_caveat"].mean())
         row["seconds_per_run"] = float(df["seconds"].mean())
+        row["cpu_seconds_per_run"] = float(df["cpu_seconds"].mean())
         out.append(row)
     return pd.DataFrame(out)
 

@@ -137,8 +137,28 @@ def full_grid() -> list[Cell]:
 
 
 def fast_grid() -> list[Cell]:
-    """A subset for a quick baseline: every scenario at 3, 6 and 10 per group, donor SD 0.35 (and
-    the equivalent and potency scenarios also at 0.2 and 0.5)."""
-    cells = [cell(s, n, 0.35) for s in SCENARIOS for n in (3, 6, 10)]
+    """A subset for a quick baseline (about 22 cells, donor SD 0.35 unless stated): the equivalent
+    and potency scenarios at 3, 6 and 10 per group (and at SD 0.2 / 0.5 with 6), the other two-group
+    scenarios at one or two sizes, the single-group scenarios at 20 products."""
+    picks = {
+        "equivalent": (3, 6, 10),
+        "potency_program_-1.5": (3, 6, 10),
+        "different_2pct_1.5": (3, 10),
+        "different_10pct_1.5-3": (3,),
+        "contaminated_product": (6,),
+        "replicate_libraries_x3": (3,),
+        "batch_aliased": (6,),
+        "depth_10M_vs_30M": (6,),
+        "depth_equal_20M": (6,),
+        "sex_imbalance": (3,),
+        "gray_score_1.10": (10,),
+        "gray_score_1.25": (10,),
+        "gray_genes_1pct_1.1": (10,),
+        "single_homogeneous": (10,),
+        "single_cohorts_half": (10,),
+        "single_cohorts_quarter": (10,),
+        "single_contaminated": (10,),
+    }
+    cells = [cell(s, n, 0.35) for s, sizes in picks.items() for n in sizes]
     cells += [cell(s, 6, sd) for s in ("equivalent", "potency_program_-1.5") for sd in (0.2, 0.5)]
     return cells
