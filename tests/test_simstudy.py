@@ -140,6 +140,8 @@ def test_scenarios_truths_are_absolute(profile):
     assert single.spec.n_products == 20 and single.spec.cohort_sizes == (5, 15)
     shifted = simulate(single.spec, profile, 9).truth["cohort_delta"]
     assert np.mean(np.abs(shifted) >= 2.0) == pytest.approx(0.05, abs=0.001)
+    assert scenarios.cell("single_homogeneous", 10, 0.35).expected == "comparable"
+    assert scenarios.cell("single_homogeneous", 10, 0.5).expected == "gray"
     keys = [c.key for c in scenarios.full_grid()]
     assert len(keys) == len(set(keys)) == len(scenarios.SCENARIOS) * 15
 

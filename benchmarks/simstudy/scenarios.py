@@ -18,6 +18,8 @@ DONOR_SDS = (0.2, 0.35, 0.5)
 #: Gray-zone truths, written in log2 units: the default protocol's margins are 0.5 (score) and 1.0 (gene).
 SCORE_GRAY = {"gray_score_1.10": 0.55, "gray_score_1.25": 0.625}
 GENE_GRAY = 1.10
+#: The single-group tolerance of the default protocol (log2); "homogeneous" means donor SD <= 0.8 tau.
+TAU = 0.5
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,8 @@ SINGLE = {name for name in SCENARIOS if name.startswith("single_")}
 def cell(scenario: str, n: int, donor_sd: float, **changes) -> Cell:
     """The cell of ``scenario`` with ``n`` products per group (single group: ``2n`` products)."""
     expected, build = SCENARIOS[scenario]
+    if scenario == "single_homogeneous" and donor_sd > 0.8 * TAU:
+        expected = "gray"  # beyond the issue's "homogeneous" (SD <= 0.8 tau): no target
     spec = build(2 * n if scenario in SINGLE else n, donor_sd)
     if changes:
         spec = replace(spec, **changes)
