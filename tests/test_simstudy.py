@@ -146,6 +146,21 @@ def test_scenarios_truths_are_absolute(profile):
     assert len(keys) == len(set(keys)) == len(scenarios.SCENARIOS) * 15
 
 
+def test_paired_and_heterogeneous_reference(profile):
+    spec = StudySpec(n_a=200, n_b=200, paired=True, pair_sd=0.1, reference_sd_factor=1.5)
+    study = simulate(spec, profile, 11)
+    b = study.truth["donor_effects"]
+    assert b[:200].std() == pytest.approx(0.35 * 1.5, rel=0.03)
+    assert (b[200:] - b[:200]).std() == pytest.approx(0.1, rel=0.03)
+    assert (
+        list(study.sheet["donor"][:3])
+        == list(study.sheet["donor"][200:203])
+        == ["D01", "D02", "D03"]
+    )
+    with pytest.raises(ValueError, match="paired"):
+        simulate(StudySpec(n_a=3, n_b=4, paired=True), profile, 1)
+
+
 def test_loads_like_compare(profile):
     study = simulate(StudySpec(n_a=3, n_b=3, libraries=2, batch="aliased"), profile, 10)
     adata = to_anndata(study)

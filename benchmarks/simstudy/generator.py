@@ -66,6 +66,12 @@ class StudySpec:
     sex
         ``"random"`` (each product male or female with probability ½) or ``"imbalanced"``
         (group A all male, group B all female).
+    reference_sd_factor
+        Group A's donor SD is ``donor_sd × reference_sd_factor`` (a more heterogeneous reference).
+    paired, pair_sd
+        Split-source design: group B's product ``i`` comes from the same donor as group A's product ``i``
+        (same donor effects plus a donor × process effect with SD ``pair_sd``); the sheet gets a ``donor``
+        column. Needs ``n_a == n_b``.
     contaminated
         Number of contaminated products (the last ones of group B, or of the single group).
     contamination
@@ -99,6 +105,9 @@ class StudySpec:
     batch_fraction: float = 0.10
     batch_shift: float = 0.3
     sex: str = "random"
+    reference_sd_factor: float = 1.0
+    paired: bool = False
+    pair_sd: float = 0.1
     contaminated: int = 0
     contamination: float = 0.15
     tech_a0: float = 0.005
@@ -241,6 +250,12 @@ def simulate(spec: StudySpec, profile: Profile, seed: int) -> Study:
     in_b = np.arange(n) >= spec.n_a
     rho = rng.uniform(*spec.rho_range, len(profile.programs))
     b = donor_effects(rng, profile, n, spec.donor_sd, spec.df, rho)
+    b[~in_b] *= spec.reference_sd_factor
+    if spec.paired:
+        if spec.n_a != spec.n_b:
+            msg = f"a paired design needs as many products in B as in A ({spec.n_a} vs {spec.n_b})"
+            raise ValueError(msg)
+        b[in_b] = b[~in_b] + spec.pair_sd * rng.standard_normal((spec.n_b, g))
     markers = np.concatenate(
         [[profile.xist], profile.chry, [i for i, _ in profile.genotype.values()]]
     ).astype(int)
@@ -301,6 +316,9 @@ def simulate(spec: StudySpec, profile: Profile, seed: int) -> Study:
     sheet = pd.DataFrame(
         {"product": np.repeat(products, k)}, index=pd.Index(samples, name="sample")
     )
+    if spec.paired:
+        donors = [f"D{i % spec.n_a + 1:02d}" for i in range(n)]
+        sheet["donor"] = np.repeat(donors, k)
     if spec.grouped:
         sheet["group"] = np.repeat(np.where(in_b, "B", "A"), k)
     if spec.batch != "none":

@@ -4,6 +4,10 @@ A rule is any callable ``rule(adata, cell, seed) -> Outcome-like dict`` with key
 (``comparable``, ``not_comparable`` or ``inconclusive``), ``products`` (product → ``conforming``,
 ``deviating`` or ``not assessable``) and ``replicate_caveat`` (bool). The runner takes it as a
 parameter (``--rule module:function``) so the tiered rule of issue 13 drops in unchanged.
+
+The AnnData's ``obs`` has ``product`` (always), ``group`` (two groups), ``batch`` (batch scenarios) and
+``donor`` (paired scenarios); ``cell.spec`` says which apply, so a rule chooses its options (``--product``
+when ``cell.spec.libraries > 1``, ``--batch``, ``--pair``) as a user of that study would.
 """
 
 from __future__ import annotations

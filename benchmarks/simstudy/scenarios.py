@@ -89,6 +89,15 @@ SCENARIOS = {
         lambda n, sd: _equivalent(n, sd, depth_a=(20e6, 20e6), depth_b=(20e6, 20e6)),
     ),
     "sex_imbalance": ("comparable", lambda n, sd: _equivalent(n, sd, sex="imbalanced")),
+    "heterogeneous_reference_x1.5": (
+        "gray",  # target: P(comparable) never above the "equivalent" cell's
+        lambda n, sd: _equivalent(n, sd, reference_sd_factor=1.5),
+    ),
+    "paired_equivalent": ("comparable", lambda n, sd: _equivalent(n, sd, paired=True)),
+    "paired_potency_-1.5": (
+        "not_comparable",
+        lambda n, sd: _equivalent(n, sd, paired=True, program_shift=((POTENCY, -1.5),)),
+    ),
     "gray_score_1.10": (
         "gray",
         lambda n, sd: _two(n, sd, program_shift=((POTENCY, -SCORE_GRAY["gray_score_1.10"]),)),
@@ -141,11 +150,11 @@ def full_grid() -> list[Cell]:
 
 
 def fast_grid() -> list[Cell]:
-    """A subset for a quick baseline (about 22 cells, donor SD 0.35 unless stated): the equivalent
-    and potency scenarios at 3, 6 and 10 per group (and at SD 0.2 / 0.5 with 6), the other two-group
-    scenarios at one or two sizes, the single-group scenarios at 20 products."""
+    """A subset for a quick baseline (31 cells, donor SD 0.35 unless stated): the equivalent scenario
+    at 3, 6, 10 and 20 per group, the potency scenario at 3, 6 and 10 (both also at SD 0.2 / 0.5 with
+    6), the other two-group scenarios at one or two sizes, the single-group scenarios at 20 products."""
     picks = {
-        "equivalent": (3, 6, 10),
+        "equivalent": (3, 6, 10, 20),
         "potency_program_-1.5": (3, 6, 10),
         "different_2pct_1.5": (3, 10),
         "different_10pct_1.5-3": (3,),
@@ -155,6 +164,9 @@ def fast_grid() -> list[Cell]:
         "depth_10M_vs_30M": (6,),
         "depth_equal_20M": (6,),
         "sex_imbalance": (3,),
+        "heterogeneous_reference_x1.5": (6,),
+        "paired_equivalent": (3, 6),
+        "paired_potency_-1.5": (3,),
         "gray_score_1.10": (10,),
         "gray_score_1.25": (10,),
         "gray_genes_1pct_1.1": (10,),
