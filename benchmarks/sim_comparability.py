@@ -42,11 +42,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--permutations", type=int, default=99, help="PERMANOVA permutations")
     ap.add_argument("--name", default="sim_comparability", help="stem of the result files")
     ap.add_argument("--outdir", type=Path, default=HERE / "results", help="results folder")
+    ap.add_argument(
+        "--from-runs",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="tally existing per-run TSVs (e.g. parts of --full run with --cells) instead of running",
+    )
     args = ap.parse_args(argv)
     runs = args.runs or (300 if args.full else 20)
     cells = scenarios.full_grid() if args.full else scenarios.fast_grid()
     if args.cells:
         cells = [c for c in cells if re.search(args.cells, c.key)]
+    if args.from_runs:
+        import pandas as pd
+
+        df = pd.concat([pd.read_csv(p, sep="\t", keep_default_na=False) for p in args.from_runs])
+        df = df.drop_duplicates(["cell", "run"]).reset_index(drop=True)
+        order = {c.key: i for i, c in enumerate(cells)}
+        df = df[df["cell"].isin(order)]
+        df = df.iloc[df["cell"].map(order).argsort(kind="stable")].reset_index(drop=True)
+        df["contaminant_flagged"] = df["contaminant_flagged"].map(
+            {"True": True, "False": False, True: True, False: False}
+        )
+        write(df, args)
+        return 0
     total = len(cells) * runs
     print(
         f"{len(cells)} cells × {runs} runs = {total} studies, {args.jobs} processes",
@@ -67,7 +87,13 @@ def main(argv: list[str] | None = None) -> int:
         permutations=args.permutations,
         progress=progress,
     )
-    wall = time.time() - start
+    print(f"wall time {time.time() - start:.0f} s", file=sys.stderr)
+    write(df, args)
+    return 0
+
+
+def write(df, args: argparse.Namespace) -> None:
+    """Write the per-run and per-cell TSVs and the markdown table; print the table and the cost."""
     table = runner.tally(df)
     args.outdir.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.outdir / f"{args.name}_runs.tsv", sep="\t", index=False)
@@ -75,18 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     text = runner.markdown(table)
     (args.outdir / f"{args.name}.md").write_text(text + "\n", encoding="utf-8")
     print(text)
-    cpu = float(df["cpu_seconds"].sum())
     full = scenarios.full_grid()
-    per_n = df.groupby("n")["cpu_seconds"].mean().to_dict()
-    est = sum(per_n.get(c.n, max(per_n.values())) for c in full) * 300
+    est = runner.estimate_cpu_seconds(df, [*full, *scenarios.fast_grid()], full, 300)
     print(
-        f"\n{total} runs in {wall:.0f} s wall, {cpu:.0f} s CPU in runs "
+        f"\n{len(df)} runs, {float(df['cpu_seconds'].sum()):.0f} s CPU in runs "
         f"({int((df['error'] != '').sum())} errors). "
-        f"Estimated --full ({len(full)} cells × 300): {est / 3600:.1f} CPU hours "
-        f"(sizes not run here extrapolated from the largest).",
+        f"Estimated --full ({len(full)} cells × 300 runs): {est / 3600:.1f} CPU hours "
+        "(CPU per run linear in the number of libraries, fitted on these runs).",
         file=sys.stderr,
     )
-    return 0
 
 
 if __name__ == "__main__":

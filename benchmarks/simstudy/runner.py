@@ -151,6 +151,23 @@ def tally(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def estimate_cpu_seconds(
+    runs: pd.DataFrame, known: Sequence[Cell], target: Sequence[Cell], per_cell: int
+) -> float:
+    """CPU seconds of ``per_cell`` runs of every ``target`` cell, from a straight-line fit of the
+    measured CPU per run against the number of libraries (cells looked up in ``known``)."""
+    libraries = {c.key: c.spec.n_products * c.spec.libraries for c in known}
+    x = runs["cell"].map(libraries).to_numpy(dtype=float)
+    y = runs["cpu_seconds"].to_numpy(dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 2 or np.unique(x[ok]).size < 2:
+        slope, intercept = 0.0, float(np.nanmean(y))
+    else:
+        slope, intercept = np.polyfit(x[ok], y[ok], 1)
+    sizes = np.asarray([c.spec.n_products * c.spec.libraries for c in target], dtype=float)
+    return float(np.maximum(intercept + slope * sizes, 0.0).sum() * per_cell)
+
+
 def _rate(r: pd.Series, v: str) -> str:
     return f"{r[f'p_{v}']:.2f} [{r[f'p_{v}_lo']:.2f}, {r[f'p_{v}_hi']:.2f}]"
 
