@@ -197,6 +197,7 @@ def test_runner_tallies_with_a_pluggable_rule():
     assert table.loc["single_contaminated", "p_inconclusive"] == 1.0
     assert table.loc["single_contaminated", "contaminant_flagged"] == 1.0
     assert table.loc["equivalent", "false_deviating"] == pytest.approx(1 / 6)
+    assert table.loc["equivalent", "not_assessable"] == 0.0
     cost = runner.estimate_cpu_seconds(runs, cells, cells, 100)
     assert 0 < cost == pytest.approx(100 * runs["cpu_seconds"].sum() / 3, rel=0.5)
     text = runner.markdown(runner.tally(runs))

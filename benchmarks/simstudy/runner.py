@@ -142,6 +142,7 @@ def tally(runs: pd.DataFrame) -> pd.DataFrame:
         k, m = int(df["clean_deviating"].sum()), int(df["n_clean"].sum())
         lo, hi = clopper_pearson(k, m)
         row |= {"false_deviating": k / m if m else np.nan, "false_deviating_hi": hi}
+        row["not_assessable"] = df["clean_not_assessable"].sum() / m if m else np.nan
         flagged = df["contaminant_flagged"].dropna()
         row["contaminant_flagged"] = float(flagged.mean()) if len(flagged) else np.nan
         row["replicate_caveat"] = float(df["replicate_caveat"].mean())
