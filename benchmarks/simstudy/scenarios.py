@@ -1,0 +1,180 @@
+"""The issue-13 scenarios and the design grid (truths in absolute log2 units, never the tool's margins).
+
+A *cell* is one scenario at one design point (products per group, donor SD). Each scenario has an
+expected answer used by the tallies: ``comparable`` (equivalent truth), ``not_comparable``
+(a real difference, a contaminated product, an aliased batch, a hidden cohort) or ``gray`` (near a
+margin: reported, with the target "P(comparable) ≤ α").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from simstudy.generator import StudySpec
+from simstudy.profile import POTENCY
+
+SIZES = (3, 4, 6, 10, 20)
+DONOR_SDS = (0.2, 0.35, 0.5)
+#: Gray-zone truths, written in log2 units: the default protocol's margins are 0.5 (score) and 1.0 (gene).
+SCORE_GRAY = {"gray_score_1.10": 0.55, "gray_score_1.25": 0.625}
+GENE_GRAY = 1.10
+#: The single-group tolerance of the default protocol (log2); "homogeneous" means donor SD <= 0.8 tau.
+TAU = 0.5
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cell of the study: a scenario at a design point.
+
+    Attributes
+    ----------
+    scenario
+        Scenario name (see :data:`SCENARIOS`).
+    n
+        Products per group (two groups) or in the single group.
+    donor_sd
+        Donor SD per gene, log2.
+    expected
+        ``comparable``, ``not_comparable`` or ``gray``.
+    spec
+        The generator's parameters.
+
+    """
+
+    scenario: str
+    n: int
+    donor_sd: float
+    expected: str
+    spec: StudySpec
+
+    @property
+    def key(self) -> str:
+        """A short unique name of the cell."""
+        return f"{self.scenario}|n{self.n}|sd{self.donor_sd:g}"
+
+
+def _two(n: int, sd: float, **kw) -> StudySpec:
+    return StudySpec(n_a=n, n_b=n, donor_sd=sd, **kw)
+
+
+def _equivalent(n: int, sd: float, **kw) -> StudySpec:
+    """Every gene's group difference within ±0.25 log2 (so every score too)."""
+    return _two(n, sd, small_shift=0.25, **kw)
+
+
+#: scenario name → (expected answer, builder(n, donor_sd) → StudySpec).
+SCENARIOS = {
+    "equivalent": ("comparable", lambda n, sd: _equivalent(n, sd)),
+    "different_2pct_1.5": (
+        "not_comparable",
+        lambda n, sd: _two(n, sd, shift_fraction=0.02, shift_range=(1.5, 1.5)),
+    ),
+    "different_10pct_1.5-3": (
+        "not_comparable",
+        lambda n, sd: _two(n, sd, shift_fraction=0.10, shift_range=(1.5, 3.0)),
+    ),
+    "potency_program_-1.5": (
+        "not_comparable",
+        lambda n, sd: _equivalent(n, sd, program_shift=((POTENCY, -1.5),)),
+    ),
+    "contaminated_product": ("not_comparable", lambda n, sd: _equivalent(n, sd, contaminated=1)),
+    "replicate_libraries_x3": ("comparable", lambda n, sd: _equivalent(n, sd, libraries=3)),
+    "batch_aliased": ("not_comparable", lambda n, sd: _equivalent(n, sd, batch="aliased")),
+    "depth_10M_vs_30M": (
+        "comparable",
+        lambda n, sd: _equivalent(n, sd, depth_a=(10e6, 10e6), depth_b=(30e6, 30e6)),
+    ),
+    "depth_equal_20M": (
+        "comparable",
+        lambda n, sd: _equivalent(n, sd, depth_a=(20e6, 20e6), depth_b=(20e6, 20e6)),
+    ),
+    "sex_imbalance": ("comparable", lambda n, sd: _equivalent(n, sd, sex="imbalanced")),
+    "heterogeneous_reference_x1.5": (
+        "gray",  # target: P(comparable) never above the "equivalent" cell's
+        lambda n, sd: _equivalent(n, sd, reference_sd_factor=1.5),
+    ),
+    "paired_equivalent": ("comparable", lambda n, sd: _equivalent(n, sd, paired=True)),
+    "paired_potency_-1.5": (
+        "not_comparable",
+        lambda n, sd: _equivalent(n, sd, paired=True, program_shift=((POTENCY, -1.5),)),
+    ),
+    "gray_score_1.10": (
+        "gray",
+        lambda n, sd: _two(n, sd, program_shift=((POTENCY, -SCORE_GRAY["gray_score_1.10"]),)),
+    ),
+    "gray_score_1.25": (
+        "gray",
+        lambda n, sd: _two(n, sd, program_shift=((POTENCY, -SCORE_GRAY["gray_score_1.25"]),)),
+    ),
+    "gray_genes_1pct_1.1": (
+        "gray",
+        lambda n, sd: _two(n, sd, shift_fraction=0.01, shift_range=(GENE_GRAY, GENE_GRAY)),
+    ),
+    "single_homogeneous": ("comparable", lambda n, sd: StudySpec(n_a=n, n_b=0, donor_sd=sd)),
+    "single_cohorts_half": (
+        "not_comparable",
+        lambda n, sd: StudySpec(
+            n_a=n, n_b=0, donor_sd=sd, cohort_sizes=(n // 2, n - n // 2), cohort_fraction=0.05
+        ),
+    ),
+    "single_cohorts_quarter": (
+        "not_comparable",
+        lambda n, sd: StudySpec(
+            n_a=n, n_b=0, donor_sd=sd, cohort_sizes=(n // 4, n - n // 4), cohort_fraction=0.05
+        ),
+    ),
+    "single_contaminated": (
+        "not_comparable",
+        lambda n, sd: StudySpec(n_a=n, n_b=0, donor_sd=sd, contaminated=1),
+    ),
+}
+
+#: Single-group scenarios are run at 2n products (n "per group" → the same total as two groups).
+SINGLE = {name for name in SCENARIOS if name.startswith("single_")}
+
+
+def cell(scenario: str, n: int, donor_sd: float, **changes) -> Cell:
+    """The cell of ``scenario`` with ``n`` products per group (single group: ``2n`` products)."""
+    expected, build = SCENARIOS[scenario]
+    if scenario == "single_homogeneous" and donor_sd > 0.8 * TAU:
+        expected = "gray"  # beyond the issue's "homogeneous" (SD <= 0.8 tau): no target
+    spec = build(2 * n if scenario in SINGLE else n, donor_sd)
+    if changes:
+        spec = replace(spec, **changes)
+    return Cell(scenario, n, donor_sd, expected, spec)
+
+
+def full_grid() -> list[Cell]:
+    """Every scenario at every size and donor SD (single group at 2n: 6–40 products, incl. 20)."""
+    return [cell(s, n, sd) for s in SCENARIOS for n in SIZES for sd in DONOR_SDS]
+
+
+def fast_grid() -> list[Cell]:
+    """A subset for a quick baseline (31 cells, donor SD 0.35 unless stated): the equivalent scenario
+    at 3, 6, 10 and 20 per group, the potency scenario at 3, 6 and 10 (both also at SD 0.2 / 0.5 with
+    6), the other two-group scenarios at one or two sizes, the single-group scenarios at 20 products."""
+    picks = {
+        "equivalent": (3, 6, 10, 20),
+        "potency_program_-1.5": (3, 6, 10),
+        "different_2pct_1.5": (3, 10),
+        "different_10pct_1.5-3": (3,),
+        "contaminated_product": (6,),
+        "replicate_libraries_x3": (3,),
+        "batch_aliased": (6,),
+        "depth_10M_vs_30M": (6,),
+        "depth_equal_20M": (6,),
+        "sex_imbalance": (3,),
+        "heterogeneous_reference_x1.5": (6,),
+        "paired_equivalent": (3, 6),
+        "paired_potency_-1.5": (3,),
+        "gray_score_1.10": (10,),
+        "gray_score_1.25": (10,),
+        "gray_genes_1pct_1.1": (10,),
+        "single_homogeneous": (10,),
+        "single_cohorts_half": (10,),
+        "single_cohorts_quarter": (10,),
+        "single_contaminated": (10,),
+    }
+    cells = [cell(s, n, 0.35) for s, sizes in picks.items() for n in sizes]
+    cells += [cell(s, 6, sd) for s in ("equivalent", "potency_program_-1.5") for sd in (0.2, 0.5)]
+    return cells
