@@ -1,0 +1,85 @@
+"""Issue 15, the speed-ups: same numbers as before, less work on the hot path."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mscseq.explore import pca, top_variable_genes
+
+
+@pytest.mark.parametrize(("n", "g"), [(2, 40), (3, 10), (8, 3), (20, 2000), (12, 700)])
+def test_pca_equals_scanpy_bit_for_bit(n, g):
+    """``explore.pca`` gives scanpy's ``sc.pp.pca`` numbers exactly, without importing scanpy."""
+    import anndata as ad
+    import scanpy as sc
+
+    rng = np.random.default_rng(n * 1000 + g)
+    vst = rng.normal(size=(n, g)) * rng.uniform(0.1, 3, g) + rng.normal(size=g)
+    genes = top_variable_genes(vst)
+    sub = ad.AnnData(X=np.ascontiguousarray(vst[:, genes]))
+    sc.pp.pca(sub, n_comps=max(1, min(n - 1, len(genes))), zero_center=True, svd_solver="full")
+    loadings = np.asarray(sub.varm["PCs"], dtype=np.float64)
+    flip = np.sign(loadings[np.abs(loadings).argmax(axis=0), np.arange(loadings.shape[1])])
+    res = pca(vst)
+    np.testing.assert_array_equal(res["coords"], np.asarray(sub.obsm["X_pca"], float) * flip)
+    np.testing.assert_array_equal(res["loadings"], loadings * flip)
+    np.testing.assert_array_equal(res["variance"], np.asarray(sub.uns["pca"]["variance"]))
+    np.testing.assert_allclose(res["variance_ratio"], sub.uns["pca"]["variance_ratio"], rtol=1e-12)
+
+
+def test_compare_does_not_import_scanpy(example_dir: Path, tmp_path: Path):
+    """The CLI's analysis path never pays for ``import scanpy`` (scanpy stays for its plots and the notebook)."""
+    code = (
+        "import sys\n"
+        "from mscseq.cli import main\n"
+        "sys.argv = ['mscseq', *sys.argv[1:]]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print(sorted(m for m in ('scanpy',) if m in sys.modules))\n"
+    )
+    args = [
+        "compare",
+        str(example_dir / "counts.tsv.gz"),
+        "--samples",
+        str(example_dir / "samples.tsv"),
+        "--design",
+        "~ cohort",
+        "--contrast",
+        "cohort,B,A",
+        "--group",
+        "cohort",
+        "--outdir",
+        str(tmp_path / "out"),
+        "--quiet",
+    ]
+    run = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "[]"
+    # scanpy's own plot reads the AnnData mscseq wrote (the scverse contract)
+    check = (
+        "import sys, anndata as ad, scanpy as sc, matplotlib\n"
+        "matplotlib.use('Agg')\n"
+        "a = ad.read_h5ad(sys.argv[1])\n"
+        "assert a.varm['PCs'].shape == (a.n_vars, a.obsm['X_pca'].shape[1])\n"
+        "assert {'variance', 'variance_ratio', 'params'} <= set(a.uns['pca'])\n"
+        "ax = sc.pl.pca(a, color='cohort', show=False)\n"
+        "sc.pl.pca_variance_ratio(a, show=False)\n"
+        "print(len(ax.collections[0].get_offsets()))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", check, str(tmp_path / "out" / "mscseq.h5ad")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "15"
