@@ -83,3 +83,23 @@ def test_compare_does_not_import_scanpy(example_dir: Path, tmp_path: Path):
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip().splitlines()[-1] == "15"
+
+
+def test_a_locked_folder_stops_the_run_before_it_reads_its_inputs(tmp_path: Path):
+    """The output folder's lock is taken before the analysis: the losing run does no work."""
+    import fcntl
+
+    from test_reliability_outputs import compare_args, mscseq, one_line_error, write_study
+
+    study = write_study(tmp_path / "in")
+    (study / "counts.tsv").write_text("this is not a count table\n")  # reading it would fail
+    out = tmp_path / "out"
+    with open(tmp_path / ".out.mscseq-tmp-lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        proc = mscseq(*compare_args(study, out), cwd=tmp_path)
+    one_line_error(proc, "another mscseq run is writing", str(out))
+    assert not out.exists()
+    # without the lock, the same run reaches the reader and fails there
+    proc = mscseq(*compare_args(study, out), cwd=tmp_path)
+    assert "another mscseq run" not in one_line_error(proc, "counts.tsv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]  # no output, no lock left

@@ -330,8 +330,43 @@ def swap_into_place(tmp: Path, out: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_folder(
+def reserved_folder(
     outdir: str | Path, *, force: bool, inputs: Iterable[str | Path] = ()
+) -> Iterator[Path]:
+    """Check ``outdir`` and hold its lock (:func:`folder_lock`) for the block.
+
+    ``run_compare`` holds it from before the analysis to the end of writing, so a second run on the
+    same folder stops at once (exit 2) instead of after its whole analysis. Missing parent folders
+    are made (like ``mkdir -p``); runs interrupted earlier are cleaned up (:func:`recover_stale`).
+
+    Parameters
+    ----------
+    outdir
+        Final folder.
+    force
+        Replace an existing mscseq output folder.
+    inputs
+        The run's input files, which ``outdir`` must not contain (see :func:`check_outdir`).
+
+    Yields
+    ------
+    pathlib.Path
+        The resolved folder path, for :func:`atomic_folder` with ``locked=True``.
+
+    """
+    out = check_outdir(outdir, force=force, inputs=inputs).resolve()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)  # like mkdir -p: missing parents are made
+    except OSError as exc:
+        raise _write_error(out, exc) from None
+    with folder_lock(out):
+        recover_stale(out)
+        yield out
+
+
+@contextlib.contextmanager
+def atomic_folder(
+    outdir: str | Path, *, force: bool, inputs: Iterable[str | Path] = (), locked: bool = False
 ) -> Iterator[Path]:
     """Yield a temporary folder beside ``outdir``; move it into place only if the block succeeds.
 
@@ -349,6 +384,8 @@ def atomic_folder(
         Replace an existing mscseq output folder.
     inputs
         The run's input files, which ``outdir`` must not contain (see :func:`check_outdir`).
+    locked
+        The caller already holds the folder's lock (``outdir`` from :func:`reserved_folder`).
 
     Yields
     ------
@@ -357,13 +394,11 @@ def atomic_folder(
 
     """
     inputs = list(inputs)
-    out = check_outdir(outdir, force=force, inputs=inputs).resolve()
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)  # like mkdir -p: missing parents are made
-    except OSError as exc:
-        raise _write_error(out, exc) from None
-    with folder_lock(out):
-        recover_stale(out)
+    with contextlib.ExitStack() as stack:
+        if locked:
+            out = Path(outdir)
+        else:
+            out = stack.enter_context(reserved_folder(outdir, force=force, inputs=inputs))
         out = check_outdir(out, force=force, inputs=inputs)
         tmp = out.parent / f".{out.name}{TMP_TAG}{os.getpid()}-{secrets.token_hex(4)}"
         try:
