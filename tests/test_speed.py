@@ -103,3 +103,32 @@ def test_a_locked_folder_stops_the_run_before_it_reads_its_inputs(tmp_path: Path
     proc = mscseq(*compare_args(study, out), cwd=tmp_path)
     assert "another mscseq run" not in one_line_error(proc, "counts.tsv")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]  # no output, no lock left
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [list("aaaabbbb"), ["A"] * 10 + ["B"] * 10, list("AAAAABBBBBCCCCC"), list("AAAAAAAABBBB")],
+)
+def test_permdisp_is_scikit_bio_s(labels):
+    """Own vectorised PERMDISP: scikit-bio's F (to rounding) and p-value on its seeded stream."""
+    import warnings
+
+    from skbio import DistanceMatrix
+    from skbio.stats.distance import permdisp as sk_permdisp
+
+    from mscseq.comparability.permanova import euclidean_sq, permdisp
+
+    n = len(labels)
+    rng = np.random.default_rng(n)
+    for seed in range(3):
+        x = rng.normal(size=(n, 200))
+        x[: n // 2] *= rng.uniform(0.5, 2.5)
+        dm = DistanceMatrix(np.sqrt(euclidean_sq(x)), [f"s{i}" for i in range(n)])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = sk_permdisp(
+                dm, labels, test="median", permutations=499, seed=seed, dimensions=min(10, n - 1)
+            )
+        res = permdisp(x, labels, permutations=499, seed=seed)
+        assert res["f"] == pytest.approx(ref["test statistic"], rel=1e-10)
+        assert res["p_value"] == ref["p-value"]
