@@ -384,6 +384,13 @@ def compare(
     sample_column: SampleColOpt = "sample",
     fill_missing_zero: FillOpt = False,
     no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
+    figures: Annotated[
+        bool,
+        typer.Option(
+            "--figures/--no-figures",
+            help="Write figures/ (PDF and PNG: correlation clustermap, PCA, panel scores, volcano and MA per contrast).",
+        ),
+    ] = True,
     format: FormatOpt = None,
     layer: LayerOpt = None,
     strandedness: StrandOpt = None,
@@ -428,6 +435,7 @@ def compare(
             strandedness=strandedness.value if strandedness else None,
             tx2gene=str(tx2gene) if tx2gene else None,
             report=not no_report,
+            figures=figures,
             group=group,
             reference=reference,
             margin=margin,

@@ -5,11 +5,16 @@ Each function converts the figure that :mod:`mscseq.report.figdata` builds for `
 ``docs/architecture.md``), so a notebook shows exactly the figures of the report. They compute nothing:
 run :func:`mscseq.explore`, :func:`mscseq.run_de`, ... first.
 
+The ``static_*`` functions return the same figures as :class:`matplotlib.figure.Figure` for papers and QC
+records (drawn by :mod:`mscseq.report.static` from the same figure data); :func:`save_figures` writes them all
+as PDF and PNG, as ``mscseq compare`` does in ``figures/``.
+
 Examples
 --------
 >>> import mscseq
 >>> fig = mscseq.figures.pca(adata, color_by="cohort")  # doctest: +SKIP
 >>> fig.show()  # doctest: +SKIP
+>>> mscseq.figures.static_pca(adata).savefig("pca.pdf")  # doctest: +SKIP
 
 """
 
@@ -20,8 +25,11 @@ from typing import TYPE_CHECKING, Any
 from mscseq.errors import MscseqError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import anndata
     import plotly.graph_objects as go
+    from matplotlib.figure import Figure
 
 __all__ = [
     "correlation",
@@ -32,7 +40,13 @@ __all__ = [
     "panel_scores",
     "pca",
     "qc",
+    "save_figures",
     "scree",
+    "static_correlation",
+    "static_ma",
+    "static_panel_scores",
+    "static_pca",
+    "static_volcano",
     "variance_partition",
     "volcano",
 ]
@@ -81,11 +95,15 @@ def _comparability(adata: anndata.AnnData) -> dict[str, Any] | None:
     return comparability_block(adata)
 
 
-def _present(spec: dict[str, Any] | None, what: str) -> go.Figure:
+def _recorded(spec: dict[str, Any] | None, what: str) -> dict[str, Any]:
     if spec is None:
         msg = f"no {what} in adata.uns['comparability']; run {_RUN_COMPARABILITY} first"
         raise MscseqError(msg)
-    return to_figure(spec)
+    return spec
+
+
+def _present(spec: dict[str, Any] | None, what: str) -> go.Figure:
+    return to_figure(_recorded(spec, what))
 
 
 def qc(adata: anndata.AnnData) -> go.Figure:
@@ -126,15 +144,7 @@ def pca(adata: anndata.AnnData, *, color_by: str | None = None) -> go.Figure:
         The PCA scatter.
 
     """
-    from mscseq.report import figdata
-
-    _need(adata, "obsm", "X_pca", "mscseq.explore(adata)")
-    comp = _comparability(adata)
-    _, columns, _ = figdata.pca_colourings(adata, comp)
-    if color_by is not None and color_by not in columns:
-        msg = f"color_by={color_by!r}: not a sample-sheet column; choose from {', '.join(map(str, columns))}"
-        raise MscseqError(msg)
-    return to_figure(figdata.pca(adata, comp, color_by=color_by))
+    return to_figure(_pca_spec(adata, color_by=color_by))
 
 
 def scree(adata: anndata.AnnData) -> go.Figure:
@@ -337,3 +347,157 @@ def variance_partition(adata: anndata.AnnData) -> go.Figure:
     from mscseq.report import figdata
 
     return _present(figdata.variance_partition(_comparability(adata)), "variance partition")
+
+
+# ---------------------------------------------------------------------------- static (matplotlib)
+
+
+def static_pca(adata: anndata.AnnData, *, color_by: str | None = None) -> Figure:
+    """The PCA of :func:`pca` as a matplotlib figure (the colouring ``color_by`` only).
+
+    Parameters
+    ----------
+    adata
+        AnnData after :func:`mscseq.explore`.
+    color_by
+        Column to colour by (default: as the report chooses).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The PCA scatter with the report's colours and labels.
+
+    """
+    from mscseq.report import static
+
+    return static.pca(_pca_spec(adata, color_by=color_by))
+
+
+def _pca_spec(adata: anndata.AnnData, *, color_by: str | None = None) -> dict[str, Any]:
+    """The report's PCA figure specification (checked ``color_by``), shared by :func:`pca` and :func:`static_pca`."""
+    from mscseq.report import figdata
+
+    _need(adata, "obsm", "X_pca", "mscseq.explore(adata)")
+    comp = _comparability(adata)
+    _, columns, _ = figdata.pca_colourings(adata, comp)
+    if color_by is not None and color_by not in columns:
+        msg = f"color_by={color_by!r}: not a sample-sheet column; choose from {', '.join(map(str, columns))}"
+        raise MscseqError(msg)
+    return figdata.pca(adata, comp, color_by=color_by)
+
+
+def static_correlation(adata: anndata.AnnData) -> Figure:
+    """Sample correlation as a seaborn clustermap with the report's clustering (linkage and leaf order).
+
+    Parameters
+    ----------
+    adata
+        AnnData after :func:`mscseq.explore`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The clustermap.
+
+    """
+    from mscseq.report import figdata, static
+
+    _need(adata, "uns", "clustering", "mscseq.explore(adata)")
+    corr, order, tree = figdata.correlation_data(adata)
+    return static.correlation_clustermap(corr, order, tree)
+
+
+def static_panel_scores(adata: anndata.AnnData) -> Figure:
+    """The panel-score heatmap of :func:`panel_scores` as a matplotlib figure.
+
+    Parameters
+    ----------
+    adata
+        AnnData after :func:`mscseq.run_comparability`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The heatmap.
+
+    """
+    from mscseq.report import figdata, static
+
+    spec = _recorded(figdata.panel_scores(adata, _comparability(adata)), "panel scores")
+    return static.heatmap(spec, title="MSC panel scores per product")
+
+
+def static_volcano(adata: anndata.AnnData, contrast: str | None = None) -> Figure:
+    """The volcano plot of :func:`volcano` with every gene, as a matplotlib figure.
+
+    Parameters
+    ----------
+    adata
+        AnnData after :func:`mscseq.run_de`.
+    contrast
+        Contrast name (default: the first one).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The volcano plot.
+
+    """
+    from mscseq.report import figdata, static
+
+    table, meta = _contrast(adata, contrast)
+    return static.de_scatter(figdata.volcano_points(table, meta), title=contrast or _first(adata))
+
+
+def static_ma(adata: anndata.AnnData, contrast: str | None = None) -> Figure:
+    """The MA plot of :func:`ma` with every gene, as a matplotlib figure.
+
+    Parameters
+    ----------
+    adata
+        AnnData after :func:`mscseq.run_de`.
+    contrast
+        Contrast name (default: the first one).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The MA plot.
+
+    """
+    from mscseq.report import figdata, static
+
+    table, meta = _contrast(adata, contrast)
+    return static.de_scatter(figdata.ma_points(table, meta), title=contrast or _first(adata))
+
+
+def _first(adata: anndata.AnnData) -> str:
+    from mscseq.report.records import de_contrasts
+
+    return next(name for name, _, _ in de_contrasts(adata))
+
+
+def save_figures(adata: anndata.AnnData, folder: str | Path) -> list[Path]:
+    """Write every static figure the analysis supports into ``folder`` as PDF and PNG.
+
+    The correlation clustermap, the PCA, the panel-score heatmap (after the comparability analysis) and a
+    volcano and an MA plot per contrast: the ``figures/`` folder of ``mscseq compare``.
+
+    Parameters
+    ----------
+    adata
+        AnnData after :func:`mscseq.explore` (and optionally :func:`mscseq.run_de`,
+        :func:`mscseq.run_comparability`).
+    folder
+        Folder to write into (created).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+
+    """
+    from mscseq.report import static
+
+    _need(adata, "obsm", "X_pca", "mscseq.explore(adata)")
+    return static.save_figures(adata, folder)

@@ -41,6 +41,7 @@ OUTPUT_FILES = frozenset({"report.html", "summary.json", "run_info.json", "mscse
 OUTPUT_FOLDERS: dict[str, tuple[str, ...]] = {
     "tables": (".tsv",),
     "multiqc": ("_mqc.tsv", "_mqc.json"),
+    "figures": (".pdf", ".png"),
 }
 #: ``run_info.json`` larger than this is not one mscseq wrote.
 _RUN_INFO_MAX_BYTES = 64 << 20

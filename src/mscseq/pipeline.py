@@ -53,6 +53,7 @@ class CompareParams:
     permutations: int = ComparabilityOptions.permutations
     seed: int = ComparabilityOptions.seed
     strict: bool = False
+    figures: bool = True  # static figures/ (PDF and PNG)
 
     def de_options(self) -> DEOptions:
         """The options of the differential expression step."""
@@ -324,6 +325,10 @@ def write_outputs(adata, params: CompareParams, folder: Path, *, info: dict[str,
 
         html = render_report(adata, summary=summary, run_info=info)
         (folder / "report.html").write_text(html, encoding="utf-8")
+    if params.figures:
+        from mscseq.report.static import save_figures
+
+        save_figures(adata, folder / "figures", summary=summary)
 
 
 def run_compare(

@@ -3,6 +3,8 @@ every section visible, plots interactive, hostile names inert. Screenshots go to
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 from pathlib import Path
 
@@ -154,9 +156,16 @@ def test_pca_hover_shows_sample(page: Page, report_parts):
     page.shot("report-pca-hover")
 
 
-def test_volcano_hover_shows_gene(page: Page):
+def test_volcano_hover_shows_gene(page: Page, report_dir: Path):
+    # the first trace (not significant genes, > 1,000 in the example) is embedded packed: shared strings
+    # and typed arrays that the page decodes before drawing
+    html = (report_dir / "report.html").read_text(encoding="utf-8")
+    block = html.split('id="mscseq-figures">', 1)[1].split("</script>", 1)[0]
+    first = json.loads(block)["fig-volcano-0"]["data"][0]
+    assert set(first["x"]) == {"ref"} and set(first["text"]) == {"ref"}
     text = _hover_first_point(page, "fig-volcano-0")
     assert "log2 FC" in text and "padj" in text
+    assert re.search(r"SIM\d+ \(SIMG\d+\)", text), text  # label and ID from the shared string table
 
 
 def test_pca_colour_selector(page: Page):

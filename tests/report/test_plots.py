@@ -168,8 +168,10 @@ def test_volcano_figure_classes_and_hover(de_table):
     assert sum(len(t["x"]) for t in fig["data"]) == len(de_table)
     assert "A&lt;" in by_class["up"]["name"]
     assert by_class["up"]["text"][0].startswith("G")
-    assert by_class["up"]["customdata"][0][0].startswith("ENSG")
-    assert "%{customdata[2]" in by_class["up"]["hovertemplate"]
+    assert by_class["up"]["hovertext"][0].startswith("ENSG")
+    assert len(by_class["up"]["customdata"][0]) == 2  # padj, mean count (log2 FC is the x value)
+    assert "%{x:.3g}" in by_class["up"]["hovertemplate"]
+    assert "%{customdata[1]" in by_class["up"]["hovertemplate"]
     assert "images" not in fig["layout"] and fig["layout"]["meta"]["static"] is False
     assert fig["layout"]["yaxis"]["title"]["text"] == "−log10 p-value"
     lo, hi = fig["layout"]["xaxis"]["range"]
@@ -181,8 +183,14 @@ def test_volcano_figure_static_layer_above_max_points(de_table):
     fig = plots.volcano_figure(de_table, alpha=0.1, max_points=100)
     _valid(fig)
     meta = fig["layout"]["meta"]
-    assert meta["static"] is True and meta["n_interactive"] == 40 and meta["n_points"] == 300
-    assert sum(len(t["x"]) for t in fig["data"]) == 40
+    sig = int((de_table["padj"] < 0.1).sum())
+    top = de_table["padj"].rank(method="first") <= 40
+    expected = int(((de_table["padj"] < 0.1) | top).sum())
+    assert sig > 0 and expected < 300
+    assert meta["static"] is True and meta["n_interactive"] == expected and meta["n_points"] == 300
+    assert sum(len(t["x"]) for t in fig["data"]) == expected
+    shown = {t["meta"]["class"]: len(t["x"]) for t in fig["data"]}
+    assert shown["up"] + shown["down"] == sig  # every significant gene stays hoverable
     img = fig["layout"]["images"][0]
     assert img["source"].startswith("data:image/png;base64,")
     assert img["xref"] == "x" and img["sizing"] == "stretch"

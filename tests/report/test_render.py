@@ -47,9 +47,17 @@ def tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
 
 
 def figures(html: str) -> dict:
-    m = re.search(r'<script type="application/json" id="mscseq-figures">(.*?)</script>', html, re.S)
-    assert m, "figure data block missing"
-    return json.loads(m.group(1))
+    """The page's figures with the shared arrays resolved (as the page's script does)."""
+    from mscseq.report.pack import unpack
+
+    blocks = {}
+    for name in ("figures", "shared"):
+        m = re.search(
+            rf'<script type="application/json" id="mscseq-{name}">(.*?)</script>', html, re.S
+        )
+        assert m, f"{name} data block missing"
+        blocks[name] = json.loads(m.group(1))
+    return unpack(blocks["figures"], blocks["shared"])
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +83,8 @@ def test_self_contained(html: str):
     assert not re.search(r"@import|url\(\s*['\"]?https?:", html.split("<script", 1)[0]), (
         "CSS loads nothing"
     )
-    assert html.count("<script") == 3  # figure data, plotly.js (once), the report's script
+    # figure data, shared arrays, plotly.js (once), the report's script
+    assert html.count("<script") == 4
 
 
 def test_every_section_and_nav_link(html: str):
@@ -149,7 +158,7 @@ def test_hostile_names_are_escaped(hostile_dir: Path):
     assert "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in html
     # script blocks: the JSON never closes its element early; figure data keep the names (escaped for plotly)
     figs = figures(html)
-    assert html.lower().count("</script") == 3
+    assert html.lower().count("</script") == 4  # figures, shared arrays, plotly.js, report.js
     names = json.dumps(figs)
     assert "P03&lt;img src=x onerror=alert(1)&gt;" in names
     assert "&lt;/script&gt;" in names

@@ -88,16 +88,29 @@ def scree(adata) -> Figure:
     return plots.scree_figure(np.asarray(adata.uns["pca"]["variance_ratio"], dtype=float))
 
 
-def correlation(adata, method: str = "pearson") -> Figure:
-    """Sample × sample correlation in clustering order; the dendrogram with the clustering's metric."""
+def correlation_data(
+    adata, method: str = "pearson"
+) -> tuple[pd.DataFrame, list[str], np.ndarray | None]:
+    """Sample × sample correlation (sample order), the clustering's leaf order and its linkage.
+
+    The linkage is that of the clustering (on Pearson correlation); ``None`` for another ``method``.
+    """
     clustering = adata.uns["clustering"]
     order = [str(s) for s in as_list(clustering["order"])]
     tree = clustering.get("linkage") if method == "pearson" else None
+    names = [str(s) for s in adata.obs_names]
+    corr = pd.DataFrame(np.asarray(adata.obsp[method]), index=names, columns=names)
+    return corr, order, None if tree is None else np.asarray(tree)
+
+
+def correlation(adata, method: str = "pearson") -> Figure:
+    """Sample × sample correlation in clustering order; the dendrogram with the clustering's metric."""
+    corr, order, tree = correlation_data(adata, method)
     return plots.correlation_heatmap(
-        np.asarray(adata.obsp[method]),
-        [str(s) for s in adata.obs_names],
+        corr.to_numpy(),
+        list(corr.index),
         order,
-        linkage=None if tree is None else np.asarray(tree),
+        linkage=tree,
         label=f"{method.capitalize()} r",
     )
 
@@ -121,6 +134,16 @@ def volcano(table: pd.DataFrame, meta: Mapping[str, Any]) -> Figure:
 def ma(table: pd.DataFrame, meta: Mapping[str, Any]) -> Figure:
     """MA plot of one contrast."""
     return plots.ma_figure(table, **_de_labels(meta))
+
+
+def volcano_points(table: pd.DataFrame, meta: Mapping[str, Any]) -> plots.DEPoints:
+    """The genes of :func:`volcano` (all of them, for a static figure)."""
+    return plots.volcano_points(table, **_de_labels(meta))
+
+
+def ma_points(table: pd.DataFrame, meta: Mapping[str, Any]) -> plots.DEPoints:
+    """The genes of :func:`ma` (all of them, for a static figure)."""
+    return plots.ma_points(table, **_de_labels(meta))
 
 
 # ---------------------------------------------------------------------------- comparability

@@ -16,6 +16,7 @@ import base64
 import html
 import io
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,8 @@ FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, s
 
 #: Above this many points a scatter is drawn as a PNG layer with only the top points interactive.
 MAX_POINTS = 5000
+#: Palette size of that PNG layer (colours × transparency levels of the antialiased points).
+RASTER_COLOURS = 32
 
 
 def esc(value: Any) -> str:
@@ -543,7 +546,7 @@ def raster_layer(
     ax.scatter(x, y, s=size, c=list(colors), linewidths=0, alpha=0.75, rasterized=True)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, transparent=True)
-    uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    uri = "data:image/png;base64," + base64.b64encode(_palette_png(buf.getvalue())).decode("ascii")
     return {
         "source": uri,
         "xref": "x",
@@ -558,6 +561,16 @@ def raster_layer(
         "layer": "below",
         "name": "static points",
     }
+
+
+def _palette_png(png: bytes, colours: int = RASTER_COLOURS) -> bytes:
+    """The PNG with its RGBA pixels reduced to a palette (a few colours and transparency levels: ~4× smaller)."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png))
+    out = io.BytesIO()
+    image.quantize(colors=colours, method=Image.Quantize.FASTOCTREE).save(out, "PNG", optimize=True)
+    return out.getvalue()
 
 
 def _de_classes(de: pd.DataFrame, alpha: float) -> np.ndarray:
@@ -584,7 +597,35 @@ def _pad(lo: float, hi: float, frac: float = 0.04) -> tuple[float, float]:
     return (lo - d, hi + d)
 
 
-def _de_scatter(
+@dataclass(frozen=True)
+class DEPoints:
+    """The genes of one volcano or MA plot, shared by the report's figure and the static figure.
+
+    Text is plain (not escaped): :func:`esc` it for plotly, use it as is for matplotlib.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    #: ``"up"``, ``"down"`` or ``"ns"`` per gene.
+    cls: np.ndarray
+    labels: np.ndarray
+    ids: np.ndarray
+    lfc: np.ndarray
+    padj: np.ndarray
+    base_mean: np.ndarray
+    #: Gene positions by increasing adjusted p-value.
+    rank: np.ndarray
+    xrange: tuple[float, float]
+    yrange: tuple[float, float]
+    xtitle: str
+    ytitle: str
+    #: ``(class, legend name, colour, marker size)``, drawn in this order.
+    groups: list[tuple[str, str, str, int]]
+    #: Positions of the genes labelled on the plot.
+    top: list[int]
+
+
+def de_points(
     de: pd.DataFrame,
     x: np.ndarray,
     y: np.ndarray,
@@ -594,72 +635,90 @@ def _de_scatter(
     reference: str,
     xtitle: str,
     ytitle: str,
-    max_points: int,
     n_labels: int,
     xrange: tuple[float, float] | None = None,
-) -> Figure:
+) -> DEPoints:
+    """Arrange a DE table's genes for plotting: finite points, classes, labels, ranges, legend."""
     keep = np.isfinite(x) & np.isfinite(y)
     de, x, y = de.loc[keep], x[keep], y[keep]
     cls = _de_classes(de, alpha)
-    labels = _gene_labels(de)
-    ids = de.index.astype(str).to_numpy()
     padj = de["padj"].to_numpy(float)
-    lfc = de["log2FoldChange"].to_numpy(float)
-    bm = de["baseMean"].to_numpy(float)
     rank = np.argsort(np.where(np.isfinite(padj), padj, np.inf), kind="stable")
     xr = xrange or _pad(float(x.min()) if len(x) else -1.0, float(x.max()) if len(x) else 1.0)
     yr = _pad(float(y.min()) if len(y) else 0.0, float(y.max()) if len(y) else 1.0)
+    groups = [
+        ("ns", f"not significant (padj ≥ {alpha:g})", NEUTRAL, 5),
+        ("down", f"lower in {target} than {reference}", DOWN, 6),
+        ("up", f"higher in {target} than {reference}", UP, 6),
+    ]
+    return DEPoints(
+        x=x,
+        y=y,
+        cls=cls,
+        labels=_gene_labels(de),
+        ids=de.index.astype(str).to_numpy(),
+        lfc=de["log2FoldChange"].to_numpy(float),
+        padj=padj,
+        base_mean=de["baseMean"].to_numpy(float),
+        rank=rank,
+        xrange=xr,
+        yrange=yr,
+        xtitle=xtitle,
+        ytitle=ytitle,
+        groups=groups,
+        top=[int(i) for i in rank[:n_labels] if cls[i] != "ns"],
+    )
+
+
+def _de_scatter(pts: DEPoints, *, max_points: int, lfc_axis: str) -> Figure:
+    """Plotly figure of a volcano or MA plot (``lfc_axis``: the axis, ``"x"`` or ``"y"``, showing log2 FC).
+
+    Every significant gene is a hoverable point. With more than ``max_points`` genes, the
+    non-significant genes beyond the ``2 * max_points // 5`` smallest adjusted p-values are drawn once
+    as a PNG layer under the points; ``layout.meta`` records it and the page says so.
+    """
+    x, y, cls, rank = pts.x, pts.y, pts.cls, pts.rank
+    labels, ids, padj, bm = pts.labels, pts.ids, pts.padj, pts.base_mean
+    xr, yr = pts.xrange, pts.yrange
     interactive = np.ones(len(x), dtype=bool)
     layout = base_layout(
         height=460,
-        xaxis=axis(xtitle, range=list(xr)),
-        yaxis=axis(ytitle, range=list(yr)),
+        xaxis=axis(esc(pts.xtitle), range=list(xr)),
+        yaxis=axis(esc(pts.ytitle), range=list(yr)),
         legend={"orientation": "h", "y": 1.1, "x": 0},
         meta={"n_points": len(x), "n_interactive": len(x), "static": False},
     )
     if len(x) > max_points:
-        interactive[:] = False
+        interactive = cls != "ns"
         interactive[rank[: max_points * 2 // 5]] = True
         rest = ~interactive
         colors = np.where(cls[rest] == "up", UP, np.where(cls[rest] == "down", DOWN, NEUTRAL))
         layout["images"] = [raster_layer(x[rest], y[rest], colors.tolist(), xrange=xr, yrange=yr)]
         layout["meta"].update({"n_interactive": int(interactive.sum()), "static": True})
-    groups = [
-        ("ns", f"not significant (padj ≥ {alpha:g})", NEUTRAL, 5),
-        ("down", f"lower in {esc(target)} than {esc(reference)}", DOWN, 6),
-        ("up", f"higher in {esc(target)} than {esc(reference)}", UP, 6),
-    ]
     data = []
-    for key, name, color, size in groups:
+    for key, name, color, size in pts.groups:
         sel = np.flatnonzero(interactive & (cls == key))
-        text = [esc(labels[i]) for i in sel]
-        custom = [
-            [esc(ids[i]), *row]
-            for i, row in zip(
-                sel,
-                zip(num(lfc[sel], 4), num(padj[sel], 3), num(bm[sel], 4), strict=True),
-                strict=True,
-            )
-        ]
         data.append(
             {
                 "type": "scatter",
                 "mode": "markers",
-                "name": name,
+                "name": esc(name),
                 "x": num(x[sel]),
                 "y": num(y[sel]),
-                "text": text,
-                "customdata": custom,
+                "text": [esc(labels[i]) for i in sel],
+                "hovertext": [esc(ids[i]) for i in sel],
+                "customdata": [
+                    list(r) for r in zip(num(padj[sel], 3), num(bm[sel], 4), strict=True)
+                ],
                 "hovertemplate": (
-                    "<b>%{text}</b> (%{customdata[0]})<br>log2 FC %{customdata[1]:.3g}<br>"
-                    "padj %{customdata[2]:.3g}<br>mean count %{customdata[3]:,.4g}<extra></extra>"
+                    f"<b>%{{text}}</b> (%{{hovertext}})<br>log2 FC %{{{lfc_axis}:.3g}}<br>"
+                    "padj %{customdata[0]:.3g}<br>mean count %{customdata[1]:,.4g}<extra></extra>"
                 ),
                 "marker": {"color": color, "size": size, "opacity": 0.8 if key != "ns" else 0.6},
                 "showlegend": True,
                 "meta": {"class": key},
             }
         )
-    top = [i for i in rank[:n_labels] if cls[i] != "ns"]
     layout["annotations"] = [
         {
             "x": float(x[i]),
@@ -673,7 +732,7 @@ def _de_scatter(
             "font": {"size": 10},
             "bgcolor": "rgba(255,255,255,0.7)",
         }
-        for i in top
+        for i in pts.top
     ]
     return {"data": data, "layout": layout}
 
@@ -698,8 +757,9 @@ def volcano_figure(
     target, reference
         Contrast levels, for the legend.
     max_points
-        With more genes than this, the genes outside the ``2 * max_points // 5`` smallest adjusted
-        p-values are drawn as a static PNG layer (the figure stays light and fast for 60,000 genes).
+        With more genes than this, the non-significant genes outside the ``2 * max_points // 5``
+        smallest adjusted p-values are drawn as a static PNG layer (the figure stays light and fast for
+        60,000 genes); every significant gene stays a hoverable point.
     n_labels
         Label this many of the most significant genes.
 
@@ -709,16 +769,27 @@ def volcano_figure(
         Plotly figure specification; ``layout.meta`` tells whether a static layer is used.
 
     """
+    return _de_scatter(
+        volcano_points(de, alpha=alpha, target=target, reference=reference, n_labels=n_labels),
+        max_points=max_points,
+        lfc_axis="x",
+    )
+
+
+def volcano_points(
+    de: pd.DataFrame, *, alpha: float, target: str, reference: str, n_labels: int = 8
+) -> DEPoints:
+    """The volcano plot's genes: log2 fold change against −log10 p-value, x symmetric around 0."""
     p = de["pvalue"].to_numpy(float)
     y = -np.log10(np.clip(p, 1e-300, None))
     x = de["log2FoldChange"].to_numpy(float)
     ok = np.isfinite(x) & np.isfinite(y)
     m = float(np.abs(x[ok]).max()) if ok.any() else 0.0
-    return _de_scatter(
+    return de_points(
         de, x, y, alpha=alpha, target=target, reference=reference,
         xrange=(-1.05 * m, 1.05 * m) if m > 0 else None,
-        xtitle=f"log2 fold change ({esc(target)} / {esc(reference)})", ytitle="−log10 p-value",
-        max_points=max_points, n_labels=n_labels,
+        xtitle=f"log2 fold change ({target} / {reference})", ytitle="−log10 p-value",
+        n_labels=n_labels,
     )  # fmt: skip
 
 
@@ -741,14 +812,25 @@ def ma_figure(
         Plotly figure specification.
 
     """
+    return _de_scatter(
+        ma_points(de, alpha=alpha, target=target, reference=reference, n_labels=n_labels),
+        max_points=max_points,
+        lfc_axis="y",
+    )
+
+
+def ma_points(
+    de: pd.DataFrame, *, alpha: float, target: str, reference: str, n_labels: int = 8
+) -> DEPoints:
+    """The MA plot's genes: log2 fold change against log10 mean normalised count."""
     bm = de["baseMean"].to_numpy(float)
     with np.errstate(divide="ignore"):
         x = np.where(bm > 0, np.log10(bm), np.nan)
     y = de["log2FoldChange"].to_numpy(float)
-    return _de_scatter(
+    return de_points(
         de, x, y, alpha=alpha, target=target, reference=reference,
-        xtitle="log10 mean of normalised counts", ytitle=f"log2 fold change ({esc(target)} / {esc(reference)})",
-        max_points=max_points, n_labels=n_labels,
+        xtitle="log10 mean of normalised counts", ytitle=f"log2 fold change ({target} / {reference})",
+        n_labels=n_labels,
     )  # fmt: skip
 
 

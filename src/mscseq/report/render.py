@@ -8,6 +8,7 @@ from importlib.resources import files
 from typing import Any
 
 from mscseq.report import fmt
+from mscseq.report.pack import pack
 from mscseq.report.records import comparability_block
 from mscseq.report.sections import (
     Figures,
@@ -129,7 +130,11 @@ def render_report(adata, *, summary: dict[str, Any], run_info: dict[str, Any]) -
     -------
     str
         One HTML document with every script, style and image inlined; it loads nothing at view time.
+        Long figure arrays are embedded once, as base64 typed arrays (:mod:`mscseq.report.pack`).
 
     """
     ctx = build_context(adata, summary=summary, run_info=run_info)
-    return _environment().get_template("report.html.j2").render(assets=_assets(), **ctx)
+    ctx["figures"], shared = pack(ctx["figures"])
+    return (
+        _environment().get_template("report.html.j2").render(assets=_assets(), shared=shared, **ctx)
+    )

@@ -43,7 +43,7 @@ def load_schema(name: str = "summary") -> dict[str, Any]:
 
 
 def validate_summary(summary: dict[str, Any]) -> None:
-    """Check a parsed ``summary.json`` against its schema (needs the ``jsonschema`` package).
+    """Check a parsed ``summary.json`` against its schema (``jsonschema``, a dependency).
 
     Parameters
     ----------
@@ -56,11 +56,8 @@ def validate_summary(summary: dict[str, Any]) -> None:
         Naming the first invalid field, if the summary does not match.
 
     """
-    try:
-        import jsonschema
-    except ImportError:  # pragma: no cover - depends on the environment
-        msg = "validating summary.json needs the 'jsonschema' package: pip install jsonschema"
-        raise MscseqError(msg) from None
+    import jsonschema
+
     validator = jsonschema.Draft202012Validator(load_schema("summary"))
     errors = sorted(validator.iter_errors(summary), key=lambda e: list(e.absolute_path))
     if errors:

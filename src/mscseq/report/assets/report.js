@@ -2,42 +2,95 @@
    section navigation. Data are read from the JSON block and only ever inserted as text, never as markup. */
 (function () {
   "use strict";
-  var specs = {};
+  var specs = {}, shared = { strings: [], arrays: [] };
   try {
     specs = JSON.parse(document.getElementById("mscseq-figures").textContent);
+    var block = document.getElementById("mscseq-shared");
+    if (block) { shared = JSON.parse(block.textContent); }
   } catch (e) {
     console.warn("mscseq: figure data could not be read");
+  }
+  var TYPES = { f4: Float32Array, u2: Uint16Array, u4: Uint32Array };
+  var decoded = {};
+
+  // An array stored once in the shared block (see mscseq/report/pack.py): base64 little-endian typed data,
+  // rows when it has a shape, strings when it indexes the shared string table.
+  function sharedArray(k) {
+    if (decoded[k]) { return decoded[k]; }
+    var spec = shared.arrays[k];
+    var bin = atob(spec.bdata), bytes = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) { bytes[i] = bin.charCodeAt(i); }
+    var a = new TYPES[spec.dtype](bytes.buffer), out = a;
+    if (spec.strings) {
+      out = new Array(a.length);
+      for (var j = 0; j < a.length; j++) { out[j] = shared.strings[a[j]]; }
+    } else if (spec.shape) {
+      var dims = spec.shape.split(",").map(Number);
+      out = new Array(dims[0]);
+      for (var r = 0; r < dims[0]; r++) { out[r] = Array.prototype.slice.call(a.subarray(r * dims[1], (r + 1) * dims[1])); }
+    }
+    decoded[k] = out;
+    return out;
+  }
+
+  function resolve(spec) {
+    spec.data.forEach(function (tr) {
+      Object.keys(tr).forEach(function (key) {
+        var v = tr[key];
+        if (v && typeof v === "object" && !Array.isArray(v) && typeof v.ref === "number" && Object.keys(v).length === 1) {
+          tr[key] = sharedArray(v.ref);
+        }
+      });
+    });
+    return spec;
   }
   var config = { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["select2d", "lasso2d"],
     toImageButtonOptions: { format: "svg", scale: 1 } };
   var drawn = {};
 
+  var pending = [];
+
   function draw(el) {
     var id = el.getAttribute("data-fig");
     if (drawn[id] || !specs[id] || typeof Plotly === "undefined") { return Promise.resolve(); }
     drawn[id] = true;
-    var spec = specs[id];
-    return Plotly.newPlot(el, spec.data, spec.layout, config).then(function () {
+    var spec = resolve(specs[id]);
+    var done = Plotly.newPlot(el, spec.data, spec.layout, config).then(function () {
       el.style.minHeight = "";
       el.setAttribute("data-drawn", "true");
     });
+    pending.push(done.catch(function () { return null; }));
+    return done;
   }
 
+  // Draw the plots not drawn yet, one per idle period, so that what the reader scrolls to (drawn at once by
+  // the observer below) and every click or hover go first; a report with many contrasts has dozens of plots.
   function drawAll() {
     var els = Array.prototype.slice.call(document.querySelectorAll("[data-fig].plot"));
     var i = 0;
+    var later = window.requestIdleCallback
+      ? function (f) { window.requestIdleCallback(f, { timeout: 1000 }); }
+      : function (f) { setTimeout(f, 0); };
     function next() {
-      if (i >= els.length) { document.body.setAttribute("data-plots-ready", "true"); return; }
-      var el = els[i++];
-      draw(el).then(function () { setTimeout(next, 0); }, function () { setTimeout(next, 0); });
+      while (i < els.length && drawn[els[i].getAttribute("data-fig")]) { i++; }
+      if (i >= els.length) {
+        Promise.all(pending).then(function () { document.body.setAttribute("data-plots-ready", "true"); });
+        return;
+      }
+      draw(els[i++]).then(function () { later(next); }, function () { later(next); });
     }
-    next();
+    later(next);
   }
 
   function setupLazy() {
     if (!("IntersectionObserver" in window)) { drawAll(); return; }
     var io = new IntersectionObserver(function (entries) {
-      entries.forEach(function (en) { if (en.isIntersecting) { draw(en.target); io.unobserve(en.target); } });
+      // one plot per task: the first plot in view responds while its neighbours are still being drawn
+      entries.forEach(function (en, k) {
+        if (!en.isIntersecting) { return; }
+        io.unobserve(en.target);
+        if (k === 0) { draw(en.target); } else { setTimeout(function () { draw(en.target); }, 0); }
+      });
     }, { rootMargin: "300px" });
     document.querySelectorAll("[data-fig].plot").forEach(function (el) { io.observe(el); });
     // draw the rest in the background so that printing and jumping around find every plot ready

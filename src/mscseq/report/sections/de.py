@@ -14,13 +14,23 @@ from mscseq.report.sections import Figures
 
 #: Rows of each DE table embedded in the report (the full table is in ``tables/``).
 DE_TABLE_ROWS = 500
+#: Rows embedded over all contrasts: with many contrasts each table shows fewer rows, at least
+#: :data:`DE_TABLE_MIN_ROWS` (the report stays within its size budget).
+DE_TABLE_TOTAL_ROWS = 2000
+DE_TABLE_MIN_ROWS = 100
+
+
+def table_rows(n_contrasts: int) -> int:
+    """Rows of each contrast's top-genes table: 500 for up to 4 contrasts, fewer beyond, at least 100."""
+    return max(DE_TABLE_MIN_ROWS, min(DE_TABLE_ROWS, DE_TABLE_TOTAL_ROWS // max(n_contrasts, 1)))
+
 
 HEADER = ["gene", "gene ID", "mean count", "log2 FC", "lfcSE", "p-value", "padj"]
 
 
-def _top_rows(df: pd.DataFrame) -> list[list[dict[str, Any]]]:
-    """The first :data:`DE_TABLE_ROWS` genes of a results table (sorted by padj) as table cells."""
-    head = df.head(DE_TABLE_ROWS)
+def _top_rows(df: pd.DataFrame, n: int) -> list[list[dict[str, Any]]]:
+    """The first ``n`` genes of a results table (sorted by padj) as table cells."""
+    head = df.head(n)
     names = head.get("gene_name", pd.Series([""] * len(head))).fillna("")
     return [
         [
@@ -36,14 +46,22 @@ def _top_rows(df: pd.DataFrame) -> list[list[dict[str, Any]]]:
     ]
 
 
+def _n_static(fig: dict[str, Any]) -> int:
+    """Genes of a DE plot drawn only in its static image layer."""
+    meta = fig["layout"].get("meta", {})
+    return int(meta.get("n_points", 0)) - int(meta.get("n_interactive", 0))
+
+
 def section(adata, summary: Mapping[str, Any], figs: Figures) -> list[dict[str, Any]]:
     """Per contrast: counts of up/down genes, volcano and MA plots, the top-genes table."""
     out = []
-    for k, (name, df, meta) in enumerate(de_contrasts(adata, summary)):
+    contrasts = de_contrasts(adata, summary)
+    n_rows = table_rows(len(contrasts))
+    for k, (name, df, meta) in enumerate(contrasts):
         vid = figs.add(f"fig-volcano-{k}", figdata.volcano(df, meta))
         ma = figdata.ma(df, meta)
         mid = figs.add(f"fig-ma-{k}", ma)
-        rows = _top_rows(df)
+        rows = _top_rows(df, n_rows)
         out.append(
             {
                 "id": f"de-{k}",
@@ -60,6 +78,7 @@ def section(adata, summary: Mapping[str, Any], figs: Figures) -> list[dict[str, 
                 "ma_fig": mid,
                 "static": bool(ma["layout"].get("meta", {}).get("static")),
                 "n_interactive": ma["layout"].get("meta", {}).get("n_interactive"),
+                "n_static": _n_static(ma),
                 "header": HEADER,
                 "rows": rows,
                 "n_rows": len(rows),

@@ -1,0 +1,412 @@
+"""Static figures (PDF and PNG) for papers and QC records, drawn from the report's figure data.
+
+Each drawing function takes what :mod:`mscseq.report.figdata` gives the report — a plotly specification
+(PCA, panel-score heatmap) or the arranged data behind one (correlation with its clustering, the genes of a
+volcano or MA plot) — and returns a :class:`matplotlib.figure.Figure` with the same data, colours and labels.
+They do no I/O; :func:`save_figures` is the one function that writes files. Figures are drawn on the Agg
+canvas (no GUI); the seaborn clustermap is created through pyplot and closed there once drawn.
+
+PDF (vector, for papers and batch records; dense point clouds rasterised inside it) and PNG at 300 dpi
+(for documents that take images) are written for every figure.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ParamSpec
+
+import numpy as np
+import pandas as pd
+
+from mscseq.report import figdata, plots
+from mscseq.report.records import comparability_block, de_contrasts
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+P = ParamSpec("P")
+
+#: File formats written for every figure.
+FORMATS = ("pdf", "png")
+#: Resolution of the PNG files.
+DPI = 300
+#: Above this many points a scatter's points are rasterised inside the PDF (the axes and text stay vector).
+RASTER_ABOVE = 2000
+
+#: plotly marker symbols (:data:`mscseq.report.plots.SYMBOLS`) as matplotlib markers.
+MARKERS = {
+    "circle": "o",
+    "square": "s",
+    "diamond": "D",
+    "triangle-up": "^",
+    "cross": "P",
+    "x": "X",
+    "star": "*",
+    "hexagon": "h",
+}
+
+
+def _literal_text(draw: Callable[P, Figure]) -> Callable[P, Figure]:
+    """Create the figure's texts with math parsing off: a ``$`` in a name is shown as is.
+
+    matplotlib would otherwise read ``$...$`` in a sample or gene name as TeX and fail on invalid TeX.
+    """
+
+    @functools.wraps(draw)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Figure:
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+
+    return wrapper
+
+
+def _text(value: Any) -> str:
+    """Plot text as shown: the report's labels are HTML-escaped for plotly."""
+    return html.unescape(str(value))
+
+
+def _figure(width: float, height: float) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _style(ax) -> None:
+    ax.grid(True, color=plots.GRID, linewidth=0.6)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    for side in ("left", "bottom"):
+        ax.spines[side].set_color("#888")
+
+
+def _values(values: Any) -> np.ndarray:
+    return np.asarray([np.nan if v is None else v for v in values], dtype=float)
+
+
+def _colormap(scale: Any):
+    """A matplotlib colour map from a plotly colour scale (name or ``[[stop, colour], ...]``)."""
+    from matplotlib.colors import LinearSegmentedColormap
+
+    if isinstance(scale, str):
+        return scale.lower()
+    return LinearSegmentedColormap.from_list("mscseq", [(float(s), c) for s, c in scale])
+
+
+# ---------------------------------------------------------------------------- drawing
+
+
+@_literal_text
+def pca(spec: Mapping[str, Any], *, title: str = "PCA") -> Figure:
+    """The report's PCA scatter (its visible colouring) as a static figure.
+
+    Parameters
+    ----------
+    spec
+        The figure of :func:`mscseq.report.figdata.pca`.
+    title
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes: a point collection per level (or one on a colour scale) and the sample names.
+
+    """
+    layout = spec["layout"]
+    fig = _figure(6.5, 5.0)
+    ax = fig.add_subplot()
+    _style(ax)
+    legend = False
+    for tr in spec["data"]:
+        if not tr.get("visible", True):
+            continue
+        x, y = _values(tr["x"]), _values(tr["y"])
+        if tr.get("mode") == "text":
+            font = tr.get("textfont", {})
+            for xi, yi, t in zip(x, y, tr["text"], strict=True):
+                ax.annotate(
+                    _text(t),
+                    (xi, yi),
+                    xytext=(0, 6),
+                    textcoords="offset points",
+                    ha="center",
+                    fontsize=7,
+                    color=font.get("color", "#444"),
+                )
+            continue
+        marker = tr["marker"]
+        if isinstance(marker["color"], list):  # a numeric column on a colour scale
+            pts = ax.scatter(
+                x,
+                y,
+                c=_values(marker["color"]),
+                cmap=_colormap(marker.get("colorscale", "Viridis")),
+                s=60,
+                edgecolors="white",
+                linewidths=0.6,
+            )
+            cbar = fig.colorbar(pts, ax=ax)
+            cbar.set_label(_text(marker["colorbar"]["title"]["text"]))
+            continue
+        ax.scatter(
+            x,
+            y,
+            color=marker["color"],
+            marker=MARKERS.get(marker.get("symbol", "circle"), "o"),
+            s=60,
+            edgecolors="white",
+            linewidths=0.6,
+            label=_text(tr["name"]),
+        )
+        legend = True
+    ax.set_xlabel(_text(layout["xaxis"]["title"]["text"]))
+    ax.set_ylabel(_text(layout["yaxis"]["title"]["text"]))
+    if legend:
+        ax.legend(
+            title=_text(layout.get("legend", {}).get("title", {}).get("text", "")),
+            fontsize=8,
+            title_fontsize=8,
+            loc="best",
+            framealpha=0.8,
+        )
+    ax.set_title(title, loc="left", fontsize=11)
+    return fig
+
+
+@_literal_text
+def correlation_clustermap(
+    corr: pd.DataFrame, order: list[str], linkage: np.ndarray | None, *, label: str = "Pearson r"
+) -> Figure:
+    """Sample × sample correlation as a seaborn clustermap with the report's clustering.
+
+    Parameters
+    ----------
+    corr
+        Correlation matrix, rows and columns in sample order (:func:`mscseq.report.figdata.correlation_data`).
+    order
+        The clustering's leaf order (used when there is no linkage to draw).
+    linkage
+        The clustering's SciPy linkage on ``corr``'s samples; its leaf order is ``order``.
+    label
+        Colour-bar title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The clustermap's figure (its ``dendrogram_col.reordered_ind`` is the report's order).
+
+    """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    n = len(corr)
+    values = corr.to_numpy(dtype=float)
+    off = values[~np.eye(n, dtype=bool)] if n > 1 else np.array([1.0])
+    vmin = float(np.nanmin(off)) if np.isfinite(off).any() else 0.0
+    tree = linkage is not None and n > 1 and np.asarray(linkage).shape[0] == n - 1
+    data = corr if tree else corr.loc[order, order]
+    side = float(min(14.0, max(5.0, 2.5 + 0.16 * n)))
+    ticks = n <= 80
+    grid = sns.clustermap(
+        data,
+        row_linkage=linkage if tree else None,
+        col_linkage=linkage if tree else None,
+        row_cluster=tree,
+        col_cluster=tree,
+        cmap="viridis",
+        vmin=vmin,
+        vmax=1.0,
+        xticklabels=ticks,
+        yticklabels=ticks,
+        figsize=(side, side),
+        dendrogram_ratio=0.12,
+        cbar_pos=(0.03, 0.82, 0.025, 0.12),
+    )
+    size = 8 if n <= 40 else 6
+    grid.ax_heatmap.tick_params(labelsize=size)
+    grid.ax_heatmap.set_xlabel("")
+    grid.ax_heatmap.set_ylabel("")
+    grid.ax_cbar.set_title(label, fontsize=8, loc="left")
+    grid.ax_cbar.tick_params(labelsize=7)
+    fig = grid.figure
+    fig.suptitle(f"Sample correlation ({label}), clustered", y=1.03, fontsize=11)
+    plt.close(fig)  # pyplot made it; the caller owns it from here
+    return fig
+
+
+@_literal_text
+def heatmap(spec: Mapping[str, Any], *, title: str) -> Figure:
+    """A report heatmap (e.g. :func:`mscseq.report.figdata.panel_scores`) on its diverging scale.
+
+    Parameters
+    ----------
+    spec
+        Figure of :func:`mscseq.report.plots.diverging_heatmap`.
+    title
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The heatmap, first row on top, values printed when the report prints them.
+
+    """
+    tr = spec["data"][0]
+    z = np.asarray([_values(row) for row in tr["z"]], dtype=float)
+    rows, cols = [_text(r) for r in tr["y"]], [_text(c) for c in tr["x"]]
+    fig = _figure(max(5.0, 2.5 + 0.28 * len(cols)), max(2.5, 1.4 + 0.32 * len(rows)))
+    ax = fig.add_subplot()
+    im = ax.imshow(
+        np.ma.masked_invalid(z),
+        cmap=_colormap(tr["colorscale"]),
+        vmin=tr["zmin"],
+        vmax=tr["zmax"],
+        aspect="auto",
+        interpolation="nearest",
+    )
+    ax.set_xticks(range(len(cols)), cols, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    if "texttemplate" in tr:
+        for (i, j), v in np.ndenumerate(z):
+            if np.isfinite(v):
+                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6.5, color="#222")
+    cbar = fig.colorbar(im, ax=ax, shrink=0.9)
+    cbar.set_label(_text(tr["colorbar"]["title"]["text"]))
+    ax.set_title(title, loc="left", fontsize=11)
+    return fig
+
+
+@_literal_text
+def de_scatter(pts: plots.DEPoints, *, title: str) -> Figure:
+    """A volcano or MA plot with every gene: the report's classes, colours, legend and labels.
+
+    Parameters
+    ----------
+    pts
+        The genes (:func:`mscseq.report.figdata.volcano_points` or :func:`~mscseq.report.figdata.ma_points`).
+    title
+        Figure title (the contrast).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One collection per class (not significant, down, up) and the top genes labelled.
+
+    """
+    fig = _figure(6.5, 4.8)
+    ax = fig.add_subplot()
+    _style(ax)
+    for key, name, colour, size in pts.groups:
+        sel = pts.cls == key
+        ax.scatter(
+            pts.x[sel],
+            pts.y[sel],
+            s=size * 1.4,
+            color=colour,
+            alpha=0.6 if key == "ns" else 0.8,
+            linewidths=0,
+            label=name,
+            rasterized=bool(sel.sum() > RASTER_ABOVE),
+        )
+    for i in pts.top:
+        ax.annotate(
+            str(pts.labels[i]),
+            (pts.x[i], pts.y[i]),
+            xytext=(12, 12),
+            textcoords="offset points",
+            fontsize=7,
+            arrowprops={"arrowstyle": "-", "color": "#666", "linewidth": 0.6},
+            bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7},
+        )
+    ax.set_xlim(*pts.xrange)
+    ax.set_ylim(*pts.yrange)
+    ax.set_xlabel(pts.xtitle)
+    ax.set_ylabel(pts.ytitle)
+    ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=3, fontsize=7, frameon=False)
+    ax.set_title(title, loc="right", fontsize=9, color="#444")
+    return fig
+
+
+# ---------------------------------------------------------------------------- from a run
+
+
+def run_figures(adata, summary: Mapping[str, Any] | None = None) -> Iterator[tuple[str, Figure]]:
+    """Every static figure a run's outputs support, one at a time: ``(file stem, figure)``.
+
+    The correlation clustermap and the PCA always; the panel-score heatmap when the comparability analysis
+    scored panels; a volcano and an MA plot per contrast (stems ``volcano_<contrast>``, ``ma_<contrast>``,
+    as the tables' ``de_<contrast>.tsv``).
+    """
+    comp = comparability_block(adata, summary)
+    corr, order, tree = figdata.correlation_data(adata)
+    yield "correlation_clustermap", correlation_clustermap(corr, order, tree)
+    yield "pca", pca(figdata.pca(adata, comp))
+    scores = figdata.panel_scores(adata, comp)
+    if scores is not None and np.size(scores["data"][0]["z"]):  # no panel gene measured: no scores
+        yield "panel_scores", heatmap(scores, title="MSC panel scores per product")
+    for name, table, meta in de_contrasts(adata, summary):
+        yield f"volcano_{name}", de_scatter(figdata.volcano_points(table, meta), title=name)
+        yield f"ma_{name}", de_scatter(figdata.ma_points(table, meta), title=name)
+
+
+def _file_backend() -> None:
+    """Draw with Agg (no GUI) when nothing chose a backend yet (no pyplot imported, no ``MPLBACKEND``)."""
+    if "matplotlib.pyplot" not in sys.modules and not os.environ.get("MPLBACKEND"):
+        import matplotlib
+
+        matplotlib.use("Agg")
+
+
+def save_figure(fig: Figure, stem: Path) -> list[Path]:
+    """Write one figure as ``stem.pdf`` and ``stem.png`` (no timestamps inside, so reruns are identical)."""
+    out = []
+    for ext in FORMATS:
+        path = stem.with_name(f"{stem.name}.{ext}")
+        meta = {"CreationDate": None} if ext == "pdf" else {"Software": None}
+        fig.savefig(path, format=ext, dpi=DPI, metadata=meta, bbox_inches="tight")
+        out.append(path)
+    return out
+
+
+def save_figures(
+    adata, folder: str | Path, *, summary: Mapping[str, Any] | None = None
+) -> list[Path]:
+    """Write every static figure of a run into ``folder`` (created) as PDF and PNG.
+
+    Parameters
+    ----------
+    adata
+        Analysed AnnData.
+    folder
+        Output folder (``figures/`` of a run's output folder).
+    summary
+        Content of ``summary.json`` (default: read what is needed from ``adata``).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+
+    """
+    _file_backend()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for stem, fig in run_figures(adata, summary):
+        written += save_figure(fig, folder / stem)
+        fig.clear()
+    return written
