@@ -18,6 +18,10 @@ def top_variable_genes(vst: np.ndarray, n_top: int = N_TOP) -> np.ndarray:
 def pca(vst: np.ndarray, *, n_top: int = N_TOP) -> dict[str, np.ndarray]:
     """PCA of the top variable genes, centred and not scaled, as R's ``plotPCA``.
 
+    The numbers are those of scanpy's ``sc.pp.pca(zero_center=True, svd_solver="full")`` (scikit-learn's
+    full SVD of the centred matrix, components signed so that each one's largest loading is positive,
+    coordinates rounded to scanpy's default ``float32``), computed here without importing scanpy.
+
     Parameters
     ----------
     vst
@@ -28,34 +32,40 @@ def pca(vst: np.ndarray, *, n_top: int = N_TOP) -> dict[str, np.ndarray]:
     Returns
     -------
     dict
-        ``coords`` (samples × PCs), ``variance`` and ``variance_ratio`` per PC, ``genes`` (indices
-        used). Signs are fixed so that each PC's largest loading is positive (deterministic output).
+        ``coords`` (samples × PCs), ``loadings`` (genes used × PCs), ``variance`` and ``variance_ratio``
+        per PC, ``genes`` (indices used). Signs are fixed so that each PC's largest loading is positive
+        (deterministic output).
 
     """
-    import anndata as ad
-    import scanpy as sc
-
     genes = top_variable_genes(vst, n_top)
-    n_comps = max(1, min(vst.shape[0] - 1, len(genes)))
-    sub = ad.AnnData(X=np.ascontiguousarray(vst[:, genes], dtype=np.float64))
     if vst.shape[0] < 2:
-        coords = np.zeros((vst.shape[0], 1))
         return {
-            "coords": coords,
+            "coords": np.zeros((vst.shape[0], 1)),
+            "loadings": np.zeros((len(genes), 1)),
             "variance": np.zeros(1),
             "variance_ratio": np.zeros(1),
             "genes": genes,
         }
-    sc.pp.pca(sub, n_comps=n_comps, zero_center=True, svd_solver="full")
-    coords = np.asarray(sub.obsm["X_pca"], dtype=np.float64)
-    loadings = np.asarray(sub.varm["PCs"], dtype=np.float64)
-    flip = np.sign(loadings[np.abs(loadings).argmax(axis=0), np.arange(loadings.shape[1])])
-    flip[flip == 0] = 1
-    coords = coords * flip
-    variance = np.asarray(sub.uns["pca"]["variance"], dtype=np.float64)
-    total = np.var(sub.X, axis=0, ddof=1).sum()
+    from scipy.linalg import svd
+
+    n_comps = max(1, min(vst.shape[0] - 1, len(genes)))
+    x = np.ascontiguousarray(vst[:, genes], dtype=np.float64)
+    u, s, vt = svd(x - x.mean(axis=0), full_matrices=False)
+    rows = np.arange(vt.shape[0])
+    signs = np.sign(vt[rows, np.abs(vt).argmax(axis=1)])
+    signs[signs == 0] = 1
+    u, vt = u * signs, vt * signs[:, None]
+    coords = (u[:, :n_comps] * s[:n_comps]).astype(np.float32).astype(np.float64)
+    variance = s[:n_comps] ** 2 / (x.shape[0] - 1)
+    total = np.var(x, axis=0, ddof=1).sum()
     ratio = variance / total if total > 0 else np.zeros_like(variance)
-    return {"coords": coords, "variance": variance, "variance_ratio": ratio, "genes": genes}
+    return {
+        "coords": coords,
+        "loadings": np.ascontiguousarray(vt[:n_comps].T),
+        "variance": variance,
+        "variance_ratio": ratio,
+        "genes": genes,
+    }
 
 
 def correlations(vst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -102,17 +112,26 @@ def explore(adata, *, n_top: int = N_TOP) -> None:
 
     Notes
     -----
-    Writes ``obsm["X_pca"]``, ``uns["pca"]``, ``var["highly_variable_pca"]``, ``obsp["pearson"]``,
+    Writes ``obsm["X_pca"]``, ``varm["PCs"]`` (loadings, zero for genes not used), ``uns["pca"]`` (as
+    scanpy's ``sc.pp.pca`` writes them, so scanpy's plots read them), ``var["highly_variable_pca"]``, ``obsp["pearson"]``,
     ``obsp["spearman"]`` and ``uns["clustering"]``.
 
     """
     v = np.asarray(adata.layers["vst"])
     res = pca(v, n_top=n_top)
     adata.obsm["X_pca"] = res["coords"]
+    pcs = np.zeros((adata.n_vars, res["loadings"].shape[1]))
+    pcs[res["genes"]] = res["loadings"]
+    adata.varm["PCs"] = pcs
     adata.uns["pca"] = {
         "variance": res["variance"],
         "variance_ratio": res["variance_ratio"],
         "n_top": len(res["genes"]),
+        "params": {
+            "zero_center": True,
+            "use_highly_variable": True,
+            "mask_var": "highly_variable_pca",
+        },
     }
     hv = np.zeros(adata.n_vars, dtype=bool)
     hv[res["genes"]] = True

@@ -331,8 +331,43 @@ def swap_into_place(tmp: Path, out: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_folder(
+def reserved_folder(
     outdir: str | Path, *, force: bool, inputs: Iterable[str | Path] = ()
+) -> Iterator[Path]:
+    """Check ``outdir`` and hold its lock (:func:`folder_lock`) for the block.
+
+    ``run_compare`` holds it from before the analysis to the end of writing, so a second run on the
+    same folder stops at once (exit 2) instead of after its whole analysis. Missing parent folders
+    are made (like ``mkdir -p``); runs interrupted earlier are cleaned up (:func:`recover_stale`).
+
+    Parameters
+    ----------
+    outdir
+        Final folder.
+    force
+        Replace an existing mscseq output folder.
+    inputs
+        The run's input files, which ``outdir`` must not contain (see :func:`check_outdir`).
+
+    Yields
+    ------
+    pathlib.Path
+        The resolved folder path, for :func:`atomic_folder` with ``locked=True``.
+
+    """
+    out = check_outdir(outdir, force=force, inputs=inputs).resolve()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)  # like mkdir -p: missing parents are made
+    except OSError as exc:
+        raise _write_error(out, exc) from None
+    with folder_lock(out):
+        recover_stale(out)
+        yield out
+
+
+@contextlib.contextmanager
+def atomic_folder(
+    outdir: str | Path, *, force: bool, inputs: Iterable[str | Path] = (), locked: bool = False
 ) -> Iterator[Path]:
     """Yield a temporary folder beside ``outdir``; move it into place only if the block succeeds.
 
@@ -350,6 +385,8 @@ def atomic_folder(
         Replace an existing mscseq output folder.
     inputs
         The run's input files, which ``outdir`` must not contain (see :func:`check_outdir`).
+    locked
+        The caller already holds the folder's lock (``outdir`` from :func:`reserved_folder`).
 
     Yields
     ------
@@ -358,13 +395,11 @@ def atomic_folder(
 
     """
     inputs = list(inputs)
-    out = check_outdir(outdir, force=force, inputs=inputs).resolve()
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)  # like mkdir -p: missing parents are made
-    except OSError as exc:
-        raise _write_error(out, exc) from None
-    with folder_lock(out):
-        recover_stale(out)
+    with contextlib.ExitStack() as stack:
+        if locked:
+            out = Path(outdir)
+        else:
+            out = stack.enter_context(reserved_folder(outdir, force=force, inputs=inputs))
         out = check_outdir(out, force=force, inputs=inputs)
         tmp = out.parent / f".{out.name}{TMP_TAG}{os.getpid()}-{secrets.token_hex(4)}"
         try:
@@ -496,11 +531,52 @@ def _column_text(values: pd.Series | pd.Index) -> list[str]:
     ]
 
 
+#: Rows formatted at a time when a table is written: bounds the text held in memory (a few MB).
+BLOCK_ROWS = 8192
+
+
+def tsv_blocks(
+    df: pd.DataFrame, *, index_label: str | None = None, block_rows: int | None = None
+) -> Iterator[str]:
+    """A table as TSV text in pieces: the header line, then blocks of ``block_rows`` rows.
+
+    The pieces joined are byte-identical to pandas' ``to_csv(sep="\t", na_rep="NA")`` (shortest
+    round-trip floats), except that text cells and headers a spreadsheet would read as formulas get a
+    leading ``'`` (:func:`spreadsheet_safe`); numbers are never changed.
+
+    Parameters
+    ----------
+    df
+        The table (no tabs or newlines inside values).
+    index_label
+        Name of the index column; ``None`` leaves the index out.
+    block_rows
+        Rows per piece (default :data:`BLOCK_ROWS`).
+
+    Yields
+    ------
+    str
+        Lines, each ending in ``\n``.
+
+    """
+    header = [spreadsheet_safe(str(c)) for c in df.columns]
+    if index_label is not None:
+        header.insert(0, spreadsheet_safe(index_label))
+    yield "\t".join(header) + "\n"
+    block_rows = block_rows or BLOCK_ROWS
+    for start in range(0, len(df), block_rows):
+        part = df.iloc[start : start + block_rows]
+        columns = [_column_text(part.iloc[:, j]) for j in range(part.shape[1])]
+        if index_label is not None:
+            columns.insert(0, _column_text(part.index))
+        yield "".join([row + "\n" for row in map("\t".join, zip(*columns, strict=True))])
+
+
 def tsv_text(df: pd.DataFrame, *, index_label: str | None = None) -> str:
     """A table as TSV text, byte-identical to pandas' ``to_csv(sep="\\t", na_rep="NA")`` but about twice as fast.
 
     Except that text cells and headers a spreadsheet would read as formulas get a leading ``'``
-    (:func:`spreadsheet_safe`); numbers are never changed.
+    (:func:`spreadsheet_safe`); numbers are never changed. See :func:`tsv_blocks`.
 
     Parameters
     ----------
@@ -515,19 +591,15 @@ def tsv_text(df: pd.DataFrame, *, index_label: str | None = None) -> str:
         Header line and one line per row, each ending in ``\\n``.
 
     """
-    header = [spreadsheet_safe(str(c)) for c in df.columns]
-    columns = [_column_text(df[c]) for c in df.columns]
-    if index_label is not None:
-        header.insert(0, spreadsheet_safe(index_label))
-        columns.insert(0, _column_text(df.index))
-    lines = ["\t".join(header), *("\t".join(row) for row in zip(*columns, strict=True))]
-    return "\n".join(lines) + "\n"
+    return "".join(tsv_blocks(df, index_label=index_label))
 
 
 def write_tsv(df: pd.DataFrame, path: Path, *, index_label: str | None = None) -> None:
-    """Write a table as TSV with full float precision and ``NA`` for missing values."""
+    """Write a table as TSV (full float precision, ``NA`` for missing values) block by block."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(tsv_text(df, index_label=index_label), encoding="utf-8")
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        for piece in tsv_blocks(df, index_label=index_label):
+            fh.write(piece)
 
 
 def sha256sum(path: str | Path) -> str:
@@ -685,9 +757,24 @@ def build_summary(adata) -> dict[str, Any]:
 
 
 def write_h5ad(adata, path: Path) -> None:
-    """Write the AnnData, with DE tables stored as data frames in ``uns["de"]``."""
-    out = adata.copy()
-    out.uns = _h5ad_safe(dict(out.uns))
+    """Write the AnnData, with DE tables stored as data frames in ``uns["de"]``.
+
+    The matrices are written from ``adata``'s own arrays (no copy of the data: with 200 samples ×
+    60,000 genes each of ``X`` and the two layers is ~100 MB); ``obs``, ``var`` and ``uns`` are
+    copied, as writing turns string columns into categoricals.
+    """
+    import anndata as ad
+
+    out = ad.AnnData(
+        X=adata.X,
+        obs=adata.obs.copy(),
+        var=adata.var.copy(),
+        uns=_h5ad_safe(dict(adata.uns)),
+        obsm=dict(adata.obsm),
+        varm=dict(adata.varm),
+        obsp=dict(adata.obsp),
+        layers=dict(adata.layers),
+    )
     out.write_h5ad(path, compression="gzip")
 
 

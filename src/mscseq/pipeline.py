@@ -383,22 +383,23 @@ def run_compare(
         The analysed data.
 
     """
-    from mscseq.outputs import atomic_folder, check_outdir
+    from mscseq.outputs import atomic_folder, check_outdir, reserved_folder
 
     started = time.time()
     inputs = [*params.counts, params.samples, *params.panels]
     inputs += [params.tx2gene] if params.tx2gene else []
-    check_outdir(outdir, force=force, inputs=inputs)  # before any work: refusals, writability
-    adata = load(params)
-    files = list(adata.uns.get("input", {}).get("files", []))
-    inputs += files
-    check_outdir(outdir, force=force, inputs=inputs)  # the sheet's 'path' files are known now
-    adata = collapse_step(adata, params)
-    validate_design(adata, params)
-    analyse(adata, params)
-    with atomic_folder(outdir, force=force, inputs=inputs) as tmp:
-        info = run_info(params, started=started, argv=argv, files=files)
-        write_outputs(adata, params, tmp, info=info)
+    # before any work: refusals, writability, and the folder's lock (a second run stops here)
+    with reserved_folder(outdir, force=force, inputs=inputs) as out:
+        adata = load(params)
+        files = list(adata.uns.get("input", {}).get("files", []))
+        inputs += files
+        check_outdir(outdir, force=force, inputs=inputs)  # the sheet's 'path' files are known now
+        adata = collapse_step(adata, params)
+        validate_design(adata, params)
+        analyse(adata, params)
+        with atomic_folder(out, force=force, inputs=inputs, locked=True) as tmp:
+            info = run_info(params, started=started, argv=argv, files=files)
+            write_outputs(adata, params, tmp, info=info)
     log.info("wrote %s", outdir)
     verdict = adata.uns.get("comparability", {}).get("verdict")
     if params.strict and verdict == "not_comparable":

@@ -292,7 +292,7 @@ def _exploration_paragraph(uns: Mapping[str, Any], ref: Cite) -> dict[str, Any]:
             "dispersion–mean trend was applied ",
             ref("deseq2"),
             f". Principal component analysis used the {fmt(pca.get('n_top'))} genes with the highest variance "
-            "after transformation, centred and not scaled, computed with scanpy ",
+            "after transformation, centred and not scaled, computed by singular value decomposition as in scanpy ",
             ref("scanpy"),
             f". Samples were ordered by hierarchical clustering ({clustering.get('method', 'average')} linkage) on "
             f"the distance {clustering.get('metric', '1 − Pearson r')} between their transformed profiles.",

@@ -1,0 +1,165 @@
+"""Issue 15, the speed-ups: same numbers as before, less work on the hot path."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mscseq.explore import pca, top_variable_genes
+
+
+@pytest.mark.parametrize(("n", "g"), [(2, 40), (3, 10), (8, 3), (20, 2000), (12, 700)])
+def test_pca_equals_scanpy_bit_for_bit(n, g):
+    """``explore.pca`` gives scanpy's ``sc.pp.pca`` numbers exactly, without importing scanpy."""
+    import anndata as ad
+    import scanpy as sc
+
+    rng = np.random.default_rng(n * 1000 + g)
+    vst = rng.normal(size=(n, g)) * rng.uniform(0.1, 3, g) + rng.normal(size=g)
+    genes = top_variable_genes(vst)
+    sub = ad.AnnData(X=np.ascontiguousarray(vst[:, genes]))
+    sc.pp.pca(sub, n_comps=max(1, min(n - 1, len(genes))), zero_center=True, svd_solver="full")
+    loadings = np.asarray(sub.varm["PCs"], dtype=np.float64)
+    flip = np.sign(loadings[np.abs(loadings).argmax(axis=0), np.arange(loadings.shape[1])])
+    res = pca(vst)
+    np.testing.assert_array_equal(res["coords"], np.asarray(sub.obsm["X_pca"], float) * flip)
+    np.testing.assert_array_equal(res["loadings"], loadings * flip)
+    np.testing.assert_array_equal(res["variance"], np.asarray(sub.uns["pca"]["variance"]))
+    np.testing.assert_allclose(res["variance_ratio"], sub.uns["pca"]["variance_ratio"], rtol=1e-12)
+
+
+def test_compare_does_not_import_scanpy(example_dir: Path, tmp_path: Path):
+    """The CLI's analysis path never pays for ``import scanpy`` (scanpy stays for its plots and the notebook)."""
+    code = (
+        "import sys\n"
+        "from mscseq.cli import main\n"
+        "sys.argv = ['mscseq', *sys.argv[1:]]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print(sorted(m for m in ('scanpy',) if m in sys.modules))\n"
+    )
+    args = [
+        "compare",
+        str(example_dir / "counts.tsv.gz"),
+        "--samples",
+        str(example_dir / "samples.tsv"),
+        "--design",
+        "~ cohort",
+        "--contrast",
+        "cohort,B,A",
+        "--group",
+        "cohort",
+        "--outdir",
+        str(tmp_path / "out"),
+        "--quiet",
+    ]
+    run = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "[]"
+    # scanpy's own plot reads the AnnData mscseq wrote (the scverse contract)
+    check = (
+        "import sys, anndata as ad, scanpy as sc, matplotlib\n"
+        "matplotlib.use('Agg')\n"
+        "a = ad.read_h5ad(sys.argv[1])\n"
+        "assert a.varm['PCs'].shape == (a.n_vars, a.obsm['X_pca'].shape[1])\n"
+        "assert {'variance', 'variance_ratio', 'params'} <= set(a.uns['pca'])\n"
+        "ax = sc.pl.pca(a, color='cohort', show=False)\n"
+        "sc.pl.pca_variance_ratio(a, show=False)\n"
+        "print(len(ax.collections[0].get_offsets()))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", check, str(tmp_path / "out" / "mscseq.h5ad")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "15"
+
+
+def test_a_locked_folder_stops_the_run_before_it_reads_its_inputs(tmp_path: Path):
+    """The output folder's lock is taken before the analysis: the losing run does no work."""
+    import fcntl
+
+    from test_reliability_outputs import compare_args, mscseq, one_line_error, write_study
+
+    study = write_study(tmp_path / "in")
+    (study / "counts.tsv").write_text("this is not a count table\n")  # reading it would fail
+    out = tmp_path / "out"
+    with open(tmp_path / ".out.mscseq-tmp-lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        proc = mscseq(*compare_args(study, out), cwd=tmp_path)
+    one_line_error(proc, "another mscseq run is writing", str(out))
+    assert not out.exists()
+    # without the lock, the same run reaches the reader and fails there
+    proc = mscseq(*compare_args(study, out), cwd=tmp_path)
+    assert "another mscseq run" not in one_line_error(proc, "counts.tsv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]  # no output, no lock left
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [list("aaaabbbb"), ["A"] * 10 + ["B"] * 10, list("AAAAABBBBBCCCCC"), list("AAAAAAAABBBB")],
+)
+def test_permdisp_is_scikit_bio_s(labels):
+    """Own vectorised PERMDISP: scikit-bio's F (to rounding) and p-value on its seeded stream."""
+    import warnings
+
+    from skbio import DistanceMatrix
+    from skbio.stats.distance import permdisp as sk_permdisp
+
+    from mscseq.comparability.permanova import euclidean_sq, permdisp
+
+    n = len(labels)
+    rng = np.random.default_rng(n)
+    for seed in range(3):
+        x = rng.normal(size=(n, 200))
+        x[: n // 2] *= rng.uniform(0.5, 2.5)
+        dm = DistanceMatrix(np.sqrt(euclidean_sq(x)), [f"s{i}" for i in range(n)])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = sk_permdisp(
+                dm, labels, test="median", permutations=499, seed=seed, dimensions=min(10, n - 1)
+            )
+        res = permdisp(x, labels, permutations=499, seed=seed)
+        assert res["f"] == pytest.approx(ref["test statistic"], rel=1e-10)
+        assert res["p_value"] == ref["p-value"]
+
+
+def test_tables_are_written_in_blocks_with_the_same_bytes(tmp_path: Path, monkeypatch):
+    """Block-wise writing gives pandas' bytes whatever the block size (floats, NaN, ints, text)."""
+    import pandas as pd
+
+    from mscseq import outputs
+
+    rng = np.random.default_rng(5)
+    n = 1001
+    df = pd.DataFrame(
+        {
+            "gene_name": [f"G{i}" if i % 7 else "=SUM(A1)" for i in range(n)],
+            "baseMean": rng.gamma(0.5, 100, n),
+            "padj": np.where(rng.random(n) < 0.3, np.nan, rng.random(n) * 1e-6),
+            "n": np.arange(n),
+            "flag": rng.random(n) < 0.5,
+        },
+        index=pd.Index([f"ENSG{i:011d}" for i in range(n)], name="gene_id"),
+    )
+    df.iloc[3, 1] = np.inf
+    expected = df.to_csv(sep="\t", na_rep="NA", index_label="gene_id", lineterminator="\n")
+    expected = expected.replace("\t=SUM(A1)\t", "\t'=SUM(A1)\t")
+    for rows in (1, 7, 1000, 1001, 5000):
+        pieces = list(outputs.tsv_blocks(df, index_label="gene_id", block_rows=rows))
+        assert len(pieces) == 1 + -(-n // rows)
+        assert "".join(pieces) == expected
+    monkeypatch.setattr(outputs, "BLOCK_ROWS", 64)
+    outputs.write_tsv(df, tmp_path / "t.tsv", index_label="gene_id")
+    assert (tmp_path / "t.tsv").read_text(encoding="utf-8") == expected
+    assert outputs.tsv_text(df.iloc[:0], index_label="gene_id") == expected.splitlines()[0] + "\n"
