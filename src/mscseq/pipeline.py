@@ -53,6 +53,10 @@ class CompareParams:
     permutations: int = ComparabilityOptions.permutations
     seed: int = ComparabilityOptions.seed
     strict: bool = False
+    size_factors: str = DEOptions.size_factors
+    fit_type: str = DEOptions.fit_type
+    shrink: str | None = DEOptions.shrink
+    contrasts_file: Path | None = None
 
     def de_options(self) -> DEOptions:
         """The options of the differential expression step."""
@@ -66,6 +70,9 @@ class CompareParams:
             alt_hypothesis=self.alt_hypothesis,
             test=self.test,
             reduced=self.reduced,
+            size_factors=self.size_factors,
+            fit_type=self.fit_type,
+            shrink=self.shrink,
         )
 
     def comparability_options(self) -> ComparabilityOptions:
@@ -81,14 +88,16 @@ class CompareParams:
             engine=self.engine,
             threads=self.threads,
             design=self.design,
+            size_factors=self.size_factors,
+            fit_type=self.fit_type,
         )
 
     def required_columns(self) -> list[str]:
         """Sheet columns the run needs."""
         cols = formula_variables(self.design)
         for c in self.contrasts:
-            if c.variable not in cols:
-                cols.append(c.variable)
+            extra = formula_variables(c.design) if c.design else []
+            cols.extend(v for v in [*extra, c.variable] if v not in cols)
         if self.reduced and self.test == "lrt":
             from mscseq.errors import MscseqError
 
@@ -106,8 +115,10 @@ class CompareParams:
         d = asdict(self)
         d["counts"] = [str(p) for p in self.counts]
         d["samples"] = str(self.samples)
-        d["contrasts"] = [f"{c.variable},{c.target},{c.reference}" for c in self.contrasts]
+        # contrasts of a --contrasts sheet are recorded as the sheet (contrasts_file)
+        d["contrasts"] = [c.text for c in self.contrasts if c.label is None]
         d["panels"] = [str(p) for p in self.panels]
+        d["contrasts_file"] = str(self.contrasts_file) if self.contrasts_file else None
         return d
 
 
@@ -151,7 +162,9 @@ def validate_design(adata, params: CompareParams) -> None:
         return
     dm = build_design(params.design, adata.obs, source=str(params.samples))
     for c in params.contrasts:
-        contrast_vector(dm, adata.obs, c)
+        own = c.design and c.design != params.design
+        dmc = build_design(c.design, adata.obs, source=str(params.samples)) if own else dm
+        contrast_vector(dmc, adata.obs, c)
     if params.test == "lrt" and params.reduced:
         build_reduced_design(params.reduced, dm, adata.obs, source=str(params.samples))
 
@@ -166,8 +179,8 @@ def analyse(adata, params: CompareParams) -> None:
     adata.uns["mscseq"] = {"params": params.to_dict()}
     log.info("QC of %d samples × %d genes", adata.n_obs, adata.n_vars)
     compute_qc(adata)
-    log.info("normalisation (median of ratios) and blind VST")
-    normalize(adata)
+    log.info("normalisation (%s size factors) and blind VST", params.size_factors)
+    normalize(adata, size_factor_type=params.size_factors, fit_type=params.fit_type)
     log.info("PCA, correlations, clustering")
     explore(adata)
     fit = de_step(adata, params)
@@ -283,7 +296,8 @@ def run_info(
     from mscseq.outputs import RUN_INFO_SCHEMA, sha256sum
 
     seen: dict[str, Path] = {}
-    for p in [*params.counts, params.samples, *files, *getattr(params, "panels", [])]:
+    sheet = [params.contrasts_file] if getattr(params, "contrasts_file", None) else []
+    for p in [*params.counts, params.samples, *files, *getattr(params, "panels", []), *sheet]:
         key = os.path.realpath(p)
         if key not in seen and Path(p).is_file():
             seen[key] = Path(p)
