@@ -124,9 +124,10 @@ class CompareParams:
 
 def load(params: CompareParams):
     """Read and validate the inputs into an AnnData (step 1)."""
+    from mscseq.de.design import as_covariates
     from mscseq.io import load_dataset
 
-    return load_dataset(
+    adata = load_dataset(
         params.counts,
         params.samples,
         required_columns=params.required_columns(),
@@ -138,6 +139,8 @@ def load(params: CompareParams):
         strandedness=params.strandedness,
         tx2gene=params.tx2gene,
     )
+    as_covariates(adata.obs, params.contrasts, source=str(params.samples))
+    return adata
 
 
 def validate_design(adata, params: CompareParams) -> None:

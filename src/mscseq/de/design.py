@@ -411,3 +411,44 @@ def _covariate_vector(design: pd.DataFrame, var: str, *, numeric: bool, what: st
     out = np.zeros(design.shape[1])
     out[list(design.columns).index(var)] = 1.0
     return out
+
+
+def as_covariates(obs: pd.DataFrame, contrasts, *, source: str = "sample sheet") -> None:
+    """Make the sheet columns of one-name (continuous) contrasts numeric, in place.
+
+    The sheet reader keeps integer-looking columns as text (donor 1, 2, 3 are labels); a contrast
+    ``--contrast days`` says that ``days`` is a quantity, so its column is read as numbers.
+
+    Parameters
+    ----------
+    obs
+        Sample sheet indexed by sample.
+    contrasts
+        The run's contrasts.
+    source
+        Name of the sheet for messages.
+
+    Raises
+    ------
+    MscseqError
+        When such a column holds a value that is not a number.
+
+    """
+    for c in contrasts:
+        if not c.continuous or c.variable not in obs.columns:
+            continue
+        column = obs[c.variable]
+        if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(
+            column.dtype
+        ):
+            continue
+        text = column.astype(str)
+        values = pd.to_numeric(text, errors="coerce")
+        bad = text[values.isna() | ~np.isfinite(values.fillna(0))]
+        if len(bad):
+            msg = (
+                f"{source}: --contrast {c.text}: column '{c.variable}' must hold numbers for a per-unit "
+                f"log2 fold change, but has {first_names(bad.unique().tolist())}"
+            )
+            raise MscseqError(msg)
+        obs[c.variable] = values.astype(np.float64)
