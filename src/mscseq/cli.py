@@ -20,7 +20,15 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
-    rich_markup_mode=None,
+    rich_markup_mode="rich",
+)
+
+#: Help panels of ``compare`` and ``de`` (Typer's ``rich_help_panel``).
+INPUTS, DESIGN_DE, COMPARABILITY, OUTPUT_RUN = (
+    "Inputs",
+    "Design and DE",
+    "Comparability",
+    "Output and run",
 )
 
 
@@ -353,6 +361,44 @@ StrictOpt = Annotated[
 ]
 
 
+def _in_panel(panel: str, *aliases: Any) -> None:
+    for alias in aliases:
+        alias.__metadata__[0].rich_help_panel = panel
+
+
+_in_panel(
+    INPUTS,
+    OptCountsArg,
+    SamplesOpt,
+    SampleColOpt,
+    FillOpt,
+    FormatOpt,
+    LayerOpt,
+    StrandOpt,
+    Tx2geneOpt,
+    KeepVersionOpt,
+)
+_in_panel(
+    DESIGN_DE,
+    DesignOpt,
+    ContrastOpt,
+    ContrastsFileOpt,
+    AlphaOpt,
+    EngineOpt,
+    LfcThresholdOpt,
+    AltHypothesisOpt,
+    TestOpt,
+    ReducedOpt,
+    SizeFactorsOpt,
+    FitTypeOpt,
+    ShrinkOpt,
+)
+_in_panel(
+    COMPARABILITY, GroupOpt, ReferenceOpt, MarginOpt, PanelOpt, PermutationsOpt, SeedOpt, StrictOpt
+)
+_in_panel(OUTPUT_RUN, ThreadsOpt, QuietOpt, VerboseOpt, LogFileOpt)
+
+
 def _guard(fn: Callable[[], Any], *, verbose: bool = False) -> Any:
     """Run a command body; print user errors as one line and exit with their code.
 
@@ -455,26 +501,17 @@ def _params(values: dict[str, Any], **fixed: Any):
 def compare(
     counts: OptCountsArg = None,
     samples: SamplesOpt = ...,  # type: ignore[assignment]  # required (Typer: ... = no default)
-    outdir: Annotated[
-        Path,
-        typer.Option(
-            "--outdir",
-            "-o",
-            metavar="DIR",
-            help="Output folder (must not exist or be empty, unless --force).",
-        ),
-    ] = ...,  # type: ignore[assignment]
+    sample_column: SampleColOpt = "sample",
+    fill_missing_zero: FillOpt = False,
+    format: FormatOpt = None,
+    layer: LayerOpt = None,
+    strandedness: StrandOpt = None,
+    tx2gene: Tx2geneOpt = None,
+    keep_gene_version: KeepVersionOpt = False,
     design: DesignOpt = DEOptions.design,
     contrast: ContrastOpt = None,
+    contrasts_file: ContrastsFileOpt = None,
     alpha: AlphaOpt = DEOptions.alpha,
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force",
-            help="Replace an existing mscseq output folder (only once the new one is complete; never a folder holding inputs or files mscseq did not write).",
-        ),
-    ] = False,
-    threads: ThreadsOpt = DEOptions.threads,
     engine: EngineOpt = DEFAULT_ENGINE,
     lfc_threshold: LfcThresholdOpt = DEOptions.lfc_threshold,
     alt_hypothesis: AltHypothesisOpt = DEFAULT_ALT_HYPOTHESIS,
@@ -483,15 +520,6 @@ def compare(
     size_factors: SizeFactorsOpt = DEFAULT_SIZE_FACTORS,
     fit_type: FitTypeOpt = DEFAULT_FIT_TYPE,
     shrink: ShrinkOpt = None,
-    contrasts_file: ContrastsFileOpt = None,
-    sample_column: SampleColOpt = "sample",
-    fill_missing_zero: FillOpt = False,
-    no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
-    format: FormatOpt = None,
-    layer: LayerOpt = None,
-    strandedness: StrandOpt = None,
-    tx2gene: Tx2geneOpt = None,
-    keep_gene_version: KeepVersionOpt = False,
     group: GroupOpt = ComparabilityOptions.group,
     reference: ReferenceOpt = ComparabilityOptions.reference,
     margin: MarginOpt = ComparabilityOptions.margin,
@@ -499,11 +527,38 @@ def compare(
     permutations: PermutationsOpt = ComparabilityOptions.permutations,
     seed: SeedOpt = ComparabilityOptions.seed,
     strict: StrictOpt = False,
+    outdir: Annotated[
+        Path,
+        typer.Option(
+            "--outdir",
+            "-o",
+            metavar="DIR",
+            help="Output folder (must not exist or be empty, unless --force).",
+            rich_help_panel=OUTPUT_RUN,
+        ),
+    ] = ...,  # type: ignore[assignment]
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace an existing mscseq output folder (only once the new one is complete; never a folder holding inputs or files mscseq did not write).",
+            rich_help_panel=OUTPUT_RUN,
+        ),
+    ] = False,
+    threads: ThreadsOpt = DEOptions.threads,
+    no_report: Annotated[
+        bool, typer.Option("--no-report", help="Skip report.html.", rich_help_panel=OUTPUT_RUN)
+    ] = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     log_file: LogFileOpt = None,
 ) -> None:
-    """Compare products: QC, normalisation, PCA, correlation, DE and comparability, into OUTDIR."""
+    """Compare products: QC, normalisation, PCA, correlation, DE and comparability, into OUTDIR.
+
+    Example: mscseq compare counts.tsv -s samples.tsv -d '~ donor + condition' -c condition,treated,control --group site -o results
+
+    Options are grouped below: inputs, design and DE, comparability, output and run.
+    """
     from mscseq.logs import setup_logging
 
     _guard(lambda: setup_logging(quiet=quiet, verbose=verbose, log_file=log_file), verbose=verbose)
@@ -523,6 +578,13 @@ def compare(
 def de(
     counts: OptCountsArg = None,
     samples: SamplesOpt = ...,  # type: ignore[assignment]  # required (Typer: ... = no default)
+    sample_column: SampleColOpt = "sample",
+    fill_missing_zero: FillOpt = False,
+    format: FormatOpt = None,
+    layer: LayerOpt = None,
+    strandedness: StrandOpt = None,
+    tx2gene: Tx2geneOpt = None,
+    keep_gene_version: KeepVersionOpt = False,
     design: Annotated[
         str | None,
         typer.Option(
@@ -531,6 +593,7 @@ def de(
             metavar="FORMULA",
             help="Design formula over sheet columns (required unless --contrasts gives it).",
             show_default=False,
+            rich_help_panel=DESIGN_DE,
         ),
     ] = None,
     contrast: Annotated[
@@ -542,22 +605,11 @@ def de(
             help="VARIABLE,TARGET,REFERENCE, or VARIABLE for a numeric column (exactly one contrast, "
             "here or in --contrasts).",
             show_default=False,
+            rich_help_panel=DESIGN_DE,
         ),
     ] = None,
-    out: Annotated[
-        Path,
-        typer.Option(
-            "--out",
-            metavar="FILE",
-            help="Output table (TSV); '-' writes to stdout.",
-            show_default=False,
-        ),
-    ] = ...,  # type: ignore[assignment]
+    contrasts_file: ContrastsFileOpt = None,
     alpha: AlphaOpt = DEOptions.alpha,
-    force: Annotated[
-        bool, typer.Option("--force", help="Overwrite an existing --out file.")
-    ] = False,
-    threads: ThreadsOpt = DEOptions.threads,
     engine: EngineOpt = DEFAULT_ENGINE,
     lfc_threshold: LfcThresholdOpt = DEOptions.lfc_threshold,
     alt_hypothesis: AltHypothesisOpt = DEFAULT_ALT_HYPOTHESIS,
@@ -566,14 +618,23 @@ def de(
     size_factors: SizeFactorsOpt = DEFAULT_SIZE_FACTORS,
     fit_type: FitTypeOpt = DEFAULT_FIT_TYPE,
     shrink: ShrinkOpt = None,
-    contrasts_file: ContrastsFileOpt = None,
-    sample_column: SampleColOpt = "sample",
-    fill_missing_zero: FillOpt = False,
-    format: FormatOpt = None,
-    layer: LayerOpt = None,
-    strandedness: StrandOpt = None,
-    tx2gene: Tx2geneOpt = None,
-    keep_gene_version: KeepVersionOpt = False,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            metavar="FILE",
+            help="Output table (TSV); '-' writes to stdout.",
+            show_default=False,
+            rich_help_panel=OUTPUT_RUN,
+        ),
+    ] = ...,  # type: ignore[assignment]
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Overwrite an existing --out file.", rich_help_panel=OUTPUT_RUN
+        ),
+    ] = False,
+    threads: ThreadsOpt = DEOptions.threads,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     log_file: LogFileOpt = None,
