@@ -359,7 +359,7 @@ def test_de_poscounts_equals_the_engine_with_r_poscounts_factors(example_dir):
 
 def test_de_shrink_adds_named_columns_and_keeps_the_test(example_dir):
     base = _table(_de(example_dir))
-    for kind in ("apeglm",):
+    for kind in ("apeglm", "normal"):
         shr = _table(_de(example_dir, "--shrink", kind))
         assert list(shr.columns) == [*base.columns, "log2FoldChange_shrunk", "lfcSE_shrunk"]
         shr = shr.loc[base.index]

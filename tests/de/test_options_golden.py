@@ -148,3 +148,31 @@ def test_apeglm_matches_r_apeglm_values(design: str, ref_file: str) -> None:
     )["condition_B_vs_A"].loc[ref.index]
     np.testing.assert_allclose(res["log2FoldChange_shrunk"], ref["log2FoldChange"], atol=1e-3)
     np.testing.assert_allclose(res["lfcSE_shrunk"], ref["lfcSE"], rtol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("name", "design", "contrast"),
+    [
+        ("airway", "~ cell + dex", "dex,trt,untrt"),
+        ("msc_gf", "~ donor + condition", "condition,10d.dif,48h.undif"),
+    ],
+)
+def test_shrink_normal_matches_r(shared_data: Path, name: str, design: str, contrast: str) -> None:
+    """R's ``lfcShrink(dds, contrast = ..., type = "normal")``."""
+    if name == "airway":
+        d = shared_data / "airway_himes2014_GSE52778"
+        cts = pd.read_csv(d / "airway_cts.tsv.gz", sep="\t", index_col=0)
+        sheet = pd.read_csv(d / "airway_metadata.tsv", sep="\t").set_index("ID").loc[cts.columns]
+    else:
+        cts, sheet = msc_gf_collapsed(shared_data)
+    ref = _reference(shared_data, f"{name}.shrink_normal").loc[cts.index]
+    c = Contrast.parse(contrast)
+    res = differential_expression(cts, sheet, design=design, contrasts=[c], shrink="normal")[
+        c.name
+    ].loc[ref.index]
+    m = (ref["baseMean"] >= 10).to_numpy()
+    np.testing.assert_allclose(
+        res["log2FoldChange_shrunk"][m], ref["log2FoldChange"][m], rtol=1e-4, atol=1e-4
+    )
+    np.testing.assert_allclose(res["lfcSE_shrunk"][m], ref["lfcSE"][m], rtol=1e-4)
+    assert res["log2FoldChange_shrunk"].isna().equals(ref["log2FoldChange"].isna())

@@ -268,6 +268,13 @@ def add_shrunken(
     else:
         from mscseq.de.engine.shrink import lfc_shrink_normal
 
-        shr = lfc_shrink_normal(fit.model, contrast)
+        factors = getattr(fit.design.attrs.get("model_spec"), "factors", None)
+        if factors is None or not np.any(contrast):
+            msg = (
+                f"--shrink normal --contrast {text}: R's normal prior is implemented for designs that add "
+                "text factors (e.g. '~ donor + condition') and a contrast of two levels; use --shrink apeglm"
+            )
+            raise MscseqError(msg)
+        shr = lfc_shrink_normal(fit.model, contrast, list(factors))
         lfc, se = shr["log2FoldChange"].to_numpy(), shr["lfcSE"].to_numpy()
     return res.assign(log2FoldChange_shrunk=lfc, lfcSE_shrunk=se)
