@@ -328,15 +328,15 @@ def test_compare_lrt_subprocess(example_dir, tmp_path):
 # --- issue 14: --size-factors, --fit-type, --shrink, continuous covariates ---------------------------
 
 
-def _table(res) -> pd.DataFrame:
+def _ok_table(res) -> pd.DataFrame:
     assert res.exit_code == 0, res.output
     return pd.read_csv(StringIO(res.stdout), sep="\t", index_col=0)
 
 
 def test_de_size_factors_and_fit_type_change_the_fit(example_dir):
-    base = _table(_de(example_dir))
+    base = _ok_table(_de(example_dir))
     for extra in (["--size-factors", "poscounts"], ["--fit-type", "mean"]):
-        other = _table(_de(example_dir, *extra))
+        other = _ok_table(_de(example_dir, *extra))
         assert list(other.columns) == list(base.columns)
         joined = base.join(other, rsuffix="_o")
         assert not np.allclose(joined["dispersion"], joined["dispersion_o"]), extra
@@ -353,14 +353,14 @@ def test_de_poscounts_equals_the_engine_with_r_poscounts_factors(example_dir):
     fit = fit_deseq2(numeric.to_numpy(dtype=float).T, build_design(DESIGN, sheet), size_factors=sf)
     x = build_design(DESIGN, sheet)
     expected = results(fit, (x.columns == "cohort[T.B]").astype(float))
-    got = _table(_de(example_dir, "--size-factors", "poscounts")).loc[numeric.index]
+    got = _ok_table(_de(example_dir, "--size-factors", "poscounts")).loc[numeric.index]
     np.testing.assert_allclose(got["pvalue"], expected["pvalue"], rtol=1e-10)
 
 
 def test_de_shrink_adds_named_columns_and_keeps_the_test(example_dir):
-    base = _table(_de(example_dir))
+    base = _ok_table(_de(example_dir))
     for kind in ("apeglm", "normal"):
-        shr = _table(_de(example_dir, "--shrink", kind))
+        shr = _ok_table(_de(example_dir, "--shrink", kind))
         assert list(shr.columns) == [*base.columns, "log2FoldChange_shrunk", "lfcSE_shrunk"]
         shr = shr.loc[base.index]
         pd.testing.assert_frame_equal(shr[base.columns], base)
@@ -400,7 +400,7 @@ def test_de_continuous_covariate(example_dir, tmp_path):
     sheet.to_csv(path, sep="\t", index=False)
     args = ["de", str(example_dir / "counts.tsv.gz"), "-s", str(path), "--out", "-"]
     res = runner.invoke(app, [*args, "-d", "~ cohort + passage_n", "-c", "passage_n"])
-    table = _table(res)
+    table = _ok_table(res)
     assert table["pvalue"].notna().sum() > 0
     # a one-name contrast of a text column, or of a covariate not in the design: clear errors
     res = runner.invoke(app, [*args, "-d", "~ cohort + passage_n", "-c", "cohort"])
@@ -483,3 +483,27 @@ def test_new_option_combinations_refused(example_dir, extra, message):
     res = _de(example_dir, *extra)
     assert res.exit_code == 2, res.output
     assert message in res.output
+
+
+@pytest.mark.parametrize("command", ["compare", "de"])
+def test_new_option_defaults_come_from_deoptions(command):
+    import typer.main
+
+    from mscseq.options import DEOptions
+
+    click_cmd = typer.main.get_command(app).commands[command]  # type: ignore[attr-defined]
+    defaults = {
+        p.name: p.default.value if hasattr(p.default, "value") else p.default
+        for p in click_cmd.params
+    }
+    for name in ("size_factors", "fit_type", "shrink"):
+        assert defaults[name] == getattr(DEOptions(), name), name
+    params = CompareParams(counts=[], samples=Path("s.tsv"))
+    assert (params.size_factors, params.fit_type, params.shrink) == ("ratio", "parametric", None)
+
+
+def test_one_params_builder_for_compare_and_de():
+    """compare and de build CompareParams through one function (issue 12, D2)."""
+    for fn in (cli.compare, cli.de):
+        assert "_params(values" in inspect.getsource(fn)
+        assert "CompareParams(" not in inspect.getsource(fn)
