@@ -97,7 +97,9 @@ class CompareParams:
         cols = formula_variables(self.design)
         for c in self.contrasts:
             extra = formula_variables(c.design) if c.design else []
-            cols.extend(v for v in [*extra, c.variable] if v not in cols)
+            # a continuous covariate is a design term; an unknown name is the contrast's error
+            own = [] if c.continuous else [c.variable]
+            cols.extend(v for v in [*extra, *own] if v not in cols)
         if self.reduced and self.test == "lrt":
             from mscseq.errors import MscseqError
 

@@ -343,7 +343,13 @@ def contrast_vector(design: pd.DataFrame, obs: pd.DataFrame, contrast: Contrast)
     formula = design.attrs.get("formula", "")
     what = f"--contrast {contrast.text}"
     if var not in obs.columns:
-        msg = f"{what}: '{var}' is not a sheet column"
+        if contrast.continuous:
+            msg = (
+                f"--contrast {contrast.text!r}: expected VARIABLE,TARGET,REFERENCE (e.g. 'condition,treated,control'), "
+                f"or the name of a numeric sheet column; '{var}' is not a sheet column"
+            )
+        else:
+            msg = f"{what}: '{var}' is not a sheet column"
         raise MscseqError(msg)
     parsed = parse_formula(formula)
     variables = parsed.variables
