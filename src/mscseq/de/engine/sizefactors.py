@@ -45,7 +45,8 @@ def size_factors_median_ratio(counts_gn: np.ndarray) -> np.ndarray:
         msg = (
             "every gene has a zero count in at least one sample, so median-of-ratios size factors "
             "cannot be computed; remove empty or failed libraries (samples with few detected "
-            "genes) from the sample sheet, and check that the counts are raw read counts"
+            "genes) from the sample sheet, and check that the counts are raw read counts; for sparse "
+            "data (low-input, single-cell-like, targeted panels) use --size-factors poscounts"
         )
         raise MscseqError(msg)
     log_ratios = log_counts[use] - log_geo_mean[use, None]
