@@ -119,7 +119,12 @@ def check_analysable(adata, params: Any) -> None:
         ratio = getattr(params, "size_factors", "ratio") == "ratio"
         sf = size_factors(counts, "ratio" if ratio else "poscounts")
     except MscseqError as exc:
-        msg = f"{src}: {exc}"
+        hint = (
+            "; for sparse data (low-input, targeted panels) use --size-factors poscounts"
+            if ratio
+            else ""
+        )
+        msg = f"{src}: {exc}{hint}"
         raise MscseqError(msg) from None
     if not varying_genes_mask(counts / sf[:, None]).any():
         msg = (

@@ -45,8 +45,7 @@ def size_factors_median_ratio(counts_gn: np.ndarray) -> np.ndarray:
         msg = (
             "every gene has a zero count in at least one sample, so median-of-ratios size factors "
             "cannot be computed; remove empty or failed libraries (samples with few detected "
-            "genes) from the sample sheet, and check that the counts are raw read counts; for sparse "
-            "data (low-input, single-cell-like, targeted panels) use --size-factors poscounts"
+            "genes) from the sample sheet, and check that the counts are raw read counts"
         )
         raise MscseqError(msg)
     log_ratios = log_counts[use] - log_geo_mean[use, None]
@@ -182,12 +181,12 @@ def size_factors_iterate(counts_gn: np.ndarray, *, niter: int = 10, q: float = 0
             options={"maxcor": 5, "ftol": 1e7 * np.finfo(float).eps, "gtol": 0.0, "maxiter": 100},
         )
         if not res.success and res.nit >= 100:
-            msg = "--size-factors iterate: the size factors did not converge within an iteration"
+            msg = "iterative size factors: the likelihood maximisation did not converge within an iteration"
             raise MscseqError(msg)
         sf = np.exp(res.x - res.x.mean())
         if i > 0 and np.sum((np.log(sf_old) - np.log(sf)) ** 2) < 1e-4:
             return sf
-    msg = "--size-factors iterate: the iterative size factors did not converge (R's estimateSizeFactorsIterate stops too)"
+    msg = "iterative size factors did not converge (R's estimateSizeFactorsIterate stops too); use poscounts or ratio"
     raise MscseqError(msg)
 
 
@@ -218,5 +217,5 @@ def estimate_size_factors(counts_gn: np.ndarray, type: str = "ratio") -> np.ndar
         return size_factors_poscounts(counts_gn)
     if type == "iterate":
         return size_factors_iterate(counts_gn)
-    msg = f"--size-factors {type!r}: expected one of {', '.join(SIZE_FACTOR_TYPES)}"
+    msg = f"size factor type {type!r}: expected one of {', '.join(SIZE_FACTOR_TYPES)}"
     raise MscseqError(msg)
