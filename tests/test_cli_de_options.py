@@ -546,3 +546,22 @@ def test_sparse_data_run_with_poscounts(tmp_path):
     assert res.exit_code == 0, res.output
     table = pd.read_csv(out / "tables" / "de_condition_b_vs_a.tsv", sep="\t", index_col=0)
     assert table["pvalue"].notna().sum() > 0
+
+
+@pytest.mark.parametrize("command", ["compare", "de"])
+def test_help_lists_options_in_panels(command):
+    res = runner.invoke(app, [command, "--help"])
+    assert res.exit_code == 0
+    lines = res.stdout.splitlines()
+    panels = [ln[:-1] for ln in lines if ln and not ln.startswith(" ") and ln.endswith(":")]
+    expected = ["Inputs", "Design and DE", "Comparability", "Output and run", "Options"]
+    if command == "de":
+        expected.remove("Comparability")
+    assert panels == expected
+    text = res.stdout
+    assert text.index("--size-factors") > text.index("Design and DE:")
+    assert text.index("--outdir" if command == "compare" else "--out ") > text.index(
+        "Output and run:"
+    )
+    if command == "compare":
+        assert "Example:" in text and text.index("Example:") < text.index("Inputs:")

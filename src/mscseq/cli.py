@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from mscseq import __version__
 from mscseq.errors import MscseqError, printable
@@ -20,7 +21,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
 )
 
 #: Help panels of ``compare`` and ``de`` (Typer's ``rich_help_panel``).
@@ -361,6 +362,25 @@ StrictOpt = Annotated[
 ]
 
 
+class PanelCommand(TyperCommand):
+    """A command whose plain (fast, no rich) ``--help`` lists its options in their help panels."""
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        """Arguments, then one section per ``rich_help_panel`` in order of first use."""
+        sections: dict[str, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            default = "Arguments" if param.param_type_name == "argument" else "Options"
+            sections.setdefault(getattr(param, "rich_help_panel", None) or default, []).append(
+                record
+            )
+        for title, rows in sections.items():
+            with formatter.section(title):
+                formatter.write_dl(rows)
+
+
 def _in_panel(panel: str, *aliases: Any) -> None:
     for alias in aliases:
         alias.__metadata__[0].rich_help_panel = panel
@@ -497,7 +517,7 @@ def _params(values: dict[str, Any], **fixed: Any):
     return CompareParams(**kw)
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 def compare(
     counts: OptCountsArg = None,
     samples: SamplesOpt = ...,  # type: ignore[assignment]  # required (Typer: ... = no default)
@@ -555,7 +575,10 @@ def compare(
 ) -> None:
     """Compare products: QC, normalisation, PCA, correlation, DE and comparability, into OUTDIR.
 
-    Example: mscseq compare counts.tsv -s samples.tsv -d '~ donor + condition' -c condition,treated,control --group site -o results
+    \b
+    Example:
+      mscseq compare counts.tsv -s samples.tsv -d '~ donor + condition' \\
+        -c condition,treated,control --group site -o results
 
     Options are grouped below: inputs, design and DE, comparability, output and run.
     """
@@ -574,7 +597,7 @@ def compare(
     _guard(body, verbose=verbose)
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 def de(
     counts: OptCountsArg = None,
     samples: SamplesOpt = ...,  # type: ignore[assignment]  # required (Typer: ... = no default)
