@@ -244,7 +244,8 @@ def run_de_table(params: CompareParams, out: Path, *, force: bool = False) -> No
             msg = f"{out}: the output file exists; choose another --out or pass --force to overwrite it"
             raise MscseqError(msg)
         check_can_create(out, option="--out")
-        _refuse_input_as_output(out, [*params.counts, params.samples])
+        sheet = [params.contrasts_file] if params.contrasts_file else []
+        _refuse_input_as_output(out, [*params.counts, params.samples, *sheet])
     adata = load(params)
     if not to_stdout:
         _refuse_input_as_output(out, adata.uns.get("input", {}).get("files", []))
@@ -373,6 +374,7 @@ def run_compare(
     started = time.time()
     inputs = [*params.counts, params.samples, *params.panels]
     inputs += [params.tx2gene] if params.tx2gene else []
+    inputs += [params.contrasts_file] if params.contrasts_file else []
     check_outdir(outdir, force=force, inputs=inputs)  # before any work: refusals, writability
     adata = load(params)
     files = list(adata.uns.get("input", {}).get("files", []))
