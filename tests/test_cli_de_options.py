@@ -323,3 +323,248 @@ def test_compare_lrt_subprocess(example_dir, tmp_path):
     )
     table = pd.read_csv(out / "tables/de_cohort_B_vs_A.tsv", sep="\t", index_col=0)
     assert table["pvalue"].notna().sum() > 1000
+
+
+# --- issue 14: --size-factors, --fit-type, --shrink, continuous covariates ---------------------------
+
+
+def _ok_table(res) -> pd.DataFrame:
+    assert res.exit_code == 0, res.output
+    return pd.read_csv(StringIO(res.stdout), sep="\t", index_col=0)
+
+
+def test_de_size_factors_and_fit_type_change_the_fit(example_dir):
+    base = _ok_table(_de(example_dir))
+    for extra in (["--size-factors", "poscounts"], ["--fit-type", "mean"]):
+        other = _ok_table(_de(example_dir, *extra))
+        assert list(other.columns) == list(base.columns)
+        joined = base.join(other, rsuffix="_o")
+        assert not np.allclose(joined["dispersion"], joined["dispersion_o"]), extra
+
+
+def test_de_poscounts_equals_the_engine_with_r_poscounts_factors(example_dir):
+    from mscseq.de.engine.sizefactors import size_factors_poscounts
+
+    counts = pd.read_csv(example_dir / "counts.tsv.gz", sep="\t", index_col=0)
+    sheet = pd.read_csv(example_dir / "samples.tsv", sep="\t", index_col=0)
+    counts = counts[sheet.index]
+    numeric = counts.select_dtypes("number")
+    sf = size_factors_poscounts(numeric.to_numpy(dtype=float))
+    fit = fit_deseq2(numeric.to_numpy(dtype=float).T, build_design(DESIGN, sheet), size_factors=sf)
+    x = build_design(DESIGN, sheet)
+    expected = results(fit, (x.columns == "cohort[T.B]").astype(float))
+    got = _ok_table(_de(example_dir, "--size-factors", "poscounts")).loc[numeric.index]
+    np.testing.assert_allclose(got["pvalue"], expected["pvalue"], rtol=1e-10)
+
+
+def test_de_shrink_adds_named_columns_and_keeps_the_test(example_dir):
+    base = _ok_table(_de(example_dir))
+    for kind in ("apeglm", "normal"):
+        shr = _ok_table(_de(example_dir, "--shrink", kind))
+        assert list(shr.columns) == [*base.columns, "log2FoldChange_shrunk", "lfcSE_shrunk"]
+        shr = shr.loc[base.index]
+        pd.testing.assert_frame_equal(shr[base.columns], base)
+        ok = shr["log2FoldChange"].notna()
+        # shrinkage pulls towards zero
+        assert (
+            shr["log2FoldChange_shrunk"][ok].abs() <= shr["log2FoldChange"][ok].abs() + 1e-6
+        ).mean() > 0.95
+
+
+def test_de_shrink_apeglm_refuses_a_contrast_that_is_no_coefficient(example_dir):
+    res = runner.invoke(
+        app,
+        [
+            "de",
+            str(example_dir / "counts.tsv.gz"),
+            "-s",
+            str(example_dir / "samples.tsv"),
+            "-d",
+            "~ 0 + cohort",
+            "-c",
+            "cohort,B,A",
+            "--out",
+            "-",
+            "--shrink",
+            "apeglm",
+        ],
+    )
+    assert res.exit_code == 2
+    assert "apeglm shrinks one coefficient" in res.output
+
+
+def test_de_continuous_covariate(example_dir, tmp_path):
+    sheet = pd.read_csv(example_dir / "samples.tsv", sep="\t")
+    sheet["passage_n"] = sheet["passage"].str[1:].astype(int)
+    path = tmp_path / "samples.tsv"
+    sheet.to_csv(path, sep="\t", index=False)
+    args = ["de", str(example_dir / "counts.tsv.gz"), "-s", str(path), "--out", "-"]
+    res = runner.invoke(app, [*args, "-d", "~ cohort + passage_n", "-c", "passage_n"])
+    table = _ok_table(res)
+    assert table["pvalue"].notna().sum() > 0
+    # a one-name contrast of a text column, or of a covariate not in the design: clear errors
+    res = runner.invoke(app, [*args, "-d", "~ cohort + passage_n", "-c", "cohort"])
+    assert res.exit_code == 2 and "must hold numbers" in res.output
+    res = runner.invoke(app, [*args, "-d", "~ cohort", "-c", "passage_n"])
+    assert res.exit_code == 2 and "not in the design" in res.output
+
+
+def test_compare_records_the_new_options(example_dir, tmp_path):
+    out = tmp_path / "out"
+    args = [
+        "compare",
+        str(example_dir / "counts.tsv.gz"),
+        "-s",
+        str(example_dir / "samples.tsv"),
+        "-d",
+        DESIGN,
+        "-c",
+        "cohort,B,A",
+        "-o",
+        str(out),
+        "--no-report",
+        "--size-factors",
+        "poscounts",
+        "--fit-type",
+        "mean",
+        "--shrink",
+        "apeglm",
+    ]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    (de,) = json.loads((out / "summary.json").read_text())["de"]
+    assert (de["size_factors"], de["fit_type"], de["shrink"]) == ("poscounts", "mean", "apeglm")
+    params = json.loads((out / "run_info.json").read_text())["parameters"]
+    # new keys come last, so the old ones keep their order
+    keys = list(params)
+    new = ["size_factors", "fit_type", "shrink", "contrasts_file"]
+    assert [k for k in keys if k in new] == new
+    assert keys.index("size_factors") > keys.index("strict")  # appended after the older keys
+    assert (params["size_factors"], params["fit_type"], params["shrink"]) == (
+        "poscounts",
+        "mean",
+        "apeglm",
+    )
+    table = pd.read_csv(out / "tables" / "de_cohort_B_vs_A.tsv", sep="\t", index_col=0)
+    assert {"log2FoldChange_shrunk", "lfcSE_shrunk"} <= set(table.columns)
+    # one choice for the whole run: the normalisation used the same size factors
+    sizes = pd.read_csv(out / "tables" / "size_factors.tsv", sep="\t", index_col=0)
+    assert np.exp(np.log(sizes.iloc[:, 0]).mean()) == pytest.approx(1.0)
+
+
+def test_default_run_records_no_new_summary_keys(example_dir, tmp_path):
+    out = tmp_path / "out"
+    args = [
+        "compare",
+        str(example_dir / "counts.tsv.gz"),
+        "-s",
+        str(example_dir / "samples.tsv"),
+        "-d",
+        DESIGN,
+        "-c",
+        "cohort,B,A",
+        "-o",
+        str(out),
+        "--no-report",
+        "--permutations",
+        "0",
+    ]
+    assert runner.invoke(app, args).exit_code == 0
+    (de,) = json.loads((out / "summary.json").read_text())["de"]
+    assert not {"size_factors", "fit_type", "shrink", "design"} & set(de)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--shrink", "apeglm", "--engine", "pydeseq2"], "only the mscseq engine shrinks"),
+        (["--fit-type", "local", "--engine", "pydeseq2"], "PyDESeq2 has no local trend"),
+        (["--shrink", "apeglm", "--test", "lrt", "--reduced", "~ sex"], "--shrink"),
+    ],
+)
+def test_new_option_combinations_refused(example_dir, extra, message):
+    res = _de(example_dir, *extra)
+    assert res.exit_code == 2, res.output
+    assert message in res.output
+
+
+@pytest.mark.parametrize("command", ["compare", "de"])
+def test_new_option_defaults_come_from_deoptions(command):
+    import typer.main
+
+    from mscseq.options import DEOptions
+
+    click_cmd = typer.main.get_command(app).commands[command]  # type: ignore[attr-defined]
+    defaults = {
+        p.name: p.default.value if hasattr(p.default, "value") else p.default
+        for p in click_cmd.params
+    }
+    for name in ("size_factors", "fit_type", "shrink"):
+        assert defaults[name] == getattr(DEOptions(), name), name
+    params = CompareParams(counts=[], samples=Path("s.tsv"))
+    assert (params.size_factors, params.fit_type, params.shrink) == ("ratio", "parametric", None)
+
+
+def test_one_params_builder_for_compare_and_de():
+    """compare and de build CompareParams through one function (issue 12, D2)."""
+    for fn in (cli.compare, cli.de):
+        assert "_params(values" in inspect.getsource(fn)
+        assert "CompareParams(" not in inspect.getsource(fn)
+
+
+def test_sparse_data_run_with_poscounts(tmp_path):
+    """Every gene has a zero in some sample: ratio refuses and says what to do; poscounts runs."""
+    rng = np.random.default_rng(3)
+    g, n = 300, 8
+    mu = np.exp(rng.normal(3, 1.5, g))
+    y = rng.negative_binomial(2, 2 / (2 + mu[:, None] * np.ones(n)))
+    y[np.arange(g), rng.integers(n, size=g)] = 0
+    samples = [f"S{j}" for j in range(n)]
+    counts = tmp_path / "counts.tsv"
+    pd.DataFrame(
+        y, index=pd.Index([f"G{i}" for i in range(g)], name="gene_id"), columns=samples
+    ).to_csv(counts, sep="\t")
+    sheet = tmp_path / "samples.tsv"
+    pd.DataFrame({"sample": samples, "condition": ["a"] * 4 + ["b"] * 4}).to_csv(
+        sheet, sep="\t", index=False
+    )
+    args = ["de", str(counts), "-s", str(sheet), "-d", "~ condition", "-c", "condition,b,a"]
+    res = runner.invoke(app, [*args, "--out", "-"])
+    assert res.exit_code == 2 and "--size-factors poscounts" in res.output
+    out = tmp_path / "out"
+    res = runner.invoke(
+        app,
+        [
+            "compare",
+            *args[1:],
+            "-o",
+            str(out),
+            "--no-report",
+            "--size-factors",
+            "poscounts",
+            "--permutations",
+            "0",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(out / "tables" / "de_condition_b_vs_a.tsv", sep="\t", index_col=0)
+    assert table["pvalue"].notna().sum() > 0
+
+
+@pytest.mark.parametrize("command", ["compare", "de"])
+def test_help_lists_options_in_panels(command):
+    res = runner.invoke(app, [command, "--help"])
+    assert res.exit_code == 0
+    lines = res.stdout.splitlines()
+    panels = [ln[:-1] for ln in lines if ln and not ln.startswith(" ") and ln.endswith(":")]
+    expected = ["Inputs", "Design and DE", "Comparability", "Output and run", "Options"]
+    if command == "de":
+        expected.remove("Comparability")
+    assert panels == expected
+    text = res.stdout
+    assert text.index("--size-factors") > text.index("Design and DE:")
+    assert text.index("--outdir" if command == "compare" else "--out ") > text.index(
+        "Output and run:"
+    )
+    if command == "compare":
+        assert "Example:" in text and text.index("Example:") < text.index("Inputs:")

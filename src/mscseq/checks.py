@@ -115,9 +115,16 @@ def check_analysable(adata, params: Any) -> None:
         raise MscseqError(msg)
     counts = np.asarray(adata.X, dtype=np.float64)
     try:
-        sf = size_factors(counts)
+        # poscounts stands in for iterate here (same data accepted, a fraction of the time)
+        ratio = getattr(params, "size_factors", "ratio") == "ratio"
+        sf = size_factors(counts, "ratio" if ratio else "poscounts")
     except MscseqError as exc:
-        msg = f"{src}: {exc}"
+        hint = (
+            "; for sparse data (low-input, targeted panels) use --size-factors poscounts"
+            if ratio
+            else ""
+        )
+        msg = f"{src}: {exc}{hint}"
         raise MscseqError(msg) from None
     if not varying_genes_mask(counts / sf[:, None]).any():
         msg = (

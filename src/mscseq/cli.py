@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from mscseq import __version__
 from mscseq.errors import MscseqError, printable
@@ -21,6 +22,14 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
     rich_markup_mode=None,
+)
+
+#: Help panels of ``compare`` and ``de`` (Typer's ``rich_help_panel``).
+INPUTS, DESIGN_DE, COMPARABILITY, OUTPUT_RUN = (
+    "Inputs",
+    "Design and DE",
+    "Comparability",
+    "Output and run",
 )
 
 
@@ -51,10 +60,35 @@ class Test(str, Enum):
     lrt = "lrt"
 
 
+class SizeFactors(str, Enum):
+    """Size-factor types (R ``estimateSizeFactors(type=)``)."""
+
+    ratio = "ratio"
+    poscounts = "poscounts"
+    iterate = "iterate"
+
+
+class FitType(str, Enum):
+    """Dispersion trends (R ``fitType``)."""
+
+    parametric = "parametric"
+    local = "local"
+    mean = "mean"
+
+
+class Shrink(str, Enum):
+    """Log fold-change shrinkage estimators (R ``lfcShrink(type=)``)."""
+
+    normal = "normal"
+    apeglm = "apeglm"
+
+
 # the defaults of DEOptions as the CLI's choices
 DEFAULT_ENGINE = Engine(DEOptions.engine)
 DEFAULT_ALT_HYPOTHESIS = AltHypothesis(DEOptions.alt_hypothesis)
 DEFAULT_TEST = Test(DEOptions.test)
+DEFAULT_SIZE_FACTORS = SizeFactors(DEOptions.size_factors)
+DEFAULT_FIT_TYPE = FitType(DEOptions.fit_type)
 
 
 def _version(value: bool) -> None:
@@ -88,7 +122,42 @@ ContrastOpt = Annotated[
         "--contrast",
         "-c",
         metavar="VAR,TARGET,REF",
-        help="VARIABLE,TARGET,REFERENCE (log2 fold change = target over reference). Repeatable.",
+        help="VARIABLE,TARGET,REFERENCE (log2 fold change = target over reference), or VARIABLE alone "
+        "for a numeric column (log2 fold change per unit, R's results(name=)). Repeatable.",
+    ),
+]
+ContrastsFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--contrasts",
+        metavar="FILE",
+        help="Contrasts sheet of nf-core/differentialabundance: CSV (variable,reference,target[,blocking][,id]) "
+        "or YAML (contrasts: id, comparison, blocking_factors); blocking variables join the design.",
+        show_default=False,
+    ),
+]
+SizeFactorsOpt = Annotated[
+    SizeFactors,
+    typer.Option(
+        "--size-factors",
+        help="Size factors of DE, normalisation and VST (R's estimateSizeFactors(type=)): ratio "
+        "(median of ratios), poscounts (for sparse data, every gene zero somewhere) or iterate.",
+    ),
+]
+FitTypeOpt = Annotated[
+    FitType,
+    typer.Option(
+        "--fit-type",
+        help="Dispersion trend of DE and VST (R's fitType): parametric (falls back to local as R does), local or mean.",
+    ),
+]
+ShrinkOpt = Annotated[
+    Shrink | None,
+    typer.Option(
+        "--shrink",
+        help="Add shrunken log2 fold changes (log2FoldChange_shrunk, lfcSE_shrunk; R's lfcShrink(type=)) "
+        "to the DE tables; the unshrunken columns and the test stay.",
+        show_default=False,
     ),
 ]
 AlphaOpt = Annotated[
@@ -303,6 +372,71 @@ StrictOpt = Annotated[
 ]
 
 
+class PanelCommand(TyperCommand):
+    """A command whose plain (fast, no rich) ``--help`` lists its options in their help panels."""
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        """Arguments, then one section per ``rich_help_panel`` in order of first use."""
+        sections: dict[str, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            default = "Arguments" if param.param_type_name == "argument" else "Options"
+            sections.setdefault(getattr(param, "rich_help_panel", None) or default, []).append(
+                record
+            )
+        for title, rows in sections.items():
+            with formatter.section(title):
+                formatter.write_dl(rows)
+
+
+def _in_panel(panel: str, *aliases: Any) -> None:
+    for alias in aliases:
+        alias.__metadata__[0].rich_help_panel = panel
+
+
+_in_panel(
+    INPUTS,
+    OptCountsArg,
+    SamplesOpt,
+    SampleColOpt,
+    FillOpt,
+    FormatOpt,
+    LayerOpt,
+    StrandOpt,
+    Tx2geneOpt,
+    KeepVersionOpt,
+)
+_in_panel(
+    DESIGN_DE,
+    DesignOpt,
+    ContrastOpt,
+    ContrastsFileOpt,
+    AlphaOpt,
+    EngineOpt,
+    LfcThresholdOpt,
+    AltHypothesisOpt,
+    TestOpt,
+    ReducedOpt,
+    SizeFactorsOpt,
+    FitTypeOpt,
+    ShrinkOpt,
+)
+_in_panel(
+    COMPARABILITY,
+    GroupOpt,
+    ReferenceOpt,
+    ProductOpt,
+    MarginOpt,
+    PanelOpt,
+    PermutationsOpt,
+    SeedOpt,
+    StrictOpt,
+)
+_in_panel(OUTPUT_RUN, ThreadsOpt, QuietOpt, VerboseOpt, LogFileOpt)
+
+
 def _guard(fn: Callable[[], Any], *, verbose: bool = False) -> Any:
     """Run a command body; print user errors as one line and exit with their code.
 
@@ -356,56 +490,74 @@ def main_callback(
     """Do donor-derived MSC products share a transcriptomic profile, and where do they differ?"""
 
 
-def _contrasts(values: list[str] | None):
+def _contrasts(values: list[str] | None, sheet: Path | None = None):
     from mscseq.de.design import Contrast
 
-    return [Contrast.parse(v) for v in values or []]
+    out = [Contrast.parse(v) for v in values or []]
+    if sheet is not None:
+        from mscseq.de.contrasts import read_contrasts_sheet
+
+        out.extend(read_contrasts_sheet(sheet))
+    return out
 
 
-@app.command()
+#: Command options whose CompareParams field has another name.
+_RENAMED = {"contrast": "contrasts", "panel": "panels"}
+
+
+def _params(values: dict[str, Any], **fixed: Any):
+    """The run's :class:`~mscseq.pipeline.CompareParams` from a command's option values.
+
+    One builder for ``compare`` and ``de``: every option named as a ``CompareParams`` field (or
+    renamed in :data:`_RENAMED`) is taken, enum choices as their values; ``fixed`` overrides.
+    """
+    import dataclasses
+
+    from mscseq.pipeline import CompareParams
+
+    fields = {f.name for f in dataclasses.fields(CompareParams)}
+    kw: dict[str, Any] = {}
+    for name, value in values.items():
+        key = _RENAMED.get(name, name)
+        if key in fields:
+            kw[key] = value.value if isinstance(value, Enum) else value
+    kw["counts"] = list(values.get("counts") or [])
+    kw["contrasts"] = _contrasts(values.get("contrast"), values.get("contrasts_file"))
+    kw["panels"] = list(values.get("panel") or [])
+    kw["tx2gene"] = str(kw["tx2gene"]) if kw.get("tx2gene") else None
+    if kw.get("design") is None:
+        designs = [c.design for c in kw["contrasts"] if c.design]
+        if not designs:
+            msg = "--design: give the design formula (or a --contrasts sheet, whose contrasts carry theirs)"
+            raise MscseqError(msg)
+        kw["design"] = designs[0]
+    kw.update(fixed)
+    return CompareParams(**kw)
+
+
+@app.command(cls=PanelCommand)
 def compare(
     counts: OptCountsArg = None,
     samples: SamplesOpt = ...,  # type: ignore[assignment]  # required (Typer: ... = no default)
-    outdir: Annotated[
-        Path,
-        typer.Option(
-            "--outdir",
-            "-o",
-            metavar="DIR",
-            help="Output folder (must not exist or be empty, unless --force).",
-        ),
-    ] = ...,  # type: ignore[assignment]
-    design: DesignOpt = DEOptions.design,
-    contrast: ContrastOpt = None,
-    alpha: AlphaOpt = DEOptions.alpha,
-    force: Annotated[
-        bool,
-        typer.Option(
-            "--force",
-            help="Replace an existing mscseq output folder (only once the new one is complete; never a folder holding inputs or files mscseq did not write).",
-        ),
-    ] = False,
-    threads: ThreadsOpt = DEOptions.threads,
-    engine: EngineOpt = DEFAULT_ENGINE,
-    lfc_threshold: LfcThresholdOpt = DEOptions.lfc_threshold,
-    alt_hypothesis: AltHypothesisOpt = DEFAULT_ALT_HYPOTHESIS,
-    test: TestOpt = DEFAULT_TEST,
-    reduced: ReducedOpt = DEOptions.reduced,
     sample_column: SampleColOpt = "sample",
     fill_missing_zero: FillOpt = False,
-    no_report: Annotated[bool, typer.Option("--no-report", help="Skip report.html.")] = False,
-    figures: Annotated[
-        bool,
-        typer.Option(
-            "--figures/--no-figures",
-            help="Write figures/ (PDF and PNG: correlation clustermap, PCA, panel scores, volcano and MA per contrast).",
-        ),
-    ] = True,
     format: FormatOpt = None,
     layer: LayerOpt = None,
     strandedness: StrandOpt = None,
     tx2gene: Tx2geneOpt = None,
     keep_gene_version: KeepVersionOpt = False,
+    design: DesignOpt = DEOptions.design,
+    contrast: ContrastOpt = None,
+    contrasts_file: ContrastsFileOpt = None,
+    alpha: AlphaOpt = DEOptions.alpha,
+    engine: EngineOpt = DEFAULT_ENGINE,
+    lfc_threshold: LfcThresholdOpt = DEOptions.lfc_threshold,
+    alt_hypothesis: AltHypothesisOpt = DEFAULT_ALT_HYPOTHESIS,
+    test: TestOpt = DEFAULT_TEST,
+    reduced: ReducedOpt = DEOptions.reduced,
+    size_factors: SizeFactorsOpt = DEFAULT_SIZE_FACTORS,
+    fit_type: FitTypeOpt = DEFAULT_FIT_TYPE,
+    shrink: ShrinkOpt = None,
     group: GroupOpt = ComparabilityOptions.group,
     reference: ReferenceOpt = ComparabilityOptions.reference,
     product: ProductOpt = None,
@@ -414,96 +566,68 @@ def compare(
     permutations: PermutationsOpt = ComparabilityOptions.permutations,
     seed: SeedOpt = ComparabilityOptions.seed,
     strict: StrictOpt = False,
+    outdir: Annotated[
+        Path,
+        typer.Option(
+            "--outdir",
+            "-o",
+            metavar="DIR",
+            help="Output folder (must not exist or be empty, unless --force).",
+            rich_help_panel=OUTPUT_RUN,
+        ),
+    ] = ...,  # type: ignore[assignment]
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replace an existing mscseq output folder (only once the new one is complete; never a folder holding inputs or files mscseq did not write).",
+            rich_help_panel=OUTPUT_RUN,
+        ),
+    ] = False,
+    threads: ThreadsOpt = DEOptions.threads,
+    no_report: Annotated[
+        bool, typer.Option("--no-report", help="Skip report.html.", rich_help_panel=OUTPUT_RUN)
+    ] = False,
+    figures: Annotated[
+        bool,
+        typer.Option(
+            "--figures/--no-figures",
+            help="Write figures/ (PDF and PNG: correlation clustermap, PCA, panel scores, volcano and MA per contrast).",
+            rich_help_panel=OUTPUT_RUN,
+        ),
+    ] = True,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     log_file: LogFileOpt = None,
 ) -> None:
-    """Compare products: QC, normalisation, PCA, correlation, DE and comparability, into OUTDIR."""
+    """Compare products: QC, normalisation, PCA, correlation, DE and comparability, into OUTDIR.
+
+    \b
+    Example:
+      mscseq compare counts.tsv -s samples.tsv -d '~ donor + condition' \\
+        -c condition,treated,control --group site -o results
+
+    Options are grouped below: inputs, design and DE, comparability, output and run.
+    """
     from mscseq.logs import setup_logging
 
     _guard(lambda: setup_logging(quiet=quiet, verbose=verbose, log_file=log_file), verbose=verbose)
 
-    def body() -> None:
-        from mscseq.pipeline import CompareParams, run_compare
+    values = dict(locals())
 
-        params = CompareParams(
-            counts=list(counts or []),
-            samples=samples,
-            design=design,
-            contrasts=_contrasts(contrast),
-            alpha=alpha,
-            threads=threads,
-            engine=engine.value,
-            lfc_threshold=lfc_threshold,
-            alt_hypothesis=alt_hypothesis.value,
-            test=test.value,
-            reduced=reduced,
-            sample_column=sample_column,
-            fill_missing_zero=fill_missing_zero,
-            format=format,
-            keep_gene_version=keep_gene_version,
-            layer=layer,
-            strandedness=strandedness.value if strandedness else None,
-            tx2gene=str(tx2gene) if tx2gene else None,
-            report=not no_report,
-            figures=figures,
-            group=group,
-            reference=reference,
-            margin=margin,
-            panels=list(panel or []),
-            permutations=permutations,
-            seed=seed,
-            strict=strict,
-            product=product,
-        )
+    def body() -> None:
+        from mscseq.pipeline import run_compare
+
+        params = _params(values, report=not no_report)
         run_compare(params, outdir, force=force, argv=sys.argv)
 
     _guard(body, verbose=verbose)
 
 
-@app.command()
+@app.command(cls=PanelCommand)
 def de(
     counts: OptCountsArg = None,
     samples: SamplesOpt = ...,  # type: ignore[assignment]  # required (Typer: ... = no default)
-    design: Annotated[
-        str,
-        typer.Option(
-            "--design",
-            "-d",
-            metavar="FORMULA",
-            help="Design formula over sheet columns.",
-            show_default=False,
-        ),
-    ] = ...,  # type: ignore[assignment]
-    contrast: Annotated[
-        list[str],
-        typer.Option(
-            "--contrast",
-            "-c",
-            metavar="VAR,TARGET,REF",
-            help="VARIABLE,TARGET,REFERENCE.",
-            show_default=False,
-        ),
-    ] = ...,  # type: ignore[assignment]
-    out: Annotated[
-        Path,
-        typer.Option(
-            "--out",
-            metavar="FILE",
-            help="Output table (TSV); '-' writes to stdout.",
-            show_default=False,
-        ),
-    ] = ...,  # type: ignore[assignment]
-    alpha: AlphaOpt = DEOptions.alpha,
-    force: Annotated[
-        bool, typer.Option("--force", help="Overwrite an existing --out file.")
-    ] = False,
-    threads: ThreadsOpt = DEOptions.threads,
-    engine: EngineOpt = DEFAULT_ENGINE,
-    lfc_threshold: LfcThresholdOpt = DEOptions.lfc_threshold,
-    alt_hypothesis: AltHypothesisOpt = DEFAULT_ALT_HYPOTHESIS,
-    test: TestOpt = DEFAULT_TEST,
-    reduced: ReducedOpt = DEOptions.reduced,
     sample_column: SampleColOpt = "sample",
     fill_missing_zero: FillOpt = False,
     format: FormatOpt = None,
@@ -511,6 +635,56 @@ def de(
     strandedness: StrandOpt = None,
     tx2gene: Tx2geneOpt = None,
     keep_gene_version: KeepVersionOpt = False,
+    design: Annotated[
+        str | None,
+        typer.Option(
+            "--design",
+            "-d",
+            metavar="FORMULA",
+            help="Design formula over sheet columns (required unless --contrasts gives it).",
+            show_default=False,
+            rich_help_panel=DESIGN_DE,
+        ),
+    ] = None,
+    contrast: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--contrast",
+            "-c",
+            metavar="VAR,TARGET,REF",
+            help="VARIABLE,TARGET,REFERENCE, or VARIABLE for a numeric column (exactly one contrast, "
+            "here or in --contrasts).",
+            show_default=False,
+            rich_help_panel=DESIGN_DE,
+        ),
+    ] = None,
+    contrasts_file: ContrastsFileOpt = None,
+    alpha: AlphaOpt = DEOptions.alpha,
+    engine: EngineOpt = DEFAULT_ENGINE,
+    lfc_threshold: LfcThresholdOpt = DEOptions.lfc_threshold,
+    alt_hypothesis: AltHypothesisOpt = DEFAULT_ALT_HYPOTHESIS,
+    test: TestOpt = DEFAULT_TEST,
+    reduced: ReducedOpt = DEOptions.reduced,
+    size_factors: SizeFactorsOpt = DEFAULT_SIZE_FACTORS,
+    fit_type: FitTypeOpt = DEFAULT_FIT_TYPE,
+    shrink: ShrinkOpt = None,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            metavar="FILE",
+            help="Output table (TSV); '-' writes to stdout.",
+            show_default=False,
+            rich_help_panel=OUTPUT_RUN,
+        ),
+    ] = ...,  # type: ignore[assignment]
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Overwrite an existing --out file.", rich_help_panel=OUTPUT_RUN
+        ),
+    ] = False,
+    threads: ThreadsOpt = DEOptions.threads,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
     log_file: LogFileOpt = None,
@@ -520,33 +694,15 @@ def de(
 
     _guard(lambda: setup_logging(quiet=quiet, verbose=verbose, log_file=log_file), verbose=verbose)
 
-    def body() -> None:
-        from mscseq.pipeline import CompareParams, run_de_table
+    values = dict(locals())
 
-        if len(contrast) != 1:
+    def body() -> None:
+        from mscseq.pipeline import run_de_table
+
+        params = _params(values, report=False)
+        if len(params.contrasts) != 1:
             msg = "--contrast: 'mscseq de' writes one table; give exactly one contrast (use 'compare' for several)"
             raise MscseqError(msg)
-        params = CompareParams(
-            counts=list(counts or []),
-            samples=samples,
-            design=design,
-            contrasts=_contrasts(contrast),
-            alpha=alpha,
-            threads=threads,
-            engine=engine.value,
-            lfc_threshold=lfc_threshold,
-            alt_hypothesis=alt_hypothesis.value,
-            test=test.value,
-            reduced=reduced,
-            sample_column=sample_column,
-            fill_missing_zero=fill_missing_zero,
-            format=format,
-            keep_gene_version=keep_gene_version,
-            layer=layer,
-            strandedness=strandedness.value if strandedness else None,
-            tx2gene=str(tx2gene) if tx2gene else None,
-            report=False,
-        )
         run_de_table(params, out, force=force)
 
     _guard(body, verbose=verbose)

@@ -13,13 +13,16 @@ from mscseq.errors import MscseqError
 log = logging.getLogger(__name__)
 
 
-def size_factors(counts: np.ndarray) -> np.ndarray:
-    """Median-of-ratios size factors (R's ``estimateSizeFactorsForMatrix``).
+def size_factors(counts: np.ndarray, type: str = "ratio") -> np.ndarray:
+    """Median-of-ratios size factors (R's ``estimateSizeFactorsForMatrix``), or another ``type``.
 
     Parameters
     ----------
     counts
         Raw counts, samples × genes.
+    type
+        ``ratio`` (default), ``poscounts`` or ``iterate`` (R's ``estimateSizeFactors(type=)``,
+        :func:`mscseq.de.engine.sizefactors.estimate_size_factors`).
 
     Returns
     -------
@@ -37,10 +40,16 @@ def size_factors(counts: np.ndarray) -> np.ndarray:
     the normalised counts and the DE engine).
 
     """
+    if type != "ratio":
+        from mscseq.de.engine.sizefactors import estimate_size_factors
+
+        return estimate_size_factors(counts.T, type)
     return size_factors_median_ratio(counts.T)
 
 
-def blind_dispersion_trend(counts: np.ndarray, sf: np.ndarray, *, nsub: int = 1000):
+def blind_dispersion_trend(
+    counts: np.ndarray, sf: np.ndarray, *, nsub: int = 1000, fit_type: str = "parametric"
+):
     """The dispersion trend of R's ``vst(blind = TRUE, nsub = 1000)``, with mscseq's DESeq2 engine.
 
     As R: with the design ``~ 1``, gene-wise dispersions (:func:`mscseq.de.engine.dispersion.genewise_dispersions`)
@@ -58,6 +67,8 @@ def blind_dispersion_trend(counts: np.ndarray, sf: np.ndarray, *, nsub: int = 10
         Size factors.
     nsub
         Number of genes for the trend fit.
+    fit_type
+        R's ``fitType``: ``parametric``, ``local`` or ``mean``.
 
     Returns
     -------
@@ -91,7 +102,7 @@ def blind_dispersion_trend(counts: np.ndarray, sf: np.ndarray, *, nsub: int = 10
     bv = y_norm.var(axis=1, ddof=1) if counts.shape[0] > 1 else np.zeros_like(bm)
     disp = genewise_dispersions(y, sf, np.ones((counts.shape[0], 1)), bm, bv).disp
     try:
-        return fit_trend(bm, disp)
+        return fit_trend(bm, disp, fit_type)
     except ValueError:
         # every gene-wise estimate is near the minimum (R stops here): mean of the estimates instead
         log.warning(
@@ -177,7 +188,7 @@ def vst_local(norm: np.ndarray, sf: np.ndarray, trend) -> np.ndarray:
 
 
 def vst(
-    counts: np.ndarray, sf: np.ndarray, *, nsub: int = 1000
+    counts: np.ndarray, sf: np.ndarray, *, nsub: int = 1000, fit_type: str = "parametric"
 ) -> tuple[np.ndarray, dict[str, float | str]]:
     """Blind variance-stabilising transformation, as R DESeq2's ``vst(blind = TRUE, nsub = 1000)``.
 
@@ -193,6 +204,8 @@ def vst(
         Size factors.
     nsub
         Number of genes for the trend fit.
+    fit_type
+        R's ``fitType``: ``parametric``, ``local`` or ``mean``.
 
     Returns
     -------
@@ -201,14 +214,14 @@ def vst(
         (``fit_type``, ``asympt_disp`` and ``extra_pois``; NaN when the trend is not parametric).
 
     """
-    trend = blind_dispersion_trend(counts, sf, nsub=nsub)
+    trend = blind_dispersion_trend(counts, sf, nsub=nsub, fit_type=fit_type)
     norm = counts / sf[:, None]
     if trend.fit_type == "parametric":
         a0, a1 = (float(c) for c in trend.coefficients)
         q = norm
         out = np.log2((1 + a1 + 2 * a0 * q + 2 * np.sqrt(a0 * q * (1 + a1 + a0 * q))) / (4 * a0))
         return out, {"fit_type": "parametric", "asympt_disp": a0, "extra_pois": a1}
-    if trend.fit_type == "local":
+    if trend.fit_type == "local" and fit_type != "local":
         log.info(
             "the parametric dispersion trend could not be fitted; the VST uses R's local (locfit) trend"
         )
@@ -222,13 +235,17 @@ def vst(
     return out, {"fit_type": "mean", "asympt_disp": alpha, "extra_pois": 0.0}
 
 
-def normalize(adata) -> None:
+def normalize(adata, *, size_factor_type: str = "ratio", fit_type: str = "parametric") -> None:
     """Size factors, normalised counts and blind VST, written into ``adata``.
 
     Parameters
     ----------
     adata
         AnnData with raw counts in ``X``.
+    size_factor_type
+        ``ratio``, ``poscounts`` or ``iterate`` (``--size-factors``).
+    fit_type
+        Dispersion trend of the VST: ``parametric``, ``local`` or ``mean`` (``--fit-type``).
 
     Notes
     -----
@@ -237,11 +254,11 @@ def normalize(adata) -> None:
 
     """
     counts = np.asarray(adata.X, dtype=np.float64)
-    sf = size_factors(counts)
+    sf = size_factors(counts, size_factor_type)
     adata.obs["size_factor"] = sf
     norm = counts / sf[:, None]
     adata.layers["normalized"] = norm
     adata.var["base_mean"] = norm.mean(axis=0)
-    vst_mat, params = vst(counts, sf)
+    vst_mat, params = vst(counts, sf, fit_type=fit_type)
     adata.layers["vst"] = vst_mat
     adata.uns["vst"] = params

@@ -46,6 +46,15 @@ class DEOptions:
         ``"wald"`` or ``"lrt"``, the likelihood-ratio test against ``reduced`` (``--test``).
     reduced
         Reduced design of the LRT, nested in ``design`` (``--reduced``).
+    size_factors
+        ``ratio`` (median of ratios), ``poscounts`` or ``iterate``, R's
+        ``estimateSizeFactors(type=)`` (``--size-factors``; also the normalisation and VST's).
+    fit_type
+        Dispersion trend ``parametric``, ``local`` or ``mean``, R's ``fitType`` (``--fit-type``;
+        also the VST's).
+    shrink
+        ``None``, ``"normal"`` or ``"apeglm"``: adds shrunken log2 fold changes, R's
+        ``lfcShrink(type=)`` (``--shrink``).
 
     """
 
@@ -58,6 +67,9 @@ class DEOptions:
     alt_hypothesis: str = "greaterAbs"
     test: str = "wald"
     reduced: str | None = None
+    size_factors: str = "ratio"
+    fit_type: str = "parametric"
+    shrink: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "contrasts", tuple(self.contrasts))
@@ -100,6 +112,9 @@ class ComparabilityOptions:
         Donor column (``None``: found by name, see :data:`mscseq.comparability.variance.DONOR_COLUMNS`).
     thresholds
         Thresholds of the decision rule (:class:`mscseq.comparability.verdict.Thresholds`).
+    size_factors, fit_type
+        Size-factor type and dispersion trend of the equivalence fits (``--size-factors``,
+        ``--fit-type``, shared with DE).
 
     """
 
@@ -115,6 +130,8 @@ class ComparabilityOptions:
     design: str | None = None
     donor: str | None = None
     thresholds: Thresholds = field(default_factory=_default_thresholds)
+    size_factors: str = DEOptions.size_factors
+    fit_type: str = DEOptions.fit_type
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "panels", tuple(self.panels))

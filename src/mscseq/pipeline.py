@@ -54,6 +54,10 @@ class CompareParams:
     seed: int = ComparabilityOptions.seed
     strict: bool = False
     figures: bool = True  # static figures/ (PDF and PNG)
+    size_factors: str = DEOptions.size_factors
+    fit_type: str = DEOptions.fit_type
+    shrink: str | None = DEOptions.shrink
+    contrasts_file: Path | None = None
     product: str | None = None
 
     def de_options(self) -> DEOptions:
@@ -68,6 +72,9 @@ class CompareParams:
             alt_hypothesis=self.alt_hypothesis,
             test=self.test,
             reduced=self.reduced,
+            size_factors=self.size_factors,
+            fit_type=self.fit_type,
+            shrink=self.shrink,
         )
 
     def comparability_options(self) -> ComparabilityOptions:
@@ -83,14 +90,18 @@ class CompareParams:
             engine=self.engine,
             threads=self.threads,
             design=self.design,
+            size_factors=self.size_factors,
+            fit_type=self.fit_type,
         )
 
     def required_columns(self) -> list[str]:
         """Sheet columns the run needs."""
         cols = formula_variables(self.design)
         for c in self.contrasts:
-            if c.variable not in cols:
-                cols.append(c.variable)
+            extra = formula_variables(c.design) if c.design else []
+            # a continuous covariate is a design term; an unknown name is the contrast's error
+            own = [] if c.continuous else [c.variable]
+            cols.extend(v for v in [*extra, *own] if v not in cols)
         if self.reduced and self.test == "lrt":
             from mscseq.errors import MscseqError
 
@@ -114,16 +125,19 @@ class CompareParams:
         d = asdict(self)
         d["counts"] = [str(p) for p in self.counts]
         d["samples"] = str(self.samples)
-        d["contrasts"] = [f"{c.variable},{c.target},{c.reference}" for c in self.contrasts]
+        # contrasts of a --contrasts sheet are recorded as the sheet (contrasts_file)
+        d["contrasts"] = [c.text for c in self.contrasts if c.label is None]
         d["panels"] = [str(p) for p in self.panels]
+        d["contrasts_file"] = str(self.contrasts_file) if self.contrasts_file else None
         return d
 
 
 def load(params: CompareParams):
     """Read and validate the inputs into an AnnData (step 1)."""
+    from mscseq.de.design import as_covariates
     from mscseq.io import load_dataset
 
-    return load_dataset(
+    adata = load_dataset(
         params.counts,
         params.samples,
         required_columns=params.required_columns(),
@@ -135,6 +149,8 @@ def load(params: CompareParams):
         strandedness=params.strandedness,
         tx2gene=params.tx2gene,
     )
+    as_covariates(adata.obs, params.contrasts, source=str(params.samples))
+    return adata
 
 
 def collapse_step(adata, params: CompareParams):
@@ -181,7 +197,9 @@ def validate_design(adata, params: CompareParams) -> None:
         return
     dm = build_design(params.design, adata.obs, source=str(params.samples))
     for c in params.contrasts:
-        contrast_vector(dm, adata.obs, c)
+        own = c.design and c.design != params.design
+        dmc = build_design(c.design, adata.obs, source=str(params.samples)) if own else dm
+        contrast_vector(dmc, adata.obs, c)
     if params.test == "lrt" and params.reduced:
         build_reduced_design(params.reduced, dm, adata.obs, source=str(params.samples))
 
@@ -196,8 +214,8 @@ def analyse(adata, params: CompareParams) -> None:
     adata.uns["mscseq"] = {"params": params.to_dict()}
     log.info("QC of %d samples × %d genes", adata.n_obs, adata.n_vars)
     compute_qc(adata)
-    log.info("normalisation (median of ratios) and blind VST")
-    normalize(adata)
+    log.info("normalisation (%s size factors) and blind VST", params.size_factors)
+    normalize(adata, size_factor_type=params.size_factors, fit_type=params.fit_type)
     log.info("PCA, correlations, clustering")
     explore(adata)
     fit = de_step(adata, params)
@@ -256,7 +274,8 @@ def run_de_table(params: CompareParams, out: Path, *, force: bool = False) -> No
             msg = f"{out}: the output file exists; choose another --out or pass --force to overwrite it"
             raise MscseqError(msg)
         check_can_create(out, option="--out")
-        _refuse_input_as_output(out, [*params.counts, params.samples])
+        sheet = [params.contrasts_file] if params.contrasts_file else []
+        _refuse_input_as_output(out, [*params.counts, params.samples, *sheet])
     adata = load(params)
     if not to_stdout:
         _refuse_input_as_output(out, adata.uns.get("input", {}).get("files", []))
@@ -313,7 +332,8 @@ def run_info(
     from mscseq.outputs import RUN_INFO_SCHEMA, sha256sum
 
     seen: dict[str, Path] = {}
-    for p in [*params.counts, params.samples, *files, *getattr(params, "panels", [])]:
+    sheet = [params.contrasts_file] if getattr(params, "contrasts_file", None) else []
+    for p in [*params.counts, params.samples, *files, *getattr(params, "panels", []), *sheet]:
         key = os.path.realpath(p)
         if key not in seen and Path(p).is_file():
             seen[key] = Path(p)
@@ -388,6 +408,7 @@ def run_compare(
     started = time.time()
     inputs = [*params.counts, params.samples, *params.panels]
     inputs += [params.tx2gene] if params.tx2gene else []
+    inputs += [params.contrasts_file] if params.contrasts_file else []
     # before any work: refusals, writability, and the folder's lock (a second run stops here)
     with reserved_folder(outdir, force=force, inputs=inputs) as out:
         adata = load(params)

@@ -164,7 +164,15 @@ def equivalence_tests(
     dm = build_design(equivalence_design(options.design or "~ 1", spec.variable), coded_obs)
     genes = counts.index.astype(str)
     if fit is None or fit.engine != options.engine or not same_model(fit, dm, genes, code, spec):
-        fit = fit_model(counts, coded_obs, dm, engine=options.engine, threads=options.threads)
+        fit = fit_model(
+            counts,
+            coded_obs,
+            dm,
+            engine=options.engine,
+            threads=options.threads,
+            size_factors=options.size_factors,
+            fit_type=options.fit_type,
+        )
     else:
         log.debug("equivalence tests reuse the differential expression fit (same design)")
     if options.engine == "pydeseq2":

@@ -17,33 +17,59 @@ _SAFE = re.compile(r"[^A-Za-z0-9.\-]+")
 
 @dataclass(frozen=True)
 class Contrast:
-    """A two-level comparison: log2 fold change of ``target`` over ``reference`` in ``variable``."""
+    """A two-level comparison: log2 fold change of ``target`` over ``reference`` in ``variable``.
+
+    ``target`` and ``reference`` empty: a continuous covariate (log2 fold change per unit). ``design``
+    is the contrast's own design formula (nf-core contrasts sheets with blocking; ``None``: the run's
+    ``--design``) and ``label`` its name from such a sheet (``None``: built from the levels).
+    """
 
     variable: str
     target: str
     reference: str
+    design: str | None = None
+    label: str | None = None
+
+    @property
+    def continuous(self) -> bool:
+        """True for a continuous covariate: the log2 fold change per unit of ``variable``."""
+        return not self.target and not self.reference
+
+    @property
+    def text(self) -> str:
+        """The ``--contrast`` text: ``VAR,TARGET,REFERENCE``, or ``VAR`` for a continuous covariate."""
+        if self.continuous:
+            return self.variable
+        return f"{self.variable},{self.target},{self.reference}"
 
     @property
     def name(self) -> str:
-        """File-safe name ``<VAR>_<TARGET>_vs_<REFERENCE>``."""
+        """File-safe name ``<VAR>_<TARGET>_vs_<REFERENCE>`` (``<VAR>`` for a continuous covariate)."""
+        if self.label:
+            return _SAFE.sub("_", self.label)
+        if self.continuous:
+            return _SAFE.sub("_", self.variable)
         parts = [_SAFE.sub("_", p) for p in (self.variable, self.target, self.reference)]
         return f"{parts[0]}_{parts[1]}_vs_{parts[2]}"
 
     @classmethod
     def parse(cls, text: str) -> Contrast:
-        """Parse ``"VAR,TARGET,REFERENCE"``.
+        """Parse ``"VAR,TARGET,REFERENCE"``, or ``"VAR"`` for a numeric (continuous) sheet column.
 
         Raises
         ------
         MscseqError
-            When the text does not have three non-empty comma-separated parts.
+            When the text does not have three (or one) non-empty comma-separated parts.
 
         """
         parts = [p.strip() for p in str(text).split(",")]
+        if len(parts) == 1 and parts[0]:
+            return cls(parts[0], "", "")
         if len(parts) != 3 or not all(parts):
             msg = (
                 f"--contrast {text!r}: expected VARIABLE,TARGET,REFERENCE (three names separated by commas, "
-                "e.g. 'condition,treated,control')"
+                "e.g. 'condition,treated,control'), or VARIABLE alone for a numeric column (the log2 fold "
+                "change per unit, e.g. 'days')"
             )
             raise MscseqError(msg)
         if parts[1] == parts[2]:
@@ -78,8 +104,8 @@ def check_contrast_names(contrasts, *, option: str = "--contrast") -> None:
         if other is None:
             seen[key] = c
             continue
-        a = f"{other.variable},{other.target},{other.reference}"
-        b = f"{c.variable},{c.target},{c.reference}"
+        a = other.text
+        b = c.text
         why = (
             "(characters other than letters, digits, '.' and '-' become '_', and file names ignore case on "
             "macOS and Windows); rename a level in the sample sheet so that the two differ"
@@ -315,9 +341,15 @@ def contrast_vector(design: pd.DataFrame, obs: pd.DataFrame, contrast: Contrast)
     """
     var = contrast.variable
     formula = design.attrs.get("formula", "")
-    what = f"--contrast {var},{contrast.target},{contrast.reference}"
+    what = f"--contrast {contrast.text}"
     if var not in obs.columns:
-        msg = f"{what}: '{var}' is not a sheet column"
+        if contrast.continuous:
+            msg = (
+                f"--contrast {contrast.text!r}: expected VARIABLE,TARGET,REFERENCE (e.g. 'condition,treated,control'), "
+                f"or the name of a numeric sheet column; '{var}' is not a sheet column"
+            )
+        else:
+            msg = f"{what}: '{var}' is not a sheet column"
         raise MscseqError(msg)
     parsed = parse_formula(formula)
     variables = parsed.variables
@@ -328,6 +360,8 @@ def contrast_vector(design: pd.DataFrame, obs: pd.DataFrame, contrast: Contrast)
     numeric = pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(
         column.dtype
     )
+    if contrast.continuous:
+        return _covariate_vector(design, var, numeric=numeric and var in parsed.bare, what=what)
     if numeric and var in parsed.bare:
         msg = (
             f"{what}: column '{var}' holds numbers, so the design {formula!r} treats it as a continuous "
@@ -360,3 +394,67 @@ def contrast_vector(design: pd.DataFrame, obs: pd.DataFrame, contrast: Contrast)
         msg = f"{what}: cannot be coded in the design {formula!r} ({type(exc).__name__}: {detail})"
         raise MscseqError(msg) from exc
     return rows[0] - rows[1]
+
+
+def _covariate_vector(design: pd.DataFrame, var: str, *, numeric: bool, what: str) -> np.ndarray:
+    """The unit vector of a continuous covariate's coefficient (R's ``results(name = VAR)``)."""
+    formula = design.attrs.get("formula", "")
+    if not numeric:
+        msg = (
+            f"{what}: a contrast of one name is the log2 fold change per unit of a numeric column, "
+            f"but '{var}' is not a numeric term of the design {formula!r}; give VARIABLE,TARGET,REFERENCE "
+            "to compare two of its levels"
+        )
+        raise MscseqError(msg)
+    if var not in design.columns:
+        msg = (
+            f"{what}: the design {formula!r} has no coefficient '{var}' alone (it enters an interaction "
+            "or a transformation); use a design with the bare covariate, e.g. '~ donor + "
+            + var
+            + "'"
+        )
+        raise MscseqError(msg)
+    out = np.zeros(design.shape[1])
+    out[list(design.columns).index(var)] = 1.0
+    return out
+
+
+def as_covariates(obs: pd.DataFrame, contrasts, *, source: str = "sample sheet") -> None:
+    """Make the sheet columns of one-name (continuous) contrasts numeric, in place.
+
+    The sheet reader keeps integer-looking columns as text (donor 1, 2, 3 are labels); a contrast
+    ``--contrast days`` says that ``days`` is a quantity, so its column is read as numbers.
+
+    Parameters
+    ----------
+    obs
+        Sample sheet indexed by sample.
+    contrasts
+        The run's contrasts.
+    source
+        Name of the sheet for messages.
+
+    Raises
+    ------
+    MscseqError
+        When such a column holds a value that is not a number.
+
+    """
+    for c in contrasts:
+        if not c.continuous or c.variable not in obs.columns:
+            continue
+        column = obs[c.variable]
+        if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(
+            column.dtype
+        ):
+            continue
+        text = column.astype(str)
+        values = pd.to_numeric(text, errors="coerce")
+        bad = text[values.isna() | ~np.isfinite(values.fillna(0))]
+        if len(bad):
+            msg = (
+                f"{source}: --contrast {c.text}: column '{c.variable}' must hold numbers for a per-unit "
+                f"log2 fold change, but has {first_names(bad.unique().tolist())}"
+            )
+            raise MscseqError(msg)
+        obs[c.variable] = values.astype(np.float64)

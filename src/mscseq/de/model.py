@@ -48,7 +48,14 @@ class Fit:
 
 
 def fit_model(
-    counts: pd.DataFrame, obs: pd.DataFrame, design: pd.DataFrame, *, engine: str, threads: int = 1
+    counts: pd.DataFrame,
+    obs: pd.DataFrame,
+    design: pd.DataFrame,
+    *,
+    engine: str,
+    threads: int = 1,
+    size_factors: str = "ratio",
+    fit_type: str = "parametric",
 ) -> Fit:
     """Fit DESeq2's model to every gene (R's ``DESeq()`` with default settings).
 
@@ -64,6 +71,10 @@ def fit_model(
         ``"mscseq"`` or ``"pydeseq2"``.
     threads
         Worker threads.
+    size_factors
+        ``ratio``, ``poscounts`` or ``iterate`` (R's ``estimateSizeFactors(type=)``).
+    fit_type
+        ``parametric``, ``local`` or ``mean`` (R's ``fitType``).
 
     Returns
     -------
@@ -74,6 +85,14 @@ def fit_model(
     if engine == "pydeseq2":
         from pydeseq2.dds import DeseqDataSet
 
+        if fit_type == "local":
+            msg = "--fit-type local: PyDESeq2 has no local trend; use --engine mscseq (the default)"
+            raise MscseqError(msg)
+        kwargs: dict = {} if fit_type == "parametric" else {"fit_type": fit_type}
+        if size_factors != "ratio":
+            kwargs["size_factors_fit_type"] = {"iterate": "iterative"}.get(
+                size_factors, size_factors
+            )
         model: object = DeseqDataSet(
             counts=counts.T.astype(np.int64),
             metadata=obs,
@@ -81,12 +100,19 @@ def fit_model(
             refit_cooks=True,
             n_cpus=threads,
             quiet=True,
+            **kwargs,
         )
         model.deseq2()  # type: ignore[attr-defined]
     else:
         from mscseq.de.engine import fit_deseq2
 
-        model = fit_deseq2(counts.to_numpy(dtype=np.float64).T, design, threads=threads)
+        y = counts.to_numpy(dtype=np.float64)
+        sf = None
+        if size_factors != "ratio":
+            from mscseq.de.engine.sizefactors import estimate_size_factors
+
+            sf = estimate_size_factors(y, size_factors)
+        model = fit_deseq2(y.T, design, threads=threads, size_factors=sf, fit_type=fit_type)
     return Fit(engine, design, pd.Index(counts.index), model, threads)
 
 
@@ -187,3 +213,68 @@ def _pydeseq2_test(
     res["dispersion"] = np.asarray(dds.var["dispersions"], dtype=np.float64)  # type: ignore[attr-defined]
     res.index = fit.genes
     return res
+
+
+def add_shrunken(
+    res: pd.DataFrame, fit: Fit, contrast: np.ndarray, kind: str, what: object = None
+) -> pd.DataFrame:
+    """``res`` with shrunken log2 fold changes added as ``log2FoldChange_shrunk``, ``lfcSE_shrunk``.
+
+    Parameters
+    ----------
+    res
+        Output of :func:`contrast_test` on ``fit`` for ``contrast`` (its columns are kept).
+    fit
+        The fitted model (mscseq engine).
+    contrast
+        The contrast vector; ``apeglm`` shrinks one coefficient, so the contrast must be one
+        design column (or its negative).
+    kind
+        ``"apeglm"`` (the engine's apeGLM MAP, :func:`mscseq.de.engine.lfc_shrink`) or ``"normal"``
+        (R's ``lfcShrink(type = "normal")``, :func:`mscseq.de.engine.shrink.lfc_shrink_normal`).
+    what
+        The contrast, for messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``res`` with the two columns.
+
+    Raises
+    ------
+    MscseqError
+        With the PyDESeq2 engine, or ``apeglm`` on a contrast that is not one coefficient.
+
+    """
+    if fit.engine != "mscseq":
+        msg = "--shrink: only the mscseq engine shrinks fold changes; use --engine mscseq (the default)"
+        raise MscseqError(msg)
+    text = getattr(what, "text", what)
+    if kind == "apeglm":
+        nonzero = np.flatnonzero(contrast)
+        j = int(nonzero[0]) if nonzero.size == 1 else -1
+        if j <= 0 or abs(contrast[j]) != 1.0 or str(fit.design.columns[j]) == "Intercept":
+            msg = (
+                f"--shrink apeglm --contrast {text}: apeglm shrinks one coefficient of the design (R's "
+                "lfcShrink(coef=)), and this contrast is not one; make its reference the variable's first "
+                "level (sorted) or use --shrink normal"
+            )
+            raise MscseqError(msg)
+        from mscseq.de.engine import lfc_shrink
+
+        shr = lfc_shrink(fit.model, j)
+        sign = float(contrast[j])
+        lfc, se = sign * shr["log2FoldChange"].to_numpy(), shr["lfcSE"].to_numpy()
+    else:
+        from mscseq.de.engine.shrink import lfc_shrink_normal
+
+        factors = getattr(fit.design.attrs.get("model_spec"), "factors", None)
+        if factors is None or not np.any(contrast):
+            msg = (
+                f"--shrink normal --contrast {text}: R's normal prior is implemented for designs that add "
+                "text factors (e.g. '~ donor + condition') and a contrast of two levels; use --shrink apeglm"
+            )
+            raise MscseqError(msg)
+        shr = lfc_shrink_normal(fit.model, contrast, list(factors))
+        lfc, se = shr["log2FoldChange"].to_numpy(), shr["lfcSE"].to_numpy()
+    return res.assign(log2FoldChange_shrunk=lfc, lfcSE_shrunk=se)

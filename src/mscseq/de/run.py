@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -13,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mscseq.de.design import Contrast, build_design, contrast_vector, formula_variables
-from mscseq.de.model import Fit, contrast_test, fit_model, lrt_test
+from mscseq.de.model import Fit, add_shrunken, contrast_test, fit_model, lrt_test
 from mscseq.errors import MscseqError
 from mscseq.options import DEOptions, with_changes
 
@@ -40,6 +41,18 @@ ALT_HYPOTHESES = ("greaterAbs", "lessAbs", "greater", "less")
 #: Tests ``--test`` accepts.
 TESTS = ("wald", "lrt")
 
+#: Size-factor types ``--size-factors`` accepts (R's ``estimateSizeFactors(type=)``).
+SIZE_FACTOR_TYPES = ("ratio", "poscounts", "iterate")
+
+#: Dispersion trends ``--fit-type`` accepts (R's ``fitType``).
+FIT_TYPES = ("parametric", "local", "mean")
+
+#: Shrinkage estimators ``--shrink`` accepts (R's ``lfcShrink(type=)``).
+SHRINK_TYPES = ("normal", "apeglm")
+
+#: Columns the shrinkage adds after :data:`DE_COLUMNS` (the unshrunken columns stay).
+SHRINK_COLUMNS = ["log2FoldChange_shrunk", "lfcSE_shrunk"]
+
 
 def check_test_options(options: DEOptions) -> None:
     """Check the combination of test options before any work (R ``results()``'s rules).
@@ -64,6 +77,21 @@ def check_test_options(options: DEOptions) -> None:
     if test not in TESTS:
         msg = f"--test {test!r}: expected one of {', '.join(TESTS)}"
         raise MscseqError(msg)
+    _check_choice("--size-factors", options.size_factors, SIZE_FACTOR_TYPES)
+    _check_choice("--fit-type", options.fit_type, FIT_TYPES)
+    if options.shrink is not None:
+        _check_choice("--shrink", options.shrink, SHRINK_TYPES)
+        if engine != "mscseq":
+            msg = "--shrink: only the mscseq engine shrinks fold changes; use --engine mscseq (the default)"
+            raise MscseqError(msg)
+        if test == "lrt":
+            msg = (
+                "--shrink: shrinks the Wald fold changes of a contrast; drop it or use --test wald"
+            )
+            raise MscseqError(msg)
+    if engine == "pydeseq2" and options.fit_type == "local":
+        msg = "--fit-type local: PyDESeq2 has no local trend; use --engine mscseq (the default)"
+        raise MscseqError(msg)
     if alt not in ALT_HYPOTHESES:
         msg = f"--alt-hypothesis {alt!r}: expected one of {', '.join(ALT_HYPOTHESES)}"
         raise MscseqError(msg)
@@ -77,6 +105,12 @@ def check_test_options(options: DEOptions) -> None:
         _check_lrt_options(options)
     elif reduced:
         msg = "--reduced is only used by the likelihood-ratio test; add --test lrt"
+        raise MscseqError(msg)
+
+
+def _check_choice(option: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        msg = f"{option} {value!r}: expected one of {', '.join(choices)}"
         raise MscseqError(msg)
 
 
@@ -179,14 +213,15 @@ def results_table(res: pd.DataFrame, gene_names: pd.Series | None) -> pd.DataFra
     Returns
     -------
     pandas.DataFrame
-        :data:`DE_COLUMNS` indexed by ``gene_id``, in the order of ``res``.
+        :data:`DE_COLUMNS` (then :data:`SHRINK_COLUMNS` when ``res`` has them) indexed by
+        ``gene_id``, in the order of ``res``.
 
     """
     res = res.copy()
     res.index = pd.Index(res.index.astype(str), name="gene_id")
     names = gene_names.reindex(res.index).fillna("") if gene_names is not None else ""
     res.insert(0, "gene_name", names)
-    return res[DE_COLUMNS]
+    return res[DE_COLUMNS + [c for c in SHRINK_COLUMNS if c in res.columns]]
 
 
 def warn_pydeseq2_threshold() -> None:
@@ -196,6 +231,32 @@ def warn_pydeseq2_threshold() -> None:
         "PR #468): p-values are wrong for contrasts that are not a single coefficient or are written "
         "in reverse; the default engine (mscseq) tests the contrast as R does"
     )
+
+
+def split_by_design(options: DEOptions) -> list[DEOptions]:
+    """The options once per distinct design: contrasts with their own design (nf-core sheets) apart.
+
+    Parameters
+    ----------
+    options
+        The DE options; a contrast's ``design`` (if set) replaces ``options.design`` for it.
+
+    Returns
+    -------
+    list of DEOptions
+        One per design, in order of first use, each with its contrasts (``[options]`` without
+        contrasts).
+
+    """
+    groups: dict[str, list[Contrast]] = {}
+    for c in options.contrasts:
+        groups.setdefault(c.design or options.design, []).append(c)
+    if not groups:
+        return [options]
+    return [
+        dataclasses.replace(options, design=design, contrasts=tuple(cs))
+        for design, cs in groups.items()
+    ]
 
 
 def fit_design(counts: pd.DataFrame, obs: pd.DataFrame, options: DEOptions) -> Fit:
@@ -221,7 +282,15 @@ def fit_design(counts: pd.DataFrame, obs: pd.DataFrame, options: DEOptions) -> F
         contrast_vector(dm, obs, c)
     if options.test == "lrt" and options.reduced:
         build_reduced_design(options.reduced, dm, obs)
-    return fit_model(counts, obs, dm, engine=options.engine, threads=options.threads)
+    return fit_model(
+        counts,
+        obs,
+        dm,
+        engine=options.engine,
+        threads=options.threads,
+        size_factors=options.size_factors,
+        fit_type=options.fit_type,
+    )
 
 
 def contrast_tables(
@@ -271,6 +340,8 @@ def contrast_tables(
             res = lrt.assign(
                 log2FoldChange=res["log2FoldChange"].to_numpy(), lfcSE=res["lfcSE"].to_numpy()
             )
+        elif options.shrink:
+            res = add_shrunken(res, fit, contrast_vector(fit.design, obs, c), options.shrink, c)
         out[c.name] = sort_results(results_table(res, gene_names))
     return out
 
@@ -313,8 +384,11 @@ def differential_expression(
     """
     options = with_changes(options, DEOptions, changes)
     check_test_options(options)
-    fit = fit_design(counts, obs, options)
-    return contrast_tables(fit, obs, options, gene_names=gene_names)
+    out: dict[str, pd.DataFrame] = {}
+    for part in split_by_design(options):
+        fit = fit_design(counts, obs, part)
+        out.update(contrast_tables(fit, obs, part, gene_names=gene_names))
+    return {c.name: out[c.name] for c in options.contrasts}
 
 
 def summarize(res: pd.DataFrame, contrast: Contrast, options: DEOptions) -> dict[str, object]:
@@ -336,6 +410,15 @@ def summarize(res: pd.DataFrame, contrast: Contrast, options: DEOptions) -> dict
     }
     if options.reduced:
         out["reduced"] = options.reduced
+    if contrast.design and contrast.design != options.design:
+        out["design"] = contrast.design
+    # recorded when not the default, so that default runs write the summary they always did
+    if options.size_factors != DEOptions.size_factors:
+        out["size_factors"] = options.size_factors
+    if options.fit_type != DEOptions.fit_type:
+        out["fit_type"] = options.fit_type
+    if options.shrink:
+        out["shrink"] = options.shrink
     return out
 
 
@@ -362,9 +445,15 @@ def run_de(adata, options: DEOptions | None = None, **changes: Any) -> Fit:
     options = with_changes(options, DEOptions, changes)
     check_test_options(options)
     gene_names = adata.var["gene_name"] if "gene_name" in adata.var else None
-    fit = fit_design(counts_frame(adata), adata.obs, options)
-    tables = contrast_tables(fit, adata.obs, options, gene_names=gene_names)
-    adata.uns["de"] = tables
+    counts = counts_frame(adata)
+    tables: dict[str, pd.DataFrame] = {}
+    fit = None
+    for part in split_by_design(options):
+        part_fit = fit_design(counts, adata.obs, part)
+        if fit is None or part.design == options.design:
+            fit = part_fit
+        tables.update(contrast_tables(part_fit, adata.obs, part, gene_names=gene_names))
+    adata.uns["de"] = {c.name: tables[c.name] for c in options.contrasts}
     adata.uns["de_summary"] = {
         c.name: summarize(tables[c.name], c, options) for c in options.contrasts
     }

@@ -238,6 +238,7 @@ def _fit_genes(
     prior: _Prior | None,
     backend: EngineBackend,
     out: dict[str, np.ndarray],
+    fit_type: str = "parametric",
 ) -> _Prior:
     """Dispersions and the Wald GLM for rows ``dest`` of ``y_src`` (``prior`` given for refits).
 
@@ -257,7 +258,7 @@ def _fit_genes(
         disp_gene[b] = r.disp
         mu_genewise[b] = r.mu
     if prior is None:
-        trend = fit_trend(bm, disp_gene)
+        trend = fit_trend(bm, disp_gene, fit_type)
         disp_fit = trend(bm)
         var_log_disp = var_log_disp_residuals(disp_gene, disp_fit)
         prior_var = prior_variance(disp_gene, disp_fit, var_log_disp, m, p)
@@ -364,6 +365,7 @@ def fit_deseq2(
     min_replicates_for_replace: int = 7,
     refit_cooks: bool = True,
     kernels: bool | None = None,
+    fit_type: str = "parametric",
 ) -> DESeq2Fit:
     """Fit DESeq2's model to all genes (R's ``DESeq()`` with default settings).
 
@@ -387,6 +389,9 @@ def fit_deseq2(
         batched numpy code; both implement the same algorithm. Default: numba for inputs of at
         least ``backends.KERNEL_MIN_CELLS`` genes × samples (or as ``MSCSEQ_ENGINE_KERNELS=0/1``
         says), numpy below, where importing numba would cost more than it saves.
+    fit_type
+        Dispersion trend, R's ``fitType``: ``"parametric"`` (falls back to ``"local"`` as R
+        does), ``"local"`` or ``"mean"``.
 
     Returns
     -------
@@ -414,7 +419,7 @@ def fit_deseq2(
         dest = np.flatnonzero(~all_zero)
         backend = select_backend(dest.size, n, kernels=kernels, threads=threads)
         fields = _gene_arrays(g_all, n, p)
-        prior = _fit_genes(y_all, dest, sf, x, base_mean, base_var, None, backend, fields)
+        prior = _fit_genes(y_all, dest, sf, x, base_mean, base_var, None, backend, fields, fit_type)
         cooks = np.full((g_all, n), np.nan)
         for b in _blocks(dest.size, n):
             rows = dest[b]

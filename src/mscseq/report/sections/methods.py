@@ -58,6 +58,8 @@ def _engine_text(engine: str | None, versions: Mapping[str, Any], ref: Cite) -> 
 
 
 def _contrast_text(d: Mapping[str, Any]) -> str:
+    if not d.get("target") and not d.get("reference"):  # a continuous covariate
+        return f"the log2 fold change per unit of {d.get('variable')}"
     return f"{d.get('target')} versus {d.get('reference')} ({d.get('variable')})"
 
 
@@ -131,6 +133,7 @@ def de_paragraph(
         ref("bh"),
         f" after independent filtering, and {' '.join(calls)}",
     ]
+    text += _de_options_text(de)
     thresholded = any(d.get("test") != "lrt" and float(d.get("lfc_threshold") or 0) > 0 for d in de)
     if params.get("engine") == "pydeseq2" and thresholded:
         text.append(
@@ -138,6 +141,26 @@ def de_paragraph(
             "exact only when the contrast is that one coefficient."
         )
     return {"title": "Differential expression", "text": text}
+
+
+def _de_options_text(de: list[Mapping[str, Any]]) -> list[str]:
+    """Clauses for the DE options that differ from DESeq2's defaults (none for a default run)."""
+    out = []
+    fit_types = sorted({str(d["fit_type"]) for d in de if d.get("fit_type")})
+    if fit_types:
+        out.append(f" The dispersion–mean trend was fitted with fitType {', '.join(fit_types)}.")
+    own = [f"{d.get('name')} ({d['design']})" for d in de if d.get("design")]
+    if own:
+        out.append(
+            f" Contrasts of a contrasts sheet were fitted with their own designs: {'; '.join(own)}."
+        )
+    shrink = sorted({str(d["shrink"]) for d in de if d.get("shrink")})
+    if shrink:
+        out.append(
+            f" Shrunken log2 fold changes (DESeq2's lfcShrink, type {', '.join(shrink)}) are reported as "
+            "log2FoldChange_shrunk and lfcSE_shrunk beside the unshrunken estimates, which the tests use."
+        )
+    return out
 
 
 def _permutations_text(block: Mapping[str, Any], seed: Any) -> str:
@@ -283,10 +306,15 @@ def _exploration_paragraph(uns: Mapping[str, Any], ref: Cite) -> dict[str, Any]:
     vst = uns.get("vst", {}) or {}
     pca = uns.get("pca", {}) or {}
     clustering = uns.get("clustering", {}) or {}
+    sf_type = ((uns.get("mscseq") or {}).get("params") or {}).get("size_factors") or "ratio"
+    sf_method = {
+        "poscounts": "the median-of-ratios method over positive counts (DESeq2's type poscounts)",
+        "iterate": "DESeq2's iterative method (type iterate)",
+    }.get(sf_type, "the median-of-ratios method")
     return {
         "title": "Normalisation and exploration",
         "text": [
-            "Size factors were estimated with the median-of-ratios method and counts divided by them ",
+            f"Size factors were estimated with {sf_method} and counts divided by them ",
             ref("deseq2"),
             f". A blind variance-stabilising transformation with a {vst.get('fit_type', 'parametric')} "
             "dispersion–mean trend was applied ",
