@@ -215,3 +215,54 @@ def test_panel_fifo_is_refused_as_not_a_regular_file(tmp_path):
     assert "not found" not in line
     assert "regular file" in line or "FIFO" in line
     assert not out.exists()
+
+
+# --- the sample sheet is streamed: blank-line padding costs no memory ----------------------------------
+
+
+def test_iter_content_lines_numbers_every_line_ending(tmp_path):
+    from mscseq.io.textfile import iter_content_lines
+
+    p = tmp_path / "mixed.txt"
+    p.write_bytes(b"\xef\xbb\xbfa\r\n\r\nb\rc\n\n\nd\r\r\ne")
+    expect = [(1, "a"), (3, "b"), (4, "c"), (7, "d"), (9, "e")]
+    for block in (1, 2, 3, 5, 1 << 20):  # CRLF and characters split across blocks
+        assert list(iter_content_lines(p, block=block)) == expect
+
+
+def test_iter_content_lines_names_the_undecodable_line(tmp_path):
+    from mscseq.errors import MscseqError
+    from mscseq.io.textfile import iter_content_lines
+
+    p = tmp_path / "latin1.txt"
+    p.write_bytes(b"sample\tgroup\n\n\ns1\tg\xe9\n")
+    with pytest.raises(MscseqError, match=r"line 4: not UTF-8 text"):
+        list(iter_content_lines(p))
+
+
+def test_sheet_padded_with_blank_lines_reads(tmp_path):
+    from mscseq.io import read_sheet
+
+    p = tmp_path / "samples.tsv"
+    with p.open("w") as fh:
+        fh.write("\n\n  \nsample\tgroup\n\ns1\tA\n   \ns2\tB\n")
+        fh.write("\n" * 2_000_000)
+    sheet = read_sheet(p)
+    assert sheet.index.tolist() == ["s1", "s2"]
+    assert sheet["group"].tolist() == ["A", "B"]
+
+
+def test_sheet_row_of_empty_cells_still_refused_and_lines_are_the_files(tmp_path):
+    from mscseq.errors import MscseqError
+    from mscseq.io import read_sheet
+
+    p = tmp_path / "samples.tsv"
+    p.write_text("sample\tgroup\ns1\tA\n\t\ns2\tB\n")
+    with pytest.raises(MscseqError, match=r"line 3: empty sample name"):
+        read_sheet(p)
+    p.write_text("sample\tgroup\n\n\ns1\tA\n\n\ns2\tB\textra\n")
+    with pytest.raises(MscseqError, match=r"cannot parse the sample sheet .*line 7, saw 3"):
+        read_sheet(p)
+    p.write_text("sample,group,group\ns1,A,B\n")
+    with pytest.raises(MscseqError, match=r"duplicated column names 'group'"):
+        read_sheet(p)
