@@ -212,12 +212,8 @@ def vst(
 
     Parameters
     ----------
-    counts
-        Raw counts, samples × genes.
-    sf
-        Size factors.
-    nsub
-        Number of genes for the trend fit.
+    counts, sf, nsub
+        As :func:`blind_dispersion_trend`.
 
     Returns
     -------
