@@ -1,15 +1,18 @@
 """Peak memory of reading padded count files (issue 11, item 17): all-zero gene rows and blank lines.
 
-Two inputs, each a small real matrix (200 genes × 3 samples) followed by padding of about ``--mib`` MiB:
+Three inputs, each followed by padding of about ``--mib`` MiB:
 
-- ``zeros``: all-zero gene rows (``Z0000001<TAB>0<TAB>0<TAB>0``), about 3.4 million genes at 50 MiB;
-- ``blank``: blank lines only (50 million at 50 MiB).
+- ``zeros``: a small real matrix (200 genes × 3 samples), then all-zero gene rows
+  (``Z0000001<TAB>0<TAB>0<TAB>0``), about 3.4 million genes at 50 MiB;
+- ``blank``: the same matrix, then blank lines only (50 million at 50 MiB);
+- ``sheet``: a 3-sample sheet, then blank lines only (``read_sheet``).
 
 Usage::
 
     python benchmarks/bench_io_padding.py              # 50 MiB each; read_counts and load_dataset
     python benchmarks/bench_io_padding.py --compare    # also the whole `mscseq compare --no-report`
     python benchmarks/bench_io_padding.py --mib 10 --json out.json
+    python benchmarks/bench_io_padding.py --cases sheet     # only the padded sample sheet
 
 Each measurement runs in a fresh process (``/usr/bin/time``-like peak RSS from ``getrusage``, interpreter
 and imports included). The files are written to a temporary folder and deleted afterwards. No target is
@@ -38,6 +41,8 @@ mode, counts, sheet = sys.argv[1], sys.argv[2], sys.argv[3]
 t0 = time.perf_counter()
 if mode == "read_counts":
     shape = list(io.read_counts(counts).counts.shape)
+elif mode == "read_sheet":
+    shape = list(io.read_sheet(sheet).shape)
 else:
     shape = list(io.load_dataset([counts], sheet).shape)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -70,7 +75,12 @@ def write_inputs(folder: Path, mib: int) -> dict[str, Path]:
             fh.write("\n" * (1 << 20))
     sheet = folder / "samples.tsv"
     sheet.write_text("sample\tgroup\nA\tx\nB\ty\nC\ty\n")
-    return {"zeros": zeros, "blank": blank, "sheet": sheet}
+    padded_sheet = folder / "padded_samples.tsv"
+    with padded_sheet.open("w") as fh:
+        fh.write("sample\tgroup\nA\tx\nB\ty\nC\ty\n")
+        for _ in range(mib):
+            fh.write("\n" * (1 << 20))
+    return {"zeros": zeros, "blank": blank, "sheet": sheet, "padded_sheet": padded_sheet}
 
 
 def measure_read(mode: str, counts: Path, sheet: Path) -> dict:
@@ -110,6 +120,14 @@ def measure_compare(counts: Path, sheet: Path, outdir: Path) -> dict:
     }
 
 
+def _print(case: str, size: int, runs: dict[str, dict]) -> None:
+    print(f"{case}: {size / 2**20:.0f} MiB")
+    for mode, r in runs.items():
+        peak = r["peak_rss_bytes"]
+        shown = f"{peak / 2**20:7.0f} MiB ({peak / size:4.1f}× the file)" if peak else "n/a"
+        print(f"  {mode:<13} {r['seconds']:6.1f} s   peak RSS {shown}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -117,11 +135,21 @@ def main() -> int:
     parser.add_argument("--mib", type=int, default=50, help="Padding per file in MiB (default 50).")
     parser.add_argument("--compare", action="store_true", help="Also run `mscseq compare`.")
     parser.add_argument("--json", type=Path, help="Also write the results here.")
+    parser.add_argument(
+        "--cases", default="zeros,blank,sheet", help="Comma-separated cases (default: all three)."
+    )
     args = parser.parse_args()
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="mscseq-bench-padding-") as tmp:
         paths = write_inputs(Path(tmp), args.mib)
-        for case in ("zeros", "blank"):
+        for case in args.cases.split(","):
+            if case == "sheet":
+                counts = paths["padded_sheet"]
+                size = counts.stat().st_size
+                runs = {"read_sheet": measure_read("read_sheet", paths["blank"], counts)}
+                results[case] = {"file_bytes": size, "runs": runs}
+                _print(case, size, runs)
+                continue
             counts = paths[case]
             size = counts.stat().st_size
             runs = {
@@ -130,11 +158,7 @@ def main() -> int:
             if args.compare:
                 runs["compare"] = measure_compare(counts, paths["sheet"], Path(tmp) / f"out_{case}")
             results[case] = {"file_bytes": size, "runs": runs}
-            print(f"{case}: {size / 2**20:.0f} MiB")
-            for mode, r in runs.items():
-                peak = r["peak_rss_bytes"]
-                shown = f"{peak / 2**20:7.0f} MiB ({peak / size:4.1f}× the file)" if peak else "n/a"
-                print(f"  {mode:<13} {r['seconds']:6.1f} s   peak RSS {shown}")
+            _print(case, size, runs)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -6,7 +6,6 @@ folders written by hand-run ``mscseq compare`` commands.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from mscseq.errors import MscseqError
+from mscseq.jsonfile import read_json
 
 #: Columns always present in the collected table, in order (DE columns follow, then ``report``).
 BASE_COLUMNS = ["dataset", "verdict", "n_samples", "n_products", "n_outliers", "outliers"]
@@ -45,20 +45,7 @@ def read_summary(run_dir: str | Path) -> dict[str, Any]:
     if not path.is_file():
         msg = f"{path}: no summary.json here; is this an 'mscseq compare' output folder?"
         raise MscseqError(msg)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        msg = f"{path}: not UTF-8 text, so not a summary.json written by mscseq"
-        raise MscseqError(msg) from None
-    except json.JSONDecodeError as exc:
-        msg = f"{path}: not valid JSON ({exc})"
-        raise MscseqError(msg) from None
-    except RecursionError:
-        msg = f"{path}: JSON nested too deeply, so not a summary.json written by mscseq"
-        raise MscseqError(msg) from None
-    except OSError as exc:
-        msg = f"{path}: cannot be read ({exc.strerror or type(exc).__name__})"
-        raise MscseqError(msg) from None
+    data = read_json(path, what="a summary.json written by mscseq")
     if not isinstance(data, dict) or not str(data.get("schema", "")).startswith("mscseq.summary/"):
         msg = f"{path}: not an mscseq summary (no 'schema': 'mscseq.summary/...' field)"
         raise MscseqError(msg)

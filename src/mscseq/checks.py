@@ -16,6 +16,8 @@ Data that can be computed on but are too thin for a verdict (fewer than
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -73,6 +75,29 @@ def _source(params: Any) -> str:
     if counts:
         return ", ".join(counts)
     return f"{params.samples} (path column)"
+
+
+@contextmanager
+def naming_counts(params: Any) -> Iterator[None]:
+    """Put the counts file in front of a statistics step's refusal of the data.
+
+    The DESeq2 engine refuses data it cannot fit (for example
+    :class:`~mscseq.de.engine.trend.DispersionTrendError`, raised without knowing the file); inside this
+    block such an :class:`~mscseq.errors.MscseqError` is raised again as ``"<counts>: <message>"``.
+
+    Parameters
+    ----------
+    params
+        The run's :class:`~mscseq.pipeline.CompareParams` (``counts``, ``samples``).
+
+    """
+    from mscseq.de.engine.trend import DispersionTrendError
+
+    try:
+        yield
+    except DispersionTrendError as exc:
+        msg = f"{_source(params)}: {exc}"
+        raise MscseqError(msg) from None
 
 
 def check_analysable(adata, params: Any) -> None:

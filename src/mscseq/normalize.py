@@ -55,7 +55,8 @@ def blind_dispersion_trend(
     As R: with the design ``~ 1``, gene-wise dispersions (:func:`mscseq.de.engine.dispersion.genewise_dispersions`)
     of ``nsub`` genes with mean normalised count > 5 picked evenly along their sorted means, then the
     parametric trend, or R's local (locfit) trend when the parametric fit fails
-    (:func:`mscseq.de.engine.trend.fit_trend`). When fewer than ``nsub`` genes have a mean above 5, R's
+    (:func:`mscseq.de.engine.trend.fit_trend`); when no trend can be fitted (R's ``DESeq`` stops), the
+    mean of the gene-wise dispersions. When fewer than ``nsub`` genes have a mean above 5, R's
     ``vst`` stops and recommends ``varianceStabilizingTransformation``; mscseq does what that function
     does: every gene with a non-zero count enters the fit.
 
@@ -82,7 +83,7 @@ def blind_dispersion_trend(
 
     """
     from mscseq.de.engine.dispersion import genewise_dispersions
-    from mscseq.de.engine.trend import fit_trend
+    from mscseq.de.engine.trend import DispersionTrendError, fit_trend
 
     norm = counts / sf[:, None]
     base_mean = norm.mean(axis=0)
@@ -103,10 +104,13 @@ def blind_dispersion_trend(
     disp = genewise_dispersions(y, sf, np.ones((counts.shape[0], 1)), bm, bv).disp
     try:
         return fit_trend(bm, disp, fit_type)
-    except ValueError:
-        # every gene-wise estimate is near the minimum (R stops here): mean of the estimates instead
+    except DispersionTrendError:
+        # every gene-wise estimate is near the minimum, or too few genes for the local fit (R stops
+        # here): the mean of the estimates instead
         log.warning(
-            "all gene-wise dispersions are near zero; the VST uses their mean as the dispersion"
+            "no dispersion trend can be fitted (%d gene(s), dispersions near zero or too few for a "
+            "local fit); the VST uses the mean gene-wise dispersion",
+            bm.size,
         )
         return fit_trend(bm, np.maximum(disp, 1000 * MIN_DISP), "mean")
 
@@ -151,13 +155,35 @@ def _fmm_spline(x: np.ndarray, y: np.ndarray):
     return evaluate
 
 
+def _log2_anchors(means: np.ndarray) -> tuple[float, float]:
+    """The two mean normalised counts at which :func:`vst_local` equals ``log2`` (R: 95 % and 99.9 % quantiles).
+
+    R takes the quantiles over every gene. When more than 95 % of the genes are all-zero, R's lower
+    quantile is 0 and its transformation is NaN; mscseq then takes the quantiles over the genes with
+    a non-zero mean (those R's dispersion fit uses), and, should these still coincide, the smallest
+    and largest non-zero means (or one mean and twice it). Whenever R's anchors are usable they are R's.
+    """
+    h1, h2 = (float(h) for h in np.quantile(means, [0.95, 0.999]))
+    if 0 < h1 < h2:
+        return h1, h2
+    counted = means[means > 0]
+    if counted.size == 0:
+        return 1.0, 2.0
+    h1, h2 = (float(h) for h in np.quantile(counted, [0.95, 0.999]))
+    if 0 < h1 < h2:
+        return h1, h2
+    lo, hi = float(counted.min()), float(counted.max())
+    return (lo, hi) if lo < hi else (hi, 2.0 * hi)
+
+
 def vst_local(norm: np.ndarray, sf: np.ndarray, trend) -> np.ndarray:
     """R's ``getVarianceStabilizedData`` for a non-parametric dispersion trend.
 
     Integrates ``1 / sqrt(trend(q) q² + mean(1/s) q)`` by the trapezoid rule on 999 points evenly
     spaced in ``asinh`` up to the largest normalised count, interpolates the integral with an FMM
     cubic spline in ``asinh(q)``, and scales it so that it equals ``log2`` at the 95 % and 99.9 %
-    quantiles of the genes' mean normalised counts.
+    quantiles of the genes' mean normalised counts (:func:`_log2_anchors`: of the counted genes when
+    more than 95 % are all-zero, where R's result is NaN).
 
     Parameters
     ----------
@@ -180,8 +206,7 @@ def vst_local(norm: np.ndarray, sf: np.ndarray, trend) -> np.ndarray:
     knots = np.arcsinh((xg[1:] + xg[:-1]) / 2.0)
     integral = np.cumsum(np.diff(xg) * (integrand[1:] + integrand[:-1]) / 2.0)
     spline = _fmm_spline(knots, integral)
-    means = norm.mean(axis=0)
-    h1, h2 = np.quantile(means, [0.95, 0.999])
+    h1, h2 = _log2_anchors(norm.mean(axis=0))
     eta = (np.log2(h2) - np.log2(h1)) / (spline(np.arcsinh(h2)) - spline(np.arcsinh(h1)))
     xi = np.log2(h1) - eta * spline(np.arcsinh(h1))
     return eta * spline(np.arcsinh(norm)) + xi

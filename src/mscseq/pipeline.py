@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mscseq.checks import naming_counts
 from mscseq.de.design import Contrast, formula_variables
 from mscseq.options import ComparabilityOptions, DEOptions
 
@@ -280,7 +281,8 @@ def run_de_table(params: CompareParams, out: Path, *, force: bool = False) -> No
     if not to_stdout:
         _refuse_input_as_output(out, adata.uns.get("input", {}).get("files", []))
     validate_design(adata, params)
-    de_step(adata, params)
+    with naming_counts(params):
+        de_step(adata, params)
     (contrast,) = params.contrasts
     res = adata.uns["de"][contrast.name]
     text = tsv_text(res, index_label="gene_id")
@@ -417,7 +419,8 @@ def run_compare(
         check_outdir(outdir, force=force, inputs=inputs)  # the sheet's 'path' files are known now
         adata = collapse_step(adata, params)
         validate_design(adata, params)
-        analyse(adata, params)
+        with naming_counts(params):
+            analyse(adata, params)
         with atomic_folder(out, force=force, inputs=inputs, locked=True) as tmp:
             info = run_info(params, started=started, argv=argv, files=files)
             write_outputs(adata, params, tmp, info=info)

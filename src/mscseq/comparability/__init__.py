@@ -32,6 +32,7 @@ from mscseq.comparability.variance import (
     variance_partition,
 )
 from mscseq.comparability.verdict import Thresholds, decide, rule_text
+from mscseq.de.engine.trend import DispersionTrendError
 from mscseq.de.run import counts_frame
 from mscseq.errors import MscseqError
 from mscseq.options import ComparabilityOptions, with_changes
@@ -291,6 +292,18 @@ def _equivalence(
     floor = options.thresholds.min_informative_genes
     if skip is None and data.n_informative < floor:
         skip = f"only {data.n_informative} informative genes (at least {floor} needed)"
+    if skip is None:
+        try:
+            tables = equivalence.equivalence_tests(
+                counts_frame(adata),
+                data.obs,
+                spec,
+                options,
+                gene_names=adata.var["gene_name"] if "gene_name" in adata.var else None,
+                fit=fit,
+            )
+        except DispersionTrendError as exc:  # data DESeq2 cannot fit (Poisson-like counts)
+            skip = str(exc)
     if skip is not None:
         block = [
             {
@@ -302,14 +315,6 @@ def _equivalence(
             for t in spec.targets
         ]
     else:
-        tables = equivalence.equivalence_tests(
-            counts_frame(adata),
-            data.obs,
-            spec,
-            options,
-            gene_names=adata.var["gene_name"] if "gene_name" in adata.var else None,
-            fit=fit,
-        )
         data.tables["equivalence"] = equivalence.as_frame_order(tables)
         block = []
         for t in spec.targets:

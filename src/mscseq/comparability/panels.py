@@ -18,6 +18,7 @@ import pandas as pd
 
 from mscseq.comparability.similarity import robust_z
 from mscseq.errors import MscseqError, first_names
+from mscseq.io.textfile import NOT_FOUND, file_problem
 
 #: Panels shipped with mscseq (``src/mscseq/panels/<name>.tsv``).
 BUILTIN_PANELS = ("isct_identity", "licensing_potency", "senescence", "proliferation")
@@ -59,17 +60,25 @@ def read_panel(path: str | Path) -> pd.DataFrame:
     Raises
     ------
     MscseqError
-        Unreadable file, missing columns, empty rows or unknown directions, naming the file.
+        Missing or not a regular file (folder, FIFO, device), unreadable file, missing columns,
+        empty rows or unknown directions, naming the file.
 
     """
     p = Path(path)
-    if not p.is_file():
+    problem = file_problem(p)  # os.stat only: a FIFO would block open() for ever
+    if problem == NOT_FOUND:
         msg = f"{p}: --panel file not found; give a TSV with columns gene_id or symbol, panel, direction"
+        raise MscseqError(msg)
+    if problem is not None:
+        msg = f"{p}: --panel {problem}"
         raise MscseqError(msg)
     try:
         df = pd.read_csv(
             p, sep="\t", dtype=str, keep_default_na=False, comment="#", quoting=csv.QUOTE_NONE
         )
+    except OSError as exc:
+        msg = f"{p}: --panel cannot be read ({exc.strerror or exc}); check its permissions"
+        raise MscseqError(msg) from exc
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         msg = f"{p}: cannot read the panel as a tab-separated table ({first})"

@@ -159,14 +159,8 @@ def to_anndata(
 
     Parameters
     ----------
-    table
-        Joined counts.
-    sheet
-        Sample sheet indexed by sample name (see :func:`mscseq.io.sheet.read_sheet`).
-    sheet_path
-        The sheet's path, for messages.
-    required_columns
-        Sheet columns the analysis needs (design variables, group).
+    table, sheet, sheet_path, required_columns
+        As :func:`match_samples`.
 
     Returns
     -------

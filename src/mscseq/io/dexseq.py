@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mscseq.io.parsing import read_fixed_table
+from mscseq.io.parsing import read_fixed_table, split_summary_lines
 from mscseq.io.table import CountTable
 
 WHAT = "a dexseq_count.py file"
@@ -37,10 +37,8 @@ def read_dexseq(path: str | Path, *, sample: str) -> CountTable:
     text, values = read_fixed_table(
         p, columns=["exon_bin", sample], numeric=[1], integer=[1], header=False, what=WHAT
     )
-    ids = text["exon_bin"].to_numpy()
-    special = pd.Series(ids).str.startswith("_").to_numpy()
-    counts = pd.DataFrame(values[~special], index=ids[~special], columns=[sample])
-    qc = pd.DataFrame(
-        [values[special, 0]], index=[sample], columns=[f"dexseq{x}" for x in ids[special]]
+    ids, counts, qc = split_summary_lines(
+        text["exon_bin"].to_numpy(), values, sample=sample, prefix="_", tool="dexseq"
     )
+    counts = pd.DataFrame(counts, index=ids, columns=[sample])
     return CountTable(counts=counts, source=p, format="dexseq", level="exon", qc=qc)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from mscseq.errors import MscseqError
-from mscseq.io.parsing import read_fixed_table
+from mscseq.io.parsing import read_fixed_table, split_summary_lines
 from mscseq.io.table import CountTable
 
 WHAT = "an HTSeq-count file (gene<TAB>count, no header)"
@@ -33,19 +33,15 @@ def read_htseq(path: str | Path, *, sample: str) -> CountTable:
     text, values = read_fixed_table(
         p, columns=["gene_id", sample], numeric=[1], integer=[1], header=False, what=WHAT
     )
-    ids = text["gene_id"].str.strip().to_numpy()
-    special = pd.Series(ids).str.startswith("__").to_numpy()
-    if special.all():
+    ids, counts, qc = split_summary_lines(
+        text["gene_id"].str.strip().to_numpy(), values, sample=sample, prefix="__", tool="htseq"
+    )
+    if ids.size == 0:
         msg = f"{p}: only '__' summary lines, no genes; check that htseq-count ran on the right annotation"
         raise MscseqError(msg)
-    counts = pd.DataFrame(
-        values[~special], index=pd.Index(ids[~special], name="gene_id"), columns=[sample]
+    return CountTable(
+        counts=pd.DataFrame(counts, index=pd.Index(ids, name="gene_id"), columns=[sample]),
+        source=p,
+        format="htseq",
+        qc=qc if qc.shape[1] else None,
     )
-    qc = None
-    if special.any():
-        qc = pd.DataFrame(
-            [values[special, 0]],
-            index=[sample],
-            columns=[f"htseq{name[1:]}" for name in ids[special]],
-        )
-    return CountTable(counts=counts, source=p, format="htseq", qc=qc)

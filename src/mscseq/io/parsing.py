@@ -156,3 +156,37 @@ def read_fixed_table(
         raise err or MscseqError(f"{p}: missing, negative or invalid values in {what}")
     text.columns = [columns[i] for i in text.columns]
     return text, values
+
+
+def split_summary_lines(
+    ids: np.ndarray, values: np.ndarray, *, sample: str, prefix: str, tool: str
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Split a one-sample count file into its feature rows and the counting tool's summary lines.
+
+    HTSeq-count (``__no_feature``, ``__ambiguous``, ...) and DEXSeq (``_empty``, ``_ambiguous``, ...)
+    end their files with lines whose ID starts with ``prefix``; they become the sample's QC.
+
+    Parameters
+    ----------
+    ids
+        Feature IDs, one per line.
+    values
+        ``(lines, 1)`` counts.
+    sample
+        The sample's name (the QC row).
+    prefix
+        What a summary line's ID starts with.
+    tool
+        QC column prefix: ``<tool>_<name without the prefix>`` (``htseq_no_feature``).
+
+    Returns
+    -------
+    tuple
+        Feature IDs, their ``(features, 1)`` counts, and the QC row (no columns when the file has no
+        summary lines).
+
+    """
+    special = pd.Series(ids).str.startswith(prefix).to_numpy()
+    names = [f"{tool}_{name[len(prefix) :]}" for name in ids[special]]
+    qc = pd.DataFrame([values[special, 0]], index=[sample], columns=names)
+    return ids[~special], values[~special], qc

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
 
 from mscseq.errors import MscseqError, first_names
 from mscseq.io.matrix import sniff_delimiter
-from mscseq.io.textfile import ZIP_MAGIC, check_file, read_magic, read_text
+from mscseq.io.textfile import ZIP_MAGIC, check_file, iter_content_lines, read_head, read_magic
 
 #: Cell values that mean "no value" in a column the analysis uses (compared without case and surrounding
 #: spaces): empty, R's and pandas' ``NA``/``NaN``/``<NA>``, spreadsheets' ``N/A``/``#N/A``, databases'
@@ -69,28 +71,55 @@ def check_filled(sheet: pd.DataFrame, columns, *, sheet_path: object = "sample s
             raise MscseqError(msg)
 
 
+def _kept_lines(p: Path) -> list[tuple[int, str]]:
+    """The sheet's lines that ``read_csv`` does not skip, with their line numbers, read as a stream.
+
+    Empty and space-only lines, which ``read_csv`` skips too, are dropped as they are read (a sheet
+    padded with millions of them costs no memory); a line holding a tab stays (with tabs as the
+    delimiter it is a row of empty cells). Before the header, every whitespace-only line is dropped.
+    """
+    read_head(p)  # refuses binary files (HDF5, NUL bytes) before streaming
+    kept: list[tuple[int, str]] = []
+    for number, line in iter_content_lines(p):
+        if line.strip(" ") if kept else line.strip():
+            kept.append((number, line))
+    return kept
+
+
+def _parse_error(p: Path, exc: pd.errors.ParserError, kept: list[tuple[int, str]]) -> MscseqError:
+    """``read_csv``'s error with its line number mapped back to the file's (blank lines were dropped)."""
+    text = str(exc).strip()
+
+    def file_line(m: re.Match) -> str:
+        index = int(m.group(1)) - 1
+        return f"line {kept[index][0]}" if 0 <= index < len(kept) else m.group(0)
+
+    text = re.sub(r"line (\d+)", file_line, text)
+    msg = (
+        f"{p}: cannot parse the sample sheet ({text}); check that every row has as many columns as "
+        "the header"
+    )
+    return MscseqError(msg)
+
+
 def _read_delimited(p: Path, sample_column: str) -> pd.DataFrame:
-    text = read_text(p, what="a sample sheet")
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    if not lines:
+    kept = _kept_lines(p)
+    if not kept:
         msg = f"{p}: the sample sheet is empty; expected a header line with a '{sample_column}' column"
         raise MscseqError(msg)
-    sep = (
-        sniff_delimiter(lines[0], p)
-        if ("\t" in lines[0] or "," in lines[0] or ";" in lines[0])
-        else "\t"
-    )
-    header = next(csv.reader([lines[0]], delimiter=sep))
+    first = kept[0][1]
+    sep = sniff_delimiter(first, p) if ("\t" in first or "," in first or ";" in first) else "\t"
+    header = next(csv.reader([first], delimiter=sep))
     names = [h.strip() for h in header]
-    dup = sorted({h for h in names if names.count(h) > 1})
+    dup = sorted(name for name, n in Counter(names).items() if n > 1)
     if dup:
-        msg = f"{p}, line 1: duplicated column names {first_names(dup)}; give each column its own name"
+        msg = f"{p}, line {kept[0][0]}: duplicated column names {first_names(dup)}; give each column its own name"
         raise MscseqError(msg)
+    text = "\n".join(line for _, line in kept) + "\n"
     try:
         return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False)
     except pd.errors.ParserError as exc:
-        msg = f"{p}: cannot parse the sample sheet ({str(exc).strip()}); check that every row has as many columns as the header"
-        raise MscseqError(msg) from exc
+        raise _parse_error(p, exc, kept) from exc
 
 
 def _read_excel(p: Path, sample_column: str) -> pd.DataFrame:

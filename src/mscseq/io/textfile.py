@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import bz2
+import codecs
 import csv
 import errno
 import gzip
 import io
 import lzma
 import os
+import re
 import stat
 import zlib
 from collections.abc import Iterator
@@ -364,6 +366,68 @@ def iter_lines(path: Path) -> Iterator[str]:
             except UnicodeDecodeError as exc:
                 msg = f"{path}, line {lineno + 1}: not UTF-8 text; save the file as UTF-8"
                 raise MscseqError(msg) from exc
+    except DECOMPRESS_ERRORS as exc:
+        raise truncated_error(path, exc) from exc
+
+
+#: A line's characters (no line ends): what :func:`iter_content_lines` yields.
+_CONTENT = re.compile(r"[^\r\n]+")
+
+
+def _line_ends(text: str) -> int:
+    """Number of line ends (LF, CRLF or CR alone) in ``text``."""
+    return text.count("\n") + text.count("\r") - text.count("\r\n")
+
+
+def iter_content_lines(path: Path, *, block: int = 1 << 20) -> Iterator[tuple[int, str]]:
+    """Yield ``(line number, line)`` for the lines holding a character other than a line end.
+
+    The file is decompressed and decoded in blocks and empty lines are skipped by a regular
+    expression, never one by one in Python, so millions of blank lines cost neither memory nor much
+    time. Line ends may be LF, CRLF or CR alone; numbers are the file's 1-based line numbers.
+
+    Parameters
+    ----------
+    path
+        The file (checked by the caller).
+    block
+        Bytes read at a time.
+
+    Yields
+    ------
+    tuple of (int, str)
+        The line number and the line without its line end.
+
+    Raises
+    ------
+    MscseqError
+        Text that is not UTF-8 (naming the line), or truncated or corrupt compressed data.
+
+    """
+    decoder = codecs.getincrementaldecoder("utf-8-sig")("strict")
+    number, pending = 1, ""  # the line number at the start of ``pending``
+    try:
+        with open_binary(path) as fh:
+            while True:
+                raw = fh.read(block)
+                try:
+                    text = pending + decoder.decode(raw, final=not raw)
+                except UnicodeDecodeError as exc:
+                    line = number + _line_ends(pending) + raw[: exc.start].count(b"\n")
+                    msg = f"{path}, line {line}: not UTF-8 text; save the file as UTF-8 (or it is not a text table)"
+                    raise MscseqError(msg) from exc
+                cut = len(text) if not raw else max(text.rfind("\n"), text.rfind("\r")) + 1
+                if raw and cut == len(text) and text.endswith("\r"):
+                    cut -= 1  # a CR at the end of a block may be the first half of a CRLF
+                done, pending = text[:cut], text[cut:]
+                pos = 0
+                for m in _CONTENT.finditer(done):
+                    number += _line_ends(done[pos : m.start()])
+                    yield number, m.group()
+                    pos = m.end()
+                number += _line_ends(done[pos:])
+                if not raw:
+                    return
     except DECOMPRESS_ERRORS as exc:
         raise truncated_error(path, exc) from exc
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from mscseq.errors import MscseqError
+from mscseq.jsonfile import read_json
 
 #: Files of an output folder the report is rendered from.
 NEEDED = ("mscseq.h5ad", "summary.json", "run_info.json")
@@ -37,20 +37,7 @@ _REBUILD = "re-run 'mscseq compare' to rebuild the folder"
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        msg = f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); {_REBUILD}"
-        raise MscseqError(msg) from None
-    except UnicodeDecodeError:
-        msg = f"{path}: not UTF-8 text, so not written by mscseq; {_REBUILD}"
-        raise MscseqError(msg) from None
-    except RecursionError:
-        msg = f"{path}: JSON nested too deeply, so not written by mscseq; {_REBUILD}"
-        raise MscseqError(msg) from None
-    except OSError as exc:
-        msg = f"{path}: cannot be read ({exc.strerror or type(exc).__name__})"
-        raise MscseqError(msg) from None
+    data = read_json(path, advice=f"; {_REBUILD}")
     if not isinstance(data, dict):
         msg = f"{path}: expected a JSON object"
         raise MscseqError(msg)

@@ -490,6 +490,37 @@ def _nb_terms_log(
     return s + y.shape[0] * r * math.log(r)
 
 
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _cell_eta(xc: np.ndarray, beta: np.ndarray, eta_c: np.ndarray) -> None:  # pragma: no cover
+    """Linear predictor of each distinct design row: ``eta_c[c] = xc[c] · beta``."""
+    for c in range(xc.shape[0]):
+        t = 0.0
+        for i in range(xc.shape[1]):
+            t += xc[c, i] * beta[i]
+        eta_c[c] = t
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _clamped_means(
+    log_sf: np.ndarray,
+    eta_c: np.ndarray,
+    cell: np.ndarray,
+    minmu: float,
+    log_minmu: float,
+    muh: np.ndarray,
+    lmu: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """Means ``exp(log s_j + eta)`` clamped below at ``minmu`` (``muh``) and their logs (``lmu``)."""
+    for j in range(log_sf.size):
+        e = log_sf[j] + eta_c[cell[j]]
+        m = math.exp(e)
+        if m < minmu:
+            m = minmu
+            e = log_minmu
+        muh[j] = m
+        lmu[j] = e
+
+
 @njit(cache=True, nogil=True, error_model="numpy")
 def irls(
     y: np.ndarray,
@@ -543,19 +574,8 @@ def irls(
         for u in range(k):
             const += mult[u] * (lgamma(vals[u] + r) - lgr - lgamma(vals[u] + 1.0))
         bg = beta[gi]
-        for c in range(ncell):
-            t = 0.0
-            for i in range(p):
-                t += xc[c, i] * bg[i]
-            eta_c[c] = t
-        for j in range(n):
-            e = log_sf[j] + eta_c[cell[j]]
-            m = math.exp(e)
-            if m < minmu:
-                m = minmu
-                e = log_minmu
-            muh[j] = m
-            lmu[j] = e
+        _cell_eta(xc, bg, eta_c)
+        _clamped_means(log_sf, eta_c, cell, minmu, log_minmu, muh, lmu)
         dev_old = 0.0
         iters = 0
         for t_it in range(maxit):
@@ -590,19 +610,8 @@ def irls(
             if diverged:
                 iters = maxit
                 break
-            for c in range(ncell):
-                t = 0.0
-                for i in range(p):
-                    t += xc[c, i] * bg[i]
-                eta_c[c] = t
-            for j in range(n):
-                e = log_sf[j] + eta_c[cell[j]]
-                m = math.exp(e)
-                if m < minmu:
-                    m = minmu
-                    e = log_minmu
-                muh[j] = m
-                lmu[j] = e
+            _cell_eta(xc, bg, eta_c)
+            _clamped_means(log_sf, eta_c, cell, minmu, log_minmu, muh, lmu)
             dev = -2.0 * (const + _nb_terms_log(yg, muh, lmu, r))
             conv = abs(dev - dev_old) / (abs(dev) + 0.1)
             if np.isnan(conv):
@@ -650,11 +659,7 @@ def irls(
                 m = muh[j]
                 out_hat[gi, j] = m / (1.0 + a * m) * eta_c[cell[j]]
         # unclamped means and the log-likelihood at them
-        for c in range(ncell):
-            t = 0.0
-            for i in range(p):
-                t += xc[c, i] * bg[i]
-            eta_c[c] = t
+        _cell_eta(xc, bg, eta_c)
         for j in range(n):
             out_mu[gi, j] = math.exp(log_sf[j] + eta_c[cell[j]])
         out_ll[gi] = const + _nb_terms(yg, out_mu[gi], r)

@@ -126,6 +126,7 @@ def locfit_1d(
     degree: int = 2,
     cut: float = 0.8,
     max_vertices: int = 10_000,
+    max_depth: int = 64,
 ) -> LocfitTree:
     """Fit ``locfit(y ~ x, weights = weights)`` with locfit's default adaptive-tree evaluation.
 
@@ -143,6 +144,9 @@ def locfit_1d(
         Cell refinement parameter of the tree (``rbox(cut=)``).
     max_vertices
         Guard on the number of fit points.
+    max_depth
+        Guard on how often a cell is halved (a cell halved 64 times is below the resolution of
+        the data range).
 
     Returns
     -------
@@ -152,7 +156,8 @@ def locfit_1d(
     Raises
     ------
     ValueError
-        When ``x`` is empty or the inputs differ in length.
+        When ``x`` is empty or the inputs differ in length, or the tree does not stop growing
+        (fewer than 3 distinct points: the bandwidth is 0 at each of them).
 
     """
     x = np.asarray(x, dtype=float)
@@ -176,7 +181,7 @@ def locfit_1d(
             fits[at] = (h, val, slope)
         return fits[at]
 
-    def grow(a: float, b: float) -> None:
+    def grow(a: float, b: float, depth: int = 0) -> None:
         ha, hb = vertex(a)[0], vertex(b)[0]
         positive = [h for h in (ha, hb) if h > 0]
         if positive:
@@ -184,10 +189,16 @@ def locfit_1d(
         else:
             score = 2.0 * (b - a) / span if span > 0 else 0.0
         if score > cut:
+            if depth >= max_depth:
+                # bandwidths shrinking with the cell (k = 1: zero at every data point) never stop it
+                msg = (
+                    f"locfit_1d: cells split more than {max_depth} times; too few points ({x.size})"
+                )
+                raise ValueError(msg)
             mid = (a + b) / 2.0
             vertex(mid)
-            grow(a, mid)
-            grow(mid, b)
+            grow(a, mid, depth + 1)
+            grow(mid, b, depth + 1)
 
     vertex(lo)
     if span > 0:

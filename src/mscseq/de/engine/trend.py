@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import polygamma
 
+from mscseq.errors import MscseqError
+
 from ._rsim_tables import simulated_counts
 from ._rstats import mad
 from .likelihood import MIN_DISP
@@ -22,6 +24,22 @@ from .likelihood import MIN_DISP
 
 class TrendFitError(RuntimeError):
     """The parametric trend could not be fitted (R falls back to a local fit)."""
+
+
+class DispersionTrendError(MscseqError, ValueError):
+    """No dispersion trend can be fitted on these data (R's ``DESeq`` stops there too).
+
+    A problem of the user's data, so a :class:`~mscseq.errors.MscseqError` (exit 2; the pipeline puts
+    the counts file in front of the message), and a ``ValueError`` for the blind VST, which uses the
+    mean dispersion instead (:func:`mscseq.normalize.blind_dispersion_trend`).
+    """
+
+
+#: What a user can do when the dispersion trend cannot be fitted (R's advice, in mscseq's terms).
+_TREND_ADVICE = (
+    "differential expression needs biological replicates whose counts vary more than Poisson noise "
+    "(not technical replicates or simulated Poisson counts) and a whole-transcriptome count matrix"
+)
 
 
 def _gamma_dev(y: np.ndarray, mu: np.ndarray) -> float:
@@ -191,17 +209,19 @@ def fit_trend(base_mean: np.ndarray, disp_gene: np.ndarray, fit_type: str = "par
 
     Raises
     ------
-    ValueError
-        When all gene-wise estimates are near the minimum (R stops there too).
+    DispersionTrendError
+        When all gene-wise estimates are near the minimum (R stops there too), or when the local
+        fit cannot be built on the few genes left.
 
     """
     use = disp_gene > 100 * MIN_DISP
     if not use.any():
         msg = (
-            "all gene-wise dispersion estimates are within 2 orders of magnitude from the "
-            "minimum value; the dispersion trend cannot be fitted"
+            f"the gene-wise dispersion estimates of all {disp_gene.size} gene(s) are within 2 orders "
+            "of magnitude of the minimum, so the dispersion trend cannot be fitted (R's DESeq2 stops "
+            f"here too): {_TREND_ADVICE}"
         )
-        raise ValueError(msg)
+        raise DispersionTrendError(msg)
     if fit_type == "parametric":
         try:
             c = parametric_trend(base_mean[use], disp_gene[use])
@@ -209,7 +229,14 @@ def fit_trend(base_mean: np.ndarray, disp_gene: np.ndarray, fit_type: str = "par
         except (TrendFitError, np.linalg.LinAlgError):
             fit_type = "local"
     if fit_type == "local":
-        return Trend("local", None, local_trend(base_mean[use], disp_gene[use]))
+        try:
+            return Trend("local", None, local_trend(base_mean[use], disp_gene[use]))
+        except ValueError:
+            msg = (
+                f"the local dispersion trend cannot be fitted on the {int(use.sum())} gene(s) whose "
+                f"dispersion is above the minimum: {_TREND_ADVICE}"
+            )
+            raise DispersionTrendError(msg) from None
     if fit_type == "mean":
         sel = disp_gene > 10 * MIN_DISP
         v = np.sort(disp_gene[sel])
