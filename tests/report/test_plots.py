@@ -207,6 +207,17 @@ def test_ma_figure_axes(de_table):
     assert pts == int((de_table["baseMean"] > 0).sum())
 
 
+def test_ma_plot_draws_shrunken_fold_changes_when_present(de_table):
+    de = de_table.copy()
+    de["log2FoldChange_shrunk"] = de["log2FoldChange"] / 2
+    pts = plots.ma_points(de, alpha=0.1, target="B", reference="A")
+    assert pts.ytitle == "shrunken log2 fold change (B / A)"
+    keep = np.isfinite(np.log10(de["baseMean"].where(de["baseMean"] > 0)))
+    keep &= np.isfinite(de["log2FoldChange"])
+    assert np.allclose(pts.y, de.loc[keep, "log2FoldChange_shrunk"])
+    assert np.allclose(pts.lfc, de.loc[keep, "log2FoldChange"])  # hover keeps the test's value
+
+
 def test_raster_layer_covers_the_range():
     layer = plots.raster_layer(
         np.array([0.0, 1.0]), np.array([0.0, 2.0]), ["#000", "#f00"], xrange=(-1, 2), yrange=(0, 3)

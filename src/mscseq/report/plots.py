@@ -822,15 +822,20 @@ def ma_figure(
 def ma_points(
     de: pd.DataFrame, *, alpha: float, target: str, reference: str, n_labels: int = 8
 ) -> DEPoints:
-    """The MA plot's genes: log2 fold change against log10 mean normalised count."""
+    """The MA plot's genes: log2 fold change against log10 mean normalised count.
+
+    With ``--shrink`` the y axis is the shrunken log2 fold change (``log2FoldChange_shrunk``), as R's
+    ``plotMA`` of ``lfcShrink`` results; colours and hover keep the test's own values.
+    """
     bm = de["baseMean"].to_numpy(float)
     with np.errstate(divide="ignore"):
         x = np.where(bm > 0, np.log10(bm), np.nan)
-    y = de["log2FoldChange"].to_numpy(float)
+    shrunk = "log2FoldChange_shrunk" in de
+    y = de["log2FoldChange_shrunk" if shrunk else "log2FoldChange"].to_numpy(float)
+    ytitle = f"{'shrunken ' if shrunk else ''}log2 fold change ({target} / {reference})"
     return de_points(
         de, x, y, alpha=alpha, target=target, reference=reference,
-        xtitle="log10 mean of normalised counts", ytitle=f"log2 fold change ({target} / {reference})",
-        n_labels=n_labels,
+        xtitle="log10 mean of normalised counts", ytitle=ytitle, n_labels=n_labels,
     )  # fmt: skip
 
 
