@@ -287,3 +287,18 @@ def test_diverging_heatmap_is_centred():
     hm = fig["data"][0]
     assert hm["zmin"] == -2.0 and hm["zmax"] == 2.0 and hm["zmid"] == 0
     assert hm["y"] == ["g&lt;1&gt;"] and hm["texttemplate"]
+
+
+def test_top_genes_table_shows_shrunken_fold_changes_when_present(de_table):
+    from mscseq.report.sections import de as de_section
+
+    plain = de_table.sort_values("padj")
+    assert de_section._header(plain) == de_section.HEADER
+    assert len(de_section._top_rows(plain, 5)[0]) == len(de_section.HEADER)
+    shrunk = plain.assign(log2FoldChange_shrunk=plain["log2FoldChange"] / 4)
+    header = de_section._header(shrunk)
+    rows = de_section._top_rows(shrunk, 5)
+    i = header.index(de_section.SHRUNK_HEADER)
+    assert header[i - 1] == "log2 FC" and all(len(r) == len(header) for r in rows)
+    expected = shrunk["log2FoldChange_shrunk"].head(5).to_numpy()
+    assert np.allclose([r[i]["v"] for r in rows], expected)

@@ -28,12 +28,26 @@ def table_rows(n_contrasts: int) -> int:
 HEADER = ["gene", "gene ID", "mean count", "log2 FC", "lfcSE", "p-value", "padj"]
 
 
+#: Column added after "log2 FC" when the run shrank fold changes (``--shrink``).
+SHRUNK_HEADER = "shrunken log2 FC"
+
+
+def _header(df: pd.DataFrame) -> list[str]:
+    """The top-genes table's columns: the shrunken fold change after the test's own when present."""
+    if "log2FoldChange_shrunk" not in df:
+        return HEADER
+    i = HEADER.index("log2 FC") + 1
+    return [*HEADER[:i], SHRUNK_HEADER, *HEADER[i:]]
+
+
 def _top_rows(df: pd.DataFrame, n: int) -> list[list[dict[str, Any]]]:
-    """The first ``n`` genes of a results table (sorted by padj) as table cells."""
+    """The first ``n`` genes of a results table (sorted by padj) as table cells (see :func:`_header`)."""
     head = df.head(n)
     names = head.get("gene_name", pd.Series([""] * len(head))).fillna("")
-    return [
-        [
+    shrunk = head["log2FoldChange_shrunk"] if "log2FoldChange_shrunk" in head else None
+    rows = []
+    for k, (gid, g_name, r) in enumerate(zip(head.index, names, head.itertuples(), strict=True)):
+        row = [
             cell(str(g_name) if str(g_name) else str(gid)),
             cell(str(gid)),
             cell(float(r.baseMean)),
@@ -42,8 +56,10 @@ def _top_rows(df: pd.DataFrame, n: int) -> list[list[dict[str, Any]]]:
             cell(float(r.pvalue)),
             cell(float(r.padj)),
         ]
-        for gid, g_name, r in zip(head.index, names, head.itertuples(), strict=True)
-    ]
+        if shrunk is not None:
+            row.insert(4, cell(float(shrunk.iloc[k])))
+        rows.append(row)
+    return rows
 
 
 def _n_static(fig: dict[str, Any]) -> int:
@@ -79,7 +95,7 @@ def section(adata, summary: Mapping[str, Any], figs: Figures) -> list[dict[str, 
                 "static": bool(ma["layout"].get("meta", {}).get("static")),
                 "n_interactive": ma["layout"].get("meta", {}).get("n_interactive"),
                 "n_static": _n_static(ma),
-                "header": HEADER,
+                "header": _header(df),
                 "rows": rows,
                 "n_rows": len(rows),
                 "file": f"tables/de_{name}.tsv",
