@@ -10,8 +10,8 @@ exit 2), the inputs on which nothing can be computed:
 * more permutations than :data:`~mscseq.comparability.permanova.MAX_PERMUTATIONS`.
 
 Data that can be computed on but are too thin for a verdict (fewer than
-:attr:`~mscseq.comparability.verdict.Thresholds.min_informative_genes` informative genes, see
-:func:`informative_genes_mask`) run to the end with the verdict ``inconclusive``.
+:data:`mscseq.comparability.MIN_TIER2_GENES` genes in the fixed Tier-2 gene set) run to the end with
+the verdict ``inconclusive``.
 """
 
 from __future__ import annotations

@@ -306,7 +306,8 @@ GroupOpt = Annotated[
     typer.Option(
         "--group",
         metavar="COLUMN",
-        help="Sheet column whose levels are tested for equivalence (cohorts, sites, lots, ...).",
+        help="Sheet column whose levels are compared (processes, sites, cohorts, ...); without it, the "
+        "single-group question: do all products share one profile?",
         show_default=False,
     ),
 ]
@@ -325,17 +326,48 @@ ReferenceOpt = Annotated[
     typer.Option(
         "--reference",
         metavar="LEVEL",
-        help="Reference level of --group (default: the level with the most products).",
+        help="Reference level of --group (default: the protocol's; without one, two levels are compared "
+        "symmetrically and more than two pair by pair).",
         show_default=False,
     ),
 ]
 MarginOpt = Annotated[
-    float,
+    float | None,
     typer.Option(
         "--margin",
         metavar="LOG2FC",
         min=0.0,
-        help="Equivalence margin: |log2 fold change| (1.0 = two-fold).",
+        help="Gene margin of Tier 2, |log2 fold change|; overrides the protocol's (default 1.0 = two-fold).",
+        show_default=False,
+    ),
+]
+ProtocolOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--protocol",
+        metavar="FILE",
+        help="Comparability protocol (YAML): margins, tiers, panels, thresholds, reference; recorded with its "
+        "checksum (default: the shipped protocol, see docs/protocol.md).",
+        show_default=False,
+    ),
+]
+BatchOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--batch",
+        metavar="COLUMN",
+        help="Sequencing-batch column: adjusted for when batches bridge the groups; a group aliased with batch "
+        "is never comparable.",
+        show_default=False,
+    ),
+]
+PairOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--pair",
+        metavar="COLUMN",
+        help="Pairing column for split-source designs (the same donor through both processes): paired tests.",
+        show_default=False,
     ),
 ]
 PanelOpt = Annotated[
@@ -428,7 +460,10 @@ _in_panel(
     GroupOpt,
     ReferenceOpt,
     ProductOpt,
+    ProtocolOpt,
     MarginOpt,
+    BatchOpt,
+    PairOpt,
     PanelOpt,
     PermutationsOpt,
     SeedOpt,
@@ -562,6 +597,9 @@ def compare(
     reference: ReferenceOpt = ComparabilityOptions.reference,
     product: ProductOpt = None,
     margin: MarginOpt = ComparabilityOptions.margin,
+    protocol: ProtocolOpt = None,
+    batch: BatchOpt = ComparabilityOptions.batch,
+    pair: PairOpt = ComparabilityOptions.pair,
     panel: PanelOpt = None,
     permutations: PermutationsOpt = ComparabilityOptions.permutations,
     seed: SeedOpt = ComparabilityOptions.seed,

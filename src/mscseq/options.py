@@ -11,12 +11,11 @@ This module imports nothing heavy: the CLI reads it to show its defaults in ``--
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
-    from mscseq.comparability.verdict import Thresholds
     from mscseq.de.design import Contrast
 
 __all__ = ["ComparabilityOptions", "DEOptions", "with_changes"]
@@ -76,62 +75,57 @@ class DEOptions:
         object.__setattr__(self, "alt_hypothesis", self.alt_hypothesis or "greaterAbs")
 
 
-def _default_thresholds() -> Thresholds:
-    from mscseq.comparability.verdict import DEFAULT_THRESHOLDS
-
-    return DEFAULT_THRESHOLDS
-
-
 @dataclass(frozen=True)
 class ComparabilityOptions:
     """How the products are compared (the comparability options of ``mscseq compare``).
 
+    The margins, tiers and thresholds of the verdict are the comparability *protocol*
+    (:class:`mscseq.comparability.protocol.Protocol`), written before the data are seen; these options
+    say which protocol, which columns, and the run's seed.
+
     Attributes
     ----------
     group
-        Sheet column whose levels are compared (``--group``); ``None`` compares products only.
+        Sheet column whose levels are compared (``--group``); ``None`` asks the single-group question.
     reference
-        Reference level of ``group`` (``--reference``; ``None``: the level with the most products).
+        Reference level of ``group`` (``--reference``; overrides the protocol's). Without one, two levels
+        are compared symmetrically and more than two level by level.
+    protocol
+        Comparability protocol YAML (``--protocol``; ``None``: the shipped default protocol).
     margin
-        Equivalence margin, |log2 fold change| (``--margin``).
-    alpha
-        FDR level of the equivalence and beyond-margin tests (``--alpha``, shared with DE).
+        Gene margin, |log2 fold change| (``--margin``; ``None``: the protocol's, 1.0 by default).
+    batch
+        Sequencing-batch column (``--batch``): adjusted for when it bridges the groups, and no
+        ``comparable`` when it is aliased with them.
+    pair
+        Pairing column (``--pair``): the same donor through both processes (paired tests).
     panels
         Extra panel TSV files (``--panel``); lists are stored as tuples.
     permutations
-        Permutations of PERMANOVA and PERMDISP (``--permutations``).
+        Permutations of PERMANOVA and PERMDISP (``--permutations``; descriptive only).
     seed
-        Seed of the permutations (``--seed``).
-    engine
-        DESeq2 engine of the equivalence tests (``--engine``, shared with DE).
-    threads
-        Worker threads (``--threads``).
+        Seed of the permutations and bootstraps (``--seed``).
     design
-        The run's design; the equivalence tests use it when it contains ``group`` (else ``~ <group>``).
+        The run's design (its variables are the variance partition's fixed effects).
     donor
         Donor column (``None``: found by name, see :data:`mscseq.comparability.variance.DONOR_COLUMNS`).
-    thresholds
-        Thresholds of the decision rule (:class:`mscseq.comparability.verdict.Thresholds`).
-    size_factors, fit_type
-        Size-factor type and dispersion trend of the equivalence fits (``--size-factors``,
-        ``--fit-type``, shared with DE).
+    descriptive
+        Run the descriptive Tier 3 (similarity, PERMANOVA/PERMDISP, variance partition); never in the rule.
 
     """
 
     group: str | None = None
     reference: str | None = None
-    margin: float = 1.0
-    alpha: float = DEOptions.alpha
+    protocol: str | Path | None = None
+    margin: float | None = None
+    batch: str | None = None
+    pair: str | None = None
     panels: tuple[str | Path, ...] = ()
     permutations: int = 999
     seed: int = 20240601
-    engine: str = DEOptions.engine
-    threads: int = DEOptions.threads
     design: str | None = None
     donor: str | None = None
-    thresholds: Thresholds = field(default_factory=_default_thresholds)
-    size_factors: str = DEOptions.size_factors
-    fit_type: str = DEOptions.fit_type
+    descriptive: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "panels", tuple(self.panels))

@@ -701,8 +701,10 @@ def write_tables(adata, tables: Path) -> list[str]:
     for key in ("products", "panel_scores"):
         if key in comp:
             put(f"{key}.tsv", comp[key], "sample")
-    for name, res in comp.get("equivalence", {}).items():
-        put(f"equivalence_{name}.tsv", res, "gene_id")
+    if "tier1" in comp and len(comp["tier1"]):
+        put("tier1.tsv", comp["tier1"].set_index("comparison"), "comparison")
+    for name, res in comp.get("tier2_genes", {}).items():
+        put(f"tier2_{name}.tsv", res, "gene_id")
     if "variance_partition" in comp:
         put("variance_partition.tsv", comp["variance_partition"], "gene_id")
     if "products" in adata.uns:  # --product: QC of each library before summing

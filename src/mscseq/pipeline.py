@@ -49,7 +49,7 @@ class CompareParams:
     report: bool = True
     group: str | None = ComparabilityOptions.group
     reference: str | None = ComparabilityOptions.reference
-    margin: float = ComparabilityOptions.margin
+    margin: float | None = ComparabilityOptions.margin
     panels: list[Path] = field(default_factory=list)
     permutations: int = ComparabilityOptions.permutations
     seed: int = ComparabilityOptions.seed
@@ -60,6 +60,9 @@ class CompareParams:
     shrink: str | None = DEOptions.shrink
     contrasts_file: Path | None = None
     product: str | None = None
+    protocol: Path | None = ComparabilityOptions.protocol
+    batch: str | None = ComparabilityOptions.batch
+    pair: str | None = ComparabilityOptions.pair
 
     def de_options(self) -> DEOptions:
         """The options of the differential expression step."""
@@ -79,20 +82,18 @@ class CompareParams:
         )
 
     def comparability_options(self) -> ComparabilityOptions:
-        """The options of the comparability step (the DE step's design, engine, threads and alpha)."""
+        """The options of the comparability step."""
         return ComparabilityOptions(
             group=self.group,
             reference=self.reference,
+            protocol=self.protocol,
             margin=self.margin,
-            alpha=self.alpha,
+            batch=self.batch,
+            pair=self.pair,
             panels=tuple(self.panels),
             permutations=self.permutations,
             seed=self.seed,
-            engine=self.engine,
-            threads=self.threads,
             design=self.design,
-            size_factors=self.size_factors,
-            fit_type=self.fit_type,
         )
 
     def required_columns(self) -> list[str]:
@@ -113,8 +114,9 @@ class CompareParams:
             cols.extend(v for v in extra if v not in cols)
         if self.group and self.group not in cols:
             cols.append(self.group)
-        if self.product and self.product not in cols:
-            cols.append(self.product)
+        for extra in (self.batch, self.pair, self.product):
+            if extra and extra not in cols:
+                cols.append(extra)
         return cols
 
     def product_constant_columns(self) -> list[str]:
@@ -130,6 +132,7 @@ class CompareParams:
         d["contrasts"] = [c.text for c in self.contrasts if c.label is None]
         d["panels"] = [str(p) for p in self.panels]
         d["contrasts_file"] = str(self.contrasts_file) if self.contrasts_file else None
+        d["protocol"] = str(self.protocol) if self.protocol else None
         return d
 
 
@@ -219,11 +222,11 @@ def analyse(adata, params: CompareParams) -> None:
     normalize(adata, size_factor_type=params.size_factors, fit_type=params.fit_type)
     log.info("PCA, correlations, clustering")
     explore(adata)
-    fit = de_step(adata, params)
+    de_step(adata, params)
     log.info(
         "comparability%s", f" of {params.group} levels" if params.group else " of the products"
     )
-    run_comparability(adata, params.comparability_options(), fit=fit)
+    run_comparability(adata, params.comparability_options())
 
 
 def de_step(adata, params: CompareParams):
@@ -335,6 +338,7 @@ def run_info(
 
     seen: dict[str, Path] = {}
     sheet = [params.contrasts_file] if getattr(params, "contrasts_file", None) else []
+    sheet += [params.protocol] if getattr(params, "protocol", None) else []
     for p in [*params.counts, params.samples, *files, *getattr(params, "panels", []), *sheet]:
         key = os.path.realpath(p)
         if key not in seen and Path(p).is_file():
@@ -411,6 +415,7 @@ def run_compare(
     inputs = [*params.counts, params.samples, *params.panels]
     inputs += [params.tx2gene] if params.tx2gene else []
     inputs += [params.contrasts_file] if params.contrasts_file else []
+    inputs += [params.protocol] if params.protocol else []
     # before any work: refusals, writability, and the folder's lock (a second run stops here)
     with reserved_folder(outdir, force=force, inputs=inputs) as out:
         adata = load(params)
@@ -423,6 +428,7 @@ def run_compare(
             analyse(adata, params)
         with atomic_folder(out, force=force, inputs=inputs, locked=True) as tmp:
             info = run_info(params, started=started, argv=argv, files=files)
+            info["protocol"] = adata.uns.get("comparability", {}).get("protocol")
             write_outputs(adata, params, tmp, info=info)
     log.info("wrote %s", outdir)
     verdict = adata.uns.get("comparability", {}).get("verdict")

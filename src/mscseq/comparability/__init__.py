@@ -1,27 +1,38 @@
 """Comparability: do the products share a transcriptomic profile, and where do they differ?
 
-:func:`run_comparability` runs every step on an analysed AnnData (after ``normalize`` and ``explore``),
-writes the ``summary.json`` block to ``adata.uns["comparability"]`` (plain JSON) and the tables to
-``adata.uns["comparability_tables"]``. The block's structure is documented in ``docs/comparability.md``.
+:func:`run_comparability` runs every step on an AnnData of products (after ``normalize``), writes the
+``summary.json`` block to ``adata.uns["comparability"]`` (plain JSON) and the tables to
+``adata.uns["comparability_tables"]``. The steps, each in its own module:
+
+- the protocol (:mod:`~mscseq.comparability.protocol`): margins, tiers, thresholds, written in advance;
+- the fixed gene sets (:mod:`~mscseq.comparability.genesets`): chosen without group labels;
+- Tier 1 (:mod:`~mscseq.comparability.tier1`): equivalence tests of the critical quality attributes;
+- Tier 2 (:mod:`~mscseq.comparability.tier2`): the fraction of genes beyond the gene margin;
+- each product against its peers (:mod:`~mscseq.comparability.deviation`);
+- the single-group question (:mod:`~mscseq.comparability.single`);
+- confounders (:mod:`~mscseq.comparability.confounders`, :mod:`~mscseq.comparability.sex`);
+- the rule (:mod:`~mscseq.comparability.rule`);
+- descriptive Tier 3, never in the rule: similarity, PERMANOVA/PERMDISP, variance partition.
+
+The block's structure is documented in ``docs/comparability.md``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mscseq.checks import informative_genes_mask
-from mscseq.comparability import equivalence, panels
+from mscseq.comparability import equivalence, panels, rule
 from mscseq.comparability import permanova as permutation_tests
 from mscseq.comparability.equivalence import GroupSpec
 from mscseq.comparability.similarity import (
     MAD_Z,
-    MIN_PRODUCTS,
-    MIN_RATIO,
     informative_genes,
     product_similarity,
     two_clusters,
@@ -31,21 +42,17 @@ from mscseq.comparability.variance import (
     summarize_partition,
     variance_partition,
 )
-from mscseq.comparability.verdict import Thresholds, decide, rule_text
-from mscseq.de.engine.trend import DispersionTrendError
-from mscseq.de.run import counts_frame
 from mscseq.errors import MscseqError
 from mscseq.options import ComparabilityOptions, with_changes
 
-if TYPE_CHECKING:
-    from mscseq.de.model import Fit
-
 log = logging.getLogger(__name__)
 
-#: Default seed of the permutation tests (:attr:`ComparabilityOptions.seed`).
+#: Default seed of the permutation tests and bootstraps (:attr:`ComparabilityOptions.seed`).
 DEFAULT_SEED = ComparabilityOptions.seed
 #: Libraries below this median size are called "low depth" in the caveats.
 LOW_DEPTH = 1_000_000
+#: Tier 2 needs at least this many genes in its fixed set (fractions of fewer genes are too coarse).
+MIN_TIER2_GENES = 100
 
 CAVEAT_RNA = (
     "RNA cannot reproduce flow-cytometry release criteria (ISCT: ≥ 95 % of cells CD73+/CD90+/CD105+, ≤ 2 % "
@@ -53,129 +60,151 @@ CAVEAT_RNA = (
     "product, hints to follow up, not release results"
 )
 CAVEAT_PERMANOVA = (
-    "a non-significant PERMANOVA is never evidence of sameness: it is not part of the rule, which needs genes "
-    "shown equivalent"
+    "PERMANOVA and PERMDISP are descriptive: a non-significant PERMANOVA is never evidence of sameness, and "
+    "neither enters the verdict"
 )
 CAVEAT_ONE_PER_DONOR = (
     "one product per donor: donor-to-donor variation and technical noise cannot be separated; similarity "
     "measures both together"
 )
 
-__all__ = ["DEFAULT_SEED", "ComparabilityOptions", "Thresholds", "run_comparability"]
+__all__ = ["DEFAULT_SEED", "ComparabilityOptions", "run_comparability"]
 
 
 def _check_options(options: ComparabilityOptions) -> None:
-    from mscseq.de.run import ENGINES
-
-    margin, alpha, permutations = options.margin, options.alpha, options.permutations
-    if not np.isfinite(margin) or margin <= 0:
-        msg = f"--margin {margin}: the equivalence margin is a positive log2 fold change, e.g. 1.0 (two-fold)"
-        raise MscseqError(msg)
-    if not 0 < alpha < 1:
-        msg = f"--alpha {alpha}: the FDR level must be between 0 and 1"
+    margin, permutations = options.margin, options.permutations
+    if margin is not None and (not np.isfinite(margin) or margin <= 0):
+        msg = f"--margin {margin}: the gene margin is a positive log2 fold change, e.g. 1.0 (two-fold)"
         raise MscseqError(msg)
     if permutations < 0:
         msg = f"--permutations {permutations}: must be 0 or more"
         raise MscseqError(msg)
-    if options.engine not in ENGINES:
-        msg = f"--engine {options.engine!r}: expected one of {', '.join(ENGINES)}"
-        raise MscseqError(msg)
 
 
-def _ensure_analysed(adata) -> None:
+def _ensure_analysed(adata, *, explore: bool = True) -> None:
     if "vst" not in adata.layers:
         from mscseq.normalize import normalize
 
         normalize(adata)
+    if not explore:
+        return
     linkage = np.asarray(adata.uns.get("clustering", {}).get("linkage", np.zeros((0, 4))))
     stale = len(linkage) != max(adata.n_obs - 1, 0) or "pearson" not in adata.obsp
     if adata.n_obs >= 2 and ("X_pca" not in adata.obsm or stale):
-        from mscseq.explore import explore
+        from mscseq.explore import explore as run_explore
 
-        explore(adata)
+        run_explore(adata)
 
 
 @dataclass
 class _Products:
-    """What the steps read: the products' data, their groups and donors, and what the steps collect."""
+    """What the steps read: the products' data, labels, gene sets, and what the steps collect."""
 
     samples: list[str]
     obs: pd.DataFrame
+    counts: np.ndarray
     vst: np.ndarray
     norm: np.ndarray
     base_mean: np.ndarray
-    informative: np.ndarray  # indices of the informative genes (similarity.informative_genes)
-    n_informative: int  # genes the verdict's floor counts (checks.informative_genes_mask)
+    informative: (
+        np.ndarray
+    )  # indices of the descriptive steps' genes (similarity.informative_genes)
+    n_informative: int  # checks.informative_genes_mask
     spec: GroupSpec | None
-    labels: list[str] | None
+    labels: np.ndarray | None
     donor_col: str | None
+    gene_ids: list[str]
+    gene_names: list[str]
+    batch: np.ndarray | None
+    pair: np.ndarray | None
+    tier2_genes: np.ndarray
+    spread_genes: np.ndarray
+    reference_declared: bool
+    pair_column: str | None = None
+    score_genes: dict[str, int] = field(default_factory=dict)
+    deviation: pd.DataFrame | None = None
+    matched: pd.DataFrame | None = None
+    flags: dict[str, list[str]] = field(default_factory=dict)
+    sex: pd.DataFrame | None = None
     caveats: list[str] = field(default_factory=list)
     tables: dict[str, Any] = field(default_factory=dict)
 
 
 def run_comparability(
-    adata, options: ComparabilityOptions | None = None, *, fit: Fit | None = None, **changes: Any
+    adata, options: ComparabilityOptions | None = None, **changes: Any
 ) -> dict[str, Any]:
-    """Run every comparability step and decide the verdict.
+    """Run every comparability step and decide the verdicts (per product and for the set).
 
     Parameters
     ----------
     adata
-        AnnData with raw counts in ``X`` and the sheet in ``obs`` (normalised and explored here if needed).
+        AnnData of *products* (libraries already summed by ``--product``) with raw counts in ``X`` and the
+        sheet in ``obs`` (normalised here if needed).
     options
-        Group, reference, margin, panels, permutations, seed, engine, design, thresholds
+        Group, reference, batch, pair, protocol, panels, permutations, seed
         (:class:`~mscseq.options.ComparabilityOptions`; default: its defaults).
-    fit
-        The differential expression step's fit (return value of :func:`mscseq.de.run.run_de`); the
-        equivalence tests reuse it when their model is the same, else they fit their own.
     **changes
         Fields of :class:`~mscseq.options.ComparabilityOptions` to change, e.g.
-        ``run_comparability(adata, group="cohort", design="~ cohort")``.
+        ``run_comparability(adata, group="cohort", protocol="protocol.yaml")``.
 
     Returns
     -------
     dict
-        The ``comparability`` block (plain JSON), also stored in ``adata.uns["comparability"]``.
+        The ``comparability`` block (plain JSON), also stored in ``adata.uns["comparability"]``; its
+        structure is documented in ``docs/comparability.md``.
 
     """
     from mscseq.outputs import to_jsonable
 
     options = with_changes(options, ComparabilityOptions, changes)
     _check_options(options)
-    _ensure_analysed(adata)
-    data = _products(adata, options)
-    similarity, clusters = _similarity(adata, data, options)
+    protocol, record = _protocol(options)
+    _ensure_analysed(adata, explore=options.descriptive)
+    data = _products(adata, options, protocol)
+    scores = _tier1_scores(adata, data, protocol, options)
+    products = _product_statuses(data, scores, protocol)
+    confounders = _confounders(data)
+    if data.labels is not None:
+        comparisons = _comparisons(data, scores, protocol, products, confounders, options)
+        outcome = rule.set_verdict([(c["verdict"], c["reasons"]) for c in comparisons], products)
+        single = None
+    else:
+        comparisons = []
+        single = _single_group(data, scores, protocol, options)
+        outcome = rule.single_group_verdict(single, products)
+    verdict, reasons = outcome
+    sensitivity = _sensitivity(adata, data, scores, protocol, products, confounders, options)
+    block: dict[str, Any] = {
+        "verdict": verdict,
+        "question": "groups" if data.labels is not None else "single_group",
+        "reasons": reasons,
+        "rule": rule.rule_text(protocol),
+        "protocol": record,
+        "comparisons": comparisons,
+        "single_group": single,
+        "products": products,
+        "sensitivity": sensitivity,
+        "confounders": confounders,
+        "settle": _settle(comparisons, single, products, protocol, data),
+    }
+    descriptive = _descriptive(adata, data, options) if options.descriptive else {}
     panels_block, quality_range = _panels(adata, data, options)
-    equivalence, eq_design = _equivalence(adata, data, options, fit)
-    permanova_block, permdisp_block = _permutation_tests(data, options)
-    variance_block = _variance_partition(adata, data, options)
-    metrics = _metrics(data, similarity, equivalence, options)
-    verdict, reasons = decide(metrics, options.thresholds)
     _replicate_caveat(adata, data, options)
     _depth_and_rna_caveats(adata, data)
-    data.tables["products"] = _products_table(data, similarity, panels_block["flags"])
-    block = {
-        "verdict": verdict,
-        "rule": rule_text(
-            options.thresholds,
-            margin=options.margin,
-            alpha=options.alpha,
-            mad_z=MAD_Z,
-            min_ratio=MIN_RATIO,
-        ),
-        "reasons": reasons,
-        "metrics": metrics,
-        "products": _products_list(data, similarity, panels_block["flags"]),
-        "caveats": data.caveats,
-        "similarity": _similarity_block(data, similarity, clusters),
-        "equivalence": equivalence,
-        "permanova": permanova_block,
-        "permdisp": permdisp_block,
-        "variance_partition": variance_block,
-        "quality_range": quality_range,
-        "panels": panels_block,
-        "settings": _settings(data, options, eq_design),
-    }
+    for p in products:
+        p["flags"] = data.flags.get(p["product"], [])
+        if data.sex is not None:
+            p["sex"] = str(data.sex.at[p["product"], "sex"])
+    data.tables["products"] = _products_table(data, products, descriptive.get("similarity_frame"))
+    block.update(
+        {
+            "caveats": data.caveats,
+            "descriptive": {k: v for k, v in descriptive.items() if k != "similarity_frame"},
+            "panels": panels_block,
+            "quality_range": quality_range,
+            "settings": _settings(data, options, protocol),
+        }
+    )
     block = to_jsonable(block)
     adata.uns["comparability"] = block
     adata.uns["comparability_tables"] = data.tables
@@ -183,66 +212,458 @@ def run_comparability(
     return block
 
 
-def _products(adata, options: ComparabilityOptions) -> _Products:
-    """The products' data, the validated group and the donor column."""
+def _protocol(options: ComparabilityOptions) -> tuple[Any, dict[str, Any]]:
+    """The protocol (file or defaults) with the command line's overrides applied, and its record."""
+    from mscseq.comparability.protocol import load_protocol
+
+    protocol, record = load_protocol(options.protocol)
+    overrides: dict[str, Any] = {}
+    if options.margin is not None:
+        protocol = dataclasses.replace(
+            protocol, tier2=dataclasses.replace(protocol.tier2, gene_margin=float(options.margin))
+        )
+        overrides["tier2.gene_margin"] = float(options.margin)
+    if options.reference is not None:
+        protocol = dataclasses.replace(protocol, reference=options.reference)
+        overrides["reference"] = options.reference
+    record = {**record, "protocol": protocol.to_dict(), "overrides": overrides}
+    return protocol, record
+
+
+def _products(adata, options: ComparabilityOptions, protocol: Any) -> _Products:
+    """The products' data, the validated group, batch and pair columns, and the fixed gene sets."""
+    from mscseq.comparability import genesets
+
     obs = adata.obs
     norm = np.asarray(adata.layers["normalized"], dtype=np.float64)
     base_mean = norm.mean(axis=0)
-    spec = equivalence.group_spec(obs, options.group, options.reference) if options.group else None
+    reference = options.reference if options.reference is not None else protocol.reference
+    spec = equivalence.group_spec(obs, options.group, reference) if options.group else None
     donor_col = options.donor if options.donor else find_donor_column(obs.columns)
     if options.donor and options.donor not in obs.columns:
         msg = f"donor column {options.donor!r}: not in the sample sheet"
         raise MscseqError(msg)
+    gene_ids = [str(g) for g in adata.var_names]
+    gene_names = (
+        adata.var["gene_name"].astype(str).tolist()
+        if "gene_name" in adata.var
+        else [""] * adata.n_vars
+    )
+    t2 = protocol.tier2
+    tier2_idx = genesets.tier2_genes(
+        norm, gene_ids, gene_names, min_mean=t2.min_mean, gene_list=t2.gene_list_ids()
+    )
+    spread_idx = genesets.spread_genes(
+        norm, gene_ids, gene_names, min_mean=protocol.single_group.spread_min_mean
+    )
     return _Products(
         samples=[str(s) for s in adata.obs_names],
         obs=obs,
+        counts=np.asarray(adata.X, dtype=np.float64),
         vst=np.asarray(adata.layers["vst"], dtype=np.float64),
         norm=norm,
         base_mean=base_mean,
         informative=informative_genes(base_mean),
         n_informative=int(informative_genes_mask(norm).sum()),
         spec=spec,
-        labels=obs[options.group].astype(str).tolist() if spec else None,
+        labels=obs[options.group].astype(str).to_numpy() if spec else None,
         donor_col=donor_col,
+        gene_ids=gene_ids,
+        gene_names=gene_names,
+        batch=_column(obs, options.batch, "--batch"),
+        pair=_column(obs, options.pair, "--pair"),
+        pair_column=options.pair,
+        tier2_genes=tier2_idx,
+        spread_genes=spread_idx,
+        reference_declared=reference is not None,
     )
 
 
+def _column(obs: pd.DataFrame, column: str | None, option: str) -> np.ndarray | None:
+    if column is None:
+        return None
+    if column not in obs.columns:
+        msg = f"{option} {column!r}: not a column of the sample sheet"
+        raise MscseqError(msg)
+    values = obs[column]
+    if values.isna().any():
+        missing = [str(s) for s in obs.index[values.isna().to_numpy()]]
+        msg = f"{option} {column!r}: no value for sample(s) {', '.join(missing[:5])}; fill the column in the sample sheet"
+        raise MscseqError(msg)
+    return values.astype(str).to_numpy()
+
+
+def _tier1_scores(
+    adata, data: _Products, protocol: Any, options: ComparabilityOptions
+) -> pd.DataFrame:
+    """Tier-1 panel scores of every product (panel genes expressed at rest, fixed without labels)."""
+    from mscseq.comparability import tier1
+
+    panel_df = panels.load_panels(options.panels)
+    matched = panels.match_genes(panel_df, data.gene_ids, data.gene_names)
+    data.matched = matched
+    genes = tier1.score_genes(matched, data.norm, min_mean=protocol.tier1.min_mean)
+    scores = tier1.scores(data.vst, genes)
+    scores.index = pd.Index(data.samples, name="sample")
+    data.score_genes = {k: len(v) for k, v in genes.items()}
+    data.tables["panel_scores"] = scores
+    return scores
+
+
+def _product_statuses(data: _Products, scores: pd.DataFrame, protocol: Any) -> list[dict[str, Any]]:
+    """Each product's status: conforming, deviating or not_assessable (leave-one-out PCA T² and Q)."""
+    from mscseq.comparability.deviation import product_deviation
+
+    idx = data.tier2_genes
+    frame = product_deviation(
+        data.vst[:, idx],
+        data.samples,
+        groups=None if data.labels is None else list(data.labels),
+        min_peers=protocol.products.min_peers,
+        alpha=protocol.products.alpha,
+        gene_names=[data.gene_names[i] or data.gene_ids[i] for i in idx],
+        scores=scores,
+    )
+    data.deviation = frame
+    out = []
+    for s in data.samples:
+        row = frame.loc[s]
+        out.append(
+            {
+                "product": s,
+                **({"group": str(data.obs.at[s, data.spec.variable])} if data.spec else {}),
+                "status": str(row["status"]),
+                "n_peers": int(row["n_peers"]),
+                "peers": row.get("peers"),
+                "p_value": _num(row.get("p_value")),
+                "p_adjusted": _num(row.get("p_adjusted")),
+                "t2": _num(row.get("t2")),
+                "q": _num(row.get("q")),
+                "drivers": _split_list(row.get("drivers")),
+                "panel_drivers": _split_list(row.get("panel_drivers")),
+            }
+        )
+    return out
+
+
+def _split_list(v: Any) -> list[str]:
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return []
+    if isinstance(v, list | tuple):
+        return [str(x) for x in v]
+    return [x.strip() for x in str(v).split(";") if x.strip()]
+
+
+def _confounders(data: _Products) -> dict[str, Any]:
+    """Batch aliasing, depth balance, inferred sex and its balance, pairing."""
+    from mscseq.comparability import confounders
+    from mscseq.comparability.sex import infer_sex
+
+    sex = infer_sex(data.norm, data.gene_ids, data.gene_names, data.samples)
+    data.sex = sex
+    out: dict[str, Any] = {
+        "batch": confounders.batch_status(data.labels, data.batch)
+        if data.labels is not None and data.batch is not None
+        else None,
+        "depth": confounders.depth_balance(data.counts.sum(axis=1), data.labels)
+        if data.labels is not None
+        else None,
+        "sex": {
+            "calls": {s: str(sex.at[s, "sex"]) for s in data.samples},
+            **(confounders.sex_balance(sex["sex"], data.labels) if data.labels is not None else {}),
+            "handled": "sex-linked genes (XIST, chrY genes and their X gametologs) are excluded from Tier 2, "
+            "the product screen and the single-group tests",
+        },
+        "pair": None,
+    }
+    if data.pair is not None:
+        out["pair"] = {"column": data.pair_column, "n_pairs": len(set(data.pair))}
+    return out
+
+
+def _pairs(data: _Products) -> list[tuple[str, str]]:
+    """The comparisons: each level against the declared reference, or every pair of levels without one."""
+    spec = data.spec
+    assert spec is not None
+    levels = sorted(spec.sizes)
+    if data.reference_declared or len(levels) == 2:
+        return [(t, spec.reference) for t in spec.targets]
+    return [(b, a) for i, a in enumerate(levels) for b in levels[i + 1 :]]
+
+
+def _comparisons(
+    data: _Products,
+    scores: pd.DataFrame,
+    protocol: Any,
+    products: list[dict[str, Any]],
+    confounders: dict[str, Any],
+    options: ComparabilityOptions,
+    *,
+    keep: np.ndarray | None = None,
+) -> list[dict[str, Any]]:
+    """Tier 1 and Tier 2 of every comparison, and its verdict."""
+    from mscseq.comparability import tier1, tier2
+    from mscseq.comparability.confounders import batch_status
+
+    assert data.labels is not None
+    keep = np.ones(len(data.samples), dtype=bool) if keep is None else keep
+    margins = {p: protocol.margin_for(p) for p in scores.columns}
+    out = []
+    for target, reference in _pairs(data):
+        mask = keep & np.isin(data.labels, [target, reference])
+        labels = data.labels[mask]
+        pair = data.pair[mask] if data.pair is not None else None
+        batch = data.batch[mask] if data.batch is not None else None
+        batch_check = batch_status(labels, batch) if batch is not None else None
+        aliased = batch_check is not None and batch_check.get("status") == "aliased"
+        t1 = tier1.tier1(
+            scores[mask],
+            labels,
+            target,
+            reference,
+            margins=margins,
+            alpha=protocol.alpha,
+            pair=pair,
+            batch=batch,
+            required=protocol.tier1.required,
+        )
+        for a in t1.get("attributes", []):
+            a.setdefault("n_genes", data.score_genes.get(a["panel"]))
+        idx = data.tier2_genes
+        if len(idx) < MIN_TIER2_GENES:
+            t2 = {
+                "result": "not_estimable",
+                "n_genes": len(idx),
+                "margin": protocol.tier2.gene_margin,
+                "f0": protocol.tier2.f0,
+                "note": f"only {len(idx)} genes pass the expression floor (at least {MIN_TIER2_GENES} needed)",
+            }
+        else:
+            y = data.vst[np.ix_(mask, idx)]
+            t2 = tier2.tier2(
+                y,
+                labels,
+                target,
+                reference,
+                margin=protocol.tier2.gene_margin,
+                f0=protocol.tier2.f0,
+                alpha=protocol.alpha,
+                pair=pair,
+                batch=batch,
+                seed=options.seed,
+                power=protocol.power,
+            )
+            if keep.all() and not aliased:
+                table = tier2.gene_table(
+                    y,
+                    labels,
+                    target,
+                    reference,
+                    margin=protocol.tier2.gene_margin,
+                    alpha=protocol.alpha,
+                    pair=pair,
+                    batch=batch,
+                )
+                table.index = pd.Index([data.gene_ids[i] for i in idx], name="gene_id")
+                table.insert(0, "gene_name", [data.gene_names[i] for i in idx])
+                data.tables.setdefault("tier2_genes", {})[f"{target}_vs_{reference}"] = table
+        members = set(np.asarray(data.samples)[mask])
+        verdict, reasons = rule.comparison_verdict(
+            t1, t2, [p for p in products if p["product"] in members], batch=batch_check
+        )
+        needed = [x for x in (t1.get("n_needed"), t2.get("n_needed")) if x is not None]
+        out.append(
+            {
+                "name": f"{target}_vs_{reference}",
+                "target": target,
+                "reference": reference,
+                "n_target": int((labels == target).sum()),
+                "n_reference": int((labels == reference).sum()),
+                "verdict": verdict,
+                "reasons": reasons,
+                "tier1": t1,
+                "tier2": t2,
+                "batch": batch_check,
+                "n_needed": max(needed) if needed and verdict == "inconclusive" else None,
+            }
+        )
+    if keep.all():
+        data.tables["tier1"] = pd.DataFrame(
+            [
+                {"comparison": c["name"], **{k: v for k, v in a.items() if k != "method"}}
+                for c in out
+                for a in c["tier1"].get("attributes", [])
+            ]
+        )
+    return out
+
+
+def _single_group(
+    data: _Products,
+    scores: pd.DataFrame,
+    protocol: Any,
+    options: ComparabilityOptions,
+    *,
+    keep: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """The single-group question: a material two-way split, and the between-product spread against τ."""
+    from mscseq.comparability.single import single_group
+
+    keep = np.ones(len(data.samples), dtype=bool) if keep is None else keep
+    sg = protocol.single_group
+    result = single_group(
+        data.vst[keep],
+        split_genes=data.tier2_genes,
+        spread_genes=data.spread_genes,
+        norm=data.norm[keep],
+        scores=scores[keep],
+        margins={p: protocol.margin_for(p) for p in scores.columns},
+        gene_margin=protocol.tier2.gene_margin,
+        f0=protocol.tier2.f0,
+        tau=sg.tau,
+        alpha=sg.split_alpha,
+        seed=options.seed,
+    )
+    split = result.get("split") or {}
+    members = split.get("members")
+    if isinstance(members, list | tuple | np.ndarray) and len(members) == int(keep.sum()):
+        names = np.asarray(data.samples)[keep]
+        split["members"] = {str(n): int(m) for n, m in zip(names, members, strict=True)}
+    return result
+
+
+def _sensitivity(
+    adata,
+    data: _Products,
+    scores: pd.DataFrame,
+    protocol: Any,
+    products: list[dict[str, Any]],
+    confounders: dict[str, Any],
+    options: ComparabilityOptions,
+) -> dict[str, Any] | None:
+    """With deviating products set aside: a labelled sensitivity analysis, never the verdict."""
+    deviating = [p["product"] for p in products if p["status"] == "deviating"]
+    if not deviating:
+        return None
+    keep = ~np.isin(np.asarray(data.samples), deviating)
+    rest = [p for p in products if p["product"] not in deviating]
+    note = (
+        "sensitivity analysis only: the verdict above uses every product; this repeats the tiers with the "
+        "deviating product(s) set aside (their peers' statuses are not re-screened)"
+    )
+    try:
+        if data.labels is not None:
+            levels_left = set(data.labels[keep])
+            if any(level not in levels_left for level in data.spec.sizes):
+                return {
+                    "excluded": deviating,
+                    "verdict": None,
+                    "note": "a level has no product left",
+                }
+            comps = _comparisons(data, scores, protocol, rest, confounders, options, keep=keep)
+            verdict, reasons = rule.set_verdict([(c["verdict"], c["reasons"]) for c in comps], rest)
+            return {
+                "excluded": deviating,
+                "verdict": verdict,
+                "reasons": reasons,
+                "comparisons": comps,
+                "note": note,
+            }
+        single = _single_group(data, scores, protocol, options, keep=keep)
+        verdict, reasons = rule.single_group_verdict(single, rest)
+        return {
+            "excluded": deviating,
+            "verdict": verdict,
+            "reasons": reasons,
+            "single_group": single,
+            "note": note,
+        }
+    except MscseqError as exc:
+        return {"excluded": deviating, "verdict": None, "note": str(exc)}
+
+
+def _settle(
+    comparisons: list[dict[str, Any]],
+    single: dict[str, Any] | None,
+    products: list[dict[str, Any]],
+    protocol: Any,
+    data: _Products,
+) -> list[str]:
+    """What would settle an inconclusive answer, from the fitted variability."""
+    out = []
+    power = f"{100 * protocol.power:g} %"
+    for c in comparisons:
+        if c["verdict"] != "inconclusive":
+            continue
+        if c.get("batch") and c["batch"].get("status") == "aliased":
+            out.append(f"{c['name']}: sequence bridging products of both levels in the same batch")
+        n = c.get("n_needed")
+        if n is not None:
+            unit = "pairs" if data.pair is not None else "products per group"
+            out.append(
+                f"{c['name']}: about {n} {unit} would give {power} power to show comparability at these "
+                f"margins if nothing truly differs (from the fitted variability)"
+            )
+        elif (
+            c.get("tier1", {}).get("result") != "pass" or c.get("tier2", {}).get("result") != "pass"
+        ):
+            out.append(
+                f"{c['name']}: more than 200 products per group, or less variable products, would be needed"
+            )
+    unassessed = [p for p in products if p["status"] == "not_assessable"]
+    if unassessed:
+        out.append(
+            f"screening each product needs at least {protocol.products.min_peers} peers (at least "
+            f"{protocol.products.min_peers + 1} products in a group, or in all)"
+        )
+    if single is not None:
+        spread = single.get("spread") or {}
+        if spread.get("result") not in {"pass", "fail"} and spread.get("n_needed"):
+            out.append(f"about {spread['n_needed']} products would bound the spread below τ")
+    return out
+
+
+def _descriptive(adata, data: _Products, options: ComparabilityOptions) -> dict[str, Any]:
+    """Tier 3, never in the rule: similarity, clusters, PERMANOVA/PERMDISP, variance partition."""
+    similarity, clusters = _similarity(adata, data, options)
+    permanova_block, permdisp_block = _permutation_tests(data, options)
+    return {
+        "similarity": _similarity_block(data, similarity, clusters),
+        "similarity_frame": similarity,
+        "permanova": permanova_block,
+        "permdisp": permdisp_block,
+        "variance_partition": _variance_partition(adata, data, options),
+    }
+
+
 def _similarity(adata, data: _Products, options: ComparabilityOptions) -> tuple[pd.DataFrame, Any]:
-    """Step 1: product similarity and outliers, and the two-cluster split."""
+    """Descriptive: product similarity (correlation, distance to the centroid) and the two-cluster split."""
     n = len(data.samples)
     similarity = product_similarity(
         data.vst,
         np.asarray(adata.obsm["X_pca"]) if "X_pca" in adata.obsm else np.zeros((n, 1)),
         data.base_mean,
         data.samples,
-        groups=data.labels,
-        margin=options.margin,
+        groups=None if data.labels is None else list(data.labels),
+        margin=options.margin if options.margin is not None else 1.0,
         threshold=MAD_Z,
     )
     clustering = adata.uns.get("clustering", {})
     pearson = np.asarray(adata.obsp["pearson"]) if "pearson" in adata.obsp else np.ones((n, n))
     clusters = two_clusters(
-        np.asarray(clustering.get("linkage", np.zeros((0, 4)))), 1.0 - pearson, data.labels
+        np.asarray(clustering.get("linkage", np.zeros((0, 4)))),
+        1.0 - pearson,
+        None if data.labels is None else list(data.labels),
     )
-    if n < MIN_PRODUCTS:
-        data.caveats.append(
-            f"only {n} products: MAD-based outlier screening needs at least {MIN_PRODUCTS}"
-        )
     return similarity, clusters
 
 
 def _panels(
     adata, data: _Products, options: ComparabilityOptions
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """Step 2: panel scores, marker and score flags (the ``panels`` block); the reference group's quality range."""
-    panel_df = panels.load_panels(options.panels)
-    gene_names = (
-        adata.var["gene_name"].astype(str).tolist()
-        if "gene_name" in adata.var
-        else [""] * adata.n_vars
-    )
-    matched = panels.match_genes(panel_df, [str(g) for g in adata.var_names], gene_names)
-    scores = panels.panel_scores(data.vst, matched)
+    """Panels: genes found and scored, marker and score flags, the reference group's quality range."""
+    matched = data.matched
+    scores = data.tables["panel_scores"].reset_index(drop=True)
     flags: dict[str, list[str]] = {}
     for found in (
         panels.marker_flags(data.norm, matched, data.samples),
@@ -254,13 +675,14 @@ def _panels(
     if data.spec is not None:
         is_reference = np.asarray(data.labels) == data.spec.reference
         quality = panels.quality_range(data.vst, matched, is_reference, data.samples)
-    data.tables["panel_scores"] = scores.set_axis(pd.Index(data.samples, name="sample"), axis=0)
+    data.flags = flags
     block = {
         "panels": [
             {
                 "panel": name,
                 "n_genes": len(rows),
                 "n_found": int((rows["index"] >= 0).sum()),
+                "n_scored": data.score_genes.get(name, 0),
                 "missing": [
                     s or g
                     for s, g, i in zip(rows["symbol"], rows["gene_id"], rows["index"], strict=True)
@@ -278,57 +700,6 @@ def _panels(
         "user_panels": [str(p) for p in options.panels],
     }
     return block, quality
-
-
-def _equivalence(
-    adata, data: _Products, options: ComparabilityOptions, fit: Fit | None
-) -> tuple[list[dict[str, Any]], str | None]:
-    """Step 3a: equivalence and beyond-margin tests of each group against the reference."""
-    spec = data.spec
-    if spec is None:
-        return [], None
-    design = equivalence.equivalence_design(options.design or "~ 1", spec.variable)
-    skip = equivalence.equivalence_skip_reason(data.obs, spec, design)
-    floor = options.thresholds.min_informative_genes
-    if skip is None and data.n_informative < floor:
-        skip = f"only {data.n_informative} informative genes (at least {floor} needed)"
-    if skip is None:
-        try:
-            tables = equivalence.equivalence_tests(
-                counts_frame(adata),
-                data.obs,
-                spec,
-                options,
-                gene_names=adata.var["gene_name"] if "gene_name" in adata.var else None,
-                fit=fit,
-            )
-        except DispersionTrendError as exc:  # data DESeq2 cannot fit (Poisson-like counts)
-            skip = str(exc)
-    if skip is not None:
-        block = [
-            {
-                "name": equivalence.contrast_name(spec, t),
-                "target": t,
-                "reference": spec.reference,
-                "skipped": skip,
-            }
-            for t in spec.targets
-        ]
-    else:
-        data.tables["equivalence"] = equivalence.as_frame_order(tables)
-        block = []
-        for t in spec.targets:
-            name = equivalence.contrast_name(spec, t)
-            summary = equivalence.summarize_equivalence(
-                tables[name], spec, t, margin=options.margin, alpha=options.alpha
-            )
-            block.append({"name": name, **summary})
-    if options.engine == "pydeseq2":
-        data.caveats.append(
-            "equivalence tests ran on PyDESeq2, which applies the margin per design coefficient; mscseq codes the "
-            "reference level first so each group contrast is one coefficient, where this is exact"
-        )
-    return block, design
 
 
 def _permutation_tests(
@@ -392,46 +763,6 @@ def _variance_partition(adata, data: _Products, options: ComparabilityOptions) -
     }
 
 
-#: Fields of each equivalence contrast the verdict reads.
-_CONTRAST_METRICS = (
-    "name",
-    "n_tested",
-    "n_equivalent",
-    "fraction_equivalent",
-    "n_tested_beyond",
-    "n_beyond_margin",
-    "fraction_beyond_margin",
-    "skipped",
-)
-
-
-def _metrics(
-    data: _Products,
-    similarity: pd.DataFrame,
-    equivalence_block: list[dict[str, Any]],
-    options: ComparabilityOptions,
-) -> dict[str, Any]:
-    """Step 5: the numbers the decision rule reads."""
-    outliers = [s for s in data.samples if bool(similarity.at[s, "outlier"])]
-    concordance = similarity["concordance"].dropna()
-    return {
-        "n_products": len(data.samples),
-        "n_informative_genes": data.n_informative,
-        "n_outliers": len(outliers),
-        "outliers": outliers,
-        "group": data.spec.variable if data.spec else None,
-        "margin": options.margin,
-        "alpha": options.alpha,
-        "contrasts": [
-            {k: c.get(k) for k in _CONTRAST_METRICS if k in c} for c in equivalence_block
-        ],
-        "min_concordance": float(concordance.min()) if len(concordance) else None,
-        "mad_z_threshold": MAD_Z,
-        "outlier_min_ratio": MIN_RATIO,
-        "thresholds": options.thresholds.to_dict(),
-    }
-
-
 def _replicate_caveat(adata, data: _Products, options: ComparabilityOptions) -> None:
     """Without ``--product``: say so when libraries sharing a sheet value look like one product's replicates."""
     if "products" in adata.uns:
@@ -464,36 +795,35 @@ def _depth_and_rna_caveats(adata, data: _Products) -> None:
     data.caveats.append(CAVEAT_RNA)
 
 
-def _products_list(
-    data: _Products, similarity: pd.DataFrame, flags: dict[str, list[str]]
-) -> list[dict[str, Any]]:
-    """The ``products`` list of the block: status, reasons, flags (and group) of each product."""
-    out = []
-    for s in data.samples:
-        row = similarity.loc[s]
-        out.append(
-            {
-                "sample": s,
-                "status": "outlier" if row["outlier"] else "consistent",
-                "reasons": list(row["reasons"]),
-                "flags": flags.get(s, []),
-                **({"group": str(data.obs.at[s, data.spec.variable])} if data.spec else {}),
-            }
-        )
-    return out
-
-
 def _products_table(
-    data: _Products, similarity: pd.DataFrame, flags: dict[str, list[str]]
+    data: _Products, products: list[dict[str, Any]], similarity: pd.DataFrame | None
 ) -> pd.DataFrame:
-    """``tables/products.tsv``: status, reasons, flags, similarity scores and panel scores per product."""
-    table = similarity.drop(columns=["reasons", "outlier"]).copy()
-    table.insert(0, "status", ["outlier" if o else "consistent" for o in similarity["outlier"]])
-    table.insert(1, "reasons", ["; ".join(r) for r in similarity["reasons"]])
-    table.insert(2, "flags", ["; ".join(flags.get(s, [])) for s in data.samples])
+    """``tables/products.tsv``: status, p-values, drivers, inferred sex, scores (and similarity) per product."""
+    table = pd.DataFrame(
+        {
+            "status": [p["status"] for p in products],
+            "n_peers": [p["n_peers"] for p in products],
+            "p_value": [p["p_value"] for p in products],
+            "p_adjusted": [p["p_adjusted"] for p in products],
+            "t2": [p["t2"] for p in products],
+            "q": [p["q"] for p in products],
+            "drivers": ["; ".join(p["drivers"]) for p in products],
+            "panel_drivers": ["; ".join(p["panel_drivers"]) for p in products],
+            "flags": ["; ".join(data.flags.get(s, [])) for s in data.samples],
+        },
+        index=pd.Index(data.samples, name="sample"),
+    )
     if data.spec:
-        table.insert(0, "group", [str(v) for v in data.labels or []])
-    return table.join(data.tables["panel_scores"].add_prefix("score_"))
+        table.insert(0, "group", [str(v) for v in data.labels])
+    if data.sex is not None:
+        table["sex"] = data.sex["sex"].reindex(table.index).astype(str).to_numpy()
+    table = table.join(data.tables["panel_scores"].add_prefix("score_"))
+    if similarity is not None:
+        keep = [
+            c for c in ("median_correlation", "centroid_distance", "concordance") if c in similarity
+        ]
+        table = table.join(similarity[keep])
+    return table
 
 
 def _similarity_block(data: _Products, similarity: pd.DataFrame, clusters: Any) -> dict[str, Any]:
@@ -506,30 +836,38 @@ def _similarity_block(data: _Products, similarity: pd.DataFrame, clusters: Any) 
         "z_distance": {s: _num(similarity.at[s, "z_distance"]) for s in samples},
         "concordance": {s: _num(similarity.at[s, "concordance"]) for s in samples},
         "clusters": clusters,
+        "note": "descriptive only (Tier 3): the product screen is the leave-one-out PCA test",
     }
 
 
-def _settings(
-    data: _Products, options: ComparabilityOptions, eq_design: str | None
-) -> dict[str, Any]:
+def _settings(data: _Products, options: ComparabilityOptions, protocol: Any) -> dict[str, Any]:
     spec = data.spec
     return {
         "group": spec.variable if spec else None,
         "reference": spec.reference if spec else None,
+        "reference_declared": data.reference_declared,
         "levels": spec.sizes if spec else None,
-        "margin": options.margin,
-        "alpha": options.alpha,
+        "batch": options.batch,
+        "pair": options.pair,
+        "gene_margin": protocol.tier2.gene_margin,
+        "alpha": protocol.alpha,
         "permutations": options.permutations,
         "seed": options.seed,
-        "engine": options.engine,
-        "design": eq_design,
         "donor_column": data.donor_col,
         "panels": [str(p) for p in options.panels],
+        "n_tier2_genes": len(data.tier2_genes),
+        "n_spread_genes": len(data.spread_genes),
+        "n_informative_genes": data.n_informative,
     }
 
 
 def _num(v: object) -> float | None:
-    f = float(v)  # type: ignore[arg-type]
+    if v is None:
+        return None
+    try:
+        f = float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
     return f if np.isfinite(f) else None
 
 
