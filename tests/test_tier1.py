@@ -148,6 +148,10 @@ def test_not_estimable_designs():
         ]
         == "not_estimable"
     )
+    # bridged batch with pairs: the paired test, and the pairs split across batches are named
+    split = np.array(["r1", "r1", "r2", "r2", "r1", "r2", "r2", "r2"])
+    r = t1.attribute_test(y, labels, "B", "A", margin=0.5, alpha=ALPHA, pair=pair, batch=split)
+    assert r["method"].startswith("paired") and "1 pair(s) split across batches" in r["method"]
     r = t1.attribute_test(y[3:], labels[3:], "B", "A", margin=0.5, alpha=ALPHA)
     assert r["result"] == "not_estimable" and "fewer than 2 products in B" in r["method"]
     # a single batch is no adjustment: Welch

@@ -179,7 +179,13 @@ def _design(
             )
         it = np.array([rows_t[k][0] for k in kept], dtype=int)
         ir = np.array([rows_r[k][0] for k in kept], dtype=int)
-        return _Design("paired", f"paired t TOST over {len(kept)} pairs{dropped}", it, ir)
+        method = f"paired t TOST over {len(kept)} pairs{dropped}"
+        if batch is not None:
+            b = np.array([str(v) for v in np.asarray(batch, dtype=object)], dtype=object)
+            n_split = int((b[it] != b[ir]).sum())
+            if n_split:
+                method += f"; {n_split} pair(s) split across batches carry the batch effect (not modelled)"
+        return _Design("paired", method, it, ir)
     it, ir = np.flatnonzero(is_t), np.flatnonzero(is_r)
     if it.size < 2 or ir.size < 2:
         return none(f"fewer than 2 products in {target if it.size < 2 else reference}")
