@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import special
 
 from mscseq.comparability.similarity import robust_z
 from mscseq.errors import MscseqError, first_names
@@ -31,8 +32,12 @@ MARKER_SHIFT = 2.0
 EXPRESSED_COUNT = 10.0
 #: A panel score is flagged when its robust z-score (MAD-based) exceeds this in absolute value.
 SCORE_Z = 3.5
-#: Quality-range check: reference mean ± K·SD on VST.
-QR_K = 3.0
+#: Quality ranges: two-sided normal tolerance intervals on the VST covering this fraction of reference lots …
+QR_COVERAGE = 0.99
+#: … with this confidence (the factor k depends on the number of reference products; see tolerance_factor).
+QR_CONFIDENCE = 0.95
+#: Below this many reference products a quality range is wide and says little (noted in the block).
+QR_MIN_INFORMATIVE = 6
 DIRECTIONS = ("positive", "negative")
 
 
@@ -268,15 +273,55 @@ def score_flags(scores: pd.DataFrame, samples: Sequence[str]) -> dict[str, list[
     return flags
 
 
+def tolerance_factor(
+    n: int, *, coverage: float = QR_COVERAGE, confidence: float = QR_CONFIDENCE
+) -> float:
+    """Two-sided normal tolerance factor k (Howe's approximation, with its small-sample factor).
+
+    ``x̄ ± k·s`` from ``n`` reference values covers a fraction ``coverage`` of the population with probability
+    ``confidence``: ``k = z_{(1+P)/2} · sqrt((n − 1)(1 + 1/n) / χ²_{1−γ; n−1})`` with ``χ²_{1−γ; n−1}`` the
+    lower ``1 − confidence`` quantile. For 99 % coverage at 95 % confidence k is 13.1 at n = 3, 5.8 at n = 6,
+    4.4 at n = 10 and 3.6 at n = 20.
+
+    Parameters
+    ----------
+    n
+        Number of reference values (at least 2).
+    coverage
+        Fraction ``P`` of the population to cover.
+    confidence
+        Confidence ``γ`` of the coverage.
+
+    Returns
+    -------
+    float
+        The factor k.
+
+    """
+    if n < 2:
+        msg = f"a tolerance interval needs at least 2 values, got {n}"
+        raise ValueError(msg)
+    nu = n - 1
+    z = special.ndtri((1 + coverage) / 2)
+    chi = special.chdtri(nu, confidence)  # upper-tail inverse: the lower 1 − confidence quantile
+    return float(z * np.sqrt(nu * (1 + 1 / n) / chi))
+
+
 def quality_range(
     vst: np.ndarray,
     matched: pd.DataFrame,
     is_reference: np.ndarray,
     samples: Sequence[str],
     *,
-    k: float = QR_K,
+    coverage: float = QR_COVERAGE,
+    confidence: float = QR_CONFIDENCE,
 ) -> dict[str, object] | None:
-    """Quality-range check: each non-reference product's panel genes within reference mean ± k·SD.
+    """Quality ranges: each non-reference product's panel genes within the reference lots' tolerance interval.
+
+    Per gene the range is ``x̄_R ± k·s_R`` over the reference products (VST), with k the two-sided normal
+    tolerance factor (:func:`tolerance_factor`) covering ``coverage`` of reference lots with ``confidence``.
+    A lot from the reference distribution falls outside on fewer than ``1 − coverage`` of genes on average
+    (``± 3·s_R`` from 3 lots, the older rule, left out about 12 %).
 
     Parameters
     ----------
@@ -285,45 +330,60 @@ def quality_range(
     matched
         Output of :func:`match_genes`.
     is_reference
-        Boolean mask of the reference products (at least 3 are needed for an SD).
+        Boolean mask of the reference products (at least 3 are needed).
     samples
         Sample names.
-    k
-        Width of the range in reference SDs.
+    coverage, confidence
+        Of the tolerance interval.
 
     Returns
     -------
     dict or None
-        ``{"k", "n_reference", "n_genes", "products": [{"sample", "fraction_in_range", "outside": [...]}],
-        "fraction_in_range"}``; ``None`` when there are fewer than 3 reference products.
+        ``{"method", "k", "coverage", "confidence", "n_reference", "n_genes", "fraction_in_range",
+        "products": [{"sample", "fraction_in_range", "outside": [...]}], "note"}``; ``None`` when there are
+        fewer than 3 reference products.
 
     """
-    if int(is_reference.sum()) < 3:
+    is_reference = np.asarray(is_reference, dtype=bool)
+    n_ref = int(is_reference.sum())
+    if n_ref < 3:
         return None
+    k = tolerance_factor(n_ref, coverage=coverage, confidence=confidence)
     found = matched[matched["index"] >= 0].drop_duplicates("index")
     idx = found["index"].to_numpy()
     labels = [s if s else g for s, g in zip(found["symbol"], found["gene_id"], strict=True)]
     ref = vst[np.ix_(is_reference, idx)]
     mean, sd = ref.mean(axis=0), ref.std(axis=0, ddof=1)
     lo, hi = mean - k * sd, mean + k * sd
-    products = []
-    inside_all = []
-    for i in np.flatnonzero(~is_reference):
-        v = vst[i, idx]
-        inside = (v >= lo) & (v <= hi)
-        inside_all.append(inside)
-        products.append(
-            {
-                "sample": str(samples[i]),
-                "fraction_in_range": float(inside.mean()) if len(inside) else None,
-                "outside": [labels[j] for j in np.flatnonzero(~inside)],
-            }
+    others = np.flatnonzero(~is_reference)
+    values = vst[np.ix_(others, idx)]
+    inside = (values >= lo) & (values <= hi)
+    products = [
+        {
+            "sample": str(samples[i]),
+            "fraction_in_range": float(inside[r].mean()) if idx.size else None,
+            "outside": [labels[j] for j in np.flatnonzero(~inside[r])],
+        }
+        for r, i in enumerate(others)
+    ]
+    what = f"{100 * coverage:g} % of reference lots with {100 * confidence:g} % confidence"
+    if n_ref < QR_MIN_INFORMATIVE:
+        note = (
+            f"only {n_ref} reference products: the range (mean ± {k:.1f} SD, a tolerance interval covering "
+            f"{what}) is wide and says little; {QR_MIN_INFORMATIVE} or more make it informative"
         )
-    total = np.concatenate(inside_all) if inside_all else np.zeros(0, dtype=bool)
+    else:
+        note = (
+            f"mean ± {k:.2f} SD of {n_ref} reference products: a tolerance interval covering {what}"
+        )
     return {
+        "method": "two-sided normal tolerance interval (Howe)",
         "k": k,
-        "n_reference": int(is_reference.sum()),
+        "coverage": coverage,
+        "confidence": confidence,
+        "n_reference": n_ref,
         "n_genes": len(idx),
-        "fraction_in_range": float(total.mean()) if total.size else None,
+        "fraction_in_range": float(inside.mean()) if inside.size else None,
         "products": products,
+        "note": note,
     }
