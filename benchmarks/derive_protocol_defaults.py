@@ -419,21 +419,33 @@ def main(argv: list[str] | None = None) -> int:
     donors = pd.unique(prod_ids)
     dx = np.vstack([x[prod_ids == d].sum(axis=0) for d in donors])
     calls = sex.infer_sex(dx, ids, None, donors)
+    ux = np.vstack([x[(prod_ids == d) & undif].sum(axis=0) for d in donors])
+    ucalls = sex.infer_sex(ux, ids, None, donors)
     acalls = sex.infer_sex(
         anorm, list(air.index), None, [f"{c} ({meta.loc[c, 'cell']})" for c in air.columns]
     )
     lines += [
         "## Sex calls (`mscseq.comparability.sex.infer_sex`)",
         "",
-        "Six-tissue donors (all libraries of a donor summed):",
+        "Six-tissue donors: all libraries of a donor summed (three conditions), and the undifferentiated "
+        "product alone (what a single-group run sees):",
         "",
-        "| donor | reads | XIST locus CPM | chrY CPM | call |",
-        "|---|---|---|---|---|",
+        "| donor | reads | XIST locus CPM | chrY CPM | call | undifferentiated reads | call |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for d, row in calls.iterrows():
+    for k, (d, row) in enumerate(calls.iterrows()):
         lines.append(
-            f"| {d} | {int(dx[list(donors).index(d)].sum())} | {row.xist_cpm:.1f} | {row.chry_cpm:.1f} | {row.sex} |"
+            f"| {d} | {int(dx[k].sum())} | {row.xist_cpm:.1f} | {row.chry_cpm:.1f} | {row.sex} | "
+            f"{int(ux[k].sum())} | {ucalls['sex'].iloc[k]} |"
         )
+    lines += [
+        "",
+        "Calls: all libraries "
+        + ", ".join(f"{v} {k}" for k, v in calls["sex"].value_counts().items())
+        + "; undifferentiated products "
+        + ", ".join(f"{v} {k}" for k, v in ucalls["sex"].value_counts().items())
+        + ".",
+    ]
     lines += [
         "",
         "Airway libraries:",
