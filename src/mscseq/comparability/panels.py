@@ -39,6 +39,8 @@ QR_CONFIDENCE = 0.95
 #: Below this many reference products a quality range is wide and says little (noted in the block).
 QR_MIN_INFORMATIVE = 6
 DIRECTIONS = ("positive", "negative")
+#: Values of the optional ``at_rest`` column: is the gene expressed in resting (unlicensed) MSC? Blank = unknown.
+AT_REST = ("yes", "no", "")
 
 
 def strip_version(gene_id: str) -> str:
@@ -55,12 +57,14 @@ def read_panel(path: str | Path) -> pd.DataFrame:
     ----------
     path
         Tab-separated file with a header: ``gene_id`` and/or ``symbol``, ``panel``, optional
-        ``direction`` (``positive`` default, or ``negative``) and ``note``.
+        ``direction`` (``positive`` default, or ``negative``), ``note`` and ``at_rest`` (``yes``, ``no`` or
+        blank: whether the gene is expressed in resting MSC; Tier 1 leaves ``no`` genes out of a score).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``gene_id``, ``symbol``, ``panel``, ``direction``, ``note`` (empty strings where absent).
+        Columns ``gene_id``, ``symbol``, ``panel``, ``direction``, ``note``, ``at_rest`` (empty strings where
+        absent).
 
     Raises
     ------
@@ -98,15 +102,16 @@ def read_panel(path: str | Path) -> pd.DataFrame:
     if df.empty:
         msg = f"{p}: the panel has no genes"
         raise MscseqError(msg)
-    for col in ("gene_id", "symbol", "direction", "note"):
+    for col in ("gene_id", "symbol", "direction", "note", "at_rest"):
         if col not in df.columns:
             df[col] = ""
     df = df.assign(
         **{
             c: df[c].astype(str).str.strip()
-            for c in ("gene_id", "symbol", "panel", "direction", "note")
+            for c in ("gene_id", "symbol", "panel", "direction", "note", "at_rest")
         }
     )
+    df["at_rest"] = df["at_rest"].str.lower()
     df["direction"] = df["direction"].str.lower().replace("", "positive")
     no_gene = (df["gene_id"] == "") & (df["symbol"] == "")
     if no_gene.any():
@@ -121,8 +126,12 @@ def read_panel(path: str | Path) -> pd.DataFrame:
     if bad:
         msg = f"{p}: unknown direction(s) {first_names(bad)}; use 'positive' or 'negative'"
         raise MscseqError(msg)
+    bad = sorted(set(df["at_rest"]) - set(AT_REST))
+    if bad:
+        msg = f"{p}: unknown at_rest value(s) {first_names(bad)}; use 'yes', 'no' or leave it blank"
+        raise MscseqError(msg)
     df["gene_id"] = df["gene_id"].map(strip_version)
-    return df[["gene_id", "symbol", "panel", "direction", "note"]].reset_index(drop=True)
+    return df[["gene_id", "symbol", "panel", "direction", "note", "at_rest"]].reset_index(drop=True)
 
 
 def builtin_panels() -> pd.DataFrame:
