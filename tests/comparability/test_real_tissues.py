@@ -60,38 +60,51 @@ def _adata(counts: pd.DataFrame, obs: pd.DataFrame) -> ad.AnnData:
     return a
 
 
-def test_six_tissues_not_comparable(kuchur):
+def test_six_tissues_single_group_not_comparable(kuchur):
+    """The seed study's question on 18 undifferentiated products of six tissues, no --group: a clear no."""
     _, _, summed, products = kuchur
     a = _adata(summed, products[["tissue", "donor"]])
-    block = run_comparability(a, group="tissue", reference="fat", engine="mscseq", permutations=999)
+    block = run_comparability(a, permutations=0)
+    assert block["question"] == "single_group"
     assert block["verdict"] == "not_comparable"
-    beyond = [c for c in block["metrics"]["contrasts"] if c["n_beyond_margin"] >= 10]
-    assert len(beyond) >= 3  # most tissues differ from adipose MSC beyond two-fold in many genes
-    assert block["permanova"]["p_value"] <= 0.01
+    single = block["single_group"]
+    assert single["split"]["result"] == "fail" or single["spread"]["result"] == "fail"
 
 
-@pytest.mark.parametrize(("ref", "other"), [("fat", "pk"), ("fat", "ob"), ("pulp", "pk")])
+def test_six_tissues_groups_not_comparable(kuchur):
+    _, _, summed, products = kuchur
+    a = _adata(summed, products[["tissue", "donor"]])
+    block = run_comparability(a, group="tissue", reference="fat", permutations=199)
+    assert block["verdict"] == "not_comparable"
+    assert len(block["comparisons"]) == 5
+    assert block["descriptive"]["permanova"]["p_value"] <= 0.01
+
+
+@pytest.mark.parametrize(
+    ("ref", "other"), [("fat", "pk"), ("pk", "fat"), ("fat", "ob"), ("pulp", "pk")]
+)
 def test_tissue_pairs_not_comparable(kuchur, ref, other):
+    """Adipose vs Wharton's-jelly (pk) products, and other tissue pairs: not_comparable either way round."""
     _, _, summed, products = kuchur
     keep = products.index[products["tissue"].isin([ref, other])]
     a = _adata(summed[keep], products.loc[keep, ["tissue", "donor"]])
-    block = run_comparability(a, group="tissue", reference=ref, engine="mscseq", permutations=199)
+    block = run_comparability(a, group="tissue", reference=ref, permutations=0)
     assert block["verdict"] == "not_comparable"
 
 
-def test_replicate_halves_not_not_comparable(kuchur):
+def test_replicate_halves_never_not_comparable(kuchur):
+    """Technical-replicate halves of the same products (paired by product) are never not_comparable."""
     counts, sheet, _, _ = kuchur
     both = sheet.groupby("collapse_group").filter(lambda g: len(g) == 2)
     obs = both[["tissue", "donor_id", "collapse_group", "tech_replicate"]].astype(str)
     a = _adata(counts[list(both.index)], obs)
     block = run_comparability(
-        a,
-        group="tech_replicate",
-        reference="1",
-        engine="mscseq",
-        design="~ collapse_group + tech_replicate",
-        permutations=199,
+        a, group="tech_replicate", reference="1", pair="collapse_group", permutations=0
     )
     assert block["verdict"] != "not_comparable"
-    (c,) = block["metrics"]["contrasts"]
-    assert c["n_beyond_margin"] == 0
+    (c,) = block["comparisons"]
+    assert c["tier1"]["result"] != "fail"
+    assert c["tier2"]["result"] != "fail"
+    # the halves without pairing are not_comparable-free too
+    unpaired = run_comparability(a, group="tech_replicate", reference="1", permutations=0)
+    assert unpaired["verdict"] != "not_comparable"

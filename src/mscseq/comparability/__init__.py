@@ -121,6 +121,8 @@ class _Products:
     spread_genes: np.ndarray
     reference_declared: bool
     pair_column: str | None = None
+    batch_column: str | None = None
+    margins_from_reference: dict[str, float] | None = None
     score_genes: dict[str, int] = field(default_factory=dict)
     deviation: pd.DataFrame | None = None
     matched: pd.DataFrame | None = None
@@ -251,7 +253,12 @@ def _products(adata, options: ComparabilityOptions, protocol: Any) -> _Products:
     )
     t2 = protocol.tier2
     tier2_idx = genesets.tier2_genes(
-        norm, gene_ids, gene_names, min_mean=t2.min_mean, gene_list=t2.gene_list_ids()
+        norm,
+        gene_ids,
+        gene_names,
+        min_mean=t2.min_mean,
+        gene_list=genesets.read_gene_list(t2.gene_list) if t2.gene_list else None,
+        exclude=t2.exclude,
     )
     spread_idx = genesets.spread_genes(
         norm, gene_ids, gene_names, min_mean=protocol.single_group.spread_min_mean
@@ -273,6 +280,7 @@ def _products(adata, options: ComparabilityOptions, protocol: Any) -> _Products:
         batch=_column(obs, options.batch, "--batch"),
         pair=_column(obs, options.pair, "--pair"),
         pair_column=options.pair,
+        batch_column=options.batch,
         tier2_genes=tier2_idx,
         spread_genes=spread_idx,
         reference_declared=reference is not None,
@@ -362,7 +370,7 @@ def _confounders(data: _Products) -> dict[str, Any]:
     sex = infer_sex(data.norm, data.gene_ids, data.gene_names, data.samples)
     data.sex = sex
     out: dict[str, Any] = {
-        "batch": confounders.batch_status(data.labels, data.batch)
+        "batch": confounders.batch_status(data.labels, data.batch, column=data.batch_column)
         if data.labels is not None and data.batch is not None
         else None,
         "depth": confounders.depth_balance(data.counts.sum(axis=1), data.labels)
@@ -407,14 +415,18 @@ def _comparisons(
 
     assert data.labels is not None
     keep = np.ones(len(data.samples), dtype=bool) if keep is None else keep
-    margins = {p: protocol.margin_for(p) for p in scores.columns}
+    margins = _margins(data, protocol)
     out = []
     for target, reference in _pairs(data):
         mask = keep & np.isin(data.labels, [target, reference])
         labels = data.labels[mask]
         pair = data.pair[mask] if data.pair is not None else None
         batch = data.batch[mask] if data.batch is not None else None
-        batch_check = batch_status(labels, batch) if batch is not None else None
+        batch_check = (
+            batch_status(labels, batch, column=data.batch_column, target=target, reference=reference)
+            if batch is not None
+            else None
+        )
         aliased = batch_check is not None and batch_check.get("status") == "aliased"
         t1 = tier1.tier1(
             scores[mask],
@@ -426,9 +438,9 @@ def _comparisons(
             pair=pair,
             batch=batch,
             required=protocol.tier1.required,
+            power=protocol.power,
+            n_genes=data.score_genes,
         )
-        for a in t1.get("attributes", []):
-            a.setdefault("n_genes", data.score_genes.get(a["panel"]))
         idx = data.tier2_genes
         if len(idx) < MIN_TIER2_GENES:
             t2 = {
@@ -498,6 +510,41 @@ def _comparisons(
     return out
 
 
+def _margins(data: _Products, protocol: Any) -> dict[str, float]:
+    """Panel → Tier-1 margin (log2) of every panel loaded, scored or not.
+
+    The protocol's margins; with ``variability_margins.enabled``, ``k·σ_R`` from the reference products'
+    scores, clamped to the protocol's floor and cap. The technical SD is taken as 0 here (a product's
+    libraries are summed before any statistic), so σ_R still holds technical noise: the cap bounds it.
+    """
+    from mscseq.comparability.protocol import variability_margin
+
+    assert data.matched is not None
+    margins = {str(p): protocol.margin_for(str(p)) for p in data.matched["panel"].drop_duplicates()}
+    vm = protocol.variability_margins
+    if not vm.enabled:
+        return margins
+    if data.labels is None or data.spec is None:
+        msg = "protocol variability_margins.enabled needs --group and a reference level"
+        raise MscseqError(msg)
+    scores = data.tables["panel_scores"]
+    is_ref = data.labels == data.spec.reference
+    for panel in margins:
+        if panel in scores.columns:
+            values = scores[panel].to_numpy()[is_ref]
+            margins[panel] = variability_margin(
+                float(np.std(values, ddof=1)) if len(values) > 1 else float("nan"),
+                0.0,
+                int(is_ref.sum()),
+                k=vm.k,
+                floor=vm.floor,
+                cap=vm.cap,
+                min_reference=vm.min_reference,
+            )
+    data.margins_from_reference = {p: margins[p] for p in margins if p in scores.columns}
+    return margins
+
+
 def _single_group(
     data: _Products,
     scores: pd.DataFrame,
@@ -517,7 +564,7 @@ def _single_group(
         spread_genes=data.spread_genes,
         norm=data.norm[keep],
         scores=scores[keep],
-        margins={p: protocol.margin_for(p) for p in scores.columns},
+        margins={p: m for p, m in _margins(data, protocol).items() if p in scores.columns},
         gene_margin=protocol.tier2.gene_margin,
         f0=protocol.tier2.f0,
         tau=sg.tau,
@@ -858,6 +905,7 @@ def _settings(data: _Products, options: ComparabilityOptions, protocol: Any) -> 
         "n_tier2_genes": len(data.tier2_genes),
         "n_spread_genes": len(data.spread_genes),
         "n_informative_genes": data.n_informative,
+        "margins_from_reference": data.margins_from_reference,
     }
 
 
