@@ -1,0 +1,114 @@
+"""Per-product verdicts (comparability/deviation.py): Gram-space leave-one-out PCA, T², Q, Holm."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mscseq.comparability import deviation as dev
+
+
+def _clean(rng: np.random.Generator, n: int, genes: int = 400, factors: int = 3) -> np.ndarray:
+    """Products from one population: a few correlated factors plus gene noise (log2 units)."""
+    loadings = rng.normal(scale=0.3, size=(factors, genes))
+    return 8.0 + rng.normal(size=(n, factors)) @ loadings + rng.normal(scale=0.3, size=(n, genes))
+
+
+def _names(n: int) -> list[str]:
+    return [f"P{i:02d}" for i in range(n)]
+
+
+def test_statistics_match_explicit_leave_one_out_pca():
+    rng = np.random.default_rng(1)
+    y = _clean(rng, 10, genes=200)
+    tab = dev.product_deviation(y, _names(10))
+    for i in (0, 7):
+        peers = np.delete(np.arange(10), i)
+        mean = y[peers].mean(axis=0)
+        _, s, vt = np.linalg.svd(y[peers] - mean, full_matrices=False)
+        k = int(tab["k"].iloc[i])
+        t = (y[i] - mean) @ vt[:k].T
+        t2 = float(np.sum(t**2 / (s[:k] ** 2 / (peers.size - 1))))
+        q = float(np.sum((y[i] - mean) ** 2) - np.sum(t**2))
+        assert tab["t2"].iloc[i] == pytest.approx(t2, rel=1e-8)
+        assert tab["q"].iloc[i] == pytest.approx(q, rel=1e-8)
+        # nested reference: each peer's Q with that peer held out too, at the same k
+        ref = []
+        for j in peers:
+            rest = peers[peers != j]
+            m2 = y[rest].mean(axis=0)
+            _, _, v2 = np.linalg.svd(y[rest] - m2, full_matrices=False)
+            tj = (y[j] - m2) @ v2[:k].T
+            ref.append(float(np.sum((y[j] - m2) ** 2) - np.sum(tj**2)))
+        assert tab["p_q"].iloc[i] == pytest.approx(dev.q_pvalue(q, np.array(ref)), rel=1e-8)
+        assert tab["p_t2"].iloc[i] == pytest.approx(dev.t2_pvalue(t2, peers.size, k), rel=1e-8)
+
+
+def test_contract_columns_and_peer_choice():
+    rng = np.random.default_rng(2)
+    y = _clean(rng, 12)
+    groups = np.array(["A"] * 8 + ["B"] * 4)
+    tab = dev.product_deviation(y, _names(12), groups, min_peers=6)
+    for col in (
+        "status",
+        "n_peers",
+        "peers",
+        "t2",
+        "p_t2",
+        "q",
+        "p_q",
+        "p_value",
+        "p_adjusted",
+        "drivers",
+        "panel_drivers",
+    ):
+        assert col in tab.columns
+    assert list(tab.index) == _names(12)
+    # A has 7 others (group peers); B has 3 others -> all 11 others
+    assert tab["peers"].tolist() == ["group"] * 8 + ["all"] * 4
+    assert tab["n_peers"].tolist() == [7] * 8 + [11] * 4
+    assert set(tab["status"]) <= {"conforming", "deviating"}
+    assert np.all((tab["p_value"] >= 0) & (tab["p_value"] <= 1))
+    assert np.all(tab["p_adjusted"] >= tab["p_value"])
+
+
+def test_too_few_products_are_not_assessable():
+    rng = np.random.default_rng(3)
+    tab = dev.product_deviation(_clean(rng, 6), _names(6), min_peers=6)
+    assert (tab["status"] == "not_assessable").all()
+    assert tab["p_value"].isna().all() and tab["peers"].isna().all()
+    rec = dev.to_records(tab)
+    assert rec[0]["p_value"] is None and rec[0]["drivers"] == []
+
+
+def test_holm():
+    p = np.array([0.01, 0.04, 0.03, 0.5])
+    np.testing.assert_allclose(dev.holm(p), [0.04, 0.09, 0.09, 0.5])
+
+
+def test_contaminated_product_deviates_with_drivers():
+    rng = np.random.default_rng(4)
+    genes = 400
+    y = _clean(rng, 10, genes=genes)
+    # 20 % of another cell type: genes it expresses 2^8 times higher rise by log2(0.8 + 0.2 · 256)
+    other = np.zeros(genes)
+    other[:40] = 8.0
+    y[3] = np.log2(0.8 * 2 ** y[3] + 0.2 * 2 ** (y[3] + other))
+    names = [f"G{g}" for g in range(genes)]
+    scores = pd.DataFrame({"contam": y[:, :40].mean(axis=1), "flat": y[:, 200:240].mean(axis=1)})
+    tab = dev.product_deviation(y, _names(10), gene_names=names, scores=scores)
+    assert tab["status"].iloc[3] == "deviating"
+    assert (tab["status"].drop(index="P03") == "conforming").all()
+    top = tab["drivers"].iloc[3].split(", ")
+    assert len(top) == dev.N_DRIVERS and all(int(g[1:]) < 40 for g in top)
+    assert tab["panel_drivers"].iloc[3].startswith("contam +")
+    assert "flat" not in tab["panel_drivers"].iloc[3]
+
+
+def test_bad_shapes_raise():
+    y = np.zeros((8, 5))
+    with pytest.raises(ValueError, match="sample names"):
+        dev.product_deviation(y, _names(7))
+    with pytest.raises(ValueError, match="gene names"):
+        dev.product_deviation(y, _names(8), gene_names=["a"])
