@@ -500,7 +500,7 @@ def _comparisons(
             }
         )
     if keep.all():
-        data.tables["tier1"] = pd.DataFrame(
+        data.tables["tier1"] = _plain_frame(
             [
                 {"comparison": c["name"], **{k: v for k, v in a.items() if k != "method"}}
                 for c in out
@@ -508,6 +508,19 @@ def _comparisons(
             ]
         )
     return out
+
+
+def _plain_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """A table whose columns are numbers (``None`` → NaN) or strings (``None`` → ""), as h5ad stores them."""
+    frame = pd.DataFrame(rows)
+    for col in frame.columns:
+        values = [v for v in frame[col] if v is not None]
+        numeric = all(isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in values)
+        if numeric:
+            frame[col] = pd.to_numeric(frame[col].astype(object).where(frame[col].notna(), np.nan))
+        elif frame[col].dtype == object:
+            frame[col] = ["" if v is None else str(v) for v in frame[col]]
+    return frame
 
 
 def _margins(data: _Products, protocol: Any) -> dict[str, float]:
