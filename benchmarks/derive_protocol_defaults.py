@@ -11,10 +11,15 @@ in ``docs/protocol.md``. Sources (``../shared/data`` or ``MSCSEQ_SHARED_DATA``):
 * airway (Himes 2014): 4 donors × 2 treatments at real depth (15–31 M reads), one library each; the
   donor SD is pooled within treatment and the Poisson counting variance is subtracted.
 
-It prints and writes ``benchmarks/results/protocol_defaults.md`` (per-gene donor SD: median, 90th
-percentile, RMS; panel-score donor SD; sex calls) and writes the shipped list
-``src/mscseq/panels/well_expressed_msc.tsv`` (genes with mean CPM >= ``--list-cpm`` in the undifferentiated
-products of every tissue, minus the exclusions of ``panels/excluded_genes.tsv``)::
+Measuring showed that the six-tissue counts are mostly antisense (a stranded library counted on the wrong
+strand: the 500 genes most expressed in UC-MSC or airway hold half of those reads but 1.6 % of the
+six-tissue counts), so they serve for variability only, never to say which genes are expressed.
+
+It prints and writes ``benchmarks/results/protocol_defaults.md`` (strand check; per-gene donor SD: median,
+90th percentile, RMS; panel-score donor SD; the evidence for the ``at_rest`` column of the licensing panel;
+sex calls) and writes the shipped list ``src/mscseq/panels/well_expressed_msc.tsv`` (genes with TPM >=
+``--list-tpm`` in each control UC-MSC sample of GSE224190 and CPM >= ``--list-cpm`` in each untreated airway
+donor, minus the exclusions of ``panels/excluded_genes.tsv``)::
 
     MSCSEQ_SHARED_DATA=/work/shared/data python benchmarks/derive_protocol_defaults.py
 """

@@ -184,3 +184,9 @@ def test_variability_margin() -> None:
         variability_margin(0.5, 0.3, 7, min_reference=8, **kw)
     with pytest.raises(MscseqError, match="finite"):
         variability_margin(float("nan"), 0.0, 6, **kw)
+
+
+def test_an_empty_gene_list_fails_at_load(tmp_path: Path) -> None:
+    (tmp_path / "none.txt").write_text("# no genes yet\n")
+    with pytest.raises(MscseqError, match=r"none\.txt: protocol tier2\.gene_list holds no genes"):
+        load_protocol(write(tmp_path, "tier2:\n  gene_list: none.txt\n"))

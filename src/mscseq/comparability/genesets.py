@@ -63,19 +63,34 @@ def _upper(names: Sequence[str] | None, n: int) -> pd.Series:
     return pd.Series(np.asarray(names, dtype=object)).fillna("").astype(str).str.strip().str.upper()
 
 
+def _wanted(wanted: Sequence[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """A gene list as (IDs without version, upper-case names)."""
+    return (
+        frozenset(strip_version(w) for w in wanted if w),
+        frozenset(str(w).strip().upper() for w in wanted if w),
+    )
+
+
 def _member(
-    gene_ids: Sequence[str], gene_names: Sequence[str] | None, wanted: Sequence[str]
+    gene_ids: Sequence[str],
+    gene_names: Sequence[str] | None,
+    wanted: Sequence[str] | tuple[frozenset[str], frozenset[str]],
 ) -> np.ndarray:
     """Boolean mask: the gene's ID (version stripped) or its symbol (any case) is in ``wanted``."""
     ids = _clean_ids(gene_ids)
     syms = _upper(gene_names, len(ids))
-    want_ids = {strip_version(w) for w in wanted if w}
-    want_syms = {str(w).strip().upper() for w in wanted if w}
+    want_ids, want_syms = wanted if isinstance(wanted, tuple) else _wanted(wanted)
     hit = ids.isin(want_ids).to_numpy()
     hit |= syms.isin(want_syms).to_numpy() & (syms != "").to_numpy()
     # a list of symbols also matches data whose IDs are symbols (the GSC salmon file)
     hit |= ids.str.upper().isin(want_syms).to_numpy()
     return hit
+
+
+@cache
+def _well_expressed_sets() -> tuple[frozenset[str], frozenset[str]]:
+    table = well_expressed_msc()
+    return _wanted(list(table["gene_id"]))
 
 
 @cache
@@ -263,8 +278,7 @@ def spread_genes(
         Sorted integer indices into the genes (exclusions never included).
 
     """
-    listed = well_expressed_msc()
-    keep = _member(gene_ids, gene_names, list(listed["gene_id"]))
+    keep = _member(gene_ids, gene_names, _well_expressed_sets())
     keep &= _pooled_mean(norm) >= min_mean
     keep &= exclusion_reasons(gene_ids, gene_names) == ""
     return np.flatnonzero(keep)

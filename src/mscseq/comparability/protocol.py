@@ -441,6 +441,12 @@ def load_protocol(path: str | Path | None) -> tuple[Protocol, dict[str, Any]]:
         msg = f"{file}: --protocol cannot be read ({exc.strerror or exc}); check its permissions"
         raise MscseqError(msg) from exc
     protocol = parse_protocol(raw, source=str(file), folder=file.resolve().parent)
+    if protocol.tier2.gene_list is not None:
+        from mscseq.comparability.genesets import read_gene_list
+
+        read_gene_list(
+            protocol.tier2.gene_list
+        )  # an empty or unreadable list fails now, before any analysis
     record = {
         "source": source,
         "sha256": hashlib.sha256(raw).hexdigest(),

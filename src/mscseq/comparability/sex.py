@@ -13,10 +13,10 @@ of the product's normalised library, so the thresholds hold at any depth:
   reads *and* a library deep enough that a female's XIST (≥ :data:`XIST_HIGH` CPM) would have given
   :data:`MIN_XIST_READS` reads, so that the absence of XIST means something.
 
-Measured (``benchmarks/derive_protocol_defaults.py``): six-tissue products (~0.3–0.7 M reads summed over
-conditions) — females 1,100–9,500 CPM XIST locus and ≤ 2 CPM chrY, males ≤ 4.3 CPM XIST and 16–30 CPM
-chrY; airway (~20 M reads) — males 0–0.1 CPM XIST and 430–560 CPM chrY, the female donor 140–210 CPM XIST
-and 1 CPM chrY.
+Measured (``benchmarks/derive_protocol_defaults.py``): six-tissue donors (all libraries, 0.3–0.7 M reads)
+— 9 females at 1,100–9,500 CPM XIST locus and ≤ 2 CPM chrY, 8 males at ≤ 4.3 CPM XIST and 16–30 CPM chrY,
+one Wharton's-jelly donor with both (unknown); airway (~20 M reads) — three males at 0–0.1 CPM XIST and
+430–560 CPM chrY, the female donor N061011 at 140–210 CPM XIST and 1 CPM chrY.
 """
 
 from __future__ import annotations
