@@ -80,11 +80,9 @@ def test_six_tissues_groups_not_comparable(kuchur):
     assert block["descriptive"]["permanova"]["p_value"] <= 0.01
 
 
-@pytest.mark.parametrize(
-    ("ref", "other"), [("fat", "pk"), ("pk", "fat"), ("fat", "ob"), ("pulp", "pk")]
-)
+@pytest.mark.parametrize(("ref", "other"), [("fat", "pk"), ("pk", "fat")])
 def test_tissue_pairs_not_comparable(kuchur, ref, other):
-    """Adipose vs Wharton's-jelly (pk) products, and other tissue pairs: not_comparable either way round."""
+    """Adipose vs Wharton's-jelly (pk) products: not_comparable whichever level is the reference."""
     _, _, summed, products = kuchur
     keep = products.index[products["tissue"].isin([ref, other])]
     a = _adata(summed[keep], products.loc[keep, ["tissue", "donor"]])

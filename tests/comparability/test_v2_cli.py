@@ -199,7 +199,7 @@ def test_batch_aliased_never_comparable(tmp_path):
     comp = _summary(out)["comparability"]
     assert comp["verdict"] != "comparable"
     assert comp["confounders"]["batch"]["status"] == "aliased"
-    assert any("batch" in reason for reason in comp["reasons"])
+    assert any("batch" in reason for reason in comp["comparisons"][0]["reasons"])
 
 
 def test_unknown_batch_column_one_line(tmp_path):
