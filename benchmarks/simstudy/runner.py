@@ -50,8 +50,15 @@ def run_seed(cell: Cell, run: int) -> int:
     return zlib.crc32(cell.seeds_from.encode()) * 10_000 + run
 
 
-def _init(n_genes: int, rule_spec: str | Callable, permutations: int) -> None:
+def _init(
+    n_genes: int, rule_spec: str | Callable, permutations: int, single_thread: bool = False
+) -> None:
     warnings.simplefilter("ignore")
+    if single_thread:  # one BLAS thread per worker process: the workers are the parallelism
+        from threadpoolctl import threadpool_limits
+
+        _STATE["threads"] = threadpool_limits(limits=1)
+    import importlib
     import logging
 
     logging.disable(logging.WARNING)
@@ -59,6 +66,14 @@ def _init(n_genes: int, rule_spec: str | Callable, permutations: int) -> None:
     from simstudy.rules import load_rule
 
     _STATE["profile"] = default_profile(n_genes)
+    for module in (
+        "mscseq.io.dataset",
+        "mscseq.qc",
+        "mscseq.normalize",
+        "mscseq.products",
+        "mscseq.comparability",
+    ):  # imported once here, not in the first run's time
+        importlib.import_module(module)
     _STATE["rule"] = load_rule(rule_spec) if isinstance(rule_spec, str) else rule_spec
     _STATE["permutations"] = permutations
 
@@ -241,7 +256,9 @@ def run_cells(
                 keep(i, run_one(t))
         elif tasks:
             with ProcessPoolExecutor(
-                max_workers=jobs, initializer=_init, initargs=(n_genes, rule, permutations)
+                max_workers=jobs,
+                initializer=_init,
+                initargs=(n_genes, rule, permutations, True),
             ) as pool:
                 for i, row in enumerate(pool.map(run_one, tasks, chunksize=1)):
                     keep(i, row)

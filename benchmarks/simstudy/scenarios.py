@@ -230,10 +230,6 @@ def fast_grid() -> list[Cell]:
         "batch_aliased": (6,),
         "depth_10M_vs_30M": (6,),
         "depth_equal_20M": (6,),
-        "depth_low_10M": (
-            "comparable",
-            lambda n, sd: _equivalent(n, sd, depth_a=(10e6, 10e6), depth_b=(10e6, 10e6)),
-        ),
         "sex_imbalance": (3,),
         "heterogeneous_reference_x1.5": (6,),
         "paired_equivalent": (3, 6),

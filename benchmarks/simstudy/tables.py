@@ -342,12 +342,17 @@ def _num(x: Any) -> str:
     return f"{float(x):.3f}"
 
 
+def _md(text: Any) -> str:
+    """A table cell's text with its pipes escaped (cell keys are ``scenario|n3|sd0.35``)."""
+    return str(text).replace("|", "\\|")
+
+
 def markdown_targets(t: pd.DataFrame) -> str:
     """The targets table as markdown, with a summary line per target (cells met / checked)."""
     lines = ["| target | met / checked | not met |", "|---|---|---|"]
     for target, df in t.groupby("target", sort=False):
         checked = df[df["status"].isin(["met", "not met"])]
-        bad = checked.loc[checked["status"] == "not met", "cell"].tolist()
+        bad = [_md(c) for c in checked.loc[checked["status"] == "not met", "cell"]]
         met = int((checked["status"] == "met").sum())
         lines.append(
             f"| {target} | {met} / {len(checked)} | {', '.join(bad) or '—'} |"
@@ -361,7 +366,7 @@ def markdown_targets(t: pd.DataFrame) -> str:
     ]
     for _, r in t.iterrows():
         lines.append(
-            f"| {r['target']} | {r['cell']} | {r['measure']} | {_num(r['value'])} | "
+            f"| {r['target']} | {_md(r['cell'])} | {r['measure']} | {_num(r['value'])} | "
             f"{r['interval']} | {r['threshold']} | {r['status']} |"
         )
     return "\n".join(lines)
