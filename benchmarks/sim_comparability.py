@@ -14,7 +14,7 @@ Usage::
 
     python benchmarks/sim_comparability.py                    # fast grid, 20 runs, current rule
     python benchmarks/sim_comparability.py --rule v2 --grid study --runs 300 --workers 2 \
-        --genes 12000 --name sim_v2                           # the issue-13 study (resumable)
+        --name sim_v2                                         # the issue-13 study (resumable)
     python benchmarks/sim_comparability.py --rule v2 --grid study --cells '^equivalent|n6' ...
     python benchmarks/sim_comparability.py --name sim_v2 --grid study --tables-only
 """
@@ -52,7 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--rule", default="current", help="current, v2 or module:function")
     ap.add_argument("--cells", default=None, help="regular expression on cell names to keep")
-    ap.add_argument("--genes", type=int, default=20000, help="genes per simulated study")
+    ap.add_argument(
+        "--genes",
+        type=int,
+        default=None,
+        help="genes per simulated study (default 12000 with --rule v2, see results/sim_cost.md; "
+        "else 20000)",
+    )
     ap.add_argument("--chunk", type=int, default=25, help="runs per cell per round")
     ap.add_argument("--permutations", type=int, default=99, help="PERMANOVA permutations (current)")
     ap.add_argument("--name", default="sim_comparability", help="stem of the result files")
@@ -69,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         help="tally these per-run TSVs (e.g. parts run on other machines) instead of running",
     )
     args = ap.parse_args(argv)
+    if args.genes is None:
+        args.genes = 12000 if args.rule == "v2" else 20000
     grid = "full" if args.full else args.grid
     runs = args.runs or (300 if args.full else 20)
     cells = GRIDS[grid]()

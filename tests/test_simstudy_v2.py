@@ -146,6 +146,7 @@ def test_v2_options_follow_the_cell():
         "batch": "batch",
         "pair": None,
         "permutations": 0,
+        "descriptive": False,
         "seed": 5,
     }
     paired = rules.v2_options(scenarios.cell("paired_equivalent", 3, 0.35), 2**40 + 3)
@@ -157,6 +158,20 @@ def test_v2_options_follow_the_cell():
         rules.product_column(scenarios.cell("replicate_libraries_x3_no_product", 3, 0.35)) is None
     )
     assert rules.product_column(scenarios.cell("equivalent", 3, 0.35)) is None
+
+
+def test_options_unknown_to_comparability_are_dropped_only_when_optional():
+    options = rules._known_options(
+        {"group": "g", "product": "p", "descriptive": False, "batch": None}
+    )
+    from dataclasses import fields
+
+    from mscseq.options import ComparabilityOptions
+
+    names = {f.name for f in fields(ComparabilityOptions)}
+    assert ("product" in options) == ("product" in names)
+    assert ("descriptive" in options) == ("descriptive" in names)
+    assert options["group"] == "g" and "batch" in options
 
 
 def test_study_grid_and_paired_seeds():

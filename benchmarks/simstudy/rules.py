@@ -86,7 +86,9 @@ def current_rule(adata, cell: Cell, seed: int, *, permutations: int = 99) -> dic
 
 def v2_options(cell: Cell, seed: int) -> dict[str, Any]:
     """The options a user of ``cell``'s study gives the v2 comparability (``--group group
-    --reference A`` with two groups, ``--batch batch`` with a batch, ``--pair donor`` when paired)."""
+    --reference A`` with two groups, ``--batch batch`` with a batch, ``--pair donor`` when paired);
+    the descriptive Tier 3 (PCA, similarity, PERMANOVA, variance partition) is skipped: it is never
+    in the rule, and it would cost more than the rule itself."""
     spec = cell.spec
     group = "group" if spec.grouped else None
     return {
@@ -95,6 +97,7 @@ def v2_options(cell: Cell, seed: int) -> dict[str, Any]:
         "batch": "batch" if spec.batch != "none" else None,
         "pair": "donor" if spec.paired else None,
         "permutations": 0,
+        "descriptive": False,
         "seed": int(seed) % 2**31,
     }
 
@@ -151,18 +154,21 @@ def v2_rule(adata, cell: Cell, seed: int, *, compare=None) -> dict[str, Any]:
     return v2_outcome(block, adata.obs)
 
 
+#: Options passed on only when :class:`mscseq.options.ComparabilityOptions` has them: the collapse
+#: is done here either way, and skipping Tier 3 only saves time.
+OPTIONAL = ("product", "descriptive")
+
+
 def _known_options(options: dict[str, Any]) -> dict[str, Any]:
-    """``options`` without ``product`` when :class:`mscseq.options.ComparabilityOptions` has no such
-    field (the collapse is done here either way); every other option is passed on, so a missing
-    ``batch`` or ``pair`` is an error, never silently ignored."""
+    """``options`` without the :data:`OPTIONAL` ones that :class:`mscseq.options.
+    ComparabilityOptions` lacks; every other option is passed on, so a missing ``batch`` or ``pair``
+    is an error, never silently ignored."""
     from dataclasses import fields
 
     from mscseq.options import ComparabilityOptions
 
     names = {f.name for f in fields(ComparabilityOptions)}
-    if "product" not in names:
-        options = {k: v for k, v in options.items() if k != "product"}
-    return options
+    return {k: v for k, v in options.items() if k in names or k not in OPTIONAL}
 
 
 def _worst(a: str | None, b: str) -> str:
