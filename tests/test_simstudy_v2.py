@@ -123,6 +123,7 @@ def test_v2_outcome_maps_the_contract_block():
         ],
         "caveats": ["depth differs", "rerun with --product donor"],
         "confounders": {"batch": {"status": "aliased"}},
+        "settle": ["about 12 products per group would give 80 % power", "screening needs peers"],
     }
     out = rules.v2_outcome(block, obs)
     assert out["verdict"] == "not_comparable"
@@ -134,6 +135,9 @@ def test_v2_outcome_maps_the_contract_block():
     assert d["potency_estimate"] == -1.4 and d["tier2_upper"] == 0.04 and d["n_needed"] == 12
     assert d["split_p"] == 0.001 and d["spread_upper"] == 0.45 and d["batch_status"] == "aliased"
     assert d["n_deviating"] == 1 and d["n_not_assessable"] == 1 and len(d["reason"]) == 160
+    assert (
+        d["settle"] == "about 12 products per group would give 80 % power / screening needs peers"
+    )
     block["caveats"] = []
     assert rules.v2_outcome(block, obs)["replicate_caveat"] is False
 

@@ -47,6 +47,7 @@ DIAGNOSTICS = (
     "n_not_assessable",
     "batch_status",
     "reason",
+    "settle",
 )
 POTENCY_PANEL = "licensing_potency"
 
@@ -253,6 +254,10 @@ def diagnostics(block: dict[str, Any], statuses: dict[str, str]) -> dict[str, An
     out["batch_status"] = batch.get("status")
     reasons = block.get("reasons") or []
     out["reason"] = str(reasons[0])[:160] if reasons else None
+    settle = block.get("settle") or []
+    out["settle"] = " / ".join(map(str, settle))[:240] if settle else None
+    if out["n_needed"] is None and single:
+        out["n_needed"] = (single.get("spread") or {}).get("n_needed")
     return out
 
 
