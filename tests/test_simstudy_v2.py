@@ -179,6 +179,7 @@ def test_options_unknown_to_comparability_are_dropped_only_when_optional():
 
 
 def test_study_grid_and_paired_seeds():
+    assert set(scenarios.DESCRIPTIONS) == set(scenarios.SCENARIOS)
     grid = scenarios.study_grid()
     keys = [c.key for c in grid]
     assert len(keys) == len(set(keys)) == 164
@@ -314,6 +315,7 @@ def test_tables_and_targets(study):
     text, _, _ = tables.report(runs, title="stub")
     assert text.startswith("## stub") and "| equivalent | 3 | 0.35 | comparable | 2 |" in text
     assert "| without --product: replicate caveat ≥ 99 % | 1 / 1 | — |" in text
+    assert "| replicate_libraries_x3_no_product | comparable | the same libraries" in text
 
 
 def test_not_higher_is_one_sided_and_paired():

@@ -150,6 +150,33 @@ SCENARIOS = {
     ),
 }
 
+#: One line per scenario: its truth, for the report (all effects in log2 units, group B − A).
+DESCRIPTIONS = {
+    "equivalent": "every gene's group difference uniform in ±0.25 (so every score within 0.25)",
+    "different_2pct_1.5": "2 % of genes shifted by ±1.5",
+    "different_10pct_1.5-3": "10 % of genes shifted by ±U(1.5, 3)",
+    "potency_program_-1.5": "equivalent, and the whole licensing/potency program 1.5 lower",
+    "contaminated_product": "equivalent, and one product of B 15 % another cell population",
+    "replicate_libraries_x3": "equivalent, each product sequenced as 3 libraries, --product given "
+    "(same seeds as equivalent)",
+    "replicate_libraries_x3_no_product": "the same libraries without --product (the caveat)",
+    "batch_aliased": "equivalent, group = sequencing batch, 10 % of genes +0.3 in batch 2",
+    "depth_10M_vs_30M": "equivalent, A at 10 M and B at 30 M reads (same seeds as equal depth)",
+    "depth_equal_20M": "equivalent, every product at 20 M reads",
+    "depth_low_10M": "equivalent, every product at 10 M reads (same seeds as equal depth)",
+    "sex_imbalance": "equivalent, A all male and B all female",
+    "heterogeneous_reference_x1.5": "equivalent, A's donor SD 1.5× (same seeds as equivalent)",
+    "paired_equivalent": "equivalent, B's product i from A's donor i (--pair), donor × process SD 0.1",
+    "paired_potency_-1.5": "paired, and the potency program 1.5 lower",
+    "gray_score_1.10": "potency program 0.55 lower (1.1× the 0.5 score margin)",
+    "gray_score_1.25": "potency program 0.625 lower (1.25× the score margin)",
+    "gray_genes_1pct_1.1": "1 % of genes shifted by ±1.1 (1.1× the 1.0 gene margin)",
+    "single_homogeneous": "one group, no structure",
+    "single_cohorts_half": "one group, two hidden cohorts n/2 + n/2, 5 % of genes ±U(2, 3) apart",
+    "single_cohorts_quarter": "one group, hidden cohorts n/4 + 3n/4, 5 % of genes ±U(2, 3) apart",
+    "single_contaminated": "one group, one product 15 % another cell population",
+}
+
 #: Single-group scenarios are run at 2n products (n "per group" → the same total as two groups).
 SINGLE = {name for name in SCENARIOS if name.startswith("single_")}
 #: Paired cells: scenario → the base scenario whose run seeds it shares (same donors, same draws up to

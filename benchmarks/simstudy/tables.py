@@ -394,10 +394,20 @@ def markdown_cells(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def markdown_scenarios(scenarios: Sequence[str]) -> str:
+    """The scenarios in the runs and their truths (:data:`simstudy.scenarios.DESCRIPTIONS`)."""
+    from simstudy.scenarios import DESCRIPTIONS, SCENARIOS
+
+    lines = ["| scenario | expected | truth |", "|---|---|---|"]
+    for s in scenarios:
+        lines.append(f"| {s} | {SCENARIOS[s][0]} | {DESCRIPTIONS.get(s, '')} |")
+    return "\n".join(lines)
+
+
 def report(
     runs: pd.DataFrame, *, title: str, notes: Sequence[str] = ()
 ) -> tuple[str, pd.DataFrame, pd.DataFrame]:
-    """The markdown (targets first, then every cell), the cell table and the targets table."""
+    """The markdown (scenarios, targets, then every cell), the cell table and the targets table."""
     table = tally(runs)
     t = targets(runs, table)
     cpu = float(pd.to_numeric(runs["cpu_seconds"], errors="coerce").sum())
@@ -408,6 +418,10 @@ def report(
         "",
         f"{len(runs)} runs in {len(table)} cells, {cpu / 3600:.2f} CPU hours in the runs "
         f"({int(table['errors'].sum())} errors). Rates with 95 % Clopper–Pearson intervals.",
+        "",
+        "### Scenarios",
+        "",
+        markdown_scenarios(list(dict.fromkeys(runs["scenario"]))),
         "",
         "### Targets",
         "",
