@@ -1,0 +1,277 @@
+"""Tier 2 (comparability v2): the fraction of genes beyond the margin, with its bounds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import special, stats
+
+from mscseq.comparability import tier2 as t2
+
+KEYS = {
+    "result",
+    "n_genes",
+    "margin",
+    "f0",
+    "estimate",
+    "lower",
+    "upper",
+    "n_beyond",
+    "n_shown_beyond",
+    "n_needed",
+    "method",
+}
+
+
+def simulate(seed, n, *, n_genes=1000, sd=0.35, frac=0.0, shift=0.0, equiv=0.25, rho=0.0):
+    """Normal VST-like data: ``n`` products per group, genes within ``equiv`` except ``frac`` at ``shift``."""
+    rng = np.random.default_rng(seed)
+    beta = rng.uniform(-equiv, equiv, n_genes)
+    k = round(frac * n_genes)
+    beta[:k] = shift * rng.choice([-1.0, 1.0], k)
+    sds = sd * np.exp(rng.normal(0.0, 0.2, n_genes))
+    e = rng.normal(0.0, 1.0, (2 * n, n_genes))
+    if rho > 0:  # co-regulated programs of 50 genes
+        program = np.arange(n_genes) // 50
+        f = rng.normal(0.0, 1.0, (2 * n, program.max() + 1))[:, program]
+        e = np.sqrt(rho) * f + np.sqrt(1.0 - rho) * e
+    y = rng.normal(6.0, 2.0, n_genes) + e * sds
+    y[n:] += beta
+    return y, np.array(["A"] * n + ["B"] * n)
+
+
+def run(y, labels, target="B", reference="A", seed=0, **kw):
+    kw = {"margin": 1.0, "f0": 0.01, "alpha": 0.05, **kw}
+    return t2.tier2(y, labels, target, reference, seed=seed, **kw)
+
+
+# --- empirical Bayes: equal to limma 3.54 (lmFit + eBayes) -------------------------------------------
+
+
+def _golden_data():
+    i = np.arange(9)[:, None]
+    j = np.arange(30)[None, :]
+    y = np.sin(1.7 * i * (j + 1) + 0.3 * j) * (0.2 + 0.8 * ((j * 7) % 11) / 10) + 0.1 * j
+    y[:, 0] = 0.5  # a gene without variance (limma offsets it in the prior fit only)
+    return y, np.array(list("AAAABBBBB")), np.array(list("xyxyxyxxy"))
+
+
+@pytest.mark.parametrize(
+    ("with_batch", "d0", "s0_2", "se", "coef"),
+    [
+        (
+            False,
+            0.970333544887,
+            0.0269125416259,
+            [0.0383977599077, 0.429479214725, 0.211582515505, 0.244203086196],
+            [0.0, 0.190793765506, 0.121188838161, -1.40583871302],
+        ),
+        (
+            True,
+            0.960403032613,
+            0.0270704559887,
+            [0.0412046294416, 0.395100741292, 0.227220574811, 0.260553435582],
+            [0.0, 0.127675333591, 0.124352422648, -1.41451748993],
+        ),
+    ],
+)
+def test_moderation_equals_limma(with_batch, d0, s0_2, se, coef):
+    # R: fit <- eBayes(lmFit(t(y), model.matrix(~g [+ b]))); fit$df.prior, fit$s2.prior,
+    #    sqrt(fit$s2.post) * fit$stdev.unscaled[, 2], fit$coef[, 2]
+    y, g, b = _golden_data()
+    fit = t2.fit_genes(y, g, "B", "A", batch=b if with_batch else None)
+    assert fit.d0 == pytest.approx(d0, rel=1e-9)
+    assert fit.s0_2 == pytest.approx(s0_2, rel=1e-9)
+    np.testing.assert_allclose(fit.se[:4], se, rtol=1e-9)
+    np.testing.assert_allclose(fit.estimate[:4], coef, atol=1e-10)
+    assert fit.df == (6 if with_batch else 7)
+
+
+def test_trigamma_inverse_round_trip():
+    y = np.array([1e-8, 1e-3, 0.3, 1.0, 7.0, 1e3, 1e8])
+    x = t2.trigamma_inverse(y)
+    np.testing.assert_allclose(special.polygamma(1, x), y, rtol=1e-6)
+
+
+def test_prior_infinite_when_variances_agree_with_sampling():
+    rng = np.random.default_rng(3)
+    s2 = rng.chisquare(10, 5000) / 10 * 0.2  # pure sampling spread around 0.2
+    d0, s0_2 = t2.fit_prior(s2, 10)
+    assert d0 > 200
+    assert s0_2 == pytest.approx(0.2, rel=0.03)
+
+
+# --- pieces of the decision --------------------------------------------------------------------
+
+
+def test_binomial_upper_is_the_exact_inversion():
+    assert t2.binomial_upper(0, 1000, 0.05) == 4  # 0.5**4 >= 0.05 > 0.5**5
+    for n_beyond in (0, 3, 17, 60):
+        k = t2.binomial_upper(n_beyond, 1000, 0.05)
+        assert stats.binom.cdf(n_beyond, k, 0.5) >= 0.05 > stats.binom.cdf(n_beyond, k + 1, 0.5)
+    assert t2.binomial_upper(1000, 1000, 0.05) == 1000
+
+
+def test_max_count_passing_agrees_with_the_bound():
+    for n_genes in (500, 2000, 10000):
+        c = t2.max_count_passing(n_genes, 0.01, 0.05)
+        assert t2.binomial_upper(c, n_genes, 0.05) <= 0.01 * n_genes
+        assert t2.binomial_upper(c + 1, n_genes, 0.05) > 0.01 * n_genes
+    assert t2.max_count_passing(100, 0.01, 0.05) == -1  # 1 gene allowed: never provable
+
+
+def test_holm_step_down():
+    p = np.array([0.01, 0.04, 0.03, 0.005, 0.5])
+    # sorted 0.005 <= .05/5, 0.01 <= .05/4, 0.03 > .05/3: stop
+    np.testing.assert_array_equal(t2.holm(p, 0.05), [True, False, False, True, False])
+    assert not t2.holm(np.array([0.2, 0.3]), 0.05).any()
+    assert t2.holm(np.array([0.001, 0.002]), 0.05).all()
+
+
+def test_p_beyond_is_exact_at_the_margin():
+    # at |beta| = m with a known se the test has level alpha exactly (normal, df = inf)
+    rng = np.random.default_rng(5)
+    se = 0.5
+    d = 1.0 + se * rng.standard_normal(200_000)
+    p = t2.p_beyond(d, np.full(d.size, se), np.inf, 1.0)
+    assert abs(np.mean(p <= 0.05) - 0.05) < 0.003
+    # and below the level at beta = 0 even with a large se (a one-sided t alone gives ~0.09 here)
+    d0 = se * rng.standard_normal(200_000) * 2.0
+    p0 = t2.p_beyond(d0, np.full(d0.size, 2 * se), np.inf, 1.0)
+    assert np.mean(p0 <= 0.05) <= 0.05
+
+
+def test_bootstrap_equals_refitting_each_resample():
+    # the one-matrix-product bootstrap equals a refit of the OLS on the resampled rows (bridged batch)
+    rng = np.random.default_rng(11)
+    y = rng.normal(size=(14, 40))
+    labels = np.array(["A"] * 7 + ["B"] * 7)
+    batch = np.array(list("xxxyyyy" + "xxyyyyy"))
+    fit = t2.fit_genes(y, labels, "B", "A", batch=batch)
+    beyond = t2.bootstrap_beyond(fit, 0.5, n_boot=30, seed=4)
+    # rebuild the same multiplicities and refit each resample explicitly
+    rng = np.random.default_rng(4)
+    mult = np.zeros((30, 14), dtype=int)
+    for cell in range(int(fit.strata.max()) + 1):
+        members = np.flatnonzero(fit.strata == cell)
+        draws = rng.integers(0, members.size, size=(30, members.size))
+        mult[:, members] = (draws[:, :, None] == np.arange(members.size)).sum(axis=1)
+    x = np.column_stack([np.ones(14), labels == "B", batch == "y"]).astype(float)
+    for b in range(30):
+        rows = np.repeat(np.arange(14), mult[b])
+        coef = np.linalg.lstsq(x[rows], y[rows], rcond=None)[0]
+        np.testing.assert_array_equal(beyond[b], np.abs(coef[1]) > 0.5)
+
+
+# --- tier2(): contract, models, symmetry ------------------------------------------------------------
+
+
+def test_contract_keys_and_json_types():
+    y, labels = simulate(1, 5)
+    out = run(y, labels)
+    assert set(out) == KEYS
+    assert out["result"] in {"pass", "fail", "inconclusive"}
+    for key in ("estimate", "lower", "upper", "margin", "f0"):
+        assert isinstance(out[key], float)
+    for key in ("n_genes", "n_beyond", "n_shown_beyond"):
+        assert isinstance(out[key], int)
+    assert out["lower"] <= out["estimate"] <= out["upper"]
+
+
+@pytest.mark.parametrize("design", ["two-sample", "paired", "batch"])
+def test_swapping_target_and_reference_gives_the_same_answer(design):
+    y, labels = simulate(2, 6, frac=0.02, shift=1.2)
+    pair = np.array([f"d{i}" for i in range(6)] * 2) if design == "paired" else None
+    batch = np.array(list("xxxyyy" + "xyyyyy")) if design == "batch" else None
+    a = run(y, labels, "B", "A", pair=pair, batch=batch, seed=9)
+    b = run(y, labels, "A", "B", pair=pair, batch=batch, seed=9)
+    assert a == b
+    ta = t2.gene_table(y, labels, "B", "A", margin=1.0, alpha=0.05, pair=pair, batch=batch)
+    tb = t2.gene_table(y, labels, "A", "B", margin=1.0, alpha=0.05, pair=pair, batch=batch)
+    np.testing.assert_allclose(ta["estimate"], -tb["estimate"], atol=1e-12)
+    np.testing.assert_array_equal(ta["shown_beyond"], tb["shown_beyond"])
+
+
+def test_seeded():
+    y, labels = simulate(4, 6, rho=0.5)
+    assert run(y, labels, seed=3) == run(y, labels, seed=3)
+
+
+def test_not_estimable():
+    y, labels = simulate(5, 4)
+    aliased = np.where(labels == "A", "run1", "run2")
+    out = run(y, labels, batch=aliased)
+    assert out["result"] == "not_estimable"
+    assert "aliased" in out["method"]
+    assert out["upper"] is None
+    assert set(out) == KEYS
+    one_each = run(y[[0, 4]], labels[[0, 4]])
+    assert one_each["result"] == "not_estimable"
+    disjoint = np.array([f"a{i}" for i in range(4)] + [f"b{i}" for i in range(4)])
+    assert run(y, labels, pair=disjoint)["result"] == "not_estimable"
+    assert run(y, labels, target="C")["result"] == "not_estimable"
+    table = t2.gene_table(y, labels, "B", "A", margin=1.0, alpha=0.05, batch=aliased)
+    assert table.empty
+    assert list(table.columns) == ["estimate", "se", "df", "beyond", "p_beyond", "shown_beyond"]
+
+
+def test_other_levels_are_left_out():
+    y, labels = simulate(6, 5)
+    extra = np.vstack([y, y[:3] + 5.0])
+    labels3 = np.concatenate([labels, ["C"] * 3])
+    assert run(extra, labels3, seed=1) == run(y, labels, seed=1)
+
+
+def test_pairing_removes_donor_effects():
+    # 4 donors through both processes, donor effects large next to the process effect
+    rng = np.random.default_rng(7)
+    n_genes = 2000
+    donor = rng.normal(0.0, 1.0, (4, n_genes))
+    y = np.vstack([donor, donor]) + rng.normal(0.0, 0.1, (8, n_genes)) + rng.normal(6, 2, n_genes)
+    labels = np.array(["A"] * 4 + ["B"] * 4)
+    pair = np.array(["d1", "d2", "d3", "d4"] * 2)
+    paired = run(y, labels, pair=pair)
+    assert paired["result"] == "pass"
+    assert "paired" in paired["method"]
+    assert run(y, labels)["result"] != "pass"
+
+
+def test_bridged_batch_is_adjusted():
+    # a strong batch effect on every gene, bridged by products of both levels in both runs
+    y, labels = simulate(8, 10)
+    batch = np.array(list("xxxxxyyyyy" + "xxyyyyyyyy"))
+    y = y + np.where(batch == "y", 1.5, 0.0)[:, None]
+    out = run(y, labels, batch=batch)
+    assert out["result"] == "pass"
+    assert "batch" in out["method"]
+    assert run(y, labels)["result"] != "pass"
+
+
+def test_gene_table_matches_tier2():
+    y, labels = simulate(9, 8, frac=0.05, shift=2.5)
+    ids = np.array([f"ENSG{i:05d}" for i in range(y.shape[1])])
+    table = t2.gene_table(y, labels, "B", "A", margin=1.0, alpha=0.05, gene_ids=ids)
+    out = run(y, labels)
+    assert isinstance(table, pd.DataFrame)
+    assert list(table.index[:2]) == ["ENSG00000", "ENSG00001"]
+    assert int(table["beyond"].sum()) == out["n_beyond"]
+    assert int(table["shown_beyond"].sum()) == out["n_shown_beyond"]
+    assert out["result"] == "fail"
+    assert out["lower"] > 0.01
+    assert (table["p_beyond"].between(0, 1)).all()
+    assert table["shown_beyond"][:40].mean() > 0.9
+
+
+def test_n_needed_grows_with_the_spread():
+    small = run(*simulate(10, 6, sd=0.25))["n_needed"]
+    large = run(*simulate(10, 6, sd=0.45))["n_needed"]
+    assert small is not None
+    assert large is None or large > small
+    assert run(*simulate(10, 6, sd=3.0))["n_needed"] is None
+
+
+def test_few_genes():
+    y, labels = simulate(12, 5, n_genes=3)
+    assert run(y, labels)["result"] == "inconclusive"  # 1 % of 3 genes cannot be shown
+    assert run(y[:, :0], labels)["result"] == "not_estimable"
