@@ -10,14 +10,21 @@ computed in the n × n Gram matrix: a start at the best cut along PC1 and a few 
 refined by Lloyd's iterations, clusters of at least 2 products. The cluster index is
 CI = within-cluster SS / total SS.
 
-Its significance is calibrated SigClust-style on half A: one Gaussian population whose covariance
-eigenvalues are the sample eigenvalues of half A, soft-thresholded (Huang et al. 2015, *JASA*
-110:1600) towards a background noise variance σ²_N estimated robustly from all entries of the centred
-data (σ_N = 1.4826 · MAD, as SigClust does). The null Gram matrices Σ_j λ_j z_j z_jᵀ are simulated
-directly (the n − 1 leading directions explicitly, the p − n + 1 background directions as a scaled
-Wishart matrix drawn by Bartlett's decomposition), the same 2-means is run on each and
-p = (1 + #{CI_null ≤ CI_obs}) / (B + 1). Because the null runs the same search, the p-value allows for
-the split having been chosen from the data.
+Its significance is calibrated SigClust-style, under one Gaussian population, by running the same
+2-means search on B simulated null datasets (only their n × n Gram matrices are drawn) and
+p = (1 + #{CI_null ≤ CI_obs}) / (B + 1); because the null runs the same search, the p-value allows for
+the split having been chosen from the data. The default null (``null="rotation"``) conditions on the
+observed eigenvalues of the centred Gram matrix: for Gaussian products with any covariance across
+genes that matrix is invariant under rotations of the products (orthogonal maps of the centred
+space), so given its eigenvalues its eigenvectors are Haar-distributed, and V D Vᵀ with V Haar-random
+draws from the exact conditional null. Unlike SigClust's plug-in spectrum it needs no estimate of the
+background noise, so genes of unequal variance and co-regulated programs do not bias it (measured:
+SigClust's MAD background with soft thresholding rejected 100 % of homogeneous samples with
+co-regulated programs and 0 % with unequal gene variances). The plug-in nulls remain as options:
+``"moments"`` (spikes above a moment-matched background; conservative with programs), ``"soft"``
+(Huang et al. 2015, *JASA* 110:1600) and ``"hard"`` (SigClust, Liu et al. 2008), both with
+σ_N = 1.4826 · MAD of the centred entries; the background is a scaled Wishart term drawn by Bartlett's
+decomposition.
 
 Its materiality is judged on half B only, with the two clusters as groups (so the selection of the
 split does not bias it): material when a panel score differs between the clusters with its
@@ -317,8 +324,31 @@ def null_grams(
     return (k + np.swapaxes(k, 1, 2)) / 2
 
 
+def _centred_basis(n: int) -> np.ndarray:
+    """Orthonormal basis (n × (n − 1)) of the vectors summing to zero."""
+    _, vecs = np.linalg.eigh(np.eye(n) - 1.0 / n)
+    return vecs[:, 1:]
+
+
+def rotation_grams(gram: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Null Gram matrices with the observed eigenvalues and Haar-random eigenvectors (size, n, n).
+
+    For products drawn from one Gaussian population (any covariance across genes), the centred Gram
+    matrix is invariant under rotations of the products (orthogonal maps fixing the all-ones
+    vector), so given its eigenvalues its eigenvectors are Haar-distributed. Rotating the observed
+    eigenvalues at random therefore draws from the exact conditional null.
+    """
+    n = gram.shape[0]
+    q0 = _centred_basis(n)
+    vals = np.clip(np.linalg.eigvalsh(q0.T @ gram @ q0), 0.0, None)
+    v, _ = np.linalg.qr(rng.standard_normal((size, n - 1, n - 1)))  # column signs do not matter
+    u = q0 @ v  # (size, n, n − 1)
+    k = (u * vals) @ np.swapaxes(u, 1, 2)
+    return (k + np.swapaxes(k, 1, 2)) / 2
+
+
 def split_test(
-    x: np.ndarray, *, seed: int, n_sim: int = 200, threshold: str = "moments"
+    x: np.ndarray, *, seed: int, n_sim: int = 200, null: str = "rotation"
 ) -> dict[str, Any]:
     """Best two-way split of the products on ``x`` and its SigClust-type p-value.
 
@@ -330,21 +360,27 @@ def split_test(
         Seed of the starts and the null simulation.
     n_sim
         Null datasets.
-    threshold
-        Eigenvalue thresholding of the null (see :func:`null_spectrum`).
+    null
+        ``"rotation"`` (exact conditional null, see :func:`rotation_grams`) or a plug-in spectrum
+        of :func:`null_spectrum` (``"moments"``, ``"soft"``, ``"hard"``).
 
     Returns
     -------
     dict
         ``ci`` (cluster index), ``members`` (bool per product, the first cluster), ``p_value``,
-        ``ci_null_median``, ``n_sim``, ``threshold``.
+        ``ci_null_median``, ``n_sim``, ``null``.
 
     """
     rng = np.random.default_rng(seed)
     n = x.shape[0]
-    ci, members = two_means(centred_gram(x), rng)
-    spikes, sigma2, n_bg = null_spectrum(x, threshold=threshold)
-    ci_null, _ = two_means(null_grams(spikes, sigma2, n_bg, n, n_sim, rng), rng)
+    gram = centred_gram(x)
+    ci, members = two_means(gram, rng)
+    if null == "rotation":
+        grams = rotation_grams(gram, n_sim, rng)
+    else:
+        spikes, sigma2, n_bg = null_spectrum(x, threshold=null)
+        grams = null_grams(spikes, sigma2, n_bg, n, n_sim, rng)
+    ci_null, _ = two_means(grams, rng)
     p = (1.0 + np.count_nonzero(ci_null <= ci)) / (n_sim + 1.0)
     return {
         "ci": float(ci),
@@ -352,7 +388,7 @@ def split_test(
         "p_value": float(p),
         "ci_null_median": float(np.median(ci_null)),
         "n_sim": int(n_sim),
-        "threshold": threshold,
+        "null": null,
     }
 
 
@@ -642,7 +678,7 @@ def single_group(
     split_alpha: float | None = None,
     n_sim: int = 200,
     n_boot: int = 200,
-    threshold: str = "moments",
+    null: str = "rotation",
 ) -> dict[str, Any]:
     """Conditions 2 (no material split) and 3 (spread within τ) of the single-group question.
 
@@ -683,8 +719,8 @@ def single_group(
         Null datasets of the split test.
     n_boot
         Bootstrap resamples of the spread.
-    threshold
-        Eigenvalue thresholding of the split test's null (``"soft"`` or ``"hard"``).
+    null
+        Null of the split test (see :func:`split_test`).
 
     Returns
     -------
@@ -715,7 +751,7 @@ def single_group(
         "materiality": None,
     }
     if n >= MIN_PRODUCTS_SPLIT and len(half_a) >= 2 and len(half_b) >= 1:
-        test = split_test(vst[:, half_a], seed=seed + 1, n_sim=n_sim, threshold=threshold)
+        test = split_test(vst[:, half_a], seed=seed + 1, n_sim=n_sim, null=null)
         in_b = test["members"]
         if np.count_nonzero(in_b) > n - np.count_nonzero(in_b):
             in_b = ~in_b  # cluster "b" is the smaller one
@@ -745,7 +781,7 @@ def single_group(
             ci=test["ci"],
             ci_null_median=test["ci_null_median"],
             n_sim=test["n_sim"],
-            threshold=test["threshold"],
+            null=test["null"],
             sizes=[int(n - in_b.sum()), int(in_b.sum())],
             members=[
                 [names[i] for i in np.flatnonzero(~in_b)],
