@@ -794,5 +794,11 @@ def _h5ad_safe(obj: Any) -> Any:
             return np.asarray(items, dtype=object)
         if items and all(isinstance(v, dict) for v in items):
             return {str(i): v for i, v in enumerate(items)}
-        return np.asarray(items)
+        try:
+            arr = np.asarray(items)
+        except ValueError:  # ragged (lists of unequal length): one entry per index
+            arr = None
+        if arr is None or arr.dtype == object:
+            return {str(i): v for i, v in enumerate(items) if v is not None}
+        return arr
     return obj
