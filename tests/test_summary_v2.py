@@ -6,6 +6,7 @@ import copy
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -121,3 +122,69 @@ def test_build_summary_writes_v2_for_a_v2_block(example_adata) -> None:
     summary = build_summary(adata)
     assert summary["schema"] == SUMMARY_SCHEMA == "mscseq.summary/2"
     validate_summary(json.loads(json.dumps(summary)))
+
+
+def _run_folder(folder: Path, fixture: str) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "summary.json").write_text((FIXTURES / fixture).read_text(encoding="utf-8"))
+    return folder
+
+
+def test_collect_mixes_v1_and_v2(tmp_path: Path) -> None:
+    from mscseq.batch import BASE_COLUMNS, collect_summaries
+
+    runs = {
+        "old": "summary_v1_example.json",
+        "ok": "summary_v2_comparable.json",
+        "bad": "summary_v2_not_comparable.json",
+        "single": "summary_v2_single_split.json",
+        "small": "summary_v2_inconclusive.json",
+    }
+    dirs = [_run_folder(tmp_path / name, fixture) for name, fixture in runs.items()]
+    table = collect_summaries(dirs).set_index("dataset")
+    tier = ["tier1_B_vs_A", "tier2_B_vs_A", "tier2_B_vs_A_lower", "tier2_B_vs_A_upper"]
+    assert list(table.reset_index().columns[: len(BASE_COLUMNS) + 4]) == [*BASE_COLUMNS, *tier]
+    old = table.loc["old"]
+    assert (old["schema"], old["verdict"], old["n_products"], old["n_outliers"], old["outliers"]) == (
+        "mscseq.summary/1", "not_comparable", 15, 1, "P09",
+    )  # fmt: skip
+    for col in ("question", "n_deviating", "deviating", "protocol_sha256", *tier):
+        assert pd.isna(old[col]), col  # v1 rows leave the v2 columns empty
+    bad = table.loc["bad"]
+    assert (bad["question"], bad["n_deviating"], bad["deviating"]) == ("groups", 1, "P09")
+    assert (bad["tier1_B_vs_A"], bad["tier2_B_vs_A"]) == ("fail", "inconclusive")
+    assert (bad["tier2_B_vs_A_lower"], bad["tier2_B_vs_A_upper"]) == (0.002, 0.024)
+    assert len(bad["protocol_sha256"]) == 64
+    assert pd.isna(bad["n_outliers"]) and pd.isna(bad["outliers"])  # and the reverse
+    assert table.loc["ok", "verdict"] == "comparable" and table.loc["ok", "n_deviating"] == 0
+    single = table.loc["single"]
+    assert (single["question"], single["single_group"]) == ("single_group", "fail")
+    assert pd.isna(single["tier1_B_vs_A"])
+    assert table.loc["small", "verdict"] == "inconclusive"
+    assert table.loc["small", "tier1_B_vs_A"] == "inconclusive"
+
+
+def test_cli_collect_mixed_tsv(tmp_path: Path) -> None:
+    a = _run_folder(tmp_path / "runs" / "a", "summary_v1_example.json")
+    b = _run_folder(tmp_path / "runs" / "b", "summary_v2_not_comparable.json")
+    out = tmp_path / "summary.tsv"
+    res = CliRunner().invoke(app, ["collect", str(a), str(b), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    import csv
+
+    with open(out, newline="") as fh:
+        rows = {r["dataset"]: r for r in csv.DictReader(fh, delimiter="\t")}
+    assert rows["a"]["outliers"] == "P09" and rows["a"]["deviating"] == ""
+    assert rows["b"]["deviating"] == "P09" and rows["b"]["outliers"] == ""
+    assert rows["b"]["tier2_B_vs_A_upper"] == "0.024" and rows["a"]["tier2_B_vs_A_upper"] == ""
+
+
+def test_collect_rejects_a_malformed_v2_block(tmp_path: Path) -> None:
+    from mscseq.batch import collect_summaries
+
+    s = load("summary_v2_comparable.json")
+    s["comparability"]["comparisons"][0]["tier1"] = "pass"
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "summary.json").write_text(json.dumps(s))
+    with pytest.raises(MscseqError, match=r"'tier1' of comparison 'B_vs_A' is not an object"):
+        collect_summaries([tmp_path / "r"])

@@ -64,7 +64,9 @@ def test_workflow_runs_on_test_data(tmp_path: Path) -> None:
     assert (
         rows["example"]["verdict"] == "not_comparable"
     )  # P09 is simulated as a contaminated product
-    assert rows["example"]["outliers"] == "P09"
+    # P09 is the outlier (mscseq.summary/1) or the deviating product (mscseq.summary/2)
+    v2 = rows["example"]["schema"] == "mscseq.summary/2"
+    assert rows["example"]["deviating" if v2 else "outliers"] == "P09"
     assert rows["example"]["n_products"] == "15"
     for name, row in rows.items():
         assert row["report"] == f"{name}/report.html"
@@ -72,7 +74,8 @@ def test_workflow_runs_on_test_data(tmp_path: Path) -> None:
         validate_summary(json.loads((out / name / "summary.json").read_text()))
         assert (out / "logs" / "compare" / f"{name}.log").is_file()
         assert row["verdict"] in {"comparable", "not_comparable", "inconclusive"}
-        assert int(row["n_products"]) >= int(row["n_outliers"])
+        flagged = row["n_deviating"] if row["schema"] == "mscseq.summary/2" else row["n_outliers"]
+        assert int(row["n_products"]) >= int(flagged)
     assert not list(out.glob(".*tmp*")), "no temporary folders left behind"
 
 
