@@ -188,3 +188,82 @@ def test_collect_rejects_a_malformed_v2_block(tmp_path: Path) -> None:
     (tmp_path / "r" / "summary.json").write_text(json.dumps(s))
     with pytest.raises(MscseqError, match=r"'tier1' of comparison 'B_vs_A' is not an object"):
         collect_summaries([tmp_path / "r"])
+
+
+def _mqc_rows(path: Path) -> dict[str, dict[str, str]]:
+    import csv
+
+    lines = [line for line in path.read_text().splitlines() if not line.startswith("#")]
+    return {r[next(iter(r))]: r for r in csv.DictReader(lines, delimiter="\t")}
+
+
+def test_multiqc_content_v2(tmp_path: Path) -> None:
+    from mscseq.multiqc import QC_FILE, TIERS_FILE, VERDICT_FILE, write_multiqc
+
+    summary = load("summary_v2_not_comparable.json")
+    assert write_multiqc(summary, tmp_path) == [
+        QC_FILE,
+        VERDICT_FILE,
+        TIERS_FILE,
+        "mscseq_de_mqc.tsv",
+    ]
+    qc = _mqc_rows(tmp_path / QC_FILE)
+    assert qc["P09"]["comparability"] == "deviating" and qc["P01"]["comparability"] == "conforming"
+    section = json.loads((tmp_path / VERDICT_FILE).read_text())
+    desc = section["description"]
+    assert desc.index("Verdict: not comparable") < desc.index("licensing_potency score is lower")
+    assert "Tier 1 fail, Tier 2 inconclusive" in desc and "bounds 0.2 %–2.4 %, f0 1 %" in desc
+    assert summary["comparability"]["protocol"]["sha256"][:12] in desc
+    p09 = section["data"]["P09"]
+    assert (p09["status"], p09["p_adjusted"]) == ("deviating", 0.0003)
+    assert (
+        p09["drivers"].startswith("PTPRC; HLA-DRA") and "licensing_potency" in p09["panel_drivers"]
+    )
+    tiers = _mqc_rows(tmp_path / TIERS_FILE)
+    assert tiers["B_vs_A Tier 1"]["result"] == "fail"
+    potency = tiers["B_vs_A Tier 1 licensing_potency"]
+    assert (potency["result"], potency["estimate"], potency["margin_or_threshold"]) == (
+        "different",
+        "-1.1",
+        "0.5",
+    )
+    assert (tiers["B_vs_A Tier 2"]["lower"], tiers["B_vs_A Tier 2"]["upper"]) == ("0.002", "0.024")
+
+
+def test_multiqc_single_group_and_settle(tmp_path: Path) -> None:
+    from mscseq.multiqc import TIERS_FILE, verdict_section, write_multiqc
+
+    write_multiqc(load("summary_v2_single_split.json"), tmp_path / "single")
+    tiers = _mqc_rows(tmp_path / "single" / TIERS_FILE)
+    assert tiers["single group split"]["result"] == "fail"
+    assert tiers["single group spread"]["upper"] == "0.58"
+    desc = verdict_section(load("summary_v2_inconclusive.json"))["description"]
+    assert "What would settle it" in desc and "8 products per group" in desc
+
+
+def test_real_multiqc_shows_the_v2_verdict(tmp_path: Path) -> None:
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    from mscseq.multiqc import write_multiqc
+
+    if importlib.util.find_spec("multiqc") is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("MultiQC is not installed; CI=true, so this test must run")
+        pytest.skip("MultiQC is not installed (it is in the test extra)")
+    write_multiqc(load("summary_v2_not_comparable.json"), tmp_path / "run" / "multiqc")
+    out = tmp_path / "mqc"
+    proc = subprocess.run(
+        [sys.executable, "-m", "multiqc", str(tmp_path / "run"), "-o", str(out), "--no-ansi", "--force"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = out / "multiqc_data"
+    assert "P09\tdeviating" in (data / "multiqc_mscseq_verdict_table.txt").read_text()
+    tiers = (data / "multiqc_mscseq_tiers_table.txt").read_text()
+    assert "B_vs_A Tier 1 licensing_potency\tdifferent" in tiers
+    assert "B_vs_A Tier 2\tinconclusive" in tiers
+    html_text = (out / "multiqc_report.html").read_text()
+    assert "mscseq comparability tiers" in html_text and "Verdict: not comparable" in html_text
