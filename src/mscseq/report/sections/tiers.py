@@ -227,7 +227,7 @@ def _flatten(obj: Any, prefix: str = "") -> list[tuple[str, str]]:
     if isinstance(obj, Mapping):
         out: list[tuple[str, str]] = []
         for k, v in obj.items():
-            out += _flatten(v, f"{prefix}{k}." if not isinstance(v, Mapping) else f"{prefix}{k}.")
+            out += _flatten(v, f"{prefix}{k}.")
         return out
     return [(prefix.rstrip("."), fmt(obj) if not isinstance(obj, str) else obj)]
 
