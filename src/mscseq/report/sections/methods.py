@@ -13,7 +13,7 @@ from typing import Any
 
 from mscseq.report.fmt import as_list, as_records, fmt, humanise, pct
 from mscseq.report.records import is_tiered
-from mscseq.report.sections.tiers import ci_label, protocol_settings
+from mscseq.report.tiers import ci_label, protocol_settings
 
 #: References cited in the methods, by key.
 REFERENCES: dict[str, str] = {

@@ -1,7 +1,7 @@
 """The first screen (``overview.html.j2``): verdict, key numbers, rule, products at a glance, flags, caveats.
 
-A tiered block (``mscseq.summary/2``) is shown verdict first by :mod:`mscseq.report.sections.tiers`
-(template ``tiers.html.j2``); a block of the previous rule (``mscseq.summary/1``, e.g. ``mscseq report``
+A tiered block (``mscseq.summary/2``) is shown verdict first by :mod:`mscseq.report.tiers`
+(template ``overview_tiers.html.j2``, included by ``overview.html.j2``); a block of the previous rule (``mscseq.summary/1``, e.g. ``mscseq report``
 on an older folder) as before.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mscseq.report import tiers
 from mscseq.report.fmt import as_list, as_records, fmt, humanise
 from mscseq.report.records import is_tiered, outliers, panel_flag_list, products_status
-from mscseq.report.sections import tiers
 
 VERDICTS = {
     "comparable": (

@@ -1,4 +1,4 @@
-"""The tiered verdict's first screen (``mscseq.summary/2`` block), read for ``overview.html.j2``.
+"""The tiered verdict's first screen (``mscseq.summary/2`` block), for ``overview_tiers.html.j2``.
 
 Verdict first: the set's verdict and its decisive reason, then each comparison's Tier-1 attributes and
 Tier-2 fraction (or the single-group split and spread), each product's status, the confounders found,
