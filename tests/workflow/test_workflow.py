@@ -188,6 +188,30 @@ def test_several_count_files_and_options_reach_the_cli(sheet_dir: Path) -> None:
     assert "--outdir 'out dir/ds1'" in cmd
 
 
+def test_comparability_design_columns_reach_the_cli(sheet_dir: Path) -> None:
+    (sheet_dir / "protocols").mkdir()
+    (sheet_dir / "protocols" / "site.yaml").write_text("alpha: 0.05\n")
+    row = {**GOOD, "group": "cohort", "product": "donor", "batch": "run", "pair": "donor",
+           "protocol": "protocols/site.yaml"}  # fmt: skip
+    header = ["dataset", "counts", "samples", "design", "contrast", "group", "product", "batch",
+              "pair", "protocol"]  # fmt: skip
+    sheet = _write_sheet(sheet_dir, [row], header)
+    res = snakemake(
+        "-n", "-p", "--cores", "1", "--config", f"datasets={sheet}", cwd=sheet_dir, timeout=120
+    )
+    assert res.returncode == 0, res.stderr
+    log = res.stdout + res.stderr
+    cmd = next(line for line in log.splitlines() if "mscseq compare" in line)
+    assert "--group cohort --product donor --batch run --pair donor" in cmd
+    assert f"--protocol {sheet_dir / 'protocols' / 'site.yaml'}" in cmd
+    missing = _write_sheet(sheet_dir, [{**row, "protocol": "nope.yaml"}], header)
+    res = snakemake(
+        "-n", "--cores", "1", "--config", f"datasets={missing}", cwd=sheet_dir, timeout=120
+    )
+    assert res.returncode != 0
+    assert f"file not found: {sheet_dir / 'nope.yaml'}" in res.stdout + res.stderr
+
+
 def test_slurm_profile_parses() -> None:
     pytest.importorskip(
         "snakemake_executor_plugin_slurm", reason="the SLURM executor plugin is not installed"
