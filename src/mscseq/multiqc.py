@@ -64,9 +64,11 @@ _QC_HEADERS: dict[str, dict[str, Any]] = {
     },
     "comparability": {
         "title": "Product status",
-        "description": "mscseq comparability: conforming, deviating or not assessable (consistent or outlier before mscseq.summary/2); see the mscseq verdict section",
+        "description": "mscseq comparability: conforming, deviating or not assessable (see the mscseq verdict section)",
     },
 }
+#: The status column's description for a ``mscseq.summary/1`` block (its statuses).
+_V1_STATUS = "mscseq comparability: consistent or outlier (see the mscseq verdict section)"
 #: Factors applied to the values so they read as the headers say (MultiQC's own 'modify' needs code).
 _FACTORS = {"library_size": 1e-6, "top100_fraction": 100.0}
 
@@ -115,11 +117,14 @@ def qc_table(summary: dict[str, Any]) -> str:
                 v = v * _FACTORS[c]
             vals.append(_cell(v))
         rows.append("\t".join([_cell(q["sample"]), *vals]))
+    headers = dict(_QC_HEADERS)
+    if "question" not in (summary.get("comparability") or {}):
+        headers["comparability"] = {**headers["comparability"], "description": _V1_STATUS}
     config = {
         "id": "mscseq_qc",
         "section_name": "mscseq QC",
         "plot_type": "generalstats",
-        "pconfig": [{c: _QC_HEADERS[c]} for c in cols],
+        "pconfig": [{c: headers[c]} for c in cols],
     }
     return _yaml_comment(config) + "\t".join(["Sample", *cols]) + "\n" + "\n".join(rows) + "\n"
 
