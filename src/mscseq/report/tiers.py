@@ -170,6 +170,13 @@ def _levels(counts: Any) -> str:
     return "; ".join(parts)
 
 
+def _millions(value: Any) -> str:
+    """A count in millions (``21.3 M``), ``–`` when missing."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return fmt(value)
+    return f"{fmt(value / 1e6)} M"
+
+
 def confounders(comp: Mapping[str, Any]) -> list[dict[str, str]]:
     """The confounders checked, each with what was found and whether it is a concern."""
     conf = comp.get("confounders")
@@ -195,7 +202,7 @@ def confounders(comp: Mapping[str, Any]) -> list[dict[str, str]]:
     if isinstance(depth, Mapping):
         medians = depth.get("median")
         med = (
-            "; ".join(f"{k}: {fmt(v)}" for k, v in medians.items())
+            "; ".join(f"{k}: {_millions(v)}" for k, v in medians.items())
             if isinstance(medians, Mapping)
             else "–"
         )
