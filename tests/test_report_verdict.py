@@ -200,3 +200,16 @@ def test_v1_summary_renders_the_previous_screen(render) -> None:
     first = text_of(render(load("summary_v1_example")), "overview")
     assert "1 of 15 products stands out as an outlier: P09" in first
     assert "Tier 1" not in first
+
+
+def test_batch_aliased_with_group_is_shown_as_a_concern() -> None:
+    from mscseq.report.tiers import confounders
+
+    comp = {
+        "confounders": {"batch": {"column": "run", "status": "aliased", "table": {}}, "pair": None}
+    }
+    batch, pair = confounders(comp)
+    assert batch["name"] == "sequencing batch (run)" and batch["cls"] == "bad"
+    assert "no comparable answer without bridging samples" in batch["text"]
+    assert pair["text"] == "unpaired design (no --pair)"
+    assert confounders({}) == []
