@@ -44,8 +44,8 @@ def test_collect_with_and_without_comparability(tmp_path: Path) -> None:
     b = _run(tmp_path / "b", de=[{"name": "y_T_vs_C", "n_up": 0, "n_down": 7}], report=False)
     table = collect_summaries([a, b], relative_to=tmp_path)
     assert list(table.columns) == [
-        "dataset", "verdict", "n_samples", "n_products", "n_outliers", "outliers",
-        "de_x_B_vs_A_up", "de_x_B_vs_A_down", "de_y_T_vs_C_up", "de_y_T_vs_C_down", "report",
+        "dataset", "schema", "verdict", "question", "n_samples", "n_products", "n_outliers", "outliers",
+        "n_deviating", "deviating", "single_group", "protocol_sha256", "de_x_B_vs_A_up", "de_x_B_vs_A_down", "de_y_T_vs_C_up", "de_y_T_vs_C_down", "report",
     ]  # fmt: skip
     ra, rb = table.iloc[0], table.iloc[1]
     assert (ra["dataset"], ra["verdict"], ra["n_products"], ra["n_outliers"], ra["outliers"]) == (
@@ -63,10 +63,13 @@ def test_cli_collect_writes_tsv_with_empty_cells(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     lines = out.read_text().splitlines()
     assert lines[0].split("\t") == [
-        "dataset", "verdict", "n_samples", "n_products", "n_outliers", "outliers",
+        "dataset", "schema", "verdict", "question", "n_samples", "n_products", "n_outliers", "outliers",
+        "n_deviating", "deviating", "single_group", "protocol_sha256",
         "de_x_B_vs_A_up", "de_x_B_vs_A_down", "report",
     ]  # fmt: skip
-    assert lines[1].split("\t") == ["a", "", "4", "", "", "", "3", "1", "a/report.html"]
+    assert lines[1].split("\t") == [
+        "a", "mscseq.summary/1", "", "", "4", "", "", "", "", "", "", "", "3", "1", "a/report.html",
+    ]  # fmt: skip
 
 
 def test_collect_errors(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import mscseq
-from mscseq.multiqc import DE_FILE, QC_FILE, VERDICT_FILE, write_multiqc
+from mscseq.multiqc import DE_FILE, QC_FILE, TIERS_FILE, VERDICT_FILE, write_multiqc
 from mscseq.outputs import dump_json
 
 
@@ -39,7 +39,13 @@ def _rows(path: Path) -> list[dict[str, str]]:
 
 
 def test_files_written(summary: dict, tmp_path: Path) -> None:
-    assert write_multiqc(summary, tmp_path / "multiqc") == [QC_FILE, VERDICT_FILE, DE_FILE]
+    v2 = (
+        summary["schema"] == "mscseq.summary/2"
+    )  # tiers file and product statuses of the tiered rule
+    expected = (
+        [QC_FILE, VERDICT_FILE, TIERS_FILE, DE_FILE] if v2 else [QC_FILE, VERDICT_FILE, DE_FILE]
+    )
+    assert write_multiqc(summary, tmp_path / "multiqc") == expected
     qc = {r["Sample"]: r for r in _rows(tmp_path / "multiqc" / QC_FILE)}
     assert len(qc) == 15
     first = summary["qc"][0]
@@ -47,11 +53,12 @@ def test_files_written(summary: dict, tmp_path: Path) -> None:
     assert float(qc[first["sample"]]["top100_fraction"]) == pytest.approx(
         100 * first["top100_fraction"]
     )
-    assert qc["P09"]["comparability"] == "outlier"
+    flagged = "deviating" if v2 else "outlier"
+    assert qc["P09"]["comparability"] == flagged
     section = json.loads((tmp_path / "multiqc" / VERDICT_FILE).read_text())
     assert section["plot_type"] == "table"
     assert summary["comparability"]["verdict"].replace("_", " ") in section["description"]
-    assert section["data"]["P09"]["status"] == "outlier"
+    assert section["data"]["P09"]["status"] == flagged
     (de,) = _rows(tmp_path / "multiqc" / DE_FILE)
     assert de["Contrast"] == "cohort_B_vs_A"
     assert int(de["up"]) == summary["de"][0]["n_up"]
@@ -81,6 +88,6 @@ def test_multiqc_picks_the_files_up(summary: dict, tmp_path: Path) -> None:
     stats = (out / "multiqc_data" / "multiqc_general_stats.txt").read_text()
     assert "mscseq_qc-library_size" in stats and "P09" in stats
     verdict = (out / "multiqc_data" / "multiqc_mscseq_verdict_table.txt").read_text()
-    assert "P09\toutlier" in verdict
+    assert "P09\toutlier" in verdict or "P09\tdeviating" in verdict
     assert "cohort_B_vs_A" in (out / "multiqc_data" / "multiqc_mscseq_de_table.txt").read_text()
     assert "mscseq comparability verdict" in (out / "multiqc_report.html").read_text()

@@ -16,8 +16,27 @@ import pandas as pd
 from mscseq.errors import MscseqError
 from mscseq.jsonfile import read_json
 
-#: Columns always present in the collected table, in order (DE columns follow, then ``report``).
-BASE_COLUMNS = ["dataset", "verdict", "n_samples", "n_products", "n_outliers", "outliers"]
+#: Columns always present in the collected table, in order (per-comparison tier columns follow, then
+#: DE columns, then ``report``). ``n_outliers``/``outliers`` are read from ``mscseq.summary/1`` files,
+#: ``question``, ``n_deviating``/``deviating``, ``single_group`` and ``protocol_sha256`` from
+#: ``mscseq.summary/2`` files; each is empty for the other version.
+BASE_COLUMNS = [
+    "dataset",
+    "schema",
+    "verdict",
+    "question",
+    "n_samples",
+    "n_products",
+    "n_outliers",
+    "outliers",
+    "n_deviating",
+    "deviating",
+    "single_group",
+    "protocol_sha256",
+]
+#: Prefixes of the per-comparison columns (``tier1_<name>``, ``tier2_<name>``, ``tier2_<name>_lower``,
+#: ``tier2_<name>_upper``) and of the DE columns (``de_<contrast>_up``/``_down``).
+TIER_PREFIXES = ("tier1_", "tier2_")
 
 
 def read_summary(run_dir: str | Path) -> dict[str, Any]:
@@ -63,11 +82,19 @@ def _shape_problem(data: dict[str, Any]) -> str | None:
     comp = data.get("comparability")
     if comp is not None and not isinstance(comp, dict):
         return "'comparability' is not an object"
-    products = (comp or {}).get("products")
-    if products is not None and not (
-        isinstance(products, list) and all(isinstance(p, dict) for p in products)
-    ):
-        return "'comparability.products' is not a list of objects"
+    for key in ("products", "comparisons"):
+        items = (comp or {}).get(key)
+        if items is not None and not (
+            isinstance(items, list) and all(isinstance(p, dict) for p in items)
+        ):
+            return f"'comparability.{key}' is not a list of objects"
+    for c in (comp or {}).get("comparisons") or []:
+        for tier in ("tier1", "tier2"):
+            if c.get(tier) is not None and not isinstance(c[tier], dict):
+                return f"'{tier}' of comparison {c.get('name')!r} is not an object"
+    for key in ("protocol", "single_group"):
+        if (comp or {}).get(key) is not None and not isinstance(comp[key], dict):
+            return f"'comparability.{key}' is not an object"
     if not _is_count(data.get("dimensions", {}).get("n_samples")):
         return "'dimensions.n_samples' is not a whole number"
     de = data.get("de", [])
@@ -98,33 +125,73 @@ def summary_row(summary: dict[str, Any], *, dataset: str) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``dataset``, ``verdict``, ``n_samples``, ``n_products``, ``n_outliers``, ``outliers`` and
-        ``de_<contrast>_up`` / ``de_<contrast>_down`` for each contrast. Comparability fields are
-        ``None`` when the run has no ``comparability`` block.
+        The :data:`BASE_COLUMNS`; for each comparison of a ``mscseq.summary/2`` file ``tier1_<name>``
+        and ``tier2_<name>`` (the tier's result), ``tier2_<name>_lower`` / ``tier2_<name>_upper`` (the
+        bounds of the fraction of genes beyond the margin); ``de_<contrast>_up`` /
+        ``de_<contrast>_down`` for each contrast. Comparability fields are ``None`` when the run has
+        no ``comparability`` block, and fields of the other schema version are ``None``.
 
     """
     row: dict[str, Any] = dict.fromkeys(BASE_COLUMNS)
     row["dataset"] = dataset
+    row["schema"] = summary.get("schema")
     row["n_samples"] = summary.get("dimensions", {}).get("n_samples")
     comp = summary.get("comparability")
     if isinstance(comp, dict):
         row["verdict"] = comp.get("verdict")
-        products = comp.get("products")
-        if isinstance(products, list):
-            outliers = [
-                str(p.get("sample"))
-                for p in products
-                if isinstance(p, dict) and p.get("status") == "outlier"
-            ]
-            row["n_products"] = len(products)
-            row["n_outliers"] = len(outliers)
-            row["outliers"] = ",".join(outliers)
+        if "question" in comp:
+            row.update(_v2_fields(comp))
+        else:
+            row.update(_v1_fields(comp))
     for de in summary.get("de", []):
         name = de.get("name")
         if name:
             row[f"de_{name}_up"] = de.get("n_up")
             row[f"de_{name}_down"] = de.get("n_down")
     return row
+
+
+def _v1_fields(comp: dict[str, Any]) -> dict[str, Any]:
+    """Products and outliers of a ``mscseq.summary/1`` block (products keyed by ``sample``)."""
+    products = comp.get("products")
+    if not isinstance(products, list):
+        return {}
+    outliers = [str(p.get("sample")) for p in products if p.get("status") == "outlier"]
+    return {
+        "n_products": len(products),
+        "n_outliers": len(outliers),
+        "outliers": ",".join(outliers),
+    }
+
+
+def _v2_fields(comp: dict[str, Any]) -> dict[str, Any]:
+    """Question, deviating products, tier results and protocol of a ``mscseq.summary/2`` block."""
+    out: dict[str, Any] = {"question": comp.get("question")}
+    products = comp.get("products")
+    if isinstance(products, list):
+        deviating = [str(p.get("product")) for p in products if p.get("status") == "deviating"]
+        out.update(n_products=len(products), n_deviating=len(deviating))
+        out["deviating"] = ",".join(deviating)
+    single = comp.get("single_group")
+    if isinstance(single, dict):
+        out["single_group"] = single.get("result")
+    protocol = comp.get("protocol")
+    if isinstance(protocol, dict):
+        out["protocol_sha256"] = protocol.get("sha256")
+    for c in comp.get("comparisons") or []:
+        name = c.get("name") or f"{c.get('target')}_vs_{c.get('reference')}"
+        tier1, tier2 = c.get("tier1") or {}, c.get("tier2") or {}
+        out[f"tier1_{name}"] = tier1.get("result")
+        out[f"tier2_{name}"] = tier2.get("result")
+        out[f"tier2_{name}_lower"] = _number(tier2.get("lower"))
+        out[f"tier2_{name}_upper"] = _number(tier2.get("upper"))
+    return out
+
+
+def _number(value: Any) -> float | None:
+    """A JSON number as float (``None`` for anything else, e.g. ``null``)."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if ok else None
 
 
 def collect_summaries(
@@ -147,10 +214,11 @@ def collect_summaries(
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`BASE_COLUMNS`, then ``de_<contrast>_up`` / ``de_<contrast>_down`` for every
-        contrast of any run (in order of first appearance; empty where a run lacks it), then
-        ``report`` (path of ``report.html``, empty when the run wrote none). Integer columns use
-        pandas' nullable ``Int64``.
+        Columns :data:`BASE_COLUMNS`, then the tier columns of every comparison of any run, then
+        ``de_<contrast>_up`` / ``de_<contrast>_down`` for every contrast of any run (each in order of
+        first appearance; empty where a run lacks it), then ``report`` (path of ``report.html``,
+        empty when the run wrote none). ``mscseq.summary/1`` and ``/2`` files mix: each row leaves the
+        other version's columns empty. Integer columns use pandas' nullable ``Int64``.
 
     Raises
     ------
@@ -180,12 +248,17 @@ def collect_summaries(
                 else str(report.resolve())
             )
         rows.append(row)
+    tier_cols: list[str] = []
     de_cols: list[str] = []
     for row in rows:
+        tier_cols += [c for c in row if c.startswith(TIER_PREFIXES) and c not in tier_cols]
         de_cols += [c for c in row if c.startswith("de_") and c not in de_cols]
-    table = pd.DataFrame(rows, columns=[*BASE_COLUMNS, *de_cols, "report"])
-    for col in ["n_samples", "n_products", "n_outliers", *de_cols]:
+    table = pd.DataFrame(rows, columns=[*BASE_COLUMNS, *tier_cols, *de_cols, "report"])
+    for col in ["n_samples", "n_products", "n_outliers", "n_deviating", *de_cols]:
         table[col] = pd.array(table[col].tolist(), dtype="Int64")
+    for col in tier_cols:
+        if col.endswith(("_lower", "_upper")):
+            table[col] = pd.array(table[col].tolist(), dtype="Float64")
     return table
 
 

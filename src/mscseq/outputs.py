@@ -28,7 +28,9 @@ from mscseq.errors import MscseqError
 
 log = logging.getLogger(__name__)
 
-SUMMARY_SCHEMA = "mscseq.summary/1"
+SUMMARY_SCHEMA = "mscseq.summary/2"
+#: The previous version: a comparability block of the per-gene rule (``metrics``, products with ``sample``).
+SUMMARY_SCHEMA_V1 = "mscseq.summary/1"
 RUN_INFO_SCHEMA = "mscseq.run_info/1"
 TMP_TAG = ".mscseq-tmp-"
 OLD_TAG = ".mscseq-old-"
@@ -754,7 +756,10 @@ def build_summary(adata) -> dict[str, Any]:
         summary["dimensions"]["n_products"] = len(record["libraries"])
         summary["products"] = record
     if "comparability" in adata.uns:
-        summary["comparability"] = adata.uns["comparability"]
+        comp = adata.uns["comparability"]
+        summary["comparability"] = comp
+        if isinstance(comp, dict) and "question" not in comp:  # a block of the previous (v1) rule
+            summary["schema"] = SUMMARY_SCHEMA_V1
     return summary
 
 

@@ -64,7 +64,9 @@ def test_workflow_runs_on_test_data(tmp_path: Path) -> None:
     assert (
         rows["example"]["verdict"] == "not_comparable"
     )  # P09 is simulated as a contaminated product
-    assert rows["example"]["outliers"] == "P09"
+    # P09 is the outlier (mscseq.summary/1) or the deviating product (mscseq.summary/2)
+    v2 = rows["example"]["schema"] == "mscseq.summary/2"
+    assert rows["example"]["deviating" if v2 else "outliers"] == "P09"
     assert rows["example"]["n_products"] == "15"
     for name, row in rows.items():
         assert row["report"] == f"{name}/report.html"
@@ -72,7 +74,8 @@ def test_workflow_runs_on_test_data(tmp_path: Path) -> None:
         validate_summary(json.loads((out / name / "summary.json").read_text()))
         assert (out / "logs" / "compare" / f"{name}.log").is_file()
         assert row["verdict"] in {"comparable", "not_comparable", "inconclusive"}
-        assert int(row["n_products"]) >= int(row["n_outliers"])
+        flagged = row["n_deviating"] if row["schema"] == "mscseq.summary/2" else row["n_outliers"]
+        assert int(row["n_products"]) >= int(flagged)
     assert not list(out.glob(".*tmp*")), "no temporary folders left behind"
 
 
@@ -183,6 +186,30 @@ def test_several_count_files_and_options_reach_the_cli(sheet_dir: Path) -> None:
     assert "--threads 3" in cmd
     assert "--alpha 0.05" in cmd
     assert "--outdir 'out dir/ds1'" in cmd
+
+
+def test_comparability_design_columns_reach_the_cli(sheet_dir: Path) -> None:
+    (sheet_dir / "protocols").mkdir()
+    (sheet_dir / "protocols" / "site.yaml").write_text("alpha: 0.05\n")
+    row = {**GOOD, "group": "cohort", "product": "donor", "batch": "run", "pair": "donor",
+           "protocol": "protocols/site.yaml"}  # fmt: skip
+    header = ["dataset", "counts", "samples", "design", "contrast", "group", "product", "batch",
+              "pair", "protocol"]  # fmt: skip
+    sheet = _write_sheet(sheet_dir, [row], header)
+    res = snakemake(
+        "-n", "-p", "--cores", "1", "--config", f"datasets={sheet}", cwd=sheet_dir, timeout=120
+    )
+    assert res.returncode == 0, res.stderr
+    log = res.stdout + res.stderr
+    cmd = next(line for line in log.splitlines() if "mscseq compare" in line)
+    assert "--group cohort --product donor --batch run --pair donor" in cmd
+    assert f"--protocol {sheet_dir / 'protocols' / 'site.yaml'}" in cmd
+    missing = _write_sheet(sheet_dir, [{**row, "protocol": "nope.yaml"}], header)
+    res = snakemake(
+        "-n", "--cores", "1", "--config", f"datasets={missing}", cwd=sheet_dir, timeout=120
+    )
+    assert res.returncode != 0
+    assert f"file not found: {sheet_dir / 'nope.yaml'}" in res.stdout + res.stderr
 
 
 def test_slurm_profile_parses() -> None:

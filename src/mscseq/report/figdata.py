@@ -19,14 +19,21 @@ import pandas as pd
 from mscseq.errors import MscseqError
 from mscseq.report import plots
 from mscseq.report.fmt import as_list, as_records, humanise
-from mscseq.report.records import outliers, products_status, sheet_columns
+from mscseq.report.records import FLAGGED, outliers, products_status, sheet_columns
 
 Figure = dict[str, Any]
 Comp = Mapping[str, Any] | None
 
 #: Fixed colours of the PCA's comparability colouring.
 STATUS_COLOURS = {
-    "comparability": {"outlier": plots.FLAG, "consistent": plots.OK, "not assessed": plots.NEUTRAL}
+    "comparability": {
+        "outlier": plots.FLAG,
+        "consistent": plots.OK,
+        "deviating": plots.FLAG,
+        "conforming": plots.OK,
+        "not_assessable": plots.NEUTRAL,
+        "not assessed": plots.NEUTRAL,
+    }
 }
 
 
@@ -53,7 +60,7 @@ def pca_colourings(adata, comp: Comp) -> tuple[pd.DataFrame, list[str], str | No
     """The PCA's sample annotations, the columns it can be coloured by, and the one shown first.
 
     With comparability results, a ``comparability`` column (product status) comes first and is shown first
-    when there is an outlier.
+    when a product stands out (deviating, or an outlier of the previous rule).
     """
     sheet = sheet_columns(adata)
     obs = adata.obs[sheet].copy()
@@ -65,7 +72,7 @@ def pca_colourings(adata, comp: Comp) -> tuple[pd.DataFrame, list[str], str | No
             status.get(str(s), {}).get("status") or "not assessed" for s in obs.index
         ]
         columns = ["comparability", *columns]
-        if any(v["status"] == "outlier" for v in status.values()):
+        if any(v["status"] in FLAGGED for v in status.values()):
             default = "comparability"
     return obs, columns, default
 
@@ -174,7 +181,8 @@ def similarity_samples(comp: Comp) -> list[str]:
     """Products of the similarity results, in the block's order."""
     products = as_records((comp or {}).get("products"))
     sim = (comp or {}).get("similarity") or {}
-    return [str(p.get("sample")) for p in products] or list(sim.get("median_correlation", {}))
+    names = [str(p.get("product", p.get("sample"))) for p in products]
+    return names or list(sim.get("median_correlation", {}))
 
 
 def equivalence_margin(comp: Mapping[str, Any]) -> float:

@@ -17,30 +17,73 @@ from mscseq.report.fmt import as_list, as_records
 QC_COLUMNS = ("library_size", "detected_genes", "top100_fraction", "size_factor")
 
 
+#: Product statuses that mark a product as standing out: the tiered rule's and the previous rule's.
+FLAGGED = ("deviating", "outlier")
+#: Keys of the tiered (``mscseq.summary/2``) block's ``descriptive`` part, lifted to the block's top level
+#: by :func:`comparability_block` so figures read them where the previous block had them.
+DESCRIPTIVE = ("permanova", "permdisp", "variance_partition", "similarity")
+
+
+def is_tiered(comp: Mapping[str, Any] | None) -> bool:
+    """Whether the block is the tiered rule's (``mscseq.summary/2``: it has a ``question``)."""
+    return isinstance(comp, Mapping) and "question" in comp
+
+
 def comparability_block(adata, summary: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
-    """The comparability results: from ``summary.json`` (exact JSON), else from ``adata.uns``."""
+    """The comparability results: from ``summary.json`` (exact JSON), else from ``adata.uns``.
+
+    In a tiered block (``mscseq.summary/2``) the descriptive analyses (PERMANOVA, PERMDISP, variance
+    partition, similarity) sit under ``descriptive``; they are also given at the top level, where the
+    figures read them (the report labels them as outside the rule).
+    """
     comp = (summary or {}).get("comparability")
     if comp is None:
         comp = adata.uns.get("comparability")
-    return dict(comp) if isinstance(comp, Mapping) else None
+    if not isinstance(comp, Mapping):
+        return None
+    out = dict(comp)
+    desc = out.get("descriptive")
+    if is_tiered(out) and isinstance(desc, Mapping):
+        for key in DESCRIPTIVE:
+            if key in desc and key not in out:
+                out[key] = desc[key]
+    return out
+
+
+def _names(value: Any) -> list[str]:
+    """A list of names (genes, panels) from a list or a ``, ``/``; ``-separated text."""
+    if isinstance(value, str):
+        return [v.strip() for v in value.replace(";", ",").split(",") if v.strip()]
+    return [str(v) for v in as_list(value)]
 
 
 def products_status(comp: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
-    """Per-sample comparability status and reasons, by sample name."""
+    """Per-product comparability status, reasons and (tiered block) p-values and drivers, by name.
+
+    Reads products keyed by ``product`` (``mscseq.summary/2``) or ``sample`` (``/1``); keys a block
+    does not have are ``None`` or empty.
+    """
     out: dict[str, dict[str, Any]] = {}
     for p in as_records((comp or {}).get("products")):
-        name = str(p.get("sample", ""))
+        name = str(p.get("product", p.get("sample", "")))
         out[name] = {
             "status": str(p.get("status", "")),
             "reasons": [str(r) for r in as_list(p.get("reasons"))],
             "group": None if p.get("group") is None else str(p.get("group")),
+            "p_value": p.get("p_value"),
+            "p_adjusted": p.get("p_adjusted"),
+            "n_peers": p.get("n_peers"),
+            "peers": p.get("peers"),
+            "drivers": _names(p.get("drivers")),
+            "panel_drivers": _names(p.get("panel_drivers")),
+            "sex": p.get("sex"),
         }
     return out
 
 
 def outliers(comp: Mapping[str, Any] | None) -> list[str]:
-    """Names of the products the comparability analysis called outliers."""
-    return [s for s, v in products_status(comp).items() if v["status"] == "outlier"]
+    """Names of the products that stand out: deviating (tiered rule) or outliers (previous rule)."""
+    return [s for s, v in products_status(comp).items() if v["status"] in FLAGGED]
 
 
 def panel_flag_list(comp: Mapping[str, Any] | None) -> list[dict[str, str]]:

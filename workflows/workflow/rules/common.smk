@@ -20,7 +20,12 @@ except ImportError:  # the schema's pattern still limits the design to the gramm
 validate(config, schema="../schemas/config.schema.yaml")
 
 OUTDIR = os.path.normpath(str(config["outdir"]))
-SHEET_COLUMNS = ["dataset", "counts", "samples", "design", "contrast", "group", "reference", "args"]
+SHEET_COLUMNS = [
+    "dataset", "counts", "samples", "design", "contrast", "group", "reference",
+    "product", "batch", "pair", "protocol", "args",
+]
+#: Sheet columns passed as `mscseq compare --COLUMN VALUE` (the comparability design of issue 13).
+OPTION_COLUMNS = ["group", "reference", "product", "batch", "pair"]
 
 
 def _schema_validator():
@@ -108,7 +113,9 @@ def load_datasets(path):
             continue
         rec["counts"] = [_resolve(c.strip(), base) for c in rec["counts"].split(";") if c.strip()]
         rec["samples"] = _resolve(rec["samples"], base)
-        for f in [*rec["counts"], rec["samples"]]:
+        if "protocol" in rec:
+            rec["protocol"] = _resolve(rec["protocol"], base)
+        for f in [*rec["counts"], rec["samples"], *([rec["protocol"]] if "protocol" in rec else [])]:
             if not Path(f).is_file():
                 problems.append(f"{where}: file not found: {f}")
         records.append(rec)
@@ -137,6 +144,12 @@ def dataset_samples(wildcards):
     return DATASETS[wildcards.dataset]["samples"]
 
 
+def dataset_protocol(wildcards):
+    """The dataset's comparability protocol (an input, so editing it reruns the dataset), or none."""
+    d = DATASETS[wildcards.dataset]
+    return [d["protocol"]] if "protocol" in d else []
+
+
 def compare_args(wildcards):
     """Options of `mscseq compare` for one dataset (shell-quoted), from its sheet row and the config."""
     d = DATASETS[wildcards.dataset]
@@ -146,10 +159,11 @@ def compare_args(wildcards):
     for c in d.get("contrast", "").split(";"):
         if c.strip():
             args += ["--contrast", c.strip()]
-    if "group" in d:
-        args += ["--group", d["group"]]
-    if "reference" in d:
-        args += ["--reference", d["reference"]]
+    for column in OPTION_COLUMNS:
+        if column in d:
+            args += [f"--{column}", d[column]]
+    if "protocol" in d:
+        args += ["--protocol", d["protocol"]]
     if config.get("alpha") is not None:
         args += ["--alpha", str(config["alpha"])]
     if config.get("engine"):

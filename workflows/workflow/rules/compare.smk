@@ -5,6 +5,7 @@ rule compare:
     input:
         counts=dataset_counts,
         samples=dataset_samples,
+        protocol=dataset_protocol,
     output:
         directory(f"{OUTDIR}/{{dataset}}"),
     params:

@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from mscseq.report.fmt import as_list, as_records, fmt, humanise
+from mscseq.report.fmt import as_list, as_records, fmt, humanise, pct
+from mscseq.report.records import is_tiered
+from mscseq.report.tiers import ci_label, protocol_settings
 
 #: References cited in the methods, by key.
 REFERENCES: dict[str, str] = {
@@ -22,6 +24,7 @@ REFERENCES: dict[str, str] = {
     "permanova": "Anderson MJ (2001). A new method for non-parametric multivariate analysis of variance. Austral Ecology 26:32–46.",
     "permdisp": "Anderson MJ (2006). Distance-based tests for homogeneity of multivariate dispersions. Biometrics 62:245–253.",
     "tost": "Schuirmann DJ (1987). A comparison of the two one-sided tests procedure and the power approach for assessing the equivalence of average bioavailability. Journal of Pharmacokinetics and Biopharmaceutics 15:657–680.",
+    "holm": "Holm S (1979). A simple sequentially rejective multiple test procedure. Scandinavian Journal of Statistics 6:65–70.",
     "isct": "Dominici M, Le Blanc K, Mueller I, et al. (2006). Minimal criteria for defining multipotent mesenchymal stromal cells. The International Society for Cellular Therapy position statement. Cytotherapy 8:315–317.",
 }
 
@@ -260,6 +263,128 @@ def _other_parts_text(comp: Mapping[str, Any], ref: Cite) -> Text:
     return text
 
 
+def _unique(values: Any) -> list[str]:
+    out: list[str] = []
+    for v in values:
+        if v is not None and str(v) not in out:
+            out.append(str(v))
+    return out
+
+
+def _tier1_text(comps: list[dict[str, Any]], comp: Mapping[str, Any], ref: Cite) -> Text:
+    attrs = [a for c in comps for a in as_records((c.get("tier1") or {}).get("attributes"))]
+    if not attrs:
+        return []
+    margins = _unique(
+        f"{humanise(str(a.get('panel')))} ±{fmt(a.get('margin'))} log2" for a in attrs
+    )
+    methods = _unique(a.get("method") for a in attrs)
+    alpha = protocol_settings(comp).get("alpha")
+    level = f" at a one-sided level of {fmt(alpha)}" if alpha is not None else ""
+    text: Text = [
+        "Tier 1 (critical quality attributes): each product's panel scores (the mean transformed expression "
+        "of the panel's genes) were compared between the groups (target − reference, log2) with two one-sided "
+        "tests (TOST) ",
+        ref("tost"),
+        f"{level}; an attribute is equivalent when its {ci_label(comp)} lies within its margin "
+        f"({'; '.join(margins)}) and different when the interval excludes 0 and the estimate exceeds the "
+        "margin. Any attribute shown different fails the tier (intersection–union test); it passes only when "
+        "every attribute is shown equivalent. ",
+    ]
+    if methods:
+        text.append(f"Test: {', '.join(methods)}. ")
+    return text
+
+
+def _tier2_text(comps: list[dict[str, Any]]) -> Text:
+    t2s = [c.get("tier2") or {} for c in comps if isinstance(c.get("tier2"), Mapping)]
+    if not t2s:
+        return []
+    t2 = t2s[0]
+    genes = _unique(fmt(t.get("n_genes")) for t in t2s)
+    methods = _unique(t.get("method") for t in t2s)
+    return [
+        f"Tier 2 (transcriptome-wide): on {' / '.join(genes)} genes chosen without the group labels, the "
+        f"fraction of genes whose group difference exceeds ±{fmt(t2.get('margin'))} log2 was estimated with "
+        f"its interval{' (' + '; '.join(methods) + ')' if methods else ''}; the tier passes when the upper "
+        f"bound is at most f₀ = {pct(t2.get('f0'), 2)} and fails when the lower bound exceeds it. "
+    ]
+
+
+def _single_group_text(comp: Mapping[str, Any]) -> Text:
+    sg = comp.get("single_group")
+    if not isinstance(sg, Mapping):
+        return []
+    split, spread = sg.get("split") or {}, sg.get("spread") or {}
+    text: Text = [
+        "Single group: the products' best two-way split was tested for significance, allowing for the split "
+        "having been chosen from the data"
+        + (f" ({split['method']})" if split.get("method") else "")
+        + ", and judged material when a panel score or more than f₀ of the genes differ beyond their margins. "
+    ]
+    if spread:
+        text.append(
+            "The between-product biological spread"
+            + (
+                f" on {fmt(spread.get('n_genes'))} well-expressed genes"
+                if spread.get("n_genes")
+                else ""
+            )
+            + f" had to have its upper bound at most τ = {fmt(spread.get('tau'))} log2. "
+        )
+    return text
+
+
+def _range(values: list[Any]) -> str:
+    lo, hi = min(values), max(values)
+    return fmt(lo) if lo == hi else f"{fmt(lo)}–{fmt(hi)}"
+
+
+def _products_text(comp: Mapping[str, Any], ref: Cite) -> Text:
+    records = as_records(comp.get("products"))
+    if not records:
+        return []
+    adjust = (protocol_settings(comp).get("products") or {}).get("adjust")
+    peers = [p.get("n_peers") for p in records if p.get("n_peers") is not None]
+    text: Text = [
+        "Each product was tested against its peers for deviation"
+        + (f" ({_range(peers)} peers)" if peers else "")
+        + ", with p-values adjusted across the assessable products"
+    ]
+    if str(adjust or "holm").lower() == "holm":
+        text += [" by Holm's method ", ref("holm")]
+    text.append(
+        "; products with too few peers are not assessable. Any deviating product means the set is not comparable. "
+    )
+    if isinstance(comp.get("sensitivity"), Mapping):
+        text.append(
+            "The answer with the deviating products set aside is reported as a sensitivity analysis only. "
+        )
+    return text
+
+
+def tiered_paragraph(comp: Mapping[str, Any], ref: Cite) -> dict[str, Any]:
+    """Comparability under the tiered rule (``mscseq.summary/2``), every number read from the block."""
+    text: Text = []
+    record = comp.get("protocol")
+    if isinstance(record, Mapping):
+        text.append(
+            f"Comparability followed the protocol {record.get('source', '')} (SHA-256 "
+            f"{str(record.get('sha256', ''))[:16]}…), fixed before the data were analysed. "
+        )
+    comps = as_records(comp.get("comparisons"))
+    text += _tier1_text(comps, comp, ref)
+    text += _tier2_text(comps)
+    text += _single_group_text(comp)
+    text += _products_text(comp, ref)
+    descriptive = _permutation_tests_text(comp, ref) + _other_parts_text(comp, ref)
+    if descriptive:
+        text += ["Descriptive analyses, not part of the decision rule: ", *descriptive]
+    if comp.get("rule"):
+        text.append(f"Decision rule: {comp['rule']}")
+    return {"title": "Comparability", "text": text}
+
+
 def comparability_paragraph(
     comp: Mapping[str, Any] | None, engine: str | None, versions: Mapping[str, Any], ref: Cite
 ) -> dict[str, Any]:
@@ -271,6 +396,8 @@ def comparability_paragraph(
                 "The comparability assessment was not part of this run, so no verdict is given."
             ],
         }
+    if is_tiered(comp):
+        return tiered_paragraph(comp, ref)
     text: Text = ["Product comparability was assessed from the same transformed data. "]
     if isinstance(comp.get("similarity"), Mapping):
         text.append(

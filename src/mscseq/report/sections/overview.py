@@ -1,12 +1,18 @@
-"""The first screen (``overview.html.j2``): verdict, key numbers, rule, products at a glance, flags, caveats."""
+"""The first screen (``overview.html.j2``): verdict, key numbers, rule, products at a glance, flags, caveats.
+
+A tiered block (``mscseq.summary/2``) is shown verdict first by :mod:`mscseq.report.tiers`
+(template ``overview_tiers.html.j2``, included by ``overview.html.j2``); a block of the previous rule (``mscseq.summary/1``, e.g. ``mscseq report``
+on an older folder) as before.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from mscseq.report import tiers
 from mscseq.report.fmt import as_list, as_records, fmt, humanise
-from mscseq.report.records import outliers, panel_flag_list, products_status
+from mscseq.report.records import is_tiered, outliers, panel_flag_list, products_status
 
 VERDICTS = {
     "comparable": (
@@ -114,4 +120,7 @@ def section(adata, summary: Mapping[str, Any], comp: Mapping[str, Any] | None) -
     }  # fmt: skip
     if comp is not None:
         ov.update(_verdict(comp))
+        ov["tiered"] = tiers.section(comp) if is_tiered(comp) else None
+        if ov["tiered"] is not None:
+            ov["headline"] = ov["tiered"]["headline"]
     return ov

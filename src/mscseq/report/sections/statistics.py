@@ -2,7 +2,9 @@
 
 The block is read as :mod:`mscseq.comparability` writes it (see ``docs/comparability.md``). Parts this
 module does not know in detail are still shown, as key–value lists and tables
-(:func:`mscseq.report.fmt.generic_blocks`), so no recorded result is hidden from the reader.
+(:func:`mscseq.report.fmt.generic_blocks`), so no recorded result is hidden from the reader. With a tiered
+block (``mscseq.summary/2``) the tiers are on the first screen; here the similarity, PERMANOVA/PERMDISP and
+the variance partition are shown as *descriptive, not in the rule*.
 """
 
 from __future__ import annotations
@@ -23,14 +25,19 @@ from mscseq.report.fmt import (
     scalar,
     table_block,
 )
-from mscseq.report.records import products_status
+from mscseq.report.records import is_tiered, products_status
 from mscseq.report.sections import Figures
 
 #: Keys of the block shown by dedicated parts (everything else goes to the generic "other results").
 KNOWN = {
     "verdict", "rule", "reasons", "metrics", "products", "caveats", "panels", "similarity", "equivalence",
     "permanova", "permdisp", "variance_partition", "quality_range", "settings",
+    # the tiered block (mscseq.summary/2): shown on the first screen, or here as descriptive
+    "question", "protocol", "comparisons", "single_group", "sensitivity", "confounders", "settle",
+    "descriptive",
 }  # fmt: skip
+#: Title prefix of the parts that are outside the tiered rule.
+DESCRIPTIVE = "Descriptive (not in the rule): "
 
 
 def _part(key: str, title: str, about: str, fig: str | None, blocks: list, **extra: Any) -> dict:
@@ -207,21 +214,63 @@ def _quality_part(comp: Mapping[str, Any]) -> dict[str, Any] | None:
     return _part("quality", "Quality ranges", about, None, [table_block(header, rows)])
 
 
+def _similarity_part(comp: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Tiered block: each product's similarity to its peers, descriptive.
+
+    The status column shows the per-product test's answer (on the first screen).
+    """
+    part = _outlier_part({k: v for k, v in comp.items() if k != "products"}, Figures())
+    if part is None:
+        return None
+    about = (
+        "Each product's median correlation with the others and its distance to their centre in the PCA, "
+        "as robust z-scores. Descriptive only: whether a product deviates is decided by the per-product "
+        "test shown with the verdict."
+    )
+    blocks = part["blocks"]
+    margin = (comp.get("similarity") or {}).get("margin")
+    blocks[0]["header"][-1] = (
+        f"genes within ±{fmt(margin)} log2 of peers"
+        if margin is not None
+        else "genes concordant with peers"
+    )
+    status = products_status(comp)
+    for row in blocks[0]["rows"]:  # the status column shows the per-product test's answer
+        st = status.get(row[0]["t"], {}).get("status", "")
+        row[1] = cell(st or "–", cls=f"status-{st}")
+    return _part("outliers", DESCRIPTIVE + "similarity to the peers", about, None, blocks)
+
+
+def _descriptive(part: dict[str, Any] | None) -> dict[str, Any] | None:
+    if part is not None:
+        part["title"] = DESCRIPTIVE + part["title"]
+        part["about"] = (part["about"] + " Not part of the decision rule.").strip()
+    return part
+
+
 def section(comp: Mapping[str, Any] | None, figs: Figures) -> dict[str, Any]:
-    """Outlier screening, equivalence, PERMANOVA/PERMDISP, variance partition, quality ranges, settings."""
+    """Outlier screening, equivalence, PERMANOVA/PERMDISP, variance partition, quality ranges, settings.
+
+    With a tiered block: the similarity, PERMANOVA/PERMDISP and variance partition, labelled descriptive.
+    """
     if comp is None:
-        return {"computed": False, "parts": []}
-    parts = [
-        p
-        for p in (
+        return {"computed": False, "parts": [], "tiered": False}
+    if is_tiered(comp):
+        candidates = (
+            _similarity_part(comp),
+            _descriptive(_permutation_part(comp)),
+            _descriptive(_variance_part(comp, figs)),
+            _quality_part(comp),
+        )
+    else:
+        candidates = (
             _outlier_part(comp, figs),
             _equivalence_part(comp, figs),
             _permutation_part(comp),
             _variance_part(comp, figs),
             _quality_part(comp),
         )
-        if p is not None
-    ]
+    parts = [p for p in candidates if p is not None]
     for key, value in comp.items():
         if key not in KNOWN and not scalar(value):
             parts.append(_part(key, humanise(key).capitalize(), "", None, generic_blocks(value)))
@@ -232,4 +281,4 @@ def section(comp: Mapping[str, Any] | None, figs: Figures) -> dict[str, Any]:
         )
     for p in parts:
         p.setdefault("height", 360)
-    return {"computed": True, "parts": parts}
+    return {"computed": True, "parts": parts, "tiered": is_tiered(comp)}
