@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 
 SUMMARY_SCHEMA = "mscseq.summary/2"
 #: The previous version: a comparability block of the per-gene rule (``metrics``, products with ``sample``).
-SUMMARY_SCHEMA_V1 = "mscseq.summary/1"
 RUN_INFO_SCHEMA = "mscseq.run_info/1"
 TMP_TAG = ".mscseq-tmp-"
 OLD_TAG = ".mscseq-old-"
@@ -758,8 +757,6 @@ def build_summary(adata) -> dict[str, Any]:
     if "comparability" in adata.uns:
         comp = adata.uns["comparability"]
         summary["comparability"] = comp
-        if isinstance(comp, dict) and "question" not in comp:  # a block of the previous (v1) rule
-            summary["schema"] = SUMMARY_SCHEMA_V1
     return summary
 
 
