@@ -211,8 +211,9 @@ def test_fewer_than_six_products_split_not_assessable():
 
 
 def test_homogeneous_products_pass():
-    results = [run(simulate(s), s)["result"] for s in range(100)]
-    assert results.count("pass") >= 90
+    results = [run(simulate(s), s) for s in range(100)]
+    assert sum(r["result"] == "pass" for r in results) >= 90
+    assert sum(any(v["fail"] for v in r["split"]["score_splits"]) for r in results) <= 5
 
 
 @pytest.mark.parametrize("cohort", [10, 5])
@@ -261,3 +262,18 @@ def test_split_p_values_roughly_uniform_under_one_population(kind):
     assert np.mean(p < 0.05) <= 0.09  # exact in theory; 300 runs: 0.05 ± 0.025
     assert np.mean(p < 0.05) >= 0.02
     assert 0.4 <= np.mean(p < 0.5) <= 0.6
+
+
+@pytest.mark.parametrize("cohort", [10, 5])
+def test_a_cohort_in_one_score_only_fails(cohort):
+    # only the potency genes differ (1 log2): invisible to the transcriptome-wide split
+    results = []
+    for s in range(30):
+        x = simulate(s)
+        x[:cohort, SCORE_GENES["potency"]] += 1.0
+        results.append(run(x, s))
+    assert sum(r["result"] == "fail" for r in results) >= 27
+    r = results[0]
+    row = next(v for v in r["split"]["score_splits"] if v["panel"] == "potency")
+    assert row["fail"] and sorted(row["sizes"]) == sorted([cohort, 20 - cohort])
+    assert "potency score splits" in r["reasons"][0]

@@ -529,6 +529,64 @@ def split_materiality(
     return {"material": material, "scores": rows, "genes": genes}
 
 
+def score_splits(
+    scores: pd.DataFrame | None,
+    margins: Mapping[str, float],
+    *,
+    alpha: float,
+    split_alpha: float,
+    seed: int,
+    n_sim: int = 200,
+) -> list[dict[str, Any]]:
+    """The best two-way split of the products on each panel score alone.
+
+    A cohort that differs in one critical quality attribute only (a potency program, say) is
+    invisible to the transcriptome-wide split. Per panel with a margin the best split of its score
+    (2-means in one dimension) is tested with the same rotation null, which for one dimension is an
+    exact test that the score is Gaussian; the level is ``split_alpha`` divided by the number of
+    panels (Bonferroni). A significant split is material when the clusters' (1 − 2α) Welch
+    interval lies entirely beyond the margin. The split and its difference come from the same
+    score, so this is a screen for a clear bimodal attribute, used only to fail (see
+    :func:`single_group`).
+    """
+    if scores is None:
+        return []
+    panels = [
+        c
+        for c in scores.columns
+        if c in margins and np.all(np.isfinite(np.asarray(scores[c], np.float64)))
+    ]
+    out = []
+    for k, panel in enumerate(panels):
+        y = np.asarray(scores[panel], dtype=np.float64)
+        if len(y) < MIN_PRODUCTS_SPLIT or np.ptp(y) == 0:
+            continue
+        test = split_test(y[:, None], seed=seed + k, n_sim=n_sim)
+        in_b = test["members"]
+        if np.count_nonzero(in_b) > len(y) / 2:
+            in_b = ~in_b
+        w = welch(y[:, None], in_b, alpha=alpha)
+        lo, hi, m = float(w["ci_low"][0]), float(w["ci_high"][0]), float(margins[panel])
+        significant = test["p_value"] < split_alpha / len(panels)
+        out.append(
+            {
+                "panel": str(panel),
+                "p_value": test["p_value"],
+                "alpha": split_alpha / len(panels),
+                "significant": bool(significant),
+                "sizes": [int(len(y) - in_b.sum()), int(in_b.sum())],
+                "in_b": in_b,
+                "estimate": float(w["estimate"][0]),
+                "ci_low": lo,
+                "ci_high": hi,
+                "margin": m,
+                "material": bool(lo > m or hi < -m),
+                "fail": bool(significant and (lo > m or hi < -m)),
+            }
+        )
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Biological spread
 # --------------------------------------------------------------------------------------------
@@ -749,6 +807,7 @@ def single_group(
         "n_genes_split": len(half_a),
         "n_genes_material": len(half_b),
         "materiality": None,
+        "score_splits": [],
     }
     if n >= MIN_PRODUCTS_SPLIT and len(half_a) >= 2 and len(half_b) >= 1:
         test = split_test(vst[:, half_a], seed=seed + 1, n_sim=n_sim, null=null)
@@ -767,7 +826,16 @@ def single_group(
         )
         significant = test["p_value"] < split_alpha
         material = mat["material"]
-        if significant and material is True:
+        by_score = score_splits(
+            scores, margins, alpha=alpha, split_alpha=split_alpha, seed=seed + 4, n_sim=n_sim
+        )
+        for row in by_score:
+            members = row.pop("in_b")
+            row["members"] = [
+                [names[i] for i in np.flatnonzero(~members)],
+                [names[i] for i in np.flatnonzero(members)],
+            ]
+        if (significant and material is True) or any(r["fail"] for r in by_score):
             result = "fail"
         elif not significant or material is False:
             result = "pass"
@@ -788,6 +856,7 @@ def single_group(
                 [names[i] for i in np.flatnonzero(in_b)],
             ],
             materiality=mat,
+            score_splits=by_score,
         )
     spread_genes = np.asarray(spread_genes, dtype=np.int64)
     spread = biological_spread(
@@ -821,12 +890,24 @@ def _reasons(split: dict[str, Any], spread: dict[str, Any]) -> list[str]:
             split["material"]
         ]
         sig = "significant" if split["significant"] else "not significant"
-        lines.append(
-            (
-                order[split["result"]],
-                f"best split {sizes}: {sig} (p = {split['p_value']:.3g}), {mat}",
-            )
-        )
+        rank = 1  # the transcriptome-wide split alone (score splits are listed apart)
+        if split["significant"] and split["material"] is True:
+            rank = 0
+        elif not split["significant"] or split["material"] is False:
+            rank = 2
+        lines.append((rank, f"best split {sizes}: {sig} (p = {split['p_value']:.3g}), {mat}"))
+        for row in split["score_splits"]:
+            if row["fail"]:
+                lines.append(
+                    (
+                        0,
+                        f"{row['panel']} score splits the products "
+                        + "/".join(str(v) for v in row["sizes"])
+                        + f" (p = {row['p_value']:.3g}), {row['estimate']:.2f} log2 apart "
+                        f"(interval {row['ci_low']:.2f} to {row['ci_high']:.2f}, margin "
+                        f"{row['margin']:.2f})",
+                    )
+                )
     if spread["result"] == "not_estimable":
         lines.append((1, "spread not estimable"))
     else:
