@@ -277,3 +277,14 @@ def test_a_cohort_in_one_score_only_fails(cohort):
     row = next(v for v in r["split"]["score_splits"] if v["panel"] == "potency")
     assert row["fail"] and sorted(row["sizes"]) == sorted([cohort, 20 - cohort])
     assert "potency score splits" in r["reasons"][0]
+
+
+def test_best_cut_1d_is_exact():
+    rng = np.random.default_rng(2)
+    y = rng.normal(size=(30, 9))
+    ci, members = sg.best_cut_1d(y)
+    for i in range(30):
+        gram = np.outer(y[i] - y[i].mean(), y[i] - y[i].mean())
+        assert ci[i] == pytest.approx(brute_force_ci(gram))
+        assert 2 <= members[i].sum() <= 7
+        assert y[i][members[i]].max() < y[i][~members[i]].min()
