@@ -921,7 +921,9 @@ def _reasons(split: dict[str, Any], spread: dict[str, Any]) -> list[str]:
     lines: list[tuple[int, str]] = []
     order = {"fail": 0, "inconclusive": 1, "not_estimable": 1, "pass": 2}
     if split["result"] == "not_estimable":
-        lines.append((1, f"split not assessable: fewer than {MIN_PRODUCTS_SPLIT} products"))
+        lines.append(
+            (1, f"split not assessable: fewer than {MIN_PRODUCTS_SPLIT} products or no split genes")
+        )
     else:
         sizes = "/".join(str(s) for s in split["sizes"])
         mat = {True: "material", False: "immaterial", None: "materiality not shown"}[
