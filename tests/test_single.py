@@ -10,8 +10,8 @@ import pytest
 
 from mscseq.comparability import single as sg
 
-N_GENES = 4000
-SCORE_GENES = {"potency": np.arange(3000, 3010), "identity": np.arange(3010, 3020)}
+N_GENES = 2000
+SCORE_GENES = {"potency": np.arange(1500, 1510), "identity": np.arange(1510, 1520)}
 MARGINS = {"potency": 0.5, "identity": 0.5}
 
 
@@ -37,7 +37,7 @@ def run(x: np.ndarray, seed: int, **kw) -> dict:
     scores = pd.DataFrame({k: x[:, v].mean(axis=1) for k, v in SCORE_GENES.items()})
     args = {
         "split_genes": np.arange(x.shape[1]),
-        "spread_genes": np.arange(1000, 2000),
+        "spread_genes": np.arange(500, 1500),
         "norm": 2.0**x,
         "scores": scores,
         "margins": MARGINS,
