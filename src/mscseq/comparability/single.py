@@ -30,7 +30,10 @@ Its materiality is judged on half B only, with the two clusters as groups (so th
 split does not bias it): material when a panel score differs between the clusters with its
 (1 − 2α) Welch interval entirely beyond its margin, or when the fraction of half-B genes beyond the
 gene margin has its lower bound above f₀; immaterial when every score is shown within its margin and
-the upper bound of that fraction is ≤ f₀.
+the upper bound of that fraction is ≤ f₀. A cohort that differs in one panel only is invisible to the
+transcriptome-wide split, so each panel score also gets its own best split (:func:`score_splits`,
+Bonferroni over panels); a significant score split whose clusters differ beyond the margin fails the
+condition too.
 
 **Spread.** The between-product biological SD on the spread genes: per gene the sample variance of the
 VST across products minus its technical (Poisson) part, floored at 0, converted to log2 units;
@@ -40,8 +43,11 @@ Var(q) = μ / s_i, and the delta method through the VST h gives h'(μ)² μ / s_
 across products is the mean over products, h'(μ)² μ · mean_i(1 / s_i), with μ the gene's mean
 normalised count. DESeq2's VST is flatter than log2 at moderate counts (it stabilises the variance),
 so the slope h' is read off the data (:func:`vst_slope`) rather than assumed, and the biological part
-is divided by (h'(μ) μ ln 2)² to be in log2 units. One-sided (1 − α) bounds come from a bootstrap over
-products (percentiles). ``pass`` iff the upper bound ≤ τ; ``fail`` iff the lower bound > τ.
+is divided by (h'(μ) μ ln 2)² to be in log2 units. A gene's sample variance is σ² χ²_k / k
+(k = n − 1), whose median sits below σ² by c_k = median(χ²_k) / k; the median over genes is divided
+by c_k (and by c_k² in each bootstrap resample, which adds the same skew once more). One-sided
+(1 − α) bounds come from a bootstrap over products (percentiles). ``pass`` iff the upper bound ≤ τ;
+``fail`` iff the lower bound > τ.
 """
 
 from __future__ import annotations
