@@ -795,7 +795,7 @@ def single_group(
     norm
         Normalised counts, products × genes.
     scores
-        Panel scores (products × panels), or None.
+        Panel scores (products × panels, rows in the order of ``vst``), or None.
     margins
         Margin (log2) per panel; panels without one are not judged.
     gene_margin
