@@ -288,3 +288,38 @@ def test_best_cut_1d_is_exact():
         assert ci[i] == pytest.approx(brute_force_ci(gram))
         assert 2 <= members[i].sum() <= 7
         assert y[i][members[i]].max() < y[i][~members[i]].min()
+
+
+def nb_programs(seed: int, sd: float, n: int = 20, genes: int = 2000) -> tuple:
+    """Poisson counts around donor effects of SD ``sd`` with 10 co-regulated programs; mscseq's VST."""
+    from mscseq.normalize import size_factors, vst
+
+    rng = np.random.default_rng(seed)
+    base = rng.lognormal(np.log(0.6), 1.6, genes)
+    mu = base / base.sum() * rng.uniform(10e6, 30e6, n)[:, None] * 0.5
+    b = rng.normal(0, sd, (n, genes))
+    size = genes // 20
+    for k in range(10):
+        f = rng.normal(0, 1, (n, 1))
+        b[:, k * size : (k + 1) * size] = sd * (
+            np.sqrt(0.45) * f + np.sqrt(0.55) * rng.normal(0, 1, (n, size))
+        )
+    counts = rng.poisson(mu * 2.0**b).astype(np.float64)
+    counts = counts[:, counts.sum(axis=0) >= 10]
+    sf = size_factors(counts)
+    y, _ = vst(counts, sf)
+    norm = counts / sf[:, None]
+    spread_genes = np.sort(np.argsort(-norm.mean(axis=0))[:600])
+    return y[:, spread_genes], norm[:, spread_genes], sf
+
+
+def test_spread_at_tau_rarely_passes_and_below_passes():
+    at_tau, below = [], []
+    for s in range(40):
+        y, norm, sf = nb_programs(s, 0.5)
+        at_tau.append(sg.biological_spread(y, norm, tau=0.5, size_factors=sf, seed=s))
+        y, norm, sf = nb_programs(s, 0.4)
+        below.append(sg.biological_spread(y, norm, tau=0.5, size_factors=sf, seed=s))
+    assert sum(r["result"] == "pass" for r in at_tau) <= 5  # α = 5 %: about 2 of 40
+    assert np.mean([r["estimate"] for r in at_tau]) == pytest.approx(0.5, abs=0.01)
+    assert sum(r["result"] == "pass" for r in below) >= 38
