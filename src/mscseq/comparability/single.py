@@ -30,7 +30,10 @@ Its materiality is judged on half B only, with the two clusters as groups (so th
 split does not bias it): material when a panel score differs between the clusters with its
 (1 − 2α) Welch interval entirely beyond its margin, or when the fraction of half-B genes beyond the
 gene margin has its lower bound above f₀; immaterial when every score is shown within its margin and
-the upper bound of that fraction is ≤ f₀.
+the upper bound of that fraction is ≤ f₀. A cohort that differs in one panel only is invisible to the
+transcriptome-wide split, so each panel score also gets its own best split (:func:`score_splits`,
+Bonferroni over panels); a significant score split whose clusters differ beyond the margin fails the
+condition too.
 
 **Spread.** The between-product biological SD on the spread genes: per gene the sample variance of the
 VST across products minus its technical (Poisson) part, floored at 0, converted to log2 units;
@@ -40,8 +43,11 @@ Var(q) = μ / s_i, and the delta method through the VST h gives h'(μ)² μ / s_
 across products is the mean over products, h'(μ)² μ · mean_i(1 / s_i), with μ the gene's mean
 normalised count. DESeq2's VST is flatter than log2 at moderate counts (it stabilises the variance),
 so the slope h' is read off the data (:func:`vst_slope`) rather than assumed, and the biological part
-is divided by (h'(μ) μ ln 2)² to be in log2 units. One-sided (1 − α) bounds come from a bootstrap over
-products (percentiles). ``pass`` iff the upper bound ≤ τ; ``fail`` iff the lower bound > τ.
+is divided by (h'(μ) μ ln 2)² to be in log2 units. A gene's sample variance is σ² χ²_k / k
+(k = n − 1), whose median sits below σ² by c_k = median(χ²_k) / k; the median over genes is divided
+by c_k (and by c_k² in each bootstrap resample, which adds the same skew once more). One-sided
+(1 − α) bounds come from a bootstrap over products (percentiles). ``pass`` iff the upper bound ≤ τ;
+``fail`` iff the lower bound > τ.
 """
 
 from __future__ import annotations
@@ -171,7 +177,7 @@ def two_means(
     best_ci = np.full(c.shape[:2], np.inf)
     best_c = starts.copy()
     for _ in range(max_iter + 1):
-        kc = np.einsum("mij,msj->msi", g, c)
+        kc = c @ g  # K symmetric
         q = (c * kc).sum(axis=2)  # cᵀKc (= (1−c)ᵀK(1−c), K centred)
         n1 = c.sum(axis=2)
         n2 = n - n1
@@ -529,6 +535,101 @@ def split_materiality(
     return {"material": material, "scores": rows, "genes": genes}
 
 
+def best_cut_1d(y: np.ndarray, min_size: int = MIN_CLUSTER) -> tuple[np.ndarray, np.ndarray]:
+    """Exact 2-means of one-dimensional data, each row of ``y`` (M, n) a dataset.
+
+    In one dimension the optimal clusters are the values below and above a cut of the sorted
+    values, so every cut is scored from prefix sums.
+
+    Returns
+    -------
+    tuple
+        Cluster index (M,) and the membership of the lower cluster (M, n) bool.
+
+    """
+    m, n = y.shape
+    ys = np.sort(y, axis=1)
+    yc = ys - ys.mean(axis=1, keepdims=True)
+    tss = (yc**2).sum(axis=1)
+    s1 = np.cumsum(yc, axis=1)[:, :-1]  # sum of the lowest n1 values, n1 = 1..n−1
+    n1 = np.arange(1, n, dtype=np.float64)
+    bss = s1**2 * n / (n1 * (n - n1))  # n1 n2 / n (mean1 − mean2)², means from s1 (centred data)
+    ok = (n1 >= min_size) & (n - n1 >= min_size)
+    bss = np.where(ok[None, :], bss, -np.inf)
+    best = np.argmax(bss, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ci = 1.0 - bss[np.arange(m), best] / tss
+    threshold = ys[np.arange(m), best]
+    return ci, y <= threshold[:, None]
+
+
+def _split_test_1d(y: np.ndarray, *, seed: int, n_sim: int) -> dict[str, Any]:
+    """:func:`split_test` for one variable: with rank 1 the rotation null is a Gaussian sample."""
+    rng = np.random.default_rng(seed)
+    ci, members = best_cut_1d(y[None, :])
+    ci_null, _ = best_cut_1d(rng.standard_normal((n_sim, len(y))))
+    p = (1.0 + np.count_nonzero(ci_null <= ci[0])) / (n_sim + 1.0)
+    return {"ci": float(ci[0]), "members": members[0], "p_value": float(p)}
+
+
+def score_splits(
+    scores: pd.DataFrame | None,
+    margins: Mapping[str, float],
+    *,
+    alpha: float,
+    split_alpha: float,
+    seed: int,
+    n_sim: int = 200,
+) -> list[dict[str, Any]]:
+    """The best two-way split of the products on each panel score alone.
+
+    A cohort that differs in one critical quality attribute only (a potency program, say) is
+    invisible to the transcriptome-wide split. Per panel with a margin the best split of its score
+    (2-means in one dimension) is tested with the same rotation null, which for one dimension is an
+    exact test that the score is Gaussian; the level is ``split_alpha`` divided by the number of
+    panels (Bonferroni). A significant split is material when the clusters' (1 − 2α) Welch
+    interval lies entirely beyond the margin. The split and its difference come from the same
+    score, so this is a screen for a clear bimodal attribute, used only to fail (see
+    :func:`single_group`).
+    """
+    if scores is None:
+        return []
+    panels = [
+        c
+        for c in scores.columns
+        if c in margins and np.all(np.isfinite(np.asarray(scores[c], np.float64)))
+    ]
+    out = []
+    for k, panel in enumerate(panels):
+        y = np.asarray(scores[panel], dtype=np.float64)
+        if len(y) < MIN_PRODUCTS_SPLIT or np.ptp(y) == 0:
+            continue
+        test = _split_test_1d(y, seed=seed + k, n_sim=n_sim)
+        in_b = test["members"]
+        if np.count_nonzero(in_b) > len(y) / 2:
+            in_b = ~in_b
+        w = welch(y[:, None], in_b, alpha=alpha)
+        lo, hi, m = float(w["ci_low"][0]), float(w["ci_high"][0]), float(margins[panel])
+        significant = test["p_value"] < split_alpha / len(panels)
+        out.append(
+            {
+                "panel": str(panel),
+                "p_value": test["p_value"],
+                "alpha": split_alpha / len(panels),
+                "significant": bool(significant),
+                "sizes": [int(len(y) - in_b.sum()), int(in_b.sum())],
+                "in_b": in_b,
+                "estimate": float(w["estimate"][0]),
+                "ci_low": lo,
+                "ci_high": hi,
+                "margin": m,
+                "material": bool(lo > m or hi < -m),
+                "fail": bool(significant and (lo > m or hi < -m)),
+            }
+        )
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Biological spread
 # --------------------------------------------------------------------------------------------
@@ -589,18 +690,19 @@ def biological_spread(
     mu = norm.mean(axis=0)
     slope = vst_slope(y, norm, mu)  # h'(μ): VST units per normalised count
     tech = slope**2 * mu * inv_s.mean()  # Poisson: Var(y / s_i) = μ / s_i, by the delta method
-    gain2 = (
-        slope * mu * np.log(2.0)
-    ) ** 2  # VST change per log2 change, squared (1 at high counts)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        gain2 = np.where(np.isfinite(gain2) & (gain2 > 0), gain2, np.nan)
-    yc = y - y.mean(axis=0, keepdims=True)
+    # the VST's change per log2 change, squared (1 at high counts)
+    gain2 = (slope * mu * np.log(2.0)) ** 2
+    ok = np.isfinite(gain2) & (gain2 > 0) & np.isfinite(tech)
+    if not ok.any():
+        return out
+    tech, gain2 = tech[ok], gain2[ok]
+    yc = y[:, ok] - y[:, ok].mean(axis=0, keepdims=True)
 
     def spread(w: np.ndarray, factor: float) -> np.ndarray:
         """Spread for product weights ``w`` (B, n) that sum to n; ``factor`` scales the variance."""
         mean = w @ yc / n
         var = (w @ yc**2 / n - mean**2) * factor
-        return np.sqrt(np.nanmedian(np.maximum(var - tech, 0.0) / gain2, axis=1))
+        return np.sqrt(np.median(np.maximum(var - tech, 0.0) / gain2, axis=1))
 
     # per gene the sample variance is skewed (σ² χ²_k / k, k = n − 1): its median across genes sits
     # below σ² by c_k = median(χ²_k) / k, and once more in each resample
@@ -613,7 +715,7 @@ def biological_spread(
     # a resample's unbiased variance estimates the sample's (n − 1) / n s²: scaled back by n / (n − 1)
     boot = spread(w, (n / (n - 1)) ** 2 / c_k**2)
     lower, upper = (float(v) for v in np.quantile(boot, [alpha, 1 - alpha]))
-    tech_sd = float(np.sqrt(np.nanmedian(tech / gain2)))
+    tech_sd = float(np.sqrt(np.median(tech / gain2)))
     result = "pass" if upper <= tau else "fail" if lower > tau else "inconclusive"
     out.update(
         estimate=est, lower=lower, upper=upper, result=result, technical_sd=tech_sd, n_boot=n_boot
@@ -693,7 +795,7 @@ def single_group(
     norm
         Normalised counts, products × genes.
     scores
-        Panel scores (products × panels), or None.
+        Panel scores (products × panels, rows in the order of ``vst``), or None.
     margins
         Margin (log2) per panel; panels without one are not judged.
     gene_margin
@@ -749,6 +851,7 @@ def single_group(
         "n_genes_split": len(half_a),
         "n_genes_material": len(half_b),
         "materiality": None,
+        "score_splits": [],
     }
     if n >= MIN_PRODUCTS_SPLIT and len(half_a) >= 2 and len(half_b) >= 1:
         test = split_test(vst[:, half_a], seed=seed + 1, n_sim=n_sim, null=null)
@@ -767,7 +870,16 @@ def single_group(
         )
         significant = test["p_value"] < split_alpha
         material = mat["material"]
-        if significant and material is True:
+        by_score = score_splits(
+            scores, margins, alpha=alpha, split_alpha=split_alpha, seed=seed + 4, n_sim=n_sim
+        )
+        for row in by_score:
+            members = row.pop("in_b")
+            row["members"] = [
+                [names[i] for i in np.flatnonzero(~members)],
+                [names[i] for i in np.flatnonzero(members)],
+            ]
+        if (significant and material is True) or any(r["fail"] for r in by_score):
             result = "fail"
         elif not significant or material is False:
             result = "pass"
@@ -788,6 +900,7 @@ def single_group(
                 [names[i] for i in np.flatnonzero(in_b)],
             ],
             materiality=mat,
+            score_splits=by_score,
         )
     spread_genes = np.asarray(spread_genes, dtype=np.int64)
     spread = biological_spread(
@@ -814,19 +927,33 @@ def _reasons(split: dict[str, Any], spread: dict[str, Any]) -> list[str]:
     lines: list[tuple[int, str]] = []
     order = {"fail": 0, "inconclusive": 1, "not_estimable": 1, "pass": 2}
     if split["result"] == "not_estimable":
-        lines.append((1, f"split not assessable: fewer than {MIN_PRODUCTS_SPLIT} products"))
+        lines.append(
+            (1, f"split not assessable: fewer than {MIN_PRODUCTS_SPLIT} products or no split genes")
+        )
     else:
         sizes = "/".join(str(s) for s in split["sizes"])
         mat = {True: "material", False: "immaterial", None: "materiality not shown"}[
             split["material"]
         ]
         sig = "significant" if split["significant"] else "not significant"
-        lines.append(
-            (
-                order[split["result"]],
-                f"best split {sizes}: {sig} (p = {split['p_value']:.3g}), {mat}",
-            )
-        )
+        rank = 1  # the transcriptome-wide split alone (score splits are listed apart)
+        if split["significant"] and split["material"] is True:
+            rank = 0
+        elif not split["significant"] or split["material"] is False:
+            rank = 2
+        lines.append((rank, f"best split {sizes}: {sig} (p = {split['p_value']:.3g}), {mat}"))
+        for row in split["score_splits"]:
+            if row["fail"]:
+                lines.append(
+                    (
+                        0,
+                        f"{row['panel']} score splits the products "
+                        + "/".join(str(v) for v in row["sizes"])
+                        + f" (p = {row['p_value']:.3g}), {row['estimate']:.2f} log2 apart "
+                        f"(interval {row['ci_low']:.2f} to {row['ci_high']:.2f}, margin "
+                        f"{row['margin']:.2f})",
+                    )
+                )
     if spread["result"] == "not_estimable":
         lines.append((1, "spread not estimable"))
     else:
