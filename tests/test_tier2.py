@@ -142,26 +142,48 @@ def test_p_beyond_is_exact_at_the_margin():
     assert np.mean(p0 <= 0.05) <= 0.05
 
 
-def test_bootstrap_equals_refitting_each_resample():
-    # the one-matrix-product bootstrap equals a refit of the OLS on the resampled rows (bridged batch)
-    rng = np.random.default_rng(11)
-    y = rng.normal(size=(14, 40))
-    labels = np.array(["A"] * 7 + ["B"] * 7)
-    batch = np.array(list("xxxyyyy" + "xxyyyyy"))
-    fit = t2.fit_genes(y, labels, "B", "A", batch=batch)
-    beyond = t2.bootstrap_beyond(fit, 0.5, n_boot=30, seed=4)
-    # rebuild the same multiplicities and refit each resample explicitly
-    rng = np.random.default_rng(4)
-    mult = np.zeros((30, 14), dtype=int)
-    for cell in range(int(fit.strata.max()) + 1):
-        members = np.flatnonzero(fit.strata == cell)
-        draws = rng.integers(0, members.size, size=(30, members.size))
-        mult[:, members] = (draws[:, :, None] == np.arange(members.size)).sum(axis=1)
-    x = np.column_stack([np.ones(14), labels == "B", batch == "y"]).astype(float)
-    for b in range(30):
-        rows = np.repeat(np.arange(14), mult[b])
-        coef = np.linalg.lstsq(x[rows], y[rows], rcond=None)[0]
-        np.testing.assert_array_equal(beyond[b], np.abs(coef[1]) > 0.5)
+def test_overdispersion_is_one_for_independent_genes_and_larger_for_programs():
+    indep = [t2.fit_genes(*simulate(s, 6, n_genes=2000), "B", "A") for s in range(5)]
+    prog = [t2.fit_genes(*simulate(s, 6, n_genes=2000, rho=0.6), "B", "A") for s in range(5)]
+    phi_indep = [t2.residual_overdispersion(f, 0.6) for f in indep]
+    phi_prog = [t2.residual_overdispersion(f, 0.6) for f in prog]
+    assert max(phi_indep) < 1.15
+    assert min(phi_prog) > 1.2
+    assert t2.residual_overdispersion(indep[0], 1.0, indep[0].estimate) >= 1.0
+
+
+def test_overdispersion_matches_the_variance_of_the_count():
+    # many replicate studies of one correlated truth (no difference): the count's variance over the
+    # independent-genes variance is close to the design effect computed in each study (the second-order
+    # expansion underestimates it for correlations near 0.7 in the far tail: 7.4 for 12.9)
+    rng = np.random.default_rng(21)
+    n_genes, n, sd, margin = 600, 8, 0.45, 0.45
+    program = np.arange(n_genes) // 60
+    p = 2 * stats.norm.sf(margin / (sd * np.sqrt(2 / n)))
+    counts, phis = [], []
+    for _ in range(400):
+        f = rng.normal(0.0, 1.0, (2 * n, program.max() + 1))[:, program]
+        y = sd * (np.sqrt(0.3) * f + np.sqrt(0.7) * rng.normal(0.0, 1.0, (2 * n, n_genes)))
+        counts.append(np.sum(np.abs(y[n:].mean(0) - y[:n].mean(0)) > margin))
+        fit = t2.fit_genes(y, np.array(["A"] * n + ["B"] * n), "B", "A")
+        phis.append(t2.residual_overdispersion(fit, margin))
+    true_phi = np.var(counts) / (n_genes * p * (1 - p))
+    assert true_phi > 3.0
+    assert np.median(phis) == pytest.approx(true_phi, rel=0.25)
+
+
+def test_inflated_upper():
+    assert t2.inflated_upper(7, 2000, 0.05, 1.0) == t2.binomial_upper(7, 2000, 0.05)
+    assert abs(t2.inflated_upper(7, 2000, 0.05, 1.0001) - t2.binomial_upper(7, 2000, 0.05)) <= 1
+    bounds = [t2.inflated_upper(7, 2000, 0.05, phi) for phi in (1.0, 1.5, 2.0, 4.0)]
+    assert bounds == sorted(bounds)
+    assert bounds[-1] > bounds[0] + 10
+    assert t2.inflated_upper(1900, 2000, 0.05, 3.0) == 2000
+    for phi in (1.5, 3.0):
+        c = t2.max_count_passing(5000, 0.01, 0.05, phi)
+        assert (
+            t2.inflated_upper(c, 5000, 0.05, phi) <= 50 < t2.inflated_upper(c + 1, 5000, 0.05, phi)
+        )
 
 
 # --- tier2(): contract, models, symmetry ------------------------------------------------------------
@@ -193,9 +215,9 @@ def test_swapping_target_and_reference_gives_the_same_answer(design):
     np.testing.assert_array_equal(ta["shown_beyond"], tb["shown_beyond"])
 
 
-def test_seeded():
+def test_deterministic():
     y, labels = simulate(4, 6, rho=0.5)
-    assert run(y, labels, seed=3) == run(y, labels, seed=3)
+    assert run(y, labels, seed=3) == run(y, labels, seed=4)
 
 
 def test_not_estimable():
@@ -275,3 +297,37 @@ def test_few_genes():
     y, labels = simulate(12, 5, n_genes=3)
     assert run(y, labels)["result"] == "inconclusive"  # 1 % of 3 genes cannot be shown
     assert run(y[:, :0], labels)["result"] == "not_estimable"
+
+
+# --- operating characteristics (normal data; the simulation study covers NB counts) ----------------
+
+
+def rates(n_seeds, n, **kw):
+    results = [run(*simulate(seed, n, **kw), seed=seed)["result"] for seed in range(n_seeds)]
+    return {r: results.count(r) / n_seeds for r in ("pass", "fail", "inconclusive")}
+
+
+def test_equivalent_truth_passes_at_10_per_group():
+    assert rates(200, 10)["pass"] >= 0.8
+
+
+def test_equivalent_truth_passes_at_6_per_group():
+    assert rates(100, 6)["pass"] >= 0.5
+
+
+def test_gray_zone_rarely_passes():
+    # 1 % of genes at 1.1 × the margin with f0 = 1 %, also inside co-regulated programs
+    for n in (4, 10):
+        assert rates(200, n, frac=0.01, shift=1.1)["pass"] <= 0.05
+    assert rates(200, 10, frac=0.01, shift=1.1, rho=0.6)["pass"] <= 0.05
+
+
+def test_at_the_margin_passes_at_most_alpha():
+    for n in (6, 10):
+        assert rates(200, n, frac=0.01, shift=1.0, rho=0.6)["pass"] <= 0.05
+
+
+def test_clearly_different_never_passes():
+    for n in (3, 6, 10, 20):
+        assert rates(50, n, frac=0.02, shift=1.5)["pass"] == 0.0
+    assert rates(50, 10, frac=0.05, shift=2.0)["fail"] >= 0.9
