@@ -259,6 +259,26 @@ def test_pairing_removes_donor_effects():
     assert run(y, labels)["result"] != "pass"
 
 
+def test_paired_with_batch_differences_within_pairs():
+    # 8 donors; for 3 of them the two processes were sequenced in different runs (+1.5 on every gene)
+    rng = np.random.default_rng(17)
+    n_genes = 1000
+    donor = rng.normal(0.0, 0.8, (8, n_genes))
+    y = np.vstack([donor, donor]) + rng.normal(0.0, 0.2, (16, n_genes)) + rng.normal(6, 2, n_genes)
+    labels = np.array(["A"] * 8 + ["B"] * 8)
+    pair = np.array([f"d{i}" for i in range(8)] * 2)
+    batch = np.array(["r1"] * 8 + ["r1"] * 5 + ["r2"] * 3)
+    y = y + np.where(batch == "r2", 1.5, 0.0)[:, None]
+    adjusted = run(y, labels, pair=pair, batch=batch)
+    assert adjusted["result"] == "pass"
+    assert "batch differences" in adjusted["method"]
+    assert run(y, labels, pair=pair)["result"] != "pass"
+    aliased = np.array(["r1"] * 8 + ["r2"] * 8)
+    out = run(y, labels, pair=pair, batch=aliased)
+    assert out["result"] == "not_estimable"
+    assert "aliased" in out["method"]
+
+
 def test_bridged_batch_is_adjusted():
     # a strong batch effect on every gene, bridged by products of both levels in both runs
     y, labels = simulate(8, 10)
@@ -273,7 +293,21 @@ def test_bridged_batch_is_adjusted():
 def test_gene_table_matches_tier2():
     y, labels = simulate(9, 8, frac=0.05, shift=2.5)
     ids = np.array([f"ENSG{i:05d}" for i in range(y.shape[1])])
-    table = t2.gene_table(y, labels, "B", "A", margin=1.0, alpha=0.05, gene_ids=ids)
+    names = np.array([f"G{i}" for i in range(y.shape[1])])
+    table = t2.gene_table(
+        y, labels, "B", "A", margin=1.0, alpha=0.05, gene_ids=ids, gene_names=names
+    )
+    assert list(table.columns) == [
+        "gene_name",
+        "estimate",
+        "se",
+        "df",
+        "beyond",
+        "p_beyond",
+        "shown_beyond",
+    ]
+    assert table.index.name == "gene_id"
+    assert table["gene_name"].iloc[3] == "G3"
     out = run(y, labels)
     assert isinstance(table, pd.DataFrame)
     assert list(table.index[:2]) == ["ENSG00000", "ENSG00001"]

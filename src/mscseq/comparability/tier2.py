@@ -638,6 +638,7 @@ def gene_table(
     pair: np.ndarray | None = None,
     batch: np.ndarray | None = None,
     gene_ids: np.ndarray | None = None,
+    gene_names: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Per-gene Tier-2 table (written as ``tables/tier2_genes.tsv``).
 
@@ -646,12 +647,14 @@ def gene_table(
     y, labels, target, reference, margin, alpha, pair, batch
         As :func:`tier2`.
     gene_ids
-        Index of the table (default ``0..G-1``).
+        Index of the table, ``gene_id`` (default ``0..G-1``).
+    gene_names
+        Gene symbols: a first column ``gene_name`` when given.
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``estimate``, ``se``, ``df`` (total, moderated), ``beyond`` (``|estimate| > margin``),
+        Columns (``gene_name``), ``estimate``, ``se``, ``df`` (total, moderated), ``beyond`` (``|estimate| > margin``),
         ``p_beyond``, ``shown_beyond`` (Holm at ``alpha``); empty when the comparison is not estimable.
 
     """
@@ -659,7 +662,8 @@ def gene_table(
     index = pd.Index(
         np.arange(y.shape[1]) if gene_ids is None else np.asarray(gene_ids), name="gene_id"
     )
-    columns = ["estimate", "se", "df", "beyond", "p_beyond", "shown_beyond"]
+    names = {} if gene_names is None else {"gene_name": np.asarray(gene_names, dtype=object)}
+    columns = [*names, "estimate", "se", "df", "beyond", "p_beyond", "shown_beyond"]
     try:
         fit = fit_genes(y, labels, target, reference, pair=pair, batch=batch)
     except NotEstimableError:
@@ -667,6 +671,7 @@ def gene_table(
     p = p_beyond(fit.estimate, fit.se, fit.df_total, margin)
     return pd.DataFrame(
         {
+            **names,
             "estimate": fit.estimate,
             "se": fit.se,
             "df": np.full(fit.estimate.size, fit.df_total),
