@@ -365,3 +365,46 @@ def test_clearly_different_never_passes():
     for n in (3, 6, 10, 20):
         assert rates(50, n, frac=0.02, shift=1.5)["pass"] == 0.0
     assert rates(50, 10, frac=0.05, shift=2.0)["fail"] >= 0.9
+
+
+def test_simes_true_discoveries():
+    # 3 tiny p-values among 100: 1 - u + #{p <= u·0.05/100} is 3 at u = 1
+    p = np.concatenate([[1e-6, 2e-6, 3e-6], np.linspace(0.2, 1.0, 97)])
+    assert t2.simes_true_discoveries(p, 0.05) == 3
+    # many moderate p-values: far above Holm's count
+    p = np.concatenate([np.full(300, 2e-4), np.linspace(0.05, 1.0, 700)])
+    assert t2.holm(p, 0.05).sum() == 0
+    assert t2.simes_true_discoveries(p, 0.05) >= 290
+    # all null (uniform): a positive bound in at most about alpha of the draws
+    rng = np.random.default_rng(2)
+    hits = [t2.simes_true_discoveries(rng.uniform(size=500), 0.05) > 0 for _ in range(2000)]
+    assert np.mean(hits) <= 0.06
+    assert t2.simes_true_discoveries(np.array([]), 0.05) == 0
+
+
+def test_simes_lower_bound_fails_many_moderate_shifts():
+    kw = {"frac": 0.10, "shift": 1.5, "n_genes": 2000}
+    simes = [run(*simulate(s, 10, **kw), lower_bound="simes")["result"] for s in range(30)]
+    holm_only = [run(*simulate(s, 10, **kw))["result"] for s in range(30)]
+    assert simes.count("fail") >= 27
+    assert holm_only.count("fail") < simes.count("fail")
+
+
+@pytest.mark.slow
+def test_simes_lower_bound_does_not_fail_below_f0():
+    # 0.9 % of genes at 3 log2 and 0.9 % exactly at the margin, in co-regulated programs: truly beyond
+    # is 0.9 % < f0, so "fail" is an error
+    def data(seed, n=20, n_genes=5000):
+        rng = np.random.default_rng(seed)
+        beta = rng.uniform(-0.25, 0.25, n_genes)
+        beta[:45] = 3.0
+        beta[45:90] = rng.choice([-1.0, 1.0], 45)
+        program = np.arange(n_genes) // 50
+        f = rng.normal(size=(2 * n, program.max() + 1))[:, program]
+        e = np.sqrt(0.6) * f + np.sqrt(0.4) * rng.normal(size=(2 * n, n_genes))
+        y = rng.normal(6, 2, n_genes) + 0.35 * e
+        y[n:] += beta
+        return y, np.array(["A"] * n + ["B"] * n)
+
+    results = [run(*data(s), lower_bound="simes")["result"] for s in range(60)]
+    assert results.count("fail") <= 3
