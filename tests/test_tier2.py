@@ -319,12 +319,24 @@ def test_gene_table_matches_tier2():
     assert table["shown_beyond"][:40].mean() > 0.9
 
 
-def test_n_needed_grows_with_the_spread():
-    small = run(*simulate(10, 6, sd=0.25))["n_needed"]
-    large = run(*simulate(10, 6, sd=0.45))["n_needed"]
-    assert small is not None
-    assert large is None or large > small
-    assert run(*simulate(10, 6, sd=3.0))["n_needed"] is None
+def test_n_needed_only_when_inconclusive_and_grows_with_the_spread():
+    small = run(*simulate(10, 3, sd=0.35))
+    large = run(*simulate(10, 3, sd=0.6))
+    assert small["result"] == large["result"] == "inconclusive"
+    assert 3 < small["n_needed"] < large["n_needed"] <= 20
+    assert run(*simulate(10, 3, sd=5.0))["n_needed"] is None  # more than 200
+    passing = run(*simulate(10, 10))
+    assert passing["result"] == "pass"
+    assert passing["n_needed"] is None
+
+
+def test_n_needed_is_about_right():
+    # predicted from studies of 3 per group; the pass rate at that n is at least ~the power
+    predicted = [run(*simulate(s, 3, sd=0.4))["n_needed"] for s in range(10)]
+    n = int(np.median(predicted))
+    rate = rates(60, n, sd=0.4)["pass"]
+    assert rate >= 0.7
+    assert rates(60, n - 2, sd=0.4)["pass"] < 0.8
 
 
 def test_few_genes():

@@ -606,8 +606,9 @@ def tier2(
     -------
     dict
         ``result`` (``pass``/``fail``/``inconclusive``/``not_estimable``), ``n_genes``, ``margin``, ``f0``,
-        ``estimate``, ``lower``, ``upper``, ``n_beyond``, ``n_shown_beyond``, ``n_needed`` (products per
-        group, pairs when paired; None when above 200), ``method``.
+        ``estimate``, ``lower``, ``upper``, ``n_beyond``, ``n_shown_beyond``, ``n_needed`` (for an
+        inconclusive result: products per group, pairs when paired, for ``power`` to pass when no gene
+        differs; None otherwise or above 200), ``method``.
 
     """
     y = np.asarray(y, dtype=float)
@@ -652,7 +653,11 @@ def tier2(
         upper=upper,
         n_beyond=n_beyond,
         n_shown_beyond=n_shown,
-        n_needed=_n_needed(fit, margin, f0, alpha, power, residual_overdispersion(fit, margin)),
+        n_needed=(
+            _n_needed(fit, margin, f0, alpha, power, residual_overdispersion(fit, margin))
+            if result == "inconclusive"
+            else None
+        ),
         method=_method(fit, alpha, lower_bound),
     )
     return out
