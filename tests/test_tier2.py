@@ -259,6 +259,20 @@ def test_pairing_removes_donor_effects():
     assert run(y, labels)["result"] != "pass"
 
 
+def test_products_without_a_pair_are_left_out_of_the_paired_test():
+    y, labels = simulate(14, 6)
+    pair = np.array([f"d{i}" for i in range(6)] * 2, dtype=object)
+    partial = pair.copy()
+    partial[[0, 7]] = None  # d0 loses its A product, d1 its B product
+    assert "paired" in run(y, labels, pair=partial)["method"]
+    table = t2.gene_table(y, labels, "B", "A", margin=1.0, alpha=0.05, pair=partial)
+    keep = np.isin(pair, ["d2", "d3", "d4", "d5"])
+    expected = t2.gene_table(
+        y[keep], labels[keep], "B", "A", margin=1.0, alpha=0.05, pair=pair[keep]
+    )
+    pd.testing.assert_frame_equal(table, expected)
+
+
 def test_paired_with_batch_differences_within_pairs():
     # 8 donors; for 3 of them the two processes were sequenced in different runs (+1.5 on every gene)
     rng = np.random.default_rng(17)

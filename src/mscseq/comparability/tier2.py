@@ -247,8 +247,9 @@ def _units(
             cols.extend(_dummies(b)[0].T)
             model = "least squares with group + batch"
         return y, np.column_stack(cols), 1, 2, model
-    p = np.asarray(pair).astype(str)[keep]
-    pairs = np.array(sorted(set(p[is_t]) & set(p[~is_t])))
+    p_raw = np.asarray(pair, dtype=object)[keep]
+    p = np.where(pd.isna(p_raw), "", p_raw.astype(str))  # no pair: in no pair
+    pairs = np.array(sorted((set(p[is_t]) & set(p[~is_t])) - {""}))
     if pairs.size == 0:
         msg = "no pair holds products of both levels"
         raise NotEstimableError(msg)
