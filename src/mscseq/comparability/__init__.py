@@ -124,6 +124,8 @@ class _Products:
     batch_column: str | None = None
     margins_from_reference: dict[str, float] | None = None
     score_genes: dict[str, int] = field(default_factory=dict)
+    score_gene_idx: dict[str, np.ndarray] = field(default_factory=dict)
+    size_factors: np.ndarray | None = None
     deviation: pd.DataFrame | None = None
     matched: pd.DataFrame | None = None
     flags: dict[str, list[str]] = field(default_factory=dict)
@@ -284,6 +286,7 @@ def _products(adata, options: ComparabilityOptions, protocol: Any) -> _Products:
         tier2_genes=tier2_idx,
         spread_genes=spread_idx,
         reference_declared=reference is not None,
+        size_factors=np.asarray(obs["size_factor"], dtype=np.float64) if "size_factor" in obs else None,
     )
 
 
@@ -314,6 +317,7 @@ def _tier1_scores(
     scores = tier1.scores(data.vst, genes)
     scores.index = pd.Index(data.samples, name="sample")
     data.score_genes = {k: len(v) for k, v in genes.items()}
+    data.score_gene_idx = dict(genes)
     data.tables["panel_scores"] = scores
     return scores
 
@@ -581,14 +585,13 @@ def _single_group(
         gene_margin=protocol.tier2.gene_margin,
         f0=protocol.tier2.f0,
         tau=sg.tau,
-        alpha=sg.split_alpha,
+        alpha=protocol.alpha,
+        split_alpha=sg.split_alpha,
         seed=options.seed,
+        size_factors=None if data.size_factors is None else data.size_factors[keep],
+        score_genes=data.score_gene_idx,
+        samples=list(np.asarray(data.samples)[keep]),
     )
-    split = result.get("split") or {}
-    members = split.get("members")
-    if isinstance(members, list | tuple | np.ndarray) and len(members) == int(keep.sum()):
-        names = np.asarray(data.samples)[keep]
-        split["members"] = {str(n): int(m) for n, m in zip(names, members, strict=True)}
     return result
 
 
