@@ -27,7 +27,10 @@ Decision (``F`` is the true fraction of genes with ``|β_g| ≥ m``, ``G`` the n
   ``U_dep``; ``upper = max(U_bin, U_dep)``. Nothing is random: the result does not depend on ``seed``;
 * lower bound: genes *shown* beyond the margin, each by the exact test of ``H0: |β_g| ≤ m`` with the
   moderated t, Holm-adjusted at ``alpha`` over the ``G`` genes: ``lower = n_shown_beyond / G`` (with
-  probability at least ``1 - alpha`` every shown gene is truly beyond);
+  probability at least ``1 - alpha`` every shown gene is truly beyond). Two stronger options
+  (``lower_bound``): closed testing with Simes local tests (positive dependence), or the counting bound of
+  Katsevich & Ramdas on the small p-values with the design effect (with Holm, each at ``alpha/2``), which
+  reaches ``fail`` at 3 products per group when many genes differ;
 * ``pass`` iff ``upper ≤ f0``; ``fail`` iff ``lower > f0``; otherwise ``inconclusive``.
 """
 
