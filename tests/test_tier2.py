@@ -8,6 +8,7 @@ import pytest
 from scipy import special, stats
 
 from mscseq.comparability import tier2 as t2
+from mscseq.normalize import size_factors, vst
 
 KEYS = {
     "result",
@@ -434,3 +435,77 @@ def test_simes_lower_bound_does_not_fail_below_f0():
 
     results = [run(*data(s), lower_bound="simes")["result"] for s in range(60)]
     assert results.count("fail") <= 3
+
+
+def test_counting_true_discoveries():
+    # 40 tiny p-values among 2000: c·(1 + 2000·1e-6) ≈ 2.17, so 40 - 2 = 38
+    p = np.concatenate([np.full(40, 1e-6), np.linspace(0.01, 1.0, 1960)])
+    assert t2.counting_true_discoveries(p, 0.05) == 38
+    assert t2.counting_true_discoveries(p, 0.05, phi=4.0) < 38
+    # 300 moderate p-values (2e-4): Holm shows none, counting keeps most
+    p = np.concatenate([np.full(300, 2e-4), np.linspace(0.05, 1.0, 700)])
+    assert t2.counting_true_discoveries(p, 0.05) >= 290
+    # all null: a positive bound in at most alpha of the draws (independent p-values)
+    rng = np.random.default_rng(8)
+    hits = [t2.counting_true_discoveries(rng.uniform(size=2000), 0.05) > 0 for _ in range(1000)]
+    assert np.mean(hits) <= 0.05
+    assert t2.counting_true_discoveries(np.array([]), 0.05) == 0
+
+
+def test_counting_lower_bound_fails_moderate_shifts_at_few_products():
+    kw = {"frac": 0.10, "shift": 1.5, "n_genes": 2000}
+    results = [run(*simulate(s, 6, **kw), lower_bound="counting")["result"] for s in range(30)]
+    assert results.count("fail") >= 27
+    assert "Katsevich" in run(*simulate(0, 6, **kw), lower_bound="counting")["method"]
+    with pytest.raises(ValueError, match="lower_bound"):
+        run(*simulate(0, 3), lower_bound="bonferroni")
+
+
+# --- real data: six MSC tissue sources (Kuchur-Lobov), undifferentiated, 3 donors per tissue -------
+
+
+@pytest.fixture(scope="module")
+def six_tissues(shared_data):
+    d = shared_data / "msc_six_sources_osteogenic_kuchur_lobov"
+    sheet = pd.read_csv(d / "samples_derived_from_column_names.tsv", sep="\t")
+    sheet = sheet[sheet["condition"] == "48h.undif"].copy()
+    sheet["tissue"] = sheet["file"].str.replace("_transcriptomes_total.csv.gz", "", regex=False)
+    counts = pd.concat(
+        [pd.read_csv(d / f, index_col=0)[list(g["sample"])] for f, g in sheet.groupby("file")],
+        axis=1,
+    ).T
+    return sheet.set_index("sample").loc[counts.index], counts
+
+
+def _vst_expressed(counts: np.ndarray, min_mean: float = 10.0) -> np.ndarray:
+    sf = size_factors(counts)
+    keep = (counts / sf[:, None]).mean(axis=0) >= min_mean  # pooled over all products, no labels
+    return vst(counts, sf)[0][:, keep]
+
+
+@pytest.mark.shared
+def test_real_adipose_vs_wharton_jelly_fails_with_the_counting_bound(six_tissues):
+    sheet, counts = six_tissues
+    products = counts.groupby(
+        sheet["collapse_group"].to_numpy()
+    ).sum()  # libraries summed per product
+    tissue = sheet.groupby("collapse_group")["tissue"].first().loc[products.index].to_numpy()
+    y = _vst_expressed(products.to_numpy(float))
+    counting = run(y, tissue, "pk", "fat", lower_bound="counting")
+    assert counting["result"] == "fail"
+    assert counting["estimate"] > 0.1
+    assert run(y, tissue, "pk", "fat")["result"] != "pass"
+    assert run(y, tissue, "fat", "pk", lower_bound="counting") == counting
+
+
+@pytest.mark.shared
+def test_real_technical_replicate_halves_pass(six_tissues):
+    sheet, counts = six_tissues
+    both = sheet.groupby("collapse_group")["tech_replicate"].transform("nunique") == 2
+    sheet = sheet[both]
+    y = _vst_expressed(counts.loc[sheet.index].to_numpy(float))
+    half = np.where(sheet["tech_replicate"].to_numpy() == 1, "half1", "half2")
+    pair = sheet["collapse_group"].to_numpy()
+    for lower_bound in ("holm", "counting"):
+        out = run(y, half, "half2", "half1", pair=pair, lower_bound=lower_bound)
+        assert out["result"] == "pass"
