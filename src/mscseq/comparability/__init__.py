@@ -286,7 +286,9 @@ def _products(adata, options: ComparabilityOptions, protocol: Any) -> _Products:
         tier2_genes=tier2_idx,
         spread_genes=spread_idx,
         reference_declared=reference is not None,
-        size_factors=np.asarray(obs["size_factor"], dtype=np.float64) if "size_factor" in obs else None,
+        size_factors=np.asarray(obs["size_factor"], dtype=np.float64)
+        if "size_factor" in obs
+        else None,
     )
 
 
@@ -427,7 +429,9 @@ def _comparisons(
         pair = data.pair[mask] if data.pair is not None else None
         batch = data.batch[mask] if data.batch is not None else None
         batch_check = (
-            batch_status(labels, batch, column=data.batch_column, target=target, reference=reference)
+            batch_status(
+                labels, batch, column=data.batch_column, target=target, reference=reference
+            )
             if batch is not None
             else None
         )
@@ -468,6 +472,7 @@ def _comparisons(
                 batch=batch,
                 seed=options.seed,
                 power=protocol.power,
+                lower_bound=protocol.tier2.lower_bound,
             )
             if keep.all() and not aliased:
                 table = tier2.gene_table(
@@ -514,12 +519,14 @@ def _comparisons(
     return out
 
 
-def _plain_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+def _plain_frame(rows: list[dict[str, Any]] | pd.DataFrame) -> pd.DataFrame:
     """A table whose columns are numbers (``None`` → NaN) or strings (``None`` → ""), as h5ad stores them."""
-    frame = pd.DataFrame(rows)
+    frame = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
     for col in frame.columns:
         values = [v for v in frame[col] if v is not None]
-        numeric = all(isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in values)
+        numeric = all(
+            isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in values
+        )
         if numeric:
             frame[col] = pd.to_numeric(frame[col].astype(object).where(frame[col].notna(), np.nan))
         elif frame[col].dtype == object:
@@ -886,7 +893,7 @@ def _products_table(
             c for c in ("median_correlation", "centroid_distance", "concordance") if c in similarity
         ]
         table = table.join(similarity[keep])
-    return table
+    return _plain_frame(table)
 
 
 def _similarity_block(data: _Products, similarity: pd.DataFrame, clusters: Any) -> dict[str, Any]:

@@ -34,6 +34,13 @@ VERSION = 1
 MIN_REFERENCE_PRODUCTS = 6
 
 
+#: How Tier 2's lower bound is computed (``mscseq.comparability.tier2``): ``counting`` (Katsevich–Ramdas
+#: bound on the count of small p-values with the genes' dependence allowed for, combined with Holm, each
+#: at α/2), ``holm`` (genes shown beyond the margin with family-wise control; valid under any
+#: dependence, weakest) or ``simes`` (closed testing; positive dependence).
+LOWER_BOUNDS = ("counting", "holm", "simes")
+
+
 @dataclass(frozen=True)
 class PanelMargin:
     """The Tier-1 equivalence margin of one panel score (log2 units)."""
@@ -61,6 +68,7 @@ class Tier2:
     min_mean: float = 50.0
     gene_list: str | None = None
     exclude: tuple[str, ...] = EXCLUSION_CLASSES
+    lower_bound: str = "counting"
 
 
 @dataclass(frozen=True)
@@ -191,6 +199,9 @@ _SPEC: dict[str, Any] = {
             "strlist",
             lambda v: set(v) <= set(EXCLUSION_CLASSES),
             f"may hold only {', '.join(EXCLUSION_CLASSES)}",
+        ),
+        "lower_bound": _Field(
+            "str", lambda v: v in LOWER_BOUNDS, f"must be one of {', '.join(LOWER_BOUNDS)}"
         ),
     },
     "products": {
