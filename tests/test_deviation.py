@@ -19,30 +19,39 @@ def _names(n: int) -> list[str]:
     return [f"P{i:02d}" for i in range(n)]
 
 
+def _span_distance2(x: np.ndarray, peers: np.ndarray) -> float:
+    """Squared distance of x to the affine span of the rows of peers (least squares)."""
+    base = peers[0]
+    coef, *_ = np.linalg.lstsq((peers[1:] - base).T, x - base, rcond=None)
+    return float(np.sum((x - base - (peers[1:] - base).T @ coef) ** 2))
+
+
 def test_statistics_match_explicit_leave_one_out_pca():
     rng = np.random.default_rng(1)
     y = _clean(rng, 10, genes=200)
     tab = dev.product_deviation(y, _names(10))
     for i in (0, 7):
         peers = np.delete(np.arange(10), i)
+        n = peers.size
         mean = y[peers].mean(axis=0)
         _, s, vt = np.linalg.svd(y[peers] - mean, full_matrices=False)
         k = int(tab["k"].iloc[i])
         t = (y[i] - mean) @ vt[:k].T
-        t2 = float(np.sum(t**2 / (s[:k] ** 2 / (peers.size - 1))))
-        q = float(np.sum((y[i] - mean) ** 2) - np.sum(t**2))
+        t2 = float(np.sum(t**2 / (s[:k] ** 2 / (n - 1))))
         assert tab["t2"].iloc[i] == pytest.approx(t2, rel=1e-8)
-        assert tab["q"].iloc[i] == pytest.approx(q, rel=1e-8)
-        # nested reference: each peer's Q with that peer held out too, at the same k
-        ref = []
-        for j in peers:
-            rest = peers[peers != j]
-            m2 = y[rest].mean(axis=0)
-            _, _, v2 = np.linalg.svd(y[rest] - m2, full_matrices=False)
-            tj = (y[j] - m2) @ v2[:k].T
-            ref.append(float(np.sum((y[j] - m2) ** 2) - np.sum(tj**2)))
-        assert tab["p_q"].iloc[i] == pytest.approx(dev.q_pvalue(q, np.array(ref)), rel=1e-8)
-        assert tab["p_t2"].iloc[i] == pytest.approx(dev.t2_pvalue(t2, peers.size, k), rel=1e-8)
+        assert tab["p_t2"].iloc[i] == pytest.approx(dev.t2_pvalue(t2, n, k), rel=1e-8)
+        # Q: distance to the peers' affine span; its reference: each peer's distance to the span of
+        # the other peers, rescaled from n − 1 to n peers
+        q = _span_distance2(y[i], y[peers])
+        assert tab["q"].iloc[i] == pytest.approx(q, rel=1e-6)
+        ref = np.array([_span_distance2(y[j], y[peers[peers != j]]) for j in peers])
+        ref *= (n * n - 1) / (n * n)
+        shape = dev.q_shape(s**2, n)
+        expected = dev.q_pvalue(q, ref, shape)
+        assert tab["p_q"].iloc[i] == pytest.approx(expected, rel=1e-5)
+        assert tab["p_value"].iloc[i] == pytest.approx(
+            min(1.0, 2 * min(expected, tab["p_t2"].iloc[i]))
+        )
 
 
 def test_contract_columns_and_peer_choice():

@@ -6,29 +6,31 @@ product is ``not_assessable``. The peers alone define the model, so a deviating 
 itself in its own reference:
 
 1. centre the peers' profiles on their mean and take their principal components;
-2. keep the smallest ``k`` components explaining at least :data:`VARIANCE_EXPLAINED` of the peers'
-   variance, capped at ``n_peers − 3`` (so the F limit below keeps ≥ 3 residual degrees of freedom);
-3. **T²**: Hotelling T² of the held-out product on those ``k`` components. Its p-value uses the exact limit
-   for a new observation from the peers' population,
-   ``T² · n(n − k) / (k(n − 1)(n + 1)) ~ F(k, n − k)`` with ``n`` peers;
-4. **Q** (squared prediction error): the product's squared residual off the ``k`` components. Its
-   reference distribution is fitted to the peers' own *out-of-sample* Q values: every peer's Q is
-   computed with that peer held out as well (a nested leave-one-out, ``n − 1`` peers each), so the
-   reference is out-of-sample as the tested product's Q is. In high dimension (genes ≫ products) an
-   in-sample Q would be far too small. The reference is Box's scaled χ² ``g·χ²_h`` with the peers'
-   mean ``m`` and variance ``v`` (``g = v / 2m``, ``h = 2m² / v``), with the finite-sample correction
-   described in :func:`q_pvalue`;
-5. the product's p-value is ``min(1, 2 · min(p_T², p_Q))`` (Bonferroni over the two statistics), Holm-
+2. **T²**: Hotelling T² of the held-out product on the smallest ``k`` components explaining at least
+   :data:`VARIANCE_EXPLAINED` of the peers' variance (capped at ``n_peers − 3``), with the exact limit for
+   a new observation from the peers' population, ``T² · n(n − k) / (k(n − 1)(n + 1)) ~ F(k, n − k)``
+   (``n`` peers). With genes ≫ products it is conservative: the peers' sample variances along their own
+   components carry their noise, which a new product's projection does not;
+3. **Q**: the product's squared distance to the affine span of its peers (its residual off *all* their
+   components). Leaving the last components in Q, as classical PCA monitoring does with only ``k``, puts
+   the heavy-tailed scores of donor programs the peers could not resolve into Q; off the whole span Q is
+   the part of the product that no combination of its peers explains (a contaminating cell type, a
+   sample swap). Its reference is the peers' own *out-of-sample* Q: each peer's distance to the span of
+   the other peers (a nested leave-one-out), rescaled by ``(n² − 1)/n²`` because those spans have one
+   peer fewer (the mean of ``n`` rather than ``n − 1`` peers: ``E Q ∝ 1 + 1/n``). The p-value is in
+   :func:`q_pvalue`;
+4. the product's p-value is ``min(1, 2 · min(p_T², p_Q))`` (Bonferroni over the two statistics), Holm-
    adjusted across the assessable products; the product is ``deviating`` when the adjusted p-value is
    below ``alpha``, else ``conforming``.
 
 Everything runs in the products × products Gram space: ``y yᵀ`` is formed once and every leave-one-out
 fit is an eigen-decomposition of a small centred sub-matrix of it (batched), so 40 products × 10,000
-genes take milliseconds. The operating characteristics (rate of clean products called deviating,
-detection of a contaminated product) are checked by a seeded simulation in ``tests/test_deviation.py``.
+genes take tens of milliseconds. The operating characteristics (clean products called deviating,
+detection of a contaminated product) are checked by seeded simulations in ``tests/test_deviation.py``
+and ``benchmarks/deviation_calibration.py``.
 
-Drivers: a product's genes with the largest residual off the peers' components relative to the peers'
-SD, and the panel scores beyond the peers' mean ± :data:`PANEL_SD` SD.
+Drivers: a product's genes with the largest residual off its peers' span relative to the peers' SD,
+and the panel scores beyond the peers' mean ± :data:`PANEL_SD` SD.
 """
 
 from __future__ import annotations
@@ -150,16 +152,17 @@ def choose_k(eig: np.ndarray, n_peers: int) -> int:
     return int(min(max(k, 1), cap))
 
 
-def _t2_q(
-    eig: np.ndarray, proj: np.ndarray, dist2: np.ndarray, k: int, n: int
-) -> tuple[float, float]:
-    """Hotelling T² on k components (peer variances λ/(n − 1)) and the squared residual Q."""
+def _t2(eig: np.ndarray, proj: np.ndarray, k: int, n: int) -> float:
+    """Hotelling T² on the first k components (peer variances λ/(n − 1))."""
     lam = eig[:k] / (n - 1)
     head = proj[:k] ** 2
     with np.errstate(divide="ignore", invalid="ignore"):
-        t2 = float(np.sum(np.where(lam > 0, head / lam, 0.0)))
-    q = float(max(dist2 - head.sum(), 0.0))
-    return t2, q
+        return float(np.sum(np.where(lam > 0, head / lam, 0.0)))
+
+
+def _offspan(proj: np.ndarray, dist2: float) -> float:
+    """Q: squared distance to the peers' affine span (distance to their mean minus all projections)."""
+    return float(max(dist2 - float(np.sum(proj**2)), 0.0))
 
 
 def t2_pvalue(t2: float, n: int, k: int) -> float:
@@ -184,21 +187,60 @@ def t2_pvalue(t2: float, n: int, k: int) -> float:
     return float(stats.f.sf(f, k, n - k))
 
 
-def q_pvalue(q: float, reference: np.ndarray) -> float:
-    """P-value of Q against the peers' out-of-sample Q values (Box's scaled χ², finite-sample corrected).
+#: Quantiles at which the reference variance's sampling distribution is integrated out in :func:`q_pvalue`.
+_NODES = (np.arange(64) + 0.5) / 64
 
-    Box's approximation fits ``g·χ²_h`` to the reference by its mean ``m`` and variance ``v``:
-    ``h = 2m²/v``. Plugging in ``m`` estimated from the ``r`` reference values ignores that ``m`` is itself
-    random; under the scaled χ², ``r·m/g ~ χ²_{r·h}``, so ``Q / m ~ F(h, r·h)`` (a prediction limit, as the
-    T² limit above is). That F tail is used: it is the plug-in χ² tail widened for the reference's own
-    sampling error, which matters with 6–10 peers.
+
+def q_shape(eig: np.ndarray, n: int) -> float | None:
+    """Effective degrees of freedom ``(tr Σ)² / tr Σ²`` of the peers' covariance, from their spectrum.
+
+    ``tr Σ²`` uses Bai and Saranadasa's (1996) unbiased form
+    ``(n − 1)² / ((n − 2)(n + 1)) · (tr S² − (tr S)² / (n − 1))``, which removes the sampling noise that
+    inflates ``tr S²`` when genes ≫ products.
+
+    Parameters
+    ----------
+    eig
+        Eigenvalues of the peers' centred Gram matrix (``(n − 1) ×`` those of their covariance ``S``).
+    n
+        Number of peers (at least 3).
+
+    Returns
+    -------
+    float or None
+        The degrees of freedom, None when the estimate of ``tr Σ²`` is not positive.
+
+    """
+    tr_s = float(eig.sum()) / (n - 1)
+    tr_s2 = float(np.sum(eig**2)) / (n - 1) ** 2
+    tr_sigma2 = (n - 1) ** 2 / ((n - 2) * (n + 1)) * (tr_s2 - tr_s**2 / (n - 1))
+    return tr_s**2 / tr_sigma2 if tr_sigma2 > 0 else None
+
+
+def q_pvalue(q: float, reference: np.ndarray, shape: float | None = None) -> float:
+    """P-value of Q against the peers' out-of-sample Q values: a predictive scaled-χ² (F) tail.
+
+    Q of a product from the peers' population is a weighted sum of squares, ``≈ g·χ²_h`` (Box). With
+    ``r`` reference values of mean ``m`` and variance ``v``:
+
+    * ``h = 2m²/σ²`` by moments, but never above ``shape``, the effective degrees of freedom of the
+      peers' whole covariance (:func:`q_shape`). The moment estimate alone misses the few large
+      weights that give Q its tail when donor programs are strong (it then calls 2–3 % of clean
+      products deviating in simulation); the spectral bound keeps them, and is conservative because Q,
+      off the peers' span, has a flatter spectrum than the whole covariance;
+    * ``Q / m ~ F(h, r·h)``, because ``m`` is itself a mean of ``r`` such values (a prediction limit,
+      like the T² limit);
+    * ``σ²`` is integrated over its sampling distribution, ``v(r − 1)/χ²_{r−1}``, at 64 quantiles
+      (the scaled-χ² analogue of Student's t): with 6–10 peers a plug-in ``v`` is often too small.
 
     Parameters
     ----------
     q
         Q of the tested product.
     reference
-        The peers' out-of-sample Q values.
+        The peers' out-of-sample Q values (already rescaled to the tested product's number of peers).
+    shape
+        Upper bound on the degrees of freedom ``h`` (None: moments only).
 
     Returns
     -------
@@ -207,14 +249,16 @@ def q_pvalue(q: float, reference: np.ndarray) -> float:
 
     """
     ref = np.asarray(reference, dtype=np.float64)
+    r = ref.size
     mean = float(ref.mean())
-    var = float(ref.var(ddof=1)) if ref.size > 1 else 0.0
-    if mean <= 0:
-        return 1.0 if q <= 0 else 0.0
-    if var <= 0:
+    var = float(ref.var(ddof=1)) if r > 1 else 0.0
+    if mean <= 0 or var <= 0 or r < 2:
         return 1.0 if q <= mean else 0.0
-    h = 2.0 * mean**2 / var
-    return float(stats.f.sf(q / mean, h, ref.size * h))
+    sigma2 = var * (r - 1) / stats.chi2.ppf(_NODES, r - 1)
+    h = 2.0 * mean**2 / sigma2
+    if shape is not None:
+        h = np.minimum(h, shape)
+    return float(np.mean(stats.f.sf(q / mean, h, r * h)))
 
 
 def holm(p: np.ndarray) -> np.ndarray:
@@ -267,18 +311,18 @@ def _peer_sets(
 
 
 def _gene_drivers(
-    y: np.ndarray, i: int, peers: np.ndarray, fit: _Fits, k: int, names: Sequence[str]
+    y: np.ndarray, i: int, peers: np.ndarray, fit: _Fits, names: Sequence[str]
 ) -> str:
-    """The product's top genes by |residual off the peers' k components| / peer SD, as one string."""
+    """The product's top genes by |residual off the peers' span| / peer SD, as one string."""
     yp = y[peers]
     mean = yp.mean(axis=0)
     centred = yp - mean
     vecs = fit.vecs[0] if fit.vecs is not None else np.zeros((peers.size, 0))
-    scale = np.sqrt(fit.eig[0, :k])
+    scale = np.sqrt(fit.eig[0])
     keep = scale > 0
-    # residual = (y_i − mean) − V_k V_kᵀ (y_i − mean), with V_k = centredᵀ W_k / s_k and V_kᵀ(y_i − mean)
-    # the projections already in the fit
-    weights = vecs[:, :k][:, keep] @ (fit.proj[0, 0, :k][keep] / scale[keep])
+    # residual off the peers' span (what Q sums): (y_i − mean) − V Vᵀ(y_i − mean), V = centredᵀ W / s,
+    # and Vᵀ(y_i − mean) is the projection already in the fit
+    weights = vecs[:, keep] @ (fit.proj[0, 0][keep] / scale[keep])
     resid = y[i] - mean - centred.T @ weights
     sd = np.sqrt(np.einsum("pg,pg->g", centred, centred) / (peers.size - 1))
     floor = np.median(sd[sd > 0]) if np.any(sd > 0) else 1.0
@@ -405,7 +449,7 @@ def product_deviation(
         score_cols = [] if scores is None else [str(c) for c in scores.columns]
         for i, fit in fits.items():
             peers = np.asarray(sets[i])
-            gene_drv[i] = _gene_drivers(y, i, peers, fit, int(stat["k"][i]), names)
+            gene_drv[i] = _gene_drivers(y, i, peers, fit, names)
             if score_values is not None:
                 panel_drv[i] = _panel_drivers(score_values, score_cols, i, peers)
 
@@ -460,7 +504,7 @@ def _statistics(
         return out, primary
 
     # Primary fits: each assessable product against its peers, batched by peer-set size.
-    k_of: dict[int, int] = {}
+    shape_of: dict[int, float | None] = {}
     by_size: dict[int, list[int]] = {}
     for i in todo:
         by_size.setdefault(len(sets[i]), []).append(i)
@@ -475,12 +519,13 @@ def _statistics(
                 vecs=None if fits.vecs is None else fits.vecs[b : b + 1],
             )
             k = choose_k(fits.eig[b], n)
-            k_of[i] = k
+            shape_of[i] = q_shape(fits.eig[b], n)
             out["k"][i] = k
-            out["t2"][i], out["q"][i] = _t2_q(fits.eig[b], fits.proj[b, 0], fits.dist2[b, 0], k, n)
+            out["t2"][i] = _t2(fits.eig[b], fits.proj[b, 0], k, n)
+            out["q"][i] = _offspan(fits.proj[b, 0], fits.dist2[b, 0])
             out["p_t2"][i] = t2_pvalue(out["t2"][i], n, k)
 
-    # Nested fits: Q of each peer j of i with j held out of i's peer set too, at i's k. One fit
+    # Nested fits: Q of each peer j of i with j held out of i's peer set too. One fit
     # (peers(i) minus j) serves both (i, j) and (j, i) when i and j share their peer universe.
     models: dict[tuple[int, ...], list[tuple[int, int]]] = {}
     for i in todo:
@@ -491,21 +536,22 @@ def _statistics(
     batches: dict[int, list[tuple[tuple[int, ...], list[tuple[int, int]]]]] = {}
     for rest, requests in models.items():
         batches.setdefault(len(rest), []).append((rest, requests))
-    for n, items in batches.items():
+    for items in batches.values():
         width = max(len(req) for _, req in items)
         peers = np.array([rest for rest, _ in items], dtype=np.int64)
         tests = np.array(
             [[j for _, j in req] + [req[0][1]] * (width - len(req)) for _, req in items]
         )
         fits = _fit_batch(gram, peers, tests, keep_vecs=False)
-        head = np.cumsum(fits.proj**2, axis=2)  # (B, t, n − 1)
+        q_all = np.maximum(fits.dist2 - np.sum(fits.proj**2, axis=2), 0.0)  # (B, t)
         for b, (_, req) in enumerate(items):
             for col, (i, j) in enumerate(req):
-                k = min(k_of[i], n - 1)
-                ref_q[(i, j)] = float(max(fits.dist2[b, col] - head[b, col, k - 1], 0.0))
+                ref_q[(i, j)] = float(q_all[b, col])
     for i in todo:
         ref = np.array([ref_q[(i, int(j))] for j in sets[i]])
-        out["p_q"][i] = q_pvalue(out["q"][i], ref)
+        n = len(sets[i])
+        ref *= (n * n - 1.0) / (n * n)  # spans of n − 1 peers → n peers (E Q ∝ 1 + 1/n)
+        out["p_q"][i] = q_pvalue(out["q"][i], ref, shape_of[i])
     return out, primary
 
 
