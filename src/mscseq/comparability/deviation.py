@@ -127,6 +127,54 @@ def _fit_batch(gram: np.ndarray, peers: np.ndarray, tests: np.ndarray, *, keep_v
     return _Fits(eig=val, proj=proj, dist2=dist2, vecs=vec if keep_vecs else None)
 
 
+def _offspan_batch(gram: np.ndarray, peers: np.ndarray, tests: np.ndarray) -> np.ndarray:
+    """Squared distances of test products to the affine span of each peer set (batched), from the Gram.
+
+    The distance is ``‖x − m‖² − cᵀ C⁺ c`` with ``C`` the peers' centred Gram matrix and ``c`` the centred
+    cross products. ``C`` is singular only along the constant vector, to which ``c`` is orthogonal, so
+    ``C⁺`` is replaced by ``(C + t·11ᵀ/n)⁻¹`` and one batched LU solve (several times cheaper than the
+    eigen-decompositions) does it; a batch whose peers are themselves degenerate falls back to
+    :func:`_fit_batch`.
+
+    Parameters
+    ----------
+    gram
+        ``y yᵀ`` of all products.
+    peers
+        (B, n) indices of the peer sets.
+    tests
+        (B, t) indices of the products measured against each set.
+
+    Returns
+    -------
+    numpy.ndarray
+        (B, t) squared distances (≥ 0).
+
+    """
+    n = peers.shape[1]
+    kpp = gram[peers[:, :, None], peers[:, None, :]]
+    kxp = gram[tests[:, :, None], peers[:, None, :]]
+    kxx = gram[tests, tests]
+    row = kpp.mean(axis=2)
+    grand = row.mean(axis=1)
+    centred = kpp - row[:, :, None] - row[:, None, :] + grand[:, None, None]
+    xmean = kxp.mean(axis=2)
+    cross = kxp - xmean[:, :, None] - row[:, None, :] + grand[:, None, None]
+    dist2 = kxx - 2.0 * xmean + grand[:, None]
+    level = np.trace(centred, axis1=1, axis2=2) / n
+    padded = centred + (level / n)[:, None, None]
+    try:
+        sol = np.linalg.solve(padded, np.swapaxes(cross, 1, 2))  # (B, n, t)
+        q = dist2 - np.einsum("btn,bnt->bt", cross, sol)
+        ok = np.all(np.isfinite(q)) and np.all(q >= -1e-8 * np.maximum(dist2, 1e-300))
+    except np.linalg.LinAlgError:
+        ok = False
+    if not ok:
+        fits = _fit_batch(gram, peers, tests, keep_vecs=False)
+        q = fits.dist2 - np.sum(fits.proj**2, axis=2)
+    return np.maximum(q, 0.0)
+
+
 def choose_k(eig: np.ndarray, n_peers: int) -> int:
     """Components to keep: the smallest k reaching :data:`VARIANCE_EXPLAINED`, capped at n − 3.
 
@@ -252,13 +300,24 @@ def q_pvalue(q: float, reference: np.ndarray, shape: float | None = None) -> flo
     r = ref.size
     mean = float(ref.mean())
     var = float(ref.var(ddof=1)) if r > 1 else 0.0
-    if mean <= 0 or var <= 0 or r < 2:
-        return 1.0 if q <= mean else 0.0
-    sigma2 = var * (r - 1) / stats.chi2.ppf(_NODES, r - 1)
-    h = 2.0 * mean**2 / sigma2
-    if shape is not None:
-        h = np.minimum(h, shape)
-    return float(np.mean(stats.f.sf(q / mean, h, r * h)))
+    bound = np.inf if shape is None else float(shape)
+    return float(
+        _q_pvalues(np.array([q]), np.array([mean]), np.array([var]), r, np.array([bound]))[0]
+    )
+
+
+def _q_pvalues(
+    q: np.ndarray, mean: np.ndarray, var: np.ndarray, r: int, shape: np.ndarray
+) -> np.ndarray:
+    """:func:`q_pvalue` for several products with ``r`` reference values each (vectorised)."""
+    p = np.where(q <= mean, 1.0, 0.0)
+    ok = (mean > 0) & (var > 0) & (r >= 2)
+    if not np.any(ok):
+        return p
+    sigma2 = var[ok, None] * (r - 1) / stats.chi2.ppf(_NODES, r - 1)[None, :]
+    h = np.minimum(2.0 * mean[ok, None] ** 2 / sigma2, shape[ok, None])
+    p[ok] = stats.f.sf((q[ok] / mean[ok])[:, None], h, r * h).mean(axis=1)
+    return p
 
 
 def holm(p: np.ndarray) -> np.ndarray:
@@ -542,16 +601,20 @@ def _statistics(
         tests = np.array(
             [[j for _, j in req] + [req[0][1]] * (width - len(req)) for _, req in items]
         )
-        fits = _fit_batch(gram, peers, tests, keep_vecs=False)
-        q_all = np.maximum(fits.dist2 - np.sum(fits.proj**2, axis=2), 0.0)  # (B, t)
+        q_all = _offspan_batch(gram, peers, tests)  # (B, t)
         for b, (_, req) in enumerate(items):
             for col, (i, j) in enumerate(req):
                 ref_q[(i, j)] = float(q_all[b, col])
+    by_r: dict[int, list[int]] = {}
     for i in todo:
-        ref = np.array([ref_q[(i, int(j))] for j in sets[i]])
-        n = len(sets[i])
+        by_r.setdefault(len(sets[i]), []).append(i)
+    for n, members in by_r.items():
+        ref = np.array([[ref_q[(i, int(j))] for j in sets[i]] for i in members])
         ref *= (n * n - 1.0) / (n * n)  # spans of n − 1 peers → n peers (E Q ∝ 1 + 1/n)
-        out["p_q"][i] = q_pvalue(out["q"][i], ref, shape_of[i])
+        shape = np.array([np.inf if shape_of[i] is None else shape_of[i] for i in members])
+        out["p_q"][members] = _q_pvalues(
+            out["q"][members], ref.mean(axis=1), ref.var(axis=1, ddof=1), n, shape
+        )
     return out, primary
 
 
