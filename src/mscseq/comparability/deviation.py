@@ -47,6 +47,8 @@ from threadpoolctl import threadpool_limits
 VARIANCE_EXPLAINED = 0.70
 #: Residual degrees of freedom kept by the cap on k: k ≤ n_peers − MIN_RESIDUAL_DF.
 MIN_RESIDUAL_DF = 3
+#: Robust z of a product's Q among its universe above which it is removed from others' peer sets.
+SCREEN_Z = 6.0
 #: Genes listed as drivers of a product.
 N_DRIVERS = 10
 #: A panel score is a driver when it lies beyond the peers' mean ± this many peer SDs.
@@ -346,20 +348,27 @@ def holm(p: np.ndarray) -> np.ndarray:
 
 
 def _peer_sets(
-    n_products: int, groups: np.ndarray | None, min_peers: int
+    n_products: int,
+    groups: np.ndarray | None,
+    min_peers: int,
+    exclude: np.ndarray | None = None,
 ) -> tuple[list[np.ndarray | None], list[str | None]]:
-    """Peer indices and peer kind ("group"/"all") of each product, None when not assessable."""
+    """Peer indices and peer kind ("group"/"all") of each product, None when not assessable.
+
+    Products in ``exclude`` (boolean mask) are nobody's peers.
+    """
     everyone = np.arange(n_products)
+    eligible = np.ones(n_products, dtype=bool) if exclude is None else ~exclude
     sets: list[np.ndarray | None] = []
     kinds: list[str | None] = []
     for i in range(n_products):
         if groups is not None:
-            same = np.flatnonzero((groups == groups[i]) & (everyone != i))
+            same = np.flatnonzero((groups == groups[i]) & (everyone != i) & eligible)
             if same.size >= min_peers:
                 sets.append(same)
                 kinds.append("group")
                 continue
-        others = everyone[everyone != i]
+        others = np.flatnonzero((everyone != i) & eligible)
         if others.size >= min_peers:
             sets.append(others)
             kinds.append("all")
@@ -481,10 +490,13 @@ def product_deviation(
         msg = f"min_peers must be at least {1 + MIN_RESIDUAL_DF}, got {min_peers}"
         raise ValueError(msg)
 
-    sets, kinds = _peer_sets(n_products, labels, min_peers)
     # BLAS threads only spin on the hundreds of small eigen-decompositions (10× slower on 2 busy cores)
     with threadpool_limits(limits=1):
-        stat, fits = _statistics(y, sets)
+        gram = _gram(y)
+        sets, _ = _peer_sets(n_products, labels, min_peers)
+        suspects = _screen(gram, sets)
+        sets, kinds = _peer_sets(n_products, labels, min_peers, exclude=suspects)
+        stat, fits = _statistics(y, sets, gram)
 
     n_peers = np.array([len(s) if s is not None else n_products - 1 for s in sets], dtype=np.int64)
     assessable = np.array([s is not None for s in sets])
@@ -549,12 +561,45 @@ def _gram(y: np.ndarray) -> np.ndarray:
     return yc @ yc.T
 
 
+def _screen(gram: np.ndarray, sets: list[np.ndarray | None]) -> np.ndarray:
+    """Products too far from their peers' span to serve as anyone's peer (masking guard).
+
+    A grossly deviating product in the peer set of another inflates that product's Q reference and, in
+    its span, absorbs any deviation the two share: two contaminated products hid each other entirely
+    in simulation. So before the tests, each product's Q (distance to its peers' span) is compared
+    with the other products' by a robust z, ``(Q − median) / (1.4826 · MAD)`` over the products whose
+    peers are drawn from the same products; above :data:`SCREEN_Z` it is removed from every peer set
+    (it is still tested itself, against the others).
+    """
+    n_products = gram.shape[0]
+    suspects = np.zeros(n_products, dtype=bool)
+    q_all = np.full(n_products, np.nan)
+    by_size: dict[int, list[int]] = {}
+    universes: dict[tuple[int, ...], list[int]] = {}
+    for i, peers in enumerate(sets):
+        if peers is not None:
+            by_size.setdefault(peers.size, []).append(i)
+            universes.setdefault(tuple(sorted([*peers.tolist(), i])), []).append(i)
+    for members in by_size.values():
+        peers = np.stack([np.asarray(sets[i]) for i in members])
+        q_all[members] = _offspan_batch(gram, peers, np.array(members)[:, None])[:, 0]
+    for members in universes.values():
+        if len(members) < 3:
+            continue
+        idx = np.array(members)
+        q = q_all[idx]
+        med = np.median(q)
+        mad = 1.4826 * np.median(np.abs(q - med))
+        if mad > 0:
+            suspects[idx[(q - med) / mad > SCREEN_Z]] = True
+    return suspects
+
+
 def _statistics(
-    y: np.ndarray, sets: list[np.ndarray | None]
+    y: np.ndarray, sets: list[np.ndarray | None], gram: np.ndarray
 ) -> tuple[dict[str, np.ndarray], dict[int, _Fits]]:
     """k, T², Q and their p-values for every assessable product (NaN elsewhere), and its peers' fit."""
     n_products = y.shape[0]
-    gram = _gram(y)
     out = {key: np.full(n_products, np.nan) for key in ("t2", "p_t2", "q", "p_q")}
     out["k"] = np.zeros(n_products, dtype=np.int64)
     todo = [i for i in range(n_products) if sets[i] is not None]
