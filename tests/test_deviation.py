@@ -116,6 +116,18 @@ def test_contaminated_product_deviates_with_drivers():
     assert "flat" not in tab["panel_drivers"].iloc[3]
 
 
+def test_degenerate_inputs_give_finite_answers():
+    rng = np.random.default_rng(9)
+    y = _clean(rng, 9, genes=100)
+    y[5] = y[4]  # a duplicated product: its twin is in its peers' span
+    y[6] = y[4]
+    tab = dev.product_deviation(y, _names(9))
+    assert np.isfinite(tab[["t2", "q", "p_value", "p_adjusted"]].to_numpy()).all()
+    assert tab["q"].iloc[4] == pytest.approx(0.0, abs=1e-6)
+    flat = dev.product_deviation(np.ones((8, 20)), _names(8))
+    assert (flat["status"] == "conforming").all()
+
+
 def test_bad_shapes_raise():
     y = np.zeros((8, 5))
     with pytest.raises(ValueError, match="sample names"):

@@ -3,7 +3,8 @@
 Each product is compared with its *peers*: the other products of its group when that level has at least
 ``min_peers`` others, else all other products when there are at least ``min_peers`` of them, else the
 product is ``not_assessable``. The peers alone define the model, so a deviating product never hides
-itself in its own reference:
+itself in its own reference; and a product grossly far from its peers (:func:`_screen`, robust z >
+:data:`SCREEN_Z`) is removed from everyone else's peers, so two deviating products do not hide each other:
 
 1. centre the peers' profiles on their mean and take their principal components;
 2. **T²**: Hotelling T² of the held-out product on the smallest ``k`` components explaining at least
@@ -23,9 +24,9 @@ itself in its own reference:
    adjusted across the assessable products; the product is ``deviating`` when the adjusted p-value is
    below ``alpha``, else ``conforming``.
 
-Everything runs in the products × products Gram space: ``y yᵀ`` is formed once and every leave-one-out
-fit is an eigen-decomposition of a small centred sub-matrix of it (batched), so 40 products × 10,000
-genes take tens of milliseconds. The operating characteristics (clean products called deviating,
+Everything runs in the products × products Gram space: ``y yᵀ`` is formed once; each product's fit is
+an eigen-decomposition of a small centred sub-matrix of it and each nested reference one batched LU
+solve, so 40 products × 10,000 genes take tens of milliseconds. The operating characteristics (clean products called deviating,
 detection of a contaminated product) are checked by seeded simulations in ``tests/test_deviation.py``
 and ``benchmarks/deviation_calibration.py``.
 
@@ -121,7 +122,8 @@ def _fit_batch(gram: np.ndarray, peers: np.ndarray, tests: np.ndarray, *, keep_v
     val, vec = np.linalg.eigh(centred)  # ascending
     val = val[:, ::-1][:, : n - 1]
     vec = vec[:, :, ::-1][:, :, : n - 1]
-    val = np.maximum(val, 0.0)
+    # numerically zero eigenvalues (peers not affinely independent, e.g. duplicated profiles) are zero
+    val = np.where(val > 1e-10 * np.maximum(val[:, :1], 1e-300), val, 0.0)
     scale = np.sqrt(val)
     with np.errstate(divide="ignore", invalid="ignore"):
         proj = np.einsum("btn,bnj->btj", cross, vec) / scale[:, None, :]
