@@ -3,32 +3,35 @@
 Each product is compared with its *peers*: the other products of its group when that level has at least
 ``min_peers`` others, else all other products when there are at least ``min_peers`` of them, else the
 product is ``not_assessable``. The peers alone define the model, so a deviating product never hides
-itself in its own reference:
+itself in its own reference; and a product grossly far from its peers (:func:`_screen`, robust z >
+:data:`SCREEN_Z`) is removed from everyone else's peers, so two deviating products do not hide each other:
 
 1. centre the peers' profiles on their mean and take their principal components;
-2. keep the smallest ``k`` components explaining at least :data:`VARIANCE_EXPLAINED` of the peers'
-   variance, capped at ``n_peers − 3`` (so the F limit below keeps ≥ 3 residual degrees of freedom);
-3. **T²**: Hotelling T² of the held-out product on those ``k`` components. Its p-value uses the exact limit
-   for a new observation from the peers' population,
-   ``T² · n(n − k) / (k(n − 1)(n + 1)) ~ F(k, n − k)`` with ``n`` peers;
-4. **Q** (squared prediction error): the product's squared residual off the ``k`` components. Its
-   reference distribution is fitted to the peers' own *out-of-sample* Q values: every peer's Q is
-   computed with that peer held out as well (a nested leave-one-out, ``n − 1`` peers each), so the
-   reference is out-of-sample as the tested product's Q is. In high dimension (genes ≫ products) an
-   in-sample Q would be far too small. The reference is Box's scaled χ² ``g·χ²_h`` with the peers'
-   mean ``m`` and variance ``v`` (``g = v / 2m``, ``h = 2m² / v``), with the finite-sample correction
-   described in :func:`q_pvalue`;
-5. the product's p-value is ``min(1, 2 · min(p_T², p_Q))`` (Bonferroni over the two statistics), Holm-
+2. **T²**: Hotelling T² of the held-out product on the smallest ``k`` components explaining at least
+   :data:`VARIANCE_EXPLAINED` of the peers' variance (capped at ``n_peers − 3``), with the exact limit for
+   a new observation from the peers' population, ``T² · n(n − k) / (k(n − 1)(n + 1)) ~ F(k, n − k)``
+   (``n`` peers). With genes ≫ products it is conservative: the peers' sample variances along their own
+   components carry their noise, which a new product's projection does not;
+3. **Q**: the product's squared distance to the affine span of its peers (its residual off *all* their
+   components). Leaving the last components in Q, as classical PCA monitoring does with only ``k``, puts
+   the heavy-tailed scores of donor programs the peers could not resolve into Q; off the whole span Q is
+   the part of the product that no combination of its peers explains (a contaminating cell type, a
+   sample swap). Its reference is the peers' own *out-of-sample* Q: each peer's distance to the span of
+   the other peers (a nested leave-one-out), rescaled by ``(n² − 1)/n²`` because those spans have one
+   peer fewer (the mean of ``n`` rather than ``n − 1`` peers: ``E Q ∝ 1 + 1/n``). The p-value is in
+   :func:`q_pvalue`;
+4. the product's p-value is ``min(1, 2 · min(p_T², p_Q))`` (Bonferroni over the two statistics), Holm-
    adjusted across the assessable products; the product is ``deviating`` when the adjusted p-value is
    below ``alpha``, else ``conforming``.
 
-Everything runs in the products × products Gram space: ``y yᵀ`` is formed once and every leave-one-out
-fit is an eigen-decomposition of a small centred sub-matrix of it (batched), so 40 products × 10,000
-genes take milliseconds. The operating characteristics (rate of clean products called deviating,
-detection of a contaminated product) are checked by a seeded simulation in ``tests/test_deviation.py``.
+Everything runs in the products × products Gram space: ``y yᵀ`` is formed once; each product's fit is
+an eigen-decomposition of a small centred sub-matrix of it and each nested reference one batched LU
+solve, so 40 products × 10,000 genes take tens of milliseconds. The operating characteristics (clean products called deviating,
+detection of a contaminated product) are checked by seeded simulations in ``tests/test_deviation.py``
+and ``benchmarks/deviation_calibration.py``.
 
-Drivers: a product's genes with the largest residual off the peers' components relative to the peers'
-SD, and the panel scores beyond the peers' mean ± :data:`PANEL_SD` SD.
+Drivers: a product's genes with the largest residual off its peers' span relative to the peers' SD,
+and the panel scores beyond the peers' mean ± :data:`PANEL_SD` SD.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ from threadpoolctl import threadpool_limits
 VARIANCE_EXPLAINED = 0.70
 #: Residual degrees of freedom kept by the cap on k: k ≤ n_peers − MIN_RESIDUAL_DF.
 MIN_RESIDUAL_DF = 3
+#: Robust z of a product's Q among its universe above which it is removed from others' peer sets.
+SCREEN_Z = 6.0
 #: Genes listed as drivers of a product.
 N_DRIVERS = 10
 #: A panel score is a driver when it lies beyond the peers' mean ± this many peer SDs.
@@ -117,12 +122,61 @@ def _fit_batch(gram: np.ndarray, peers: np.ndarray, tests: np.ndarray, *, keep_v
     val, vec = np.linalg.eigh(centred)  # ascending
     val = val[:, ::-1][:, : n - 1]
     vec = vec[:, :, ::-1][:, :, : n - 1]
-    val = np.maximum(val, 0.0)
+    # numerically zero eigenvalues (peers not affinely independent, e.g. duplicated profiles) are zero
+    val = np.where(val > 1e-10 * np.maximum(val[:, :1], 1e-300), val, 0.0)
     scale = np.sqrt(val)
     with np.errstate(divide="ignore", invalid="ignore"):
         proj = np.einsum("btn,bnj->btj", cross, vec) / scale[:, None, :]
     proj = np.where(scale[:, None, :] > 0, proj, 0.0)
     return _Fits(eig=val, proj=proj, dist2=dist2, vecs=vec if keep_vecs else None)
+
+
+def _offspan_batch(gram: np.ndarray, peers: np.ndarray, tests: np.ndarray) -> np.ndarray:
+    """Squared distances of test products to the affine span of each peer set (batched), from the Gram.
+
+    The distance is ``‖x − m‖² − cᵀ C⁺ c`` with ``C`` the peers' centred Gram matrix and ``c`` the centred
+    cross products. ``C`` is singular only along the constant vector, to which ``c`` is orthogonal, so
+    ``C⁺`` is replaced by ``(C + t·11ᵀ/n)⁻¹`` and one batched LU solve (several times cheaper than the
+    eigen-decompositions) does it; a batch whose peers are themselves degenerate falls back to
+    :func:`_fit_batch`.
+
+    Parameters
+    ----------
+    gram
+        ``y yᵀ`` of all products.
+    peers
+        (B, n) indices of the peer sets.
+    tests
+        (B, t) indices of the products measured against each set.
+
+    Returns
+    -------
+    numpy.ndarray
+        (B, t) squared distances (≥ 0).
+
+    """
+    n = peers.shape[1]
+    kpp = gram[peers[:, :, None], peers[:, None, :]]
+    kxp = gram[tests[:, :, None], peers[:, None, :]]
+    kxx = gram[tests, tests]
+    row = kpp.mean(axis=2)
+    grand = row.mean(axis=1)
+    centred = kpp - row[:, :, None] - row[:, None, :] + grand[:, None, None]
+    xmean = kxp.mean(axis=2)
+    cross = kxp - xmean[:, :, None] - row[:, None, :] + grand[:, None, None]
+    dist2 = kxx - 2.0 * xmean + grand[:, None]
+    level = np.trace(centred, axis1=1, axis2=2) / n
+    padded = centred + (level / n)[:, None, None]
+    try:
+        sol = np.linalg.solve(padded, np.swapaxes(cross, 1, 2))  # (B, n, t)
+        q = dist2 - np.einsum("btn,bnt->bt", cross, sol)
+        ok = np.all(np.isfinite(q)) and np.all(q >= -1e-8 * np.maximum(dist2, 1e-300))
+    except np.linalg.LinAlgError:
+        ok = False
+    if not ok:
+        fits = _fit_batch(gram, peers, tests, keep_vecs=False)
+        q = fits.dist2 - np.sum(fits.proj**2, axis=2)
+    return np.maximum(q, 0.0)
 
 
 def choose_k(eig: np.ndarray, n_peers: int) -> int:
@@ -150,16 +204,17 @@ def choose_k(eig: np.ndarray, n_peers: int) -> int:
     return int(min(max(k, 1), cap))
 
 
-def _t2_q(
-    eig: np.ndarray, proj: np.ndarray, dist2: np.ndarray, k: int, n: int
-) -> tuple[float, float]:
-    """Hotelling T² on k components (peer variances λ/(n − 1)) and the squared residual Q."""
+def _t2(eig: np.ndarray, proj: np.ndarray, k: int, n: int) -> float:
+    """Hotelling T² on the first k components (peer variances λ/(n − 1))."""
     lam = eig[:k] / (n - 1)
     head = proj[:k] ** 2
     with np.errstate(divide="ignore", invalid="ignore"):
-        t2 = float(np.sum(np.where(lam > 0, head / lam, 0.0)))
-    q = float(max(dist2 - head.sum(), 0.0))
-    return t2, q
+        return float(np.sum(np.where(lam > 0, head / lam, 0.0)))
+
+
+def _offspan(proj: np.ndarray, dist2: float) -> float:
+    """Q: squared distance to the peers' affine span (distance to their mean minus all projections)."""
+    return float(max(dist2 - float(np.sum(proj**2)), 0.0))
 
 
 def t2_pvalue(t2: float, n: int, k: int) -> float:
@@ -184,21 +239,60 @@ def t2_pvalue(t2: float, n: int, k: int) -> float:
     return float(stats.f.sf(f, k, n - k))
 
 
-def q_pvalue(q: float, reference: np.ndarray) -> float:
-    """P-value of Q against the peers' out-of-sample Q values (Box's scaled χ², finite-sample corrected).
+#: Quantiles at which the reference variance's sampling distribution is integrated out in :func:`q_pvalue`.
+_NODES = (np.arange(64) + 0.5) / 64
 
-    Box's approximation fits ``g·χ²_h`` to the reference by its mean ``m`` and variance ``v``:
-    ``h = 2m²/v``. Plugging in ``m`` estimated from the ``r`` reference values ignores that ``m`` is itself
-    random; under the scaled χ², ``r·m/g ~ χ²_{r·h}``, so ``Q / m ~ F(h, r·h)`` (a prediction limit, as the
-    T² limit above is). That F tail is used: it is the plug-in χ² tail widened for the reference's own
-    sampling error, which matters with 6–10 peers.
+
+def q_shape(eig: np.ndarray, n: int) -> float | None:
+    """Effective degrees of freedom ``(tr Σ)² / tr Σ²`` of the peers' covariance, from their spectrum.
+
+    ``tr Σ²`` uses Bai and Saranadasa's (1996) unbiased form
+    ``(n − 1)² / ((n − 2)(n + 1)) · (tr S² − (tr S)² / (n − 1))``, which removes the sampling noise that
+    inflates ``tr S²`` when genes ≫ products.
+
+    Parameters
+    ----------
+    eig
+        Eigenvalues of the peers' centred Gram matrix (``(n − 1) ×`` those of their covariance ``S``).
+    n
+        Number of peers (at least 3).
+
+    Returns
+    -------
+    float or None
+        The degrees of freedom, None when the estimate of ``tr Σ²`` is not positive.
+
+    """
+    tr_s = float(eig.sum()) / (n - 1)
+    tr_s2 = float(np.sum(eig**2)) / (n - 1) ** 2
+    tr_sigma2 = (n - 1) ** 2 / ((n - 2) * (n + 1)) * (tr_s2 - tr_s**2 / (n - 1))
+    return tr_s**2 / tr_sigma2 if tr_sigma2 > 0 else None
+
+
+def q_pvalue(q: float, reference: np.ndarray, shape: float | None = None) -> float:
+    """P-value of Q against the peers' out-of-sample Q values: a predictive scaled-χ² (F) tail.
+
+    Q of a product from the peers' population is a weighted sum of squares, ``≈ g·χ²_h`` (Box). With
+    ``r`` reference values of mean ``m`` and variance ``v``:
+
+    * ``h = 2m²/σ²`` by moments, but never above ``shape``, the effective degrees of freedom of the
+      peers' whole covariance (:func:`q_shape`). The moment estimate alone misses the few large
+      weights that give Q its tail when donor programs are strong (it then calls 2–3 % of clean
+      products deviating in simulation); the spectral bound keeps them, and is conservative because Q,
+      off the peers' span, has a flatter spectrum than the whole covariance;
+    * ``Q / m ~ F(h, r·h)``, because ``m`` is itself a mean of ``r`` such values (a prediction limit,
+      like the T² limit);
+    * ``σ²`` is integrated over its sampling distribution, ``v(r − 1)/χ²_{r−1}``, at 64 quantiles
+      (the scaled-χ² analogue of Student's t): with 6–10 peers a plug-in ``v`` is often too small.
 
     Parameters
     ----------
     q
         Q of the tested product.
     reference
-        The peers' out-of-sample Q values.
+        The peers' out-of-sample Q values (already rescaled to the tested product's number of peers).
+    shape
+        Upper bound on the degrees of freedom ``h`` (None: moments only).
 
     Returns
     -------
@@ -207,14 +301,27 @@ def q_pvalue(q: float, reference: np.ndarray) -> float:
 
     """
     ref = np.asarray(reference, dtype=np.float64)
+    r = ref.size
     mean = float(ref.mean())
-    var = float(ref.var(ddof=1)) if ref.size > 1 else 0.0
-    if mean <= 0:
-        return 1.0 if q <= 0 else 0.0
-    if var <= 0:
-        return 1.0 if q <= mean else 0.0
-    h = 2.0 * mean**2 / var
-    return float(stats.f.sf(q / mean, h, ref.size * h))
+    var = float(ref.var(ddof=1)) if r > 1 else 0.0
+    bound = np.inf if shape is None else float(shape)
+    return float(
+        _q_pvalues(np.array([q]), np.array([mean]), np.array([var]), r, np.array([bound]))[0]
+    )
+
+
+def _q_pvalues(
+    q: np.ndarray, mean: np.ndarray, var: np.ndarray, r: int, shape: np.ndarray
+) -> np.ndarray:
+    """:func:`q_pvalue` for several products with ``r`` reference values each (vectorised)."""
+    p = np.where(q <= mean, 1.0, 0.0)
+    ok = (mean > 0) & (var > 0) & (r >= 2)
+    if not np.any(ok):
+        return p
+    sigma2 = var[ok, None] * (r - 1) / stats.chi2.ppf(_NODES, r - 1)[None, :]
+    h = np.minimum(2.0 * mean[ok, None] ** 2 / sigma2, shape[ok, None])
+    p[ok] = stats.f.sf((q[ok] / mean[ok])[:, None], h, r * h).mean(axis=1)
+    return p
 
 
 def holm(p: np.ndarray) -> np.ndarray:
@@ -243,20 +350,27 @@ def holm(p: np.ndarray) -> np.ndarray:
 
 
 def _peer_sets(
-    n_products: int, groups: np.ndarray | None, min_peers: int
+    n_products: int,
+    groups: np.ndarray | None,
+    min_peers: int,
+    exclude: np.ndarray | None = None,
 ) -> tuple[list[np.ndarray | None], list[str | None]]:
-    """Peer indices and peer kind ("group"/"all") of each product, None when not assessable."""
+    """Peer indices and peer kind ("group"/"all") of each product, None when not assessable.
+
+    Products in ``exclude`` (boolean mask) are nobody's peers.
+    """
     everyone = np.arange(n_products)
+    eligible = np.ones(n_products, dtype=bool) if exclude is None else ~exclude
     sets: list[np.ndarray | None] = []
     kinds: list[str | None] = []
     for i in range(n_products):
         if groups is not None:
-            same = np.flatnonzero((groups == groups[i]) & (everyone != i))
+            same = np.flatnonzero((groups == groups[i]) & (everyone != i) & eligible)
             if same.size >= min_peers:
                 sets.append(same)
                 kinds.append("group")
                 continue
-        others = everyone[everyone != i]
+        others = np.flatnonzero((everyone != i) & eligible)
         if others.size >= min_peers:
             sets.append(others)
             kinds.append("all")
@@ -267,18 +381,18 @@ def _peer_sets(
 
 
 def _gene_drivers(
-    y: np.ndarray, i: int, peers: np.ndarray, fit: _Fits, k: int, names: Sequence[str]
+    y: np.ndarray, i: int, peers: np.ndarray, fit: _Fits, names: Sequence[str]
 ) -> str:
-    """The product's top genes by |residual off the peers' k components| / peer SD, as one string."""
+    """The product's top genes by |residual off the peers' span| / peer SD, as one string."""
     yp = y[peers]
     mean = yp.mean(axis=0)
     centred = yp - mean
     vecs = fit.vecs[0] if fit.vecs is not None else np.zeros((peers.size, 0))
-    scale = np.sqrt(fit.eig[0, :k])
+    scale = np.sqrt(fit.eig[0])
     keep = scale > 0
-    # residual = (y_i − mean) − V_k V_kᵀ (y_i − mean), with V_k = centredᵀ W_k / s_k and V_kᵀ(y_i − mean)
-    # the projections already in the fit
-    weights = vecs[:, :k][:, keep] @ (fit.proj[0, 0, :k][keep] / scale[keep])
+    # residual off the peers' span (what Q sums): (y_i − mean) − V Vᵀ(y_i − mean), V = centredᵀ W / s,
+    # and Vᵀ(y_i − mean) is the projection already in the fit
+    weights = vecs[:, keep] @ (fit.proj[0, 0][keep] / scale[keep])
     resid = y[i] - mean - centred.T @ weights
     sd = np.sqrt(np.einsum("pg,pg->g", centred, centred) / (peers.size - 1))
     floor = np.median(sd[sd > 0]) if np.any(sd > 0) else 1.0
@@ -378,10 +492,13 @@ def product_deviation(
         msg = f"min_peers must be at least {1 + MIN_RESIDUAL_DF}, got {min_peers}"
         raise ValueError(msg)
 
-    sets, kinds = _peer_sets(n_products, labels, min_peers)
     # BLAS threads only spin on the hundreds of small eigen-decompositions (10× slower on 2 busy cores)
     with threadpool_limits(limits=1):
-        stat, fits = _statistics(y, sets)
+        gram = _gram(y)
+        sets, _ = _peer_sets(n_products, labels, min_peers)
+        suspects = _screen(gram, sets)
+        sets, kinds = _peer_sets(n_products, labels, min_peers, exclude=suspects)
+        stat, fits = _statistics(y, sets, gram)
 
     n_peers = np.array([len(s) if s is not None else n_products - 1 for s in sets], dtype=np.int64)
     assessable = np.array([s is not None for s in sets])
@@ -405,7 +522,7 @@ def product_deviation(
         score_cols = [] if scores is None else [str(c) for c in scores.columns]
         for i, fit in fits.items():
             peers = np.asarray(sets[i])
-            gene_drv[i] = _gene_drivers(y, i, peers, fit, int(stat["k"][i]), names)
+            gene_drv[i] = _gene_drivers(y, i, peers, fit, names)
             if score_values is not None:
                 panel_drv[i] = _panel_drivers(score_values, score_cols, i, peers)
 
@@ -446,12 +563,45 @@ def _gram(y: np.ndarray) -> np.ndarray:
     return yc @ yc.T
 
 
+def _screen(gram: np.ndarray, sets: list[np.ndarray | None]) -> np.ndarray:
+    """Products too far from their peers' span to serve as anyone's peer (masking guard).
+
+    A grossly deviating product in the peer set of another inflates that product's Q reference and, in
+    its span, absorbs any deviation the two share: two contaminated products hid each other entirely
+    in simulation. So before the tests, each product's Q (distance to its peers' span) is compared
+    with the other products' by a robust z, ``(Q − median) / (1.4826 · MAD)`` over the products whose
+    peers are drawn from the same products; above :data:`SCREEN_Z` it is removed from every peer set
+    (it is still tested itself, against the others).
+    """
+    n_products = gram.shape[0]
+    suspects = np.zeros(n_products, dtype=bool)
+    q_all = np.full(n_products, np.nan)
+    by_size: dict[int, list[int]] = {}
+    universes: dict[tuple[int, ...], list[int]] = {}
+    for i, peers in enumerate(sets):
+        if peers is not None:
+            by_size.setdefault(peers.size, []).append(i)
+            universes.setdefault(tuple(sorted([*peers.tolist(), i])), []).append(i)
+    for members in by_size.values():
+        peers = np.stack([np.asarray(sets[i]) for i in members])
+        q_all[members] = _offspan_batch(gram, peers, np.array(members)[:, None])[:, 0]
+    for members in universes.values():
+        if len(members) < 3:
+            continue
+        idx = np.array(members)
+        q = q_all[idx]
+        med = np.median(q)
+        mad = 1.4826 * np.median(np.abs(q - med))
+        if mad > 0:
+            suspects[idx[(q - med) / mad > SCREEN_Z]] = True
+    return suspects
+
+
 def _statistics(
-    y: np.ndarray, sets: list[np.ndarray | None]
+    y: np.ndarray, sets: list[np.ndarray | None], gram: np.ndarray
 ) -> tuple[dict[str, np.ndarray], dict[int, _Fits]]:
     """k, T², Q and their p-values for every assessable product (NaN elsewhere), and its peers' fit."""
     n_products = y.shape[0]
-    gram = _gram(y)
     out = {key: np.full(n_products, np.nan) for key in ("t2", "p_t2", "q", "p_q")}
     out["k"] = np.zeros(n_products, dtype=np.int64)
     todo = [i for i in range(n_products) if sets[i] is not None]
@@ -460,7 +610,7 @@ def _statistics(
         return out, primary
 
     # Primary fits: each assessable product against its peers, batched by peer-set size.
-    k_of: dict[int, int] = {}
+    shape_of: dict[int, float | None] = {}
     by_size: dict[int, list[int]] = {}
     for i in todo:
         by_size.setdefault(len(sets[i]), []).append(i)
@@ -475,12 +625,13 @@ def _statistics(
                 vecs=None if fits.vecs is None else fits.vecs[b : b + 1],
             )
             k = choose_k(fits.eig[b], n)
-            k_of[i] = k
+            shape_of[i] = q_shape(fits.eig[b], n)
             out["k"][i] = k
-            out["t2"][i], out["q"][i] = _t2_q(fits.eig[b], fits.proj[b, 0], fits.dist2[b, 0], k, n)
+            out["t2"][i] = _t2(fits.eig[b], fits.proj[b, 0], k, n)
+            out["q"][i] = _offspan(fits.proj[b, 0], fits.dist2[b, 0])
             out["p_t2"][i] = t2_pvalue(out["t2"][i], n, k)
 
-    # Nested fits: Q of each peer j of i with j held out of i's peer set too, at i's k. One fit
+    # Nested fits: Q of each peer j of i with j held out of i's peer set too. One fit
     # (peers(i) minus j) serves both (i, j) and (j, i) when i and j share their peer universe.
     models: dict[tuple[int, ...], list[tuple[int, int]]] = {}
     for i in todo:
@@ -491,21 +642,26 @@ def _statistics(
     batches: dict[int, list[tuple[tuple[int, ...], list[tuple[int, int]]]]] = {}
     for rest, requests in models.items():
         batches.setdefault(len(rest), []).append((rest, requests))
-    for n, items in batches.items():
+    for items in batches.values():
         width = max(len(req) for _, req in items)
         peers = np.array([rest for rest, _ in items], dtype=np.int64)
         tests = np.array(
             [[j for _, j in req] + [req[0][1]] * (width - len(req)) for _, req in items]
         )
-        fits = _fit_batch(gram, peers, tests, keep_vecs=False)
-        head = np.cumsum(fits.proj**2, axis=2)  # (B, t, n − 1)
+        q_all = _offspan_batch(gram, peers, tests)  # (B, t)
         for b, (_, req) in enumerate(items):
             for col, (i, j) in enumerate(req):
-                k = min(k_of[i], n - 1)
-                ref_q[(i, j)] = float(max(fits.dist2[b, col] - head[b, col, k - 1], 0.0))
+                ref_q[(i, j)] = float(q_all[b, col])
+    by_r: dict[int, list[int]] = {}
     for i in todo:
-        ref = np.array([ref_q[(i, int(j))] for j in sets[i]])
-        out["p_q"][i] = q_pvalue(out["q"][i], ref)
+        by_r.setdefault(len(sets[i]), []).append(i)
+    for n, members in by_r.items():
+        ref = np.array([[ref_q[(i, int(j))] for j in sets[i]] for i in members])
+        ref *= (n * n - 1.0) / (n * n)  # spans of n − 1 peers → n peers (E Q ∝ 1 + 1/n)
+        shape = np.array([np.inf if shape_of[i] is None else shape_of[i] for i in members])
+        out["p_q"][members] = _q_pvalues(
+            out["q"][members], ref.mean(axis=1), ref.var(axis=1, ddof=1), n, shape
+        )
     return out, primary
 
 
