@@ -325,47 +325,105 @@ def _tier1_scores(
 
 
 def _product_statuses(data: _Products, scores: pd.DataFrame, protocol: Any) -> list[dict[str, Any]]:
-    """Each product's status: conforming, deviating or not_assessable (leave-one-out PCA T² and Q)."""
-    from mscseq.comparability.deviation import product_deviation
+    """Each product's status: conforming, deviating or not_assessable.
+
+    Deviating = the leave-one-out PCA screen (T² and Q against its peers, Holm-adjusted) is significant
+    **and** the deviation is material at the protocol's margins: more than f₀ of the Tier-2 genes beyond
+    the gene margin from the peers' mean (over the peers' own typical fraction), or a Tier-1 score beyond
+    its margin from the peers' mean. A significant but immaterial deviation (an unusual donor within the
+    margins) stays ``conforming`` and is noted.
+    """
+    from mscseq.comparability.deviation import _peer_sets, product_deviation
 
     idx = data.tier2_genes
+    y = data.vst[:, idx]
+    groups = None if data.labels is None else list(data.labels)
     frame = product_deviation(
-        data.vst[:, idx],
+        y,
         data.samples,
-        groups=None if data.labels is None else list(data.labels),
+        groups=groups,
         min_peers=protocol.products.min_peers,
         alpha=protocol.products.alpha,
         gene_names=[data.gene_names[i] or data.gene_ids[i] for i in idx],
         scores=scores,
     )
     data.deviation = frame
+    peer_sets, _ = _peer_sets(
+        len(data.samples),
+        None if groups is None else np.asarray(groups),
+        protocol.products.min_peers,
+    )
+    margins = _margins(data, protocol)
     out = []
-    for s in data.samples:
+    for i, s in enumerate(data.samples):
         row = frame.loc[s]
-        out.append(
-            {
-                "product": s,
-                **({"group": str(data.obs.at[s, data.spec.variable])} if data.spec else {}),
-                "status": str(row["status"]),
-                "n_peers": int(row["n_peers"]),
-                "peers": row.get("peers"),
-                "p_value": _num(row.get("p_value")),
-                "p_adjusted": _num(row.get("p_adjusted")),
-                "t2": _num(row.get("t2")),
-                "q": _num(row.get("q")),
-                "drivers": _split_list(row.get("drivers")),
-                "panel_drivers": _split_list(row.get("panel_drivers")),
-            }
-        )
+        record = {
+            "product": s,
+            **({"group": str(data.obs.at[s, data.spec.variable])} if data.spec else {}),
+            "status": str(row["status"]),
+            "n_peers": int(row["n_peers"]),
+            "peers": row.get("peers"),
+            "p_value": _num(row.get("p_value")),
+            "p_adjusted": _num(row.get("p_adjusted")),
+            "t2": _num(row.get("t2")),
+            "q": _num(row.get("q")),
+            "drivers": _split_list(row.get("drivers"), ","),
+            "panel_drivers": _split_list(row.get("panel_drivers"), ";"),
+        }
+        if record["status"] == "deviating" and peer_sets[i] is not None:
+            material = _materiality(y, scores, i, peer_sets[i], margins, protocol)
+            record["materiality"] = material
+            if not material["material"]:
+                record["status"] = "conforming"
+                record["note"] = (
+                    "significant in the screen but within the margins (not material): "
+                    + material["note"]
+                )
+        out.append(record)
     return out
 
 
-def _split_list(v: Any) -> list[str]:
+def _materiality(
+    y: np.ndarray,
+    scores: pd.DataFrame,
+    i: int,
+    peers: np.ndarray,
+    margins: dict[str, float],
+    protocol: Any,
+) -> dict[str, Any]:
+    """Is product ``i``'s deviation from its peers material at the protocol's margins?"""
+    m, f0 = protocol.tier2.gene_margin, protocol.tier2.f0
+    centre = y[peers].mean(axis=0)
+    fraction = float(np.mean(np.abs(y[i] - centre) > m)) if y.shape[1] else 0.0
+    # the peers' own fractions against the same centre: the level a conforming product reaches by chance
+    chance = float(np.median(np.mean(np.abs(y[peers] - centre) > m, axis=1))) if len(peers) else 0.0
+    beyond = []
+    for panel in scores.columns:
+        values = scores[panel].to_numpy(dtype=float)
+        diff = values[i] - float(np.mean(values[peers]))
+        if np.isfinite(diff) and abs(diff) > margins.get(panel, protocol.tier1.default_margin):
+            beyond.append(f"{panel} {diff:+.2f} log2")
+    material = fraction - chance > f0 or bool(beyond)
+    note = (
+        f"{100 * fraction:.2g} % of the Tier-2 genes beyond ±{m:g} log2 from the peers' mean (peers "
+        f"{100 * chance:.2g} %, f0 {100 * f0:g} %)"
+        + (f"; panel scores beyond their margins: {', '.join(beyond)}" if beyond else "")
+    )
+    return {
+        "material": bool(material),
+        "fraction_beyond": fraction,
+        "peer_fraction_beyond": chance,
+        "panels_beyond": beyond,
+        "note": note,
+    }
+
+
+def _split_list(v: Any, sep: str = ";") -> list[str]:
     if v is None or (isinstance(v, float) and not np.isfinite(v)):
         return []
     if isinstance(v, list | tuple):
         return [str(x) for x in v]
-    return [x.strip() for x in str(v).split(";") if x.strip()]
+    return [x.strip() for x in str(v).split(sep) if x.strip()]
 
 
 def _confounders(data: _Products) -> dict[str, Any]:
