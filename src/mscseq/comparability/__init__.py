@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,6 +129,7 @@ class _Products:
     size_factors: np.ndarray | None = None
     deviation: pd.DataFrame | None = None
     matched: pd.DataFrame | None = None
+    marker_flags: dict[str, list[str]] = field(default_factory=dict)
     flags: dict[str, list[str]] = field(default_factory=dict)
     sex: pd.DataFrame | None = None
     caveats: list[str] = field(default_factory=list)
@@ -315,6 +317,7 @@ def _tier1_scores(
     panel_df = panels.load_panels(options.panels)
     matched = panels.match_genes(panel_df, data.gene_ids, data.gene_names)
     data.matched = matched
+    data.marker_flags = panels.marker_flags(data.norm, matched, data.samples)
     genes = tier1.score_genes(matched, data.norm, min_mean=protocol.tier1.min_mean)
     scores = tier1.scores(data.vst, genes)
     scores.index = pd.Index(data.samples, name="sample")
@@ -371,7 +374,9 @@ def _product_statuses(data: _Products, scores: pd.DataFrame, protocol: Any) -> l
             "panel_drivers": _split_list(row.get("panel_drivers"), ";"),
         }
         if record["status"] == "deviating" and peer_sets[i] is not None:
-            material = _materiality(y, scores, i, peer_sets[i], margins, protocol)
+            material = _materiality(
+                y, scores, i, peer_sets[i], margins, protocol, data.marker_flags.get(s, [])
+            )
             record["materiality"] = material
             if not material["material"]:
                 record["status"] = "conforming"
@@ -390,8 +395,14 @@ def _materiality(
     peers: np.ndarray,
     margins: dict[str, float],
     protocol: Any,
+    identity_flags: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Is product ``i``'s deviation from its peers material at the protocol's margins?"""
+    """Is product ``i``'s deviation from its peers material at the protocol's margins?
+
+    Material: more than f₀ of the Tier-2 genes beyond the gene margin from the peers' mean (over the
+    peers' own typical fraction), a Tier-1 score beyond its margin from the peers' mean, or an identity
+    marker flag (a negative ISCT marker expressed: carry-over; a positive marker missing).
+    """
     m, f0 = protocol.tier2.gene_margin, protocol.tier2.f0
     centre = y[peers].mean(axis=0)
     fraction = float(np.mean(np.abs(y[i] - centre) > m)) if y.shape[1] else 0.0
@@ -403,11 +414,13 @@ def _materiality(
         diff = values[i] - float(np.mean(values[peers]))
         if np.isfinite(diff) and abs(diff) > margins.get(panel, protocol.tier1.default_margin):
             beyond.append(f"{panel} {diff:+.2f} log2")
-    material = fraction - chance > f0 or bool(beyond)
+    identity = list(identity_flags)
+    material = fraction - chance > f0 or bool(beyond) or bool(identity)
     note = (
         f"{100 * fraction:.2g} % of the Tier-2 genes beyond ±{m:g} log2 from the peers' mean (peers "
         f"{100 * chance:.2g} %, f0 {100 * f0:g} %)"
         + (f"; panel scores beyond their margins: {', '.join(beyond)}" if beyond else "")
+        + (f"; identity markers: {'; '.join(identity)}" if identity else "")
     )
     return {
         "material": bool(material),
@@ -793,10 +806,7 @@ def _panels(
     matched = data.matched
     scores = data.tables["panel_scores"].reset_index(drop=True)
     flags: dict[str, list[str]] = {}
-    for found in (
-        panels.marker_flags(data.norm, matched, data.samples),
-        panels.score_flags(scores, data.samples),
-    ):
+    for found in (data.marker_flags, panels.score_flags(scores, data.samples)):
         for s, msgs in found.items():
             flags.setdefault(s, []).extend(msgs)
     quality = None
