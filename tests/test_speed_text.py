@@ -82,6 +82,9 @@ def _mixed(n: int) -> pd.DataFrame:
             "flag": rng.random(n) < 0.5,
             "name": text,
             "level": pd.Categorical(rng.choice(["a", "-b"], n)),
+            "symbol": names[rng.integers(0, len(names), n)],
+            "mixed": np.array([i if i % 3 else f"=x{i}" for i in range(n)], dtype=object),
+            "odd": np.array(["\ud800" if i == 5 else "-inf" for i in range(n)], dtype=object),
             "nullable": pd.array(rng.integers(0, 9, n), dtype="Int64"),
         },
         index=pd.Index([f"ENSG{i:011d}" for i in range(n)], name="gene_id"),
@@ -97,6 +100,17 @@ def test_tsv_blocks_bulk_and_python_paths_write_the_same_text(index_label):
     fast = "".join(tsv_blocks(df, index_label=index_label, block_rows=700))
     assert fast == slow
     assert "\t'=cmd()\t" in fast and "\t-1.5\t" in fast and "\tNA\t" in fast
+
+
+def test_str_text_neutralises_only_formula_cells():
+    from mscseq.outputs import FORMULA_TRIGGERS, spreadsheet_safe
+
+    cells = np.array(["GAPDH", "=1+1", "-2.5", "-x", "@A1", "\tTAB", "µ", "", "+3"], dtype=object)
+    got = floattext.str_text(cells, FORMULA_TRIGGERS, spreadsheet_safe).to_pylist()
+    assert got == [spreadsheet_safe(c) for c in cells]
+    assert got[1] == "'=1+1" and got[2] == "-2.5" and got[3] == "'-x"
+    for other in ([None, "a"], [float("nan"), "a"], [1, "a"], ["\ud800"]):
+        assert floattext.str_text(np.array(other, dtype=object), "=", spreadsheet_safe) is None
 
 
 def test_tsv_blocks_without_columns_or_rows():

@@ -13,12 +13,16 @@ for the rest:
 
 The equality of the first two rules was checked on millions of values (random bit patterns over the whole
 range, decimals of 1–16 digits, neighbours of the range ends); ``tests/test_speed_text.py`` keeps checking
-it on a sample.
+it on a sample. :func:`str_text` does the same for columns of strings (gene IDs and names): Arrow holds them,
+and only the few cells a spreadsheet could read as a formula go through the caller's Python function.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -73,6 +77,42 @@ def int_text(values: np.ndarray) -> pa.StringArray:
 
     """
     return pc.cast(pa.array(np.ascontiguousarray(values)), pa.string())
+
+
+def str_text(
+    values: np.ndarray, triggers: Iterable[str], neutralise: Callable[[str], str]
+) -> pa.StringArray | None:
+    """Strings as they are, except those starting with a trigger character, which go through ``neutralise``.
+
+    Parameters
+    ----------
+    values
+        One-dimensional object array; only arrays of ``str`` alone are handled (no missing values).
+    triggers
+        First characters that send a cell through ``neutralise``.
+    neutralise
+        The Python function for those cells (e.g. :func:`mscseq.outputs.spreadsheet_safe`).
+
+    Returns
+    -------
+    pyarrow.StringArray or None
+        One string per value; ``None`` when ``values`` holds anything but strings (or a string Arrow cannot
+        hold), so that the caller formats the column itself.
+
+    """
+    if pd.api.types.infer_dtype(values, skipna=False) != "string":
+        return None
+    try:
+        text = pa.array(values, type=pa.string())
+    except (pa.ArrowException, UnicodeError):
+        return None
+    first = pc.utf8_slice_codeunits(text, 0, 1)
+    risky = pc.is_in(first, value_set=pa.array(sorted(triggers), pa.string()))
+    if pc.any(risky).as_py():
+        where = np.flatnonzero(risky.to_numpy(zero_copy_only=False))
+        fixed = [neutralise(values[i]) for i in where]
+        text = pc.replace_with_mask(text, risky, pa.array(fixed, pa.string()))
+    return text
 
 
 def join_lines(columns: list[pa.Array]) -> str:

@@ -544,14 +544,18 @@ def _bulk_formatter() -> ModuleType | None:
 def _column_arrow(arrow: ModuleType, values: pd.Series | pd.Index) -> Any:
     """One column as an Arrow string array holding the text of :func:`_column_text`.
 
-    numpy float and integer columns are formatted in bulk by ``arrow`` (:mod:`mscseq.floattext`, the
-    same text); other columns go through :func:`_column_text`.
+    numpy float and integer columns and object columns of strings are formatted in bulk by ``arrow``
+    (:mod:`mscseq.floattext`, the same text); other columns go through :func:`_column_text`.
     """
     dtype = values.dtype
     if isinstance(dtype, np.dtype) and dtype.kind == "f":
         return arrow.float_text(values.to_numpy())
     if isinstance(dtype, np.dtype) and dtype.kind in "iu":
         return arrow.int_text(values.to_numpy())
+    if isinstance(dtype, np.dtype) and dtype.kind == "O":
+        text = arrow.str_text(values.to_numpy(), FORMULA_TRIGGERS, spreadsheet_safe)
+        if text is not None:
+            return text
     return arrow.pa.array(_column_text(values), arrow.pa.string())
 
 
@@ -599,11 +603,15 @@ def tsv_blocks(
     for start in range(0, len(df), block_rows):
         part = df.iloc[start : start + block_rows]
         if arrow is not None and (part.shape[1] or index_label is not None):
-            columns = [_column_arrow(arrow, part.iloc[:, j]) for j in range(part.shape[1])]
-            if index_label is not None:
-                columns.insert(0, _column_arrow(arrow, part.index))
-            yield arrow.join_lines(columns)
-            continue
+            try:
+                columns = [_column_arrow(arrow, part.iloc[:, j]) for j in range(part.shape[1])]
+                if index_label is not None:
+                    columns.insert(0, _column_arrow(arrow, part.index))
+            except (UnicodeError, arrow.pa.ArrowException):  # e.g. a lone surrogate: Python's text
+                pass
+            else:
+                yield arrow.join_lines(columns)
+                continue
         columns = [_column_text(part.iloc[:, j]) for j in range(part.shape[1])]
         if index_label is not None:
             columns.insert(0, _column_text(part.index))
