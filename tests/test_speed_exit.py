@@ -36,6 +36,19 @@ def test_de_writes_its_table_and_exits_zero(tmp_path):
     assert len(table) > 1000 and "padj" in table.columns
 
 
+def test_de_to_stdout_is_flushed_whole(tmp_path):
+    args = [
+        "de", str(EXAMPLE / "counts.tsv.gz"), "--samples", str(EXAMPLE / "samples.tsv"),
+        "--design", "~ cohort", "--contrast", "cohort,B,A",
+    ]  # fmt: skip
+    piped = run(*args, "--out", "-")
+    assert piped.returncode == 0, piped.stderr
+    written = run(*args, "--out", str(tmp_path / "de.tsv"))
+    assert written.returncode == 0, written.stderr
+    assert len(piped.stdout) > 100_000  # more than a pipe's buffer: all of it reached the reader
+    assert piped.stdout == (tmp_path / "de.tsv").read_text()
+
+
 def test_user_error_keeps_status_2_and_its_one_line(tmp_path):
     proc = run("de", str(tmp_path / "missing.tsv"), "--samples", str(EXAMPLE / "samples.tsv"))
     assert proc.returncode == 2
