@@ -82,6 +82,9 @@ class Measure:
     runs: int
     load1: float
     peak_bytes: int
+    median_seconds: float = float("nan")
+    median_cpu_seconds: float = float("nan")
+    median_load1: float = float("nan")
 
 
 def load1() -> float:
@@ -121,12 +124,14 @@ def best_of(
     """
     fresh = fresh or [None] * len(cmds)
     best: list[Measure | None] = [None] * len(cmds)
+    every: list[list[tuple[float, float, float]]] = [[] for _ in cmds]
     for _ in range(repeats):
         for i, cmd in enumerate(cmds):
             if fresh[i] is not None:
                 shutil.rmtree(fresh[i], ignore_errors=True)
             ld = load1()
             sec, cpu, peak = run_once(cmd, env)
+            every[i].append((sec, cpu, ld))
             b = best[i]
             if b is None:
                 best[i] = Measure(sec, cpu, repeats, ld, peak)
@@ -134,6 +139,11 @@ def best_of(
                 best[i] = Measure(sec, min(cpu, b.cpu_seconds), repeats, ld, peak)
             else:
                 b.cpu_seconds = min(b.cpu_seconds, cpu)
+    for b, runs in zip(best, every, strict=True):
+        if b is not None:
+            b.median_seconds, b.median_cpu_seconds, b.median_load1 = (
+                float(np.median([r[k] for r in runs])) for k in range(3)
+            )
     return [b for b in best if b is not None]
 
 
@@ -242,12 +252,13 @@ def simulate_study(work: Path, n_products: int, seed: int = 15) -> tuple[Path, P
 
 
 PROFILE_PROC = r"""
-import cProfile, runpy, sys, time
+import cProfile, sys, time
 out, sys.argv = sys.argv[1], ["mscseq", *sys.argv[2:]]
 prof = cProfile.Profile(time.process_time)  # CPU clock: the machine is shared, wall time is not ours
 prof.enable()
 try:
-    runpy.run_module("mscseq", run_name="__main__", alter_sys=True)
+    from mscseq.cli import main  # what `python -m mscseq` runs, before its exit (mscseq.fastexit)
+    main()
 except SystemExit as exc:
     if exc.code:
         raise
@@ -273,10 +284,11 @@ STEPS = {
     "mscseq.outputs": ["write_tables", "build_summary", "write_h5ad"],
     "mscseq.multiqc": ["write_multiqc"],
     "mscseq.report": ["render_report"],
+    "mscseq.report.static": ["save_figures"],
 }
 
 STEPS_PROC = r"""
-import importlib.abc, json, runpy, sys, time
+import importlib.abc, json, sys, time
 out, steps, sys.argv = sys.argv[1], json.loads(sys.argv[2]), ["mscseq", *sys.argv[3:]]
 times, stack = {}, []
 
@@ -318,14 +330,19 @@ class Hook(importlib.abc.MetaPathFinder):
         return spec
 
 sys.meta_path.insert(0, Hook())
+code = 0
 try:
-    runpy.run_module("mscseq", run_name="__main__", alter_sys=True)
+    from mscseq.cli import main
+    main()
 except SystemExit as exc:
-    if exc.code:
-        raise
+    code = exc.code
 finally:
     with open(out, "w") as fh:
         json.dump({"steps": times, "cpu": time.process_time()}, fh)
+if code:
+    raise SystemExit(code)
+from mscseq.fastexit import exit_now  # the exit of `python -m mscseq`
+exit_now(0)
 """
 
 # --- commands ------------------------------------------------------------------------------
@@ -357,12 +374,16 @@ class Row:
     ratio_to: str = ""
     ratio: float = float("nan")
     cpu_ratio: float = float("nan")
+    median_ratio: float = float("nan")
+    median_cpu_ratio: float = float("nan")
 
     def relative_to(self, name: str, ref: Measure) -> None:
-        """Set the wall and CPU ratios to the reference measurement ``ref`` (called ``name``)."""
+        """Set the wall and CPU ratios (best and median) to the reference ``ref`` (called ``name``)."""
         self.ratio_to = name
         self.ratio = self.m.seconds / ref.seconds
         self.cpu_ratio = self.m.cpu_seconds / ref.cpu_seconds
+        self.median_ratio = self.m.median_seconds / ref.median_seconds
+        self.median_cpu_ratio = self.m.median_cpu_seconds / ref.median_cpu_seconds
 
 
 class Bench:
@@ -483,7 +504,9 @@ class Bench:
             f"| rest: interpreter start, imports of the CLI, options, atomic folder | | "
             f"{data['cpu'] - top:.2f} | |"
         )
-        lines.append(f"| exit: interpreter shutdown after the run | | {cpu - data['cpu']:.2f} | |")
+        lines.append(
+            f"| exit: process end after the run (mscseq.fastexit) | | {cpu - data['cpu']:.2f} | |"
+        )
         return "\n".join(lines)
 
     def profile(self, out: Path) -> None:
@@ -541,6 +564,11 @@ def table(rows: list[Row]) -> pd.DataFrame:
             "ratio": [round(r.ratio, 2) for r in rows],
             "cpu_ratio": [round(r.cpu_ratio, 2) for r in rows],
             "ratio_to": [r.ratio_to for r in rows],
+            "seconds_median": [round(r.m.median_seconds, 2) for r in rows],
+            "cpu_seconds_median": [round(r.m.median_cpu_seconds, 2) for r in rows],
+            "load1_median": [round(r.m.median_load1, 2) for r in rows],
+            "ratio_median": [round(r.median_ratio, 2) for r in rows],
+            "cpu_ratio_median": [round(r.median_cpu_ratio, 2) for r in rows],
         }
     )
 
@@ -548,15 +576,19 @@ def table(rows: list[Row]) -> pd.DataFrame:
 def markdown(df: pd.DataFrame) -> str:
     """The results as a Markdown table (the form ``benchmarks/README.md`` shows)."""
     lines = [
-        "| work | process | wall (best of) | CPU | load avg | peak RSS | ratio wall | ratio CPU |",
+        "| work | process | wall median (best) of N | CPU median (min) | load median | peak RSS "
+        "| ratio wall median (best) | ratio CPU median (min) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in df.itertuples():
-        ratio = "" if pd.isna(r.ratio) else f"{r.ratio:.2f}× {r.ratio_to}"
-        cpu_ratio = "" if pd.isna(r.cpu_ratio) else f"{r.cpu_ratio:.2f}×"
+        ratio = "" if pd.isna(r.ratio) else f"{r.ratio_median:.2f}× ({r.ratio:.2f}×) {r.ratio_to}"
+        cpu_ratio = (
+            "" if pd.isna(r.cpu_ratio) else f"{r.cpu_ratio_median:.2f}× ({r.cpu_ratio:.2f}×)"
+        )
         lines.append(
-            f"| {r.work} | {r.process} | {r.seconds_best:.2f} s ({r.runs}) | {r.cpu_seconds_best:.2f} s "
-            f"| {r.load1_before:.1f} | {r.peak_rss_mib / 1024:.2f} GiB | {ratio} | {cpu_ratio} |"
+            f"| {r.work} | {r.process} | {r.seconds_median:.2f} s ({r.seconds_best:.2f} s) of {r.runs} "
+            f"| {r.cpu_seconds_median:.2f} s ({r.cpu_seconds_best:.2f} s) | {r.load1_median:.1f} "
+            f"| {r.peak_rss_mib / 1024:.2f} GiB | {ratio} | {cpu_ratio} |"
         )
     return "\n".join(lines)
 

@@ -56,12 +56,14 @@ def test_commands_take_turns_and_keep_their_best(bench, tmp_path):
     ms = bench.best_of(cmds, 2, {})
     assert log.read_text() == "abab"
     assert [m.runs for m in ms] == [2, 2]
+    assert all(m.seconds <= m.median_seconds and m.cpu_seconds <= m.median_cpu_seconds for m in ms)
     assert all(m.cpu_seconds <= m.seconds * 2 for m in ms)
 
 
 def test_ratios_and_table(bench):
     ref = bench.Measure(seconds=2.0, cpu_seconds=1.0, runs=3, load1=4.5, peak_bytes=2**30)
-    row = bench.Row("airway", "mscseq de", bench.Measure(3.0, 1.5, 3, 5.0, 2**29))
+    ref.median_seconds, ref.median_cpu_seconds, ref.median_load1 = 2.5, 1.2, 5.0
+    row = bench.Row("airway", "mscseq de", bench.Measure(3.0, 1.5, 3, 5.0, 2**29, 4.0, 1.8, 6.0))
     row.relative_to("limma-voom", ref)
     assert row.ratio == pytest.approx(1.5)
     assert row.cpu_ratio == pytest.approx(1.5)
@@ -77,12 +79,19 @@ def test_ratios_and_table(bench):
         "ratio",
         "cpu_ratio",
         "ratio_to",
+        "seconds_median",
+        "cpu_seconds_median",
+        "load1_median",
+        "ratio_median",
+        "cpu_ratio_median",
     ]
     assert df.loc[0, "peak_rss_mib"] == 512
     md = bench.markdown(df)
+    assert row.median_ratio == pytest.approx(1.6)
+    assert row.median_cpu_ratio == pytest.approx(1.5)
     assert (
-        "| airway | mscseq de | 3.00 s (3) | 1.50 s | 5.0 | 0.50 GiB | 1.50× limma-voom | 1.50× |"
-        in md
+        "| airway | mscseq de | 4.00 s (3.00 s) of 3 | 1.80 s (1.50 s) | 6.0 | 0.50 GiB "
+        "| 1.60× (1.50×) limma-voom | 1.50× (1.50×) |" in md
     )
 
 
