@@ -869,6 +869,15 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def console() -> None:
+    """The ``mscseq`` console script: :func:`main`, then the process ends without the interpreter's
+    teardown (:mod:`mscseq.fastexit`), as ``python -m mscseq`` does.
+    """
+    from mscseq.fastexit import run_and_exit
+
+    run_and_exit(main)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``mscseq`` command.
 

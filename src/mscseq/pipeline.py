@@ -284,7 +284,7 @@ def run_de_table(params: CompareParams, out: Path, *, force: bool = False) -> No
     if not to_stdout:
         _refuse_input_as_output(out, adata.uns.get("input", {}).get("files", []))
     validate_design(adata, params)
-    with naming_counts(params):
+    with naming_counts(params), _one_blas_thread():
         de_step(adata, params)
     (contrast,) = params.contrasts
     res = adata.uns["de"][contrast.name]
@@ -363,27 +363,41 @@ def _iso(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(t))
 
 
+def _one_blas_thread():
+    """BLAS on one thread for the analysis: the same bytes on any machine whatever its core count (a
+    multi-threaded BLAS sums in a machine-dependent order), and no second thread waiting on a busy core;
+    ``--threads`` still splits mscseq's own work.
+    """
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def write_outputs(adata, params: CompareParams, folder: Path, *, info: dict[str, Any]) -> None:
     """Write every output file into ``folder`` (the temporary folder of an atomic write)."""
+    import contextlib
+
     from mscseq.outputs import build_summary, dump_json, write_h5ad, write_tables
 
-    write_tables(adata, folder / "tables")
     summary = build_summary(adata)
-    (folder / "summary.json").write_text(dump_json(summary), encoding="utf-8")
-    (folder / "run_info.json").write_text(dump_json(info), encoding="utf-8")
-    write_h5ad(adata, folder / "mscseq.h5ad")
-    from mscseq.multiqc import write_multiqc
-
-    write_multiqc(summary, folder / "multiqc")
-    if params.report:
-        from mscseq.report import render_report
-
-        html = render_report(adata, summary=summary, run_info=info)
-        (folder / "report.html").write_text(html, encoding="utf-8")
+    figures = contextlib.nullcontext()
     if params.figures:
-        from mscseq.report.static import save_figures
+        from mscseq.report.static import start_figures
 
-        save_figures(adata, folder / "figures", summary=summary)
+        figures = start_figures(adata, folder / "figures", summary=summary)
+    with figures:
+        write_tables(adata, folder / "tables")
+        (folder / "summary.json").write_text(dump_json(summary), encoding="utf-8")
+        (folder / "run_info.json").write_text(dump_json(info), encoding="utf-8")
+        write_h5ad(adata, folder / "mscseq.h5ad")
+        from mscseq.multiqc import write_multiqc
+
+        write_multiqc(summary, folder / "multiqc")
+        if params.report:
+            from mscseq.report import render_report
+
+            html = render_report(adata, summary=summary, run_info=info)
+            (folder / "report.html").write_text(html, encoding="utf-8")
 
 
 def run_compare(
@@ -424,7 +438,7 @@ def run_compare(
         check_outdir(outdir, force=force, inputs=inputs)  # the sheet's 'path' files are known now
         adata = collapse_step(adata, params)
         validate_design(adata, params)
-        with naming_counts(params):
+        with naming_counts(params), _one_blas_thread():
             analyse(adata, params)
         with atomic_folder(out, force=force, inputs=inputs, locked=True) as tmp:
             info = run_info(params, started=started, argv=argv, files=files)
