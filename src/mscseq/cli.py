@@ -870,8 +870,9 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 def console() -> None:
-    """The ``mscseq`` console script: :func:`main`, then the process ends without the interpreter's
-    teardown (:mod:`mscseq.fastexit`), as ``python -m mscseq`` does.
+    """The ``mscseq`` console script: :func:`main` without the interpreter's teardown.
+
+    The process ends as ``python -m mscseq`` does (:mod:`mscseq.fastexit`).
     """
     from mscseq.fastexit import run_and_exit
 

@@ -364,9 +364,11 @@ def _iso(t: float) -> str:
 
 
 def _one_blas_thread():
-    """BLAS on one thread for the analysis: the same bytes on any machine whatever its core count (a
-    multi-threaded BLAS sums in a machine-dependent order), and no second thread waiting on a busy core;
-    ``--threads`` still splits mscseq's own work.
+    """BLAS on one thread for the analysis.
+
+    The same bytes on any machine whatever its core count (a multi-threaded BLAS sums in a
+    machine-dependent order), and no second thread waiting on a busy core; ``--threads`` still splits
+    mscseq's own work.
     """
     from threadpoolctl import threadpool_limits
 
