@@ -107,7 +107,8 @@ def test_contaminated_product_deviates_with_drivers():
     y[3] = np.log2(0.8 * 2 ** y[3] + 0.2 * 2 ** (y[3] + other))
     names = [f"G{g}" for g in range(genes)]
     scores = pd.DataFrame({"contam": y[:, :40].mean(axis=1), "flat": y[:, 200:240].mean(axis=1)})
-    tab = dev.product_deviation(y, _names(10), gene_names=names, scores=scores)
+    scores.index = _names(10)
+    tab = dev.product_deviation(y, _names(10), gene_names=names, scores=scores.iloc[::-1])
     assert tab["status"].iloc[3] == "deviating"
     assert (tab["status"].drop(index="P03") == "conforming").all()
     top = tab["drivers"].iloc[3].split(", ")

@@ -451,7 +451,8 @@ def product_deviation(
     gene_names
         Names of the columns of ``y`` for the drivers (empty names fall back to the column index).
     scores
-        Panel scores (n_products × panels), index in the order of ``samples``; optional.
+        Panel scores (n_products × panels), rows matched to ``samples`` by index when the index holds
+        them, else taken in the order of ``samples``; optional.
     drivers
         Compute the driver columns (skip for speed in simulations: they are then empty strings).
 
@@ -522,6 +523,8 @@ def product_deviation(
     gene_drv = [""] * n_products
     panel_drv = [""] * n_products
     if drivers:
+        if scores is not None and set(samples) <= {str(x) for x in scores.index}:
+            scores = scores.set_axis([str(x) for x in scores.index]).loc[samples]
         score_values = None if scores is None else scores.to_numpy(dtype=np.float64)
         score_cols = [] if scores is None else [str(c) for c in scores.columns]
         for i, fit in fits.items():
