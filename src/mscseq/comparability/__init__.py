@@ -484,10 +484,11 @@ def _comparisons(
                     alpha=protocol.alpha,
                     pair=pair,
                     batch=batch,
+                    gene_ids=np.asarray([data.gene_ids[i] for i in idx], dtype=object),
+                    gene_names=np.asarray([data.gene_names[i] for i in idx], dtype=object),
                 )
-                table.index = pd.Index([data.gene_ids[i] for i in idx], name="gene_id")
-                table.insert(0, "gene_name", [data.gene_names[i] for i in idx])
-                data.tables.setdefault("tier2_genes", {})[f"{target}_vs_{reference}"] = table
+                if len(table):  # empty when the group difference is not estimable (1 vs 1)
+                    data.tables.setdefault("tier2_genes", {})[f"{target}_vs_{reference}"] = table
         members = set(np.asarray(data.samples)[mask])
         verdict, reasons = rule.comparison_verdict(
             t1, t2, [p for p in products if p["product"] in members], batch=batch_check
