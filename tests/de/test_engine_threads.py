@@ -51,7 +51,7 @@ def test_fit_is_identical_for_any_thread_count(kernels: bool) -> None:
 
 
 def test_cli_tables_identical_for_any_thread_count(shared_data: Path, tmp_path: Path) -> None:
-    """``compare`` on airway: DE and equivalence tables byte-identical with 1 and 2 threads."""
+    """``compare`` on airway: DE and comparability tables byte-identical with 1 and 2 threads."""
     d = shared_data / "airway_himes2014_GSE52778"
     args = [
         sys.executable,
