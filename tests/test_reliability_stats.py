@@ -122,6 +122,9 @@ def test_few_genes_are_inconclusive(tmp_path, n_genes, group):
     if group:  # Tier 2 is not estimated on a handful of genes, and the reasons say why
         (comparison,) = comp["comparisons"]
         assert comparison["tier2"]["result"] == "not_estimable"
+        # what would settle it names the cause, not "more than 200 products per group"
+        assert any("not estimable here: Tier 2 (only 0 genes" in s for s in comp["settle"])
+        assert not any("more than 200" in s for s in comp["settle"])
         assert (
             "Tier 2: only 0 genes pass the expression floor (at least 100 needed)"
             in comp["reasons"]
