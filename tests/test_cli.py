@@ -85,7 +85,7 @@ def test_compare_writes_the_output_contract(run_dir):
 def test_summary_json(run_dir, example_dir):
     out, _ = run_dir
     s = json.loads((out / "summary.json").read_text())
-    assert s["schema"] == "mscseq.summary/1"
+    assert s["schema"] == "mscseq.summary/2"
     assert s["dimensions"]["n_samples"] == 15
     assert s["dimensions"]["n_genes"] == 3000
     assert [q["sample"] for q in s["qc"]] == pd.read_csv(example_dir / "samples.tsv", sep="\t")[

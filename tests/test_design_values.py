@@ -159,7 +159,7 @@ def test_colliding_group_levels_are_refused(study):
 
 
 def test_column_names_with_spaces_and_dashes_in_backticks(tmp_path):
-    """Backtick-quoted names reach DE, equivalence (~ `group`) and the variance partition."""
+    """Backtick-quoted names reach DE, the tiers (--group with a space) and the variance partition."""
     d = tmp_path / "in"
     d.mkdir()
     rng = np.random.default_rng(9)
@@ -186,5 +186,5 @@ def test_column_names_with_spaces_and_dashes_in_backticks(tmp_path):
     assert proc.returncode == 0, proc.stderr
     tables = out / "tables"
     assert (tables / "de_treat-ment_y_vs_x.tsv").is_file()
-    assert (tables / "equivalence_cell_type_B_vs_A.tsv").is_file()
+    assert (tables / "tier2_B_vs_A.tsv").is_file()
     assert (tables / "variance_partition.tsv").is_file()

@@ -102,6 +102,7 @@ def test_cli_log_file_and_multiqc_folder(tmp_path: Path, example_dir: Path) -> N
     assert "wrote" in text
     assert sorted(p.name for p in (out / "multiqc").iterdir()) == [
         "mscseq_qc_mqc.tsv",
+        "mscseq_tiers_mqc.tsv",  # summary/2: the single-group split and spread
         "mscseq_verdict_mqc.json",
     ]
 

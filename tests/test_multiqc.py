@@ -27,9 +27,7 @@ def summary(example_adata) -> dict:
     mscseq.run_de(
         adata, design="~ cohort", contrasts=[mscseq.Contrast.parse("cohort,B,A")], engine="mscseq"
     )
-    mscseq.run_comparability(
-        adata, group="cohort", design="~ cohort", engine="mscseq", permutations=99
-    )
+    mscseq.run_comparability(adata, group="cohort", design="~ cohort", permutations=99)
     return json.loads(dump_json(mscseq.build_summary(adata)))
 
 

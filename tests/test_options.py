@@ -32,7 +32,16 @@ DE_FIELDS = {
     "test": "test",
     "reduced": "reduced",
 }
-COMPARABILITY_FIELDS = {"margin": "margin", "permutations": "permutations", "seed": "seed"}
+COMPARABILITY_FIELDS = {
+    "group": "group",
+    "reference": "reference",
+    "protocol": "protocol",
+    "margin": "margin",
+    "batch": "batch",
+    "pair": "pair",
+    "permutations": "permutations",
+    "seed": "seed",
+}
 
 
 def _cli_defaults(command: str) -> dict[str, object]:
@@ -68,14 +77,16 @@ def test_compare_params_defaults_are_the_options_defaults():
     assert comparability == dataclasses.replace(ComparabilityOptions(), design=DEOptions().design)
 
 
-def test_comparability_shares_the_de_defaults_and_runs_the_mscseq_engine():
-    de, comparability = DEOptions(), ComparabilityOptions()
-    assert comparability.engine == de.engine == "mscseq"
-    assert (comparability.alpha, comparability.threads) == (de.alpha, de.threads)
+def test_comparability_options_hold_no_de_settings():
+    """v2: comparability fits no DESeq2 model; its margins and levels are the protocol's."""
+    fields = {f.name for f in dataclasses.fields(ComparabilityOptions)}
+    gone = {"engine", "alpha", "thresholds", "size_factors", "fit_type", "threads"}
+    assert not fields & gone
+    assert {"group", "reference", "protocol", "margin", "batch", "pair", "seed"} <= fields
     # the API functions keep no second list of defaults: their options come from the dataclasses
     for fn in (run_comparability,):
         params = inspect.signature(fn).parameters
-        assert set(params) == {"adata", "options", "fit", "changes"}
+        assert set(params) == {"adata", "options", "changes"}
 
 
 def test_keyword_changes_build_the_same_options():
@@ -107,50 +118,34 @@ def count_fits(monkeypatch):
     return calls
 
 
-def _equivalence(adata) -> pd.DataFrame:
-    (table,) = adata.uns["comparability_tables"]["equivalence"].values()
+def _tier2_genes(adata) -> pd.DataFrame:
+    (table,) = adata.uns["comparability_tables"]["tier2_genes"].values()
     return table
 
 
-def test_equivalence_tests_both_margins_on_one_fit(example_adata, count_fits):
+def test_comparability_fits_no_deseq2_model(example_adata, count_fits):
     adata = example_adata.copy()
     run_comparability(adata, group="cohort", reference="A", permutations=0)
-    assert len(count_fits) == 1
-    table = _equivalence(adata)
-    assert table["padj_equivalence"].notna().sum() > 0
-    assert table["padj_beyond"].notna().sum() > 0
+    assert count_fits == []  # Tier 1 and Tier 2 test the VST; no DESeq2 fit inside comparability
+    table = _tier2_genes(adata)
+    assert len(table) == adata.uns["comparability"]["comparisons"][0]["tier2"]["n_genes"]
+    assert table["estimate"].notna().all() and table["p_beyond"].notna().all()
 
 
-def test_equivalence_reuses_the_de_fit_when_the_model_is_the_same(example_adata, count_fits):
-    from mscseq.de.run import run_de
-
-    own = example_adata.copy()
-    run_comparability(own, group="cohort", reference="A", design="~ cohort", permutations=0)
-    assert len(count_fits) == 1
-    shared = example_adata.copy()
-    fit = run_de(shared, design="~ cohort", contrasts=[Contrast.parse("cohort,B,A")])
-    run_comparability(
-        shared, group="cohort", reference="A", design="~ cohort", permutations=0, fit=fit
-    )
-    assert len(count_fits) == 2  # the DE fit, tested again for both margins
-    pd.testing.assert_frame_equal(_equivalence(shared), _equivalence(own), check_exact=True)
-    assert shared.uns["comparability"] == own.uns["comparability"]
-
-
-def test_equivalence_refits_when_the_parametrisation_differs(example_adata, count_fits):
-    from mscseq.de.run import run_de
-
-    adata = example_adata.copy()
-    # DE codes A as the base level; equivalence against reference B codes B first: another matrix
-    fit = run_de(adata, design="~ cohort", contrasts=[Contrast.parse("cohort,B,A")])
-    run_comparability(
-        adata, group="cohort", reference="B", design="~ cohort", permutations=0, fit=fit
-    )
-    assert len(count_fits) == 2
-    a_fold = adata.uns["de"]["cohort_B_vs_A"]["log2FoldChange"]
-    b_fold = _equivalence(adata)["log2FoldChange"]  # A over B
-    # the same model up to the fit's convergence tolerance, not to the last digit: hence no reuse
-    np.testing.assert_allclose(b_fold.reindex(a_fold.index), -a_fold, atol=1e-3)
+def test_swapping_the_reference_only_flips_the_signs(example_adata):
+    a_ref, b_ref = example_adata.copy(), example_adata.copy()
+    run_comparability(a_ref, group="cohort", reference="A", permutations=0)
+    run_comparability(b_ref, group="cohort", reference="B", permutations=0)
+    b_over_a, a_over_b = _tier2_genes(a_ref), _tier2_genes(b_ref)
+    np.testing.assert_allclose(a_over_b["estimate"], -b_over_a["estimate"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(a_over_b["p_beyond"], b_over_a["p_beyond"], rtol=1e-12)
+    (ab,) = a_ref.uns["comparability"]["comparisons"]
+    (ba,) = b_ref.uns["comparability"]["comparisons"]
+    assert ab["tier2"]["n_beyond"] == ba["tier2"]["n_beyond"]
+    assert ab["tier2"]["upper"] == pytest.approx(ba["tier2"]["upper"], rel=1e-12)
+    for x, y in zip(ab["tier1"]["attributes"], ba["tier1"]["attributes"], strict=True):
+        assert x["estimate"] == pytest.approx(-y["estimate"], abs=1e-12)
+        assert x["result"] == y["result"]
 
 
 def test_de_command_writes_compare_s_table(example_dir, tmp_path):

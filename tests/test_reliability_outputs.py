@@ -269,7 +269,7 @@ def test_collect_refuses_an_existing_file_without_force(tmp_path, genuine):
     assert table.read_text() == "my notes\n"
     proc = mscseq("collect", str(genuine), "--out", str(table), "--force", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert table.read_text().startswith("dataset\tverdict\t")
+    assert table.read_text().startswith("dataset\tschema\tverdict\t")
     assert [p.name for p in tmp_path.iterdir()] == ["summary.tsv"]  # no temporary file left
 
 

@@ -31,14 +31,15 @@ def write_study(
     n_genes: int = 300,
     samples: list[str] = SAMPLES,
     constant: int | None = None,
+    mean: float = 40,
 ) -> tuple[Path, Path]:
-    """Counts (Poisson(40) per gene, or one constant) and a two-group sheet; returns (counts, sheet)."""
+    """Counts (Poisson(mean) per gene, or one constant) and a two-group sheet; returns (counts, sheet)."""
     rng = np.random.default_rng(11)
     folder.mkdir(parents=True, exist_ok=True)
     rows = ["gene_id\t" + "\t".join(samples)]
     for g in range(n_genes):
         values = (
-            [constant] * len(samples) if constant is not None else rng.poisson(40, len(samples))
+            [constant] * len(samples) if constant is not None else rng.poisson(mean, len(samples))
         )
         rows.append(f"G{g}\t" + "\t".join(str(v) for v in values))
     counts = folder / "counts.tsv"
@@ -116,19 +117,33 @@ def test_few_genes_are_inconclusive(tmp_path, n_genes, group):
     proc, out = compare(counts, sheet, *(["--group", "group"] if group else []))
     comp = finished(proc, out)["comparability"]
     assert comp["verdict"] == "inconclusive"
-    assert comp["metrics"]["n_informative_genes"] == n_genes
-    assert f"only {n_genes} informative gene(s)" in comp["reasons"][0]
-    assert "at least 100" in comp["reasons"][0]
-    if group:  # DESeq2 is not fitted on a handful of genes: the equivalence test says why
-        assert "informative genes" in comp["equivalence"][0]["skipped"]
+    assert comp["settings"]["n_informative_genes"] == n_genes
+    assert comp["settings"]["n_tier2_genes"] == 0
+    if group:  # Tier 2 is not estimated on a handful of genes, and the reasons say why
+        (comparison,) = comp["comparisons"]
+        assert comparison["tier2"]["result"] == "not_estimable"
+        # what would settle it names the cause, not "more than 200 products per group"
+        assert any("not estimable here: Tier 2 (only 0 genes" in s for s in comp["settle"])
+        assert not any("more than 200" in s for s in comp["settle"])
+        assert (
+            "Tier 2: only 0 genes pass the expression floor (at least 100 needed)"
+            in comp["reasons"]
+        )
+    else:  # the single-group split cannot be assessed, and the reasons say why
+        assert comp["single_group"]["split"]["result"] == "not_estimable"
+        assert any(r.startswith("two-way split: not assessable") for r in comp["reasons"])
 
 
 def test_enough_genes_are_judged(tmp_path):
-    counts, sheet = write_study(tmp_path / "in", n_genes=300, samples=[f"s{i}" for i in range(8)])
+    counts, sheet = write_study(
+        tmp_path / "in", n_genes=300, samples=[f"s{i}" for i in range(8)], mean=200
+    )
     proc, out = compare(counts, sheet)
     comp = finished(proc, out)["comparability"]
-    assert comp["metrics"]["n_informative_genes"] == 300
-    assert not any("informative gene(s)" in r for r in comp["reasons"])
+    assert comp["settings"]["n_informative_genes"] == 300
+    assert comp["settings"]["n_tier2_genes"] == 300
+    assert comp["single_group"]["split"]["result"] in {"pass", "fail", "inconclusive"}
+    assert not any("not assessable" in r or "expression floor" in r for r in comp["reasons"])
 
 
 # --- item 7: permutations ----------------------------------------------------------------------------
@@ -137,7 +152,7 @@ def test_enough_genes_are_judged(tmp_path):
 def test_few_labelings_are_enumerated_exactly(tmp_path):
     counts, sheet = write_study(tmp_path / "in")
     proc, out = compare(counts, sheet, "--group", "group", "--permutations", "999")
-    pm = finished(proc, out)["comparability"]["permanova"]
+    pm = finished(proc, out)["comparability"]["descriptive"]["permanova"]
     # 6 samples, 3 + 3: C(6, 3) = 20 distinct labelings, each scored once
     assert pm["exact"] is True
     assert pm["distinct_labelings"] == 20
@@ -150,7 +165,7 @@ def test_few_labelings_are_enumerated_exactly(tmp_path):
 def test_more_labelings_than_permutations_stay_random(tmp_path):
     counts, sheet = write_study(tmp_path / "in")
     proc, out = compare(counts, sheet, "--group", "group", "--permutations", "9")
-    pm = finished(proc, out)["comparability"]["permanova"]
+    pm = finished(proc, out)["comparability"]["descriptive"]["permanova"]
     assert pm["exact"] is False
     assert pm["permutations"] == 9
     assert pm["min_p_value"] == pytest.approx(1 / 10)
@@ -169,10 +184,11 @@ def test_zero_permutations_give_no_p_value(tmp_path):
     counts, sheet = write_study(tmp_path / "in")
     proc, out = compare(counts, sheet, "--group", "group", "--permutations", "0", report=True)
     comp = finished(proc, out)["comparability"]
-    assert comp["permanova"]["p_value"] is None
-    assert comp["permanova"]["exact"] is False
-    assert comp["permanova"]["pseudo_f"] is not None
-    assert comp["permdisp"]["p_value"] is None
+    descriptive = comp["descriptive"]
+    assert descriptive["permanova"]["p_value"] is None
+    assert descriptive["permanova"]["exact"] is False
+    assert descriptive["permanova"]["pseudo_f"] is not None
+    assert descriptive["permdisp"]["p_value"] is None
     html = (out / "report.html").read_text()
     assert "were tested with PERMANOVA" not in html
     assert "no permutations were run, so no p-value was computed" in html

@@ -788,7 +788,8 @@ def build_summary(adata) -> dict[str, Any]:
         "qc": qc,
         "pca": {
             "n_top_genes": int(pv["n_top"]),
-            "variance_ratio": [float(v) for v in np.asarray(pv["variance_ratio"])[:10]],
+            # a share of the variance: rounding can exceed 1 by an ulp when one PC holds it all
+            "variance_ratio": [min(float(v), 1.0) for v in np.asarray(pv["variance_ratio"])[:10]],
         },
         "clustering_order": list(adata.uns["clustering"]["order"]),
         "de": [{"name": k, **v} for k, v in adata.uns.get("de_summary", {}).items()],

@@ -42,7 +42,12 @@ def test_strict_exits_3_after_writing(strict_run):
     assert proc.returncode == 3, proc.stderr
     assert "not_comparable" in proc.stderr.splitlines()[-1]
     files = {p.name for p in (out / "tables").iterdir()}
-    assert {"products.tsv", "panel_scores.tsv", "equivalence_lot_product_vs_reference.tsv"} <= files
+    assert {
+        "products.tsv",
+        "panel_scores.tsv",
+        "tier1.tsv",
+        "tier2_product_vs_reference.tsv",
+    } <= files
     block = json.loads((out / "summary.json").read_text())["comparability"]
     assert block["verdict"] == "not_comparable"
     assert block["settings"]["reference"] == "reference"

@@ -15,9 +15,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered in div
 @pytest.fixture(scope="module")
 def grouped(example_adata):
     a = example_adata.copy()
-    block = run_comparability(
-        a, group="cohort", reference="A", engine="mscseq", permutations=199, design="~ 1"
-    )
+    block = run_comparability(a, group="cohort", reference="A", permutations=199, design="~ 1")
     return a, block
 
 
@@ -27,28 +25,40 @@ def test_block_is_plain_json_and_complete(grouped):
     assert json.loads(text) == block
     for key in (
         "verdict",
+        "question",
+        "reasons",
         "rule",
-        "metrics",
+        "protocol",
+        "comparisons",
+        "single_group",
         "products",
+        "sensitivity",
+        "confounders",
+        "settle",
         "caveats",
-        "similarity",
-        "equivalence",
-        "permanova",
-        "permdisp",
+        "descriptive",
         "panels",
+        "quality_range",
         "settings",
     ):
         assert key in block
+    for key in ("similarity", "permanova", "permdisp", "variance_partition"):
+        assert key in block["descriptive"]
+    (comparison,) = block["comparisons"]
+    assert (comparison["target"], comparison["reference"]) == ("B", "A")
     assert a.uns["comparability"] is block
 
 
-def test_contaminated_product_is_the_only_outlier(grouped):
+def test_contaminated_product_is_the_only_deviating_one(grouped):
     _, block = grouped
-    status = {p["sample"]: p["status"] for p in block["products"]}
-    assert [s for s, v in status.items() if v == "outlier"] == ["P09"]
+    status = {p["product"]: p["status"] for p in block["products"]}
+    assert [s for s, v in status.items() if v == "deviating"] == ["P09"]
+    assert set(status.values()) == {"conforming", "deviating"}
     assert block["verdict"] == "not_comparable"
-    p09 = next(p for p in block["products"] if p["sample"] == "P09")
+    assert "P09" in block["reasons"][0]
+    p09 = next(p for p in block["products"] if p["product"] == "P09")
     assert any("PTPRC" in f for f in p09["flags"])
+    assert block["sensitivity"]["excluded"] == ["P09"]
 
 
 def test_cohorts_equivalent_without_the_outlier(example_adata):
@@ -58,11 +68,14 @@ def test_cohorts_equivalent_without_the_outlier(example_adata):
     a = example_adata[example_adata.obs_names != "P09"].copy()
     normalize(a)
     explore(a)
-    block = run_comparability(a, group="cohort", reference="A", engine="mscseq", permutations=199)
-    c = block["metrics"]["contrasts"][0]
-    assert c["n_beyond_margin"] == 0
+    block = run_comparability(a, group="cohort", reference="A", permutations=199)
+    (c,) = block["comparisons"]
+    assert c["tier2"]["n_beyond"] == 0
+    assert c["tier2"]["result"] == "pass"
+    assert c["tier1"]["result"] == "pass"
+    assert not [p for p in block["products"] if p["status"] == "deviating"]
     assert block["verdict"] in {"comparable", "inconclusive"}
-    assert block["permanova"]["n_samples"] == 14
+    assert block["descriptive"]["permanova"]["n_samples"] == 14
 
 
 def test_no_group_and_deterministic(example_adata):
@@ -70,7 +83,8 @@ def test_no_group_and_deterministic(example_adata):
     x = run_comparability(a, permutations=99)
     y = run_comparability(b, permutations=99)
     assert dump_json(x) == dump_json(y)
-    assert x["equivalence"] == [] and x["permanova"] is None
+    assert x["question"] == "single_group" and x["comparisons"] == []
+    assert x["single_group"] is not None and x["descriptive"]["permanova"] is None
     assert any("one product per donor" in c for c in x["caveats"])
     assert x["verdict"] == "not_comparable"  # P09
 
@@ -79,9 +93,7 @@ def test_no_group_and_deterministic(example_adata):
 def test_tiny_data_inconclusive_not_crash(example_adata, n):
     a = example_adata[["P01", "P07", "P02"][:n]].copy()
     del a.obsm["X_pca"]
-    block = run_comparability(
-        a, group="cohort" if n >= 2 else None, engine="mscseq", permutations=49
-    )
+    block = run_comparability(a, group="cohort" if n >= 2 else None, permutations=49)
     assert block["verdict"] == "inconclusive"
     assert block["reasons"]
     json.loads(dump_json(block))
@@ -101,14 +113,13 @@ def test_variance_partition_with_replicates(licensing_dir):
         a,
         group="condition",
         reference="control",
-        engine="mscseq",
         design="~ donor + condition",
         permutations=99,
     )
-    vp = block["variance_partition"]
+    vp = block["descriptive"]["variance_partition"]
     assert vp["donor"] == "donor" and vp["fixed"] == ["condition"]
     assert vp["fractions"]["donor"]["median"] > 0.3
-    assert block["permanova"]["scheme"] == "within_blocks"
+    assert block["descriptive"]["permanova"]["scheme"] == "within_blocks"
     assert block["verdict"] == "not_comparable"  # IFN-γ licensing moves genes far beyond 1 log2
     frac = a.uns["comparability_tables"]["variance_partition"]
     assert np.allclose(frac[["condition", "donor", "residual"]].sum(axis=1), 1.0)

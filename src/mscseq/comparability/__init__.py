@@ -555,10 +555,11 @@ def _comparisons(
                     alpha=protocol.alpha,
                     pair=pair,
                     batch=batch,
+                    gene_ids=np.asarray([data.gene_ids[i] for i in idx], dtype=object),
+                    gene_names=np.asarray([data.gene_names[i] for i in idx], dtype=object),
                 )
-                table.index = pd.Index([data.gene_ids[i] for i in idx], name="gene_id")
-                table.insert(0, "gene_name", [data.gene_names[i] for i in idx])
-                data.tables.setdefault("tier2_genes", {})[f"{target}_vs_{reference}"] = table
+                if len(table):  # empty when the group difference is not estimable (1 vs 1)
+                    data.tables.setdefault("tier2_genes", {})[f"{target}_vs_{reference}"] = table
         members = set(np.asarray(data.samples)[mask])
         verdict, reasons = rule.comparison_verdict(
             t1, t2, [p for p in products if p["product"] in members], batch=batch_check
@@ -723,6 +724,22 @@ def _sensitivity(
         return {"excluded": deviating, "verdict": None, "note": str(exc)}
 
 
+def _not_estimable(comparison: dict[str, Any]) -> list[str]:
+    """Why parts of a comparison could not be estimated (Tier-2 note or method, Tier-1 panel methods)."""
+    causes = []
+    t2 = comparison.get("tier2") or {}
+    if t2.get("result") == "not_estimable":
+        causes.append(f"Tier 2 ({t2.get('note') or t2.get('method') or 'not estimable'})")
+    t1 = comparison.get("tier1") or {}
+    if t1.get("result") == "not_estimable":
+        by_cause: dict[str, list[str]] = {}
+        for a in t1.get("attributes") or []:
+            if a.get("result") == "not_estimable":
+                by_cause.setdefault(str(a.get("method")), []).append(str(a.get("panel")))
+        causes += [f"Tier 1 {', '.join(panels)} ({why})" for why, panels in by_cause.items()]
+    return causes
+
+
 def _settle(
     comparisons: list[dict[str, Any]],
     single: dict[str, Any] | None,
@@ -739,13 +756,16 @@ def _settle(
         if c.get("batch") and c["batch"].get("status") == "aliased":
             out.append(f"{c['name']}: sequence bridging products of both levels in the same batch")
         n = c.get("n_needed")
+        causes = _not_estimable(c)
+        if causes:  # more products of the same kind would not necessarily settle these
+            out.append(f"{c['name']}: not estimable here: " + "; ".join(causes))
         if n is not None:
             unit = "pairs" if data.pair is not None else "products per group"
             out.append(
                 f"{c['name']}: about {n} {unit} would give {power} power to show comparability at these "
                 f"margins if nothing truly differs (from the fitted variability)"
             )
-        elif (
+        elif not causes and (
             c.get("tier1", {}).get("result") != "pass" or c.get("tier2", {}).get("result") != "pass"
         ):
             out.append(

@@ -159,12 +159,22 @@ def single_group_verdict(single: Block, products: Sequence[Block]) -> tuple[str,
             f"the products split into two groups of {split.get('sizes')} (split p = "
             f"{_fmt(split.get('p_value'), '.2g')}) that differ materially: {split.get('note') or 'beyond the margins'}"
         )
+    elif split.get("result") == "not_estimable":
+        open_.append(
+            f"two-way split: not assessable ({split.get('n_genes_split', 0)} split genes; at least "
+            "6 products and 2 split genes are needed)"
+        )
     elif split.get("result") != "pass":
         open_.append(f"two-way split: {split.get('note') or 'not settled'}")
     where = (
         f"between-product biological SD {_fmt(spread.get('estimate'))} log2 (95 % bounds "
         f"{_fmt(spread.get('lower'))}–{_fmt(spread.get('upper'))}, tolerance τ {_fmt(spread.get('tau'), 'g')})"
     )
+    if spread.get("result") == "not_estimable":
+        where = (
+            f"between-product biological SD: not estimable ({spread.get('n_genes', 0)} well-expressed "
+            "MSC genes in the data)"
+        )
     if spread.get("result") == "fail":
         fails.append(f"{where}: above the tolerance")
     elif spread.get("result") != "pass":

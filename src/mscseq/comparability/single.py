@@ -847,8 +847,8 @@ def single_group(
         "significant": None,
         "material": None,
         "ci": None,
-        "sizes": None,
-        "members": None,
+        "sizes": [],  # no split: empty lists, as summary.schema.json types them arrays
+        "members": [],
         "n_genes_split": len(half_a),
         "n_genes_material": len(half_b),
         "materiality": None,
