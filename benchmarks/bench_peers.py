@@ -278,7 +278,7 @@ STEPS = {
     "mscseq.comparability": ["run_comparability"],
     "mscseq.comparability.similarity": ["product_similarity", "two_clusters"],
     "mscseq.comparability.panels": ["load_panels", "panel_scores"],
-    "mscseq.comparability.equivalence": ["equivalence_tests"],
+    "mscseq.comparability.tier2": ["tier2"],
     "mscseq.comparability.permanova": ["permanova", "permdisp"],
     "mscseq.comparability.variance": ["variance_partition"],
     "mscseq.outputs": ["write_tables", "build_summary", "write_h5ad"],

@@ -182,7 +182,7 @@ def collapse_step(adata, params: CompareParams):
 def validate_design(adata, params: CompareParams) -> None:
     """Check the design, contrasts and test options against the sheet before any heavy computation."""
     from mscseq.checks import check_analysable
-    from mscseq.comparability.equivalence import group_spec
+    from mscseq.comparability.groups import group_spec
     from mscseq.comparability.panels import read_panel
     from mscseq.de.design import build_design, check_contrast_names, contrast_vector
     from mscseq.de.run import build_reduced_design, check_test_options

@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 
 from mscseq.checks import informative_genes_mask
-from mscseq.comparability import equivalence, panels, rule
+from mscseq.comparability import panels, rule
 from mscseq.comparability import permanova as permutation_tests
-from mscseq.comparability.equivalence import GroupSpec
+from mscseq.comparability.groups import GroupSpec, group_spec
 from mscseq.comparability.similarity import (
     MAD_Z,
     informative_genes,
@@ -244,7 +244,7 @@ def _products(adata, options: ComparabilityOptions, protocol: Any) -> _Products:
     norm = np.asarray(adata.layers["normalized"], dtype=np.float64)
     base_mean = norm.mean(axis=0)
     reference = options.reference if options.reference is not None else protocol.reference
-    spec = equivalence.group_spec(obs, options.group, reference) if options.group else None
+    spec = group_spec(obs, options.group, reference) if options.group else None
     donor_col = options.donor if options.donor else find_donor_column(obs.columns)
     if options.donor and options.donor not in obs.columns:
         msg = f"donor column {options.donor!r}: not in the sample sheet"
