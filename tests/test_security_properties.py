@@ -189,7 +189,9 @@ def _run(root: Path, d: Path, *args: str) -> subprocess.CompletedProcess:
 def _check(root: Path, proc: subprocess.CompletedProcess, before: dict[str, str]) -> None:
     assert proc.returncode in (0, 2), (proc.returncode, proc.stderr[-2000:])
     assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
-    assert not list(root.rglob("*CANARY*")), "a formula or name was executed"
+    # the hostile text would create a file named exactly CANARY; a sanitised level name inside an output
+    # file name (de_group__touch_CANARY__vs_....tsv) is not an execution
+    assert not list(root.rglob("CANARY")), "a formula or name was executed"
     assert _snapshot(root, root / "out") == before, "a file outside --outdir changed"
     if proc.returncode == 2:  # one error line (warnings before it are allowed)
         errors = [ln for ln in proc.stderr.split("\n") if ln.startswith("mscseq: error: ")]
