@@ -568,3 +568,35 @@ def test_help_lists_options_in_panels(command):
     )
     if command == "compare":
         assert "Example:" in text and text.index("Example:") < text.index("Inputs:")
+
+
+def test_reduced_design_without_coefficients_is_one_line(example_dir):
+    """``--reduced '~ 0'`` has no coefficient: a one-line error (was an internal error in the LRT fit)."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mscseq",
+            "de",
+            str(example_dir / "counts.tsv.gz"),
+            "-s",
+            str(example_dir / "samples.tsv"),
+            "-d",
+            DESIGN,
+            "-c",
+            "cohort,B,A",
+            "--test",
+            "lrt",
+            "--reduced",
+            "~ 0",
+            "--out",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--reduced '~ 0'" in lines[0] and "no coefficient" in lines[0]

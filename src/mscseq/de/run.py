@@ -170,6 +170,12 @@ def build_reduced_design(
     x = full.to_numpy(dtype=float)
     xrn = xr.to_numpy(dtype=float)
     full_formula = full.attrs.get("formula", "the design")
+    if xrn.shape[1] == 0:
+        msg = (
+            f"--reduced {reduced!r}: the reduced model has no coefficient (a count model needs at least "
+            "its intercept); use --reduced '~ 1' to test every term of the design"
+        )
+        raise MscseqError(msg)
     if xrn.shape[1] >= x.shape[1]:
         msg = (
             f"--reduced {reduced!r}: has {xrn.shape[1]} coefficients, the design {full_formula!r} {x.shape[1]}; "
