@@ -171,7 +171,7 @@ def run_comparability(
     products = _product_statuses(data, scores, protocol)
     confounders = _confounders(data)
     if data.labels is not None:
-        comparisons = _comparisons(data, scores, protocol, products, confounders, options)
+        comparisons = _comparisons(data, scores, protocol, products, options)
         outcome = rule.set_verdict([(c["verdict"], c["reasons"]) for c in comparisons], products)
         single = None
     else:
@@ -179,7 +179,7 @@ def run_comparability(
         single = _single_group(data, scores, protocol, options)
         outcome = rule.single_group_verdict(single, products)
     verdict, reasons = outcome
-    sensitivity = _sensitivity(adata, data, scores, protocol, products, confounders, options)
+    sensitivity = _sensitivity(data, scores, protocol, products, options)
     block: dict[str, Any] = {
         "verdict": verdict,
         "question": "groups" if data.labels is not None else "single_group",
@@ -481,7 +481,6 @@ def _comparisons(
     scores: pd.DataFrame,
     protocol: Any,
     products: list[dict[str, Any]],
-    confounders: dict[str, Any],
     options: ComparabilityOptions,
     *,
     keep: np.ndarray | None = None,
@@ -675,12 +674,10 @@ def _single_group(
 
 
 def _sensitivity(
-    adata,
     data: _Products,
     scores: pd.DataFrame,
     protocol: Any,
     products: list[dict[str, Any]],
-    confounders: dict[str, Any],
     options: ComparabilityOptions,
 ) -> dict[str, Any] | None:
     """With deviating products set aside: a labelled sensitivity analysis, never the verdict."""
@@ -702,7 +699,7 @@ def _sensitivity(
                     "verdict": None,
                     "note": "a level has no product left",
                 }
-            comps = _comparisons(data, scores, protocol, rest, confounders, options, keep=keep)
+            comps = _comparisons(data, scores, protocol, rest, options, keep=keep)
             verdict, reasons = rule.set_verdict([(c["verdict"], c["reasons"]) for c in comps], rest)
             return {
                 "excluded": deviating,
