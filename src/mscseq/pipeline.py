@@ -188,6 +188,10 @@ def validate_design(adata, params: CompareParams) -> None:
     from mscseq.de.run import build_reduced_design, check_test_options
 
     check_test_options(params.de_options())
+    if params.protocol is not None:  # a bad protocol file stops the run before any computation
+        from mscseq.comparability.protocol import load_protocol
+
+        load_protocol(params.protocol)
     check_analysable(adata, params)
     for panel in params.panels:
         read_panel(panel)
