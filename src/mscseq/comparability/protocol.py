@@ -53,7 +53,7 @@ class PanelMargin:
 class Tier1:
     """Tier 1: equivalence tests (TOST) of the panel scores, combined as an intersection–union test."""
 
-    min_mean: float = 10.0
+    min_mean: float = 50.0
     default_margin: float = 0.5
     required: tuple[str, ...] = ("isct_identity", "licensing_potency")
     panels: tuple[PanelMargin, ...] = ()
