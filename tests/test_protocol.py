@@ -41,7 +41,10 @@ def test_shipped_default_resolves_to_the_dataclass_defaults() -> None:
 def test_default_values_are_those_of_the_brief() -> None:
     p = Protocol()
     assert (p.version, p.alpha, p.power, p.reference) == (1, 0.05, 0.8, None)
-    assert (p.tier1.min_mean, p.tier1.default_margin) == (50.0, 0.5)  # the Tier-2 floor (protocol.md)
+    assert (p.tier1.min_mean, p.tier1.default_margin) == (
+        50.0,
+        0.5,
+    )  # the Tier-2 floor (protocol.md)
     assert p.tier1.required == ("isct_identity", "licensing_potency")
     assert (p.tier2.gene_margin, p.tier2.f0, p.tier2.min_mean, p.tier2.gene_list) == (
         1.0,
