@@ -564,7 +564,9 @@ def _comparisons(
             t1, t2, [p for p in products if p["product"] in members], batch=batch_check
         )
         # products per group for both tiers to pass: unknown (None) when an open tier needs more than 200
-        open_tiers = [tier for tier in (t1, t2) if tier.get("result") in {"inconclusive", "not_estimable"}]
+        open_tiers = [
+            tier for tier in (t1, t2) if tier.get("result") in {"inconclusive", "not_estimable"}
+        ]
         needed = [tier.get("n_needed") for tier in open_tiers]
         needed = [] if any(x is None for x in needed) else needed
         out.append(
