@@ -31,7 +31,7 @@ import pandas as pd
 from mscseq.checks import informative_genes_mask
 from mscseq.comparability import panels, rule
 from mscseq.comparability import permanova as permutation_tests
-from mscseq.comparability.groups import GroupSpec, group_spec
+from mscseq.comparability.groups import GroupSpec, group_spec, sheet_column
 from mscseq.comparability.similarity import (
     MAD_Z,
     informative_genes,
@@ -295,17 +295,7 @@ def _products(adata, options: ComparabilityOptions, protocol: Any) -> _Products:
 
 
 def _column(obs: pd.DataFrame, column: str | None, option: str) -> np.ndarray | None:
-    if column is None:
-        return None
-    if column not in obs.columns:
-        msg = f"{option} {column!r}: not a column of the sample sheet"
-        raise MscseqError(msg)
-    values = obs[column]
-    if values.isna().any():
-        missing = [str(s) for s in obs.index[values.isna().to_numpy()]]
-        msg = f"{option} {column!r}: no value for sample(s) {', '.join(missing[:5])}; fill the column in the sample sheet"
-        raise MscseqError(msg)
-    return values.astype(str).to_numpy()
+    return None if column is None else sheet_column(obs, column, option).to_numpy()
 
 
 def _tier1_scores(

@@ -19,6 +19,26 @@ class GroupSpec:
     sizes: dict[str, int]
 
 
+def sheet_column(obs: pd.DataFrame, column: str, option: str) -> pd.Series:
+    """A sheet column named by an option (``--group``, ``--batch``, ``--pair``), as text, every value present.
+
+    Raises
+    ------
+    MscseqError
+        The column is not in the sheet, or a product has no value in it.
+
+    """
+    if column not in obs.columns:
+        msg = f"{option} {column!r}: not a column of the sample sheet (columns: {first_names(obs.columns, 8)})"
+        raise MscseqError(msg)
+    values = obs[column]
+    if values.isna().any():
+        missing = [str(s) for s in obs.index[values.isna().to_numpy()]]
+        msg = f"{option} {column!r}: no value for sample(s) {first_names(missing)}; fill the column in the sample sheet"
+        raise MscseqError(msg)
+    return values.astype(str)
+
+
 def group_spec(obs: pd.DataFrame, group: str, reference: str | None) -> GroupSpec:
     """Check ``--group``/``--reference`` against the sheet.
 
@@ -42,15 +62,7 @@ def group_spec(obs: pd.DataFrame, group: str, reference: str | None) -> GroupSpe
         Unknown column, missing values, a single level or an unknown reference level.
 
     """
-    if group not in obs.columns:
-        msg = f"--group {group!r}: not a column of the sample sheet (columns: {first_names(obs.columns, 8)})"
-        raise MscseqError(msg)
-    values = obs[group]
-    if values.isna().any():
-        missing = [str(s) for s in obs.index[values.isna().to_numpy()]]
-        msg = f"--group {group!r}: no value for sample(s) {first_names(missing)}; fill the column in the sample sheet"
-        raise MscseqError(msg)
-    labels = values.astype(str)
+    labels = sheet_column(obs, group, "--group")
     sizes = labels.value_counts()
     levels = sorted(sizes.index)
     if len(levels) < 2:
