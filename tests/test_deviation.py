@@ -247,3 +247,24 @@ def test_not_assessable_group_falls_back_to_all_products():
     tab = dev.product_deviation(y, _names(5), np.array(["A", "A", "B", "B", "B"]))
     assert (tab["status"] == "not_assessable").all()
     assert (tab["n_peers"] == 4).all()
+
+
+def test_peer_fraction_beyond_measures_each_peer_against_the_others():
+    """The chance level of the materiality check: each peer against the mean of the *other* peers (the
+    way the screened product is measured), never against a centre that includes the peer itself."""
+    from mscseq.comparability import _peer_fraction_beyond
+
+    rng = np.random.default_rng(7)
+    peers = rng.standard_t(5, size=(9, 4000)) * 0.35
+    margin = 0.8
+    brute = np.median(
+        [
+            np.mean(np.abs(peers[j] - np.delete(peers, j, axis=0).mean(axis=0)) > margin)
+            for j in range(len(peers))
+        ]
+    )
+    assert _peer_fraction_beyond(peers, margin) == pytest.approx(brute)
+    # the self-inclusive centre shrinks every distance, so its level is lower
+    inclusive = np.median(np.mean(np.abs(peers - peers.mean(axis=0)) > margin, axis=1))
+    assert _peer_fraction_beyond(peers, margin) > inclusive
+    assert _peer_fraction_beyond(peers[:1], margin) == 0.0

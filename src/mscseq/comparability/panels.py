@@ -259,7 +259,7 @@ def marker_flags(
                 "possible haematopoietic carry-over or IFN-γ licensing (check flow cytometry)"
             )
         if low:
-            msgs.append(f"ISCT positive marker(s) {', '.join(low)} low or not expressed")
+            msgs.append(f"identity positive marker(s) {', '.join(low)} low or not expressed")
         if msgs:
             flags[str(sample)] = msgs
     return flags

@@ -11,7 +11,8 @@ from mscseq.report.records import panel_flag_list
 from mscseq.report.sections import Figures
 
 PANEL_ABOUT = {
-    "isct_identity": "ISCT identity markers: positive genes (CD73/NT5E, CD90/THY1, CD105/ENG) should be expressed; "
+    "isct_identity": "MSC identity markers: positive genes (the ISCT markers CD73/NT5E, CD90/THY1, CD105/ENG and the "
+    "established CD44, CD29/ITGB1, CD166/ALCAM, CD13/ANPEP) should be expressed; "
     "negative genes (haematopoietic and HLA class II) should be absent.",
     "licensing_potency": "Genes of the immunomodulatory (licensing) response, e.g. IDO1, PTGS2, TSG-6.",
     "senescence": "Markers of cellular senescence (p16, p21, SASP factors): a high score suggests an aged culture.",
