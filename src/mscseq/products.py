@@ -127,7 +127,65 @@ def collapse_products(
         "dropped_columns": [str(c) for c in [*dropped, *tool_dropped]],
         "library_qc": library_qc(adata, product, column),
     }
+    technical = technical_dispersion(x, codes, len(names))
+    if technical is not None:
+        out.uns["products"]["technical"] = technical
     return out
+
+
+def technical_dispersion(x: np.ndarray, codes: np.ndarray, n_products: int) -> dict | None:
+    """Extra-Poisson technical dispersion per gene, from the libraries of the products that have several.
+
+    The libraries of one product are counts of one composition: given the product, a library's count of a
+    gene is modelled as negative binomial with mean ``e = S · L_j / ΣL`` (``S`` the product's summed
+    count, ``L_j`` the library size) and variance ``e + α e²``: ``α`` is the library-to-library
+    (technical) variation beyond counting noise. Its moment estimate pools the products' Pearson
+    statistics: for a product of ``k`` libraries with shares ``s_j = L_j / ΣL``,
+    ``E[Σ_j (x_j − e_j)² / e_j] = (k − 1) + α S (1 − w)`` with ``w = Σ_j s_j²`` (to first order; ``(k − 1)(1
+    + α S / k)`` for equal libraries), so ``α = max(0, (Σ X² − Σ(k − 1)) / Σ S (1 − w))`` over the products
+    of every gene. A product's summed count then has relative technical variance ``1 / S + α w`` (``w`` is
+    1 for one library, 1/k for k equal libraries).
+
+    Parameters
+    ----------
+    x
+        Libraries × genes raw counts.
+    codes
+        Product index (``0 … n_products − 1``) of each library.
+    n_products
+        Number of products.
+
+    Returns
+    -------
+    dict or None
+        ``alpha`` (per gene), ``weights`` (``w`` per product), ``df`` (Σ(k − 1)) and ``n_replicated``
+        (products with two or more libraries); None when no product has two libraries.
+
+    """
+    k = np.bincount(codes, minlength=n_products)
+    if not (k >= 2).any():
+        return None
+    lib = x.sum(axis=1)
+    lib_total = np.bincount(codes, weights=lib, minlength=n_products)
+    weights = np.bincount(codes, weights=lib**2, minlength=n_products) / lib_total**2
+    summed = np.zeros((n_products, x.shape[1]))
+    np.add.at(summed, codes, x)
+    share = (lib / lib_total[codes])[:, None]  # L_j / ΣL of the library's product
+    expected = summed[codes] * share
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pearson = np.where(expected > 0, (x - expected) ** 2 / expected, 0.0)
+    rep = k[codes] >= 2
+    df = float(np.maximum(k - 1, 0).sum())
+    x2 = pearson[rep].sum(axis=0)
+    denom = (1.0 - weights) @ summed  # Σ_p S_p (1 − w_p); 0 for products of one library
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alpha = np.where(denom > 0, (x2 - df) / denom, 0.0)
+    return {
+        "alpha": np.maximum(alpha, 0.0),
+        "weights": weights,
+        "df": int(df),
+        "n_replicated": int((k >= 2).sum()),
+    }
 
 
 def libraries_by_product(products: dict) -> dict[str, list[str]]:

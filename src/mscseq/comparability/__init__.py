@@ -127,6 +127,9 @@ class _Products:
     score_genes: dict[str, int] = field(default_factory=dict)
     score_gene_idx: dict[str, np.ndarray] = field(default_factory=dict)
     size_factors: np.ndarray | None = None
+    technical: dict[str, Any] | None = (
+        None  # products.technical_dispersion of the replicate libraries
+    )
     deviation: pd.DataFrame | None = None
     matched: pd.DataFrame | None = None
     marker_flags: dict[str, list[str]] = field(default_factory=dict)
@@ -291,6 +294,7 @@ def _products(adata, options: ComparabilityOptions, protocol: Any) -> _Products:
         size_factors=np.asarray(obs["size_factor"], dtype=np.float64)
         if "size_factor" in obs
         else None,
+        technical=(adata.uns.get("products") or {}).get("technical"),
     )
 
 
@@ -678,8 +682,16 @@ def _single_group(
         size_factors=None if data.size_factors is None else data.size_factors[keep],
         score_genes=data.score_gene_idx,
         samples=list(np.asarray(data.samples)[keep]),
+        technical=_technical(data.technical, keep),
     )
     return result
+
+
+def _technical(technical: dict[str, Any] | None, keep: np.ndarray) -> dict[str, Any] | None:
+    """The replicate libraries' technical dispersion for the kept products (None without replicates)."""
+    if not technical:
+        return None
+    return technical | {"weights": np.asarray(technical["weights"], dtype=np.float64)[keep]}
 
 
 def _sensitivity(

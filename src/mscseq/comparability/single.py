@@ -36,7 +36,9 @@ Bonferroni over panels); a significant score split whose clusters differ beyond 
 condition too.
 
 **Spread.** The between-product biological SD on the spread genes: per gene the sample variance of the
-VST across products minus its technical (Poisson) part, floored at 0, converted to log2 units;
+VST across products minus its technical part (counting noise; with technical replicate libraries, also
+their library-to-library dispersion, :func:`mscseq.products.technical_dispersion`), floored at 0,
+converted to log2 units;
 spread = sqrt(mean over genes), the root mean square of the genes' biological SDs. For a count y ~ Poisson(μ s_i) normalised as q = y / s_i,
 Var(q) = μ / s_i, and the delta method through the VST h gives h'(μ)² μ / s_i; on a log2 scale
 (h'(q) = 1 / (q ln 2)) that is 1 / (μ s_i ln² 2). The expected sample variance of independent noise
@@ -644,6 +646,9 @@ def biological_spread(
     size_factors: np.ndarray | None = None,
     n_boot: int = 200,
     seed: int = 0,
+    technical_alpha: np.ndarray | None = None,
+    technical_weights: np.ndarray | None = None,
+    technical_df: int | None = None,
 ) -> dict[str, Any]:
     """Between-product biological SD (log2) on the spread genes, with bootstrap bounds.
 
@@ -663,12 +668,17 @@ def biological_spread(
         Bootstrap resamples of the products.
     seed
         Seed of the bootstrap.
+    technical_alpha, technical_weights, technical_df
+        From technical replicate libraries (:func:`mscseq.products.technical_dispersion`): each spread
+        gene's extra-Poisson dispersion between libraries of one product, each product's weight
+        ``Σ L_j² / (ΣL_j)²`` and the degrees of freedom. Given, the noise floor removed is counting
+        noise plus ``α w`` (log scale); else counting noise alone.
 
     Returns
     -------
     dict
         ``estimate``, ``lower``, ``upper``, ``tau``, ``result``, ``n_genes``, ``n_products``,
-        ``technical_sd`` (the median technical SD removed), ``method``.
+        ``technical_sd`` (the median technical SD removed), ``technical_source``, ``method``.
 
     """
     n, g = y.shape
@@ -682,7 +692,9 @@ def biological_spread(
         "n_products": int(n),
         "technical_sd": None,
         "method": "root mean square over genes of the biological SD: sqrt(mean over genes of max(VST variance "
-        "− Poisson variance, 0), on the log2 scale); product bootstrap percentile bounds",
+        "− technical variance, 0), on the log2 scale); technical = Poisson counting noise, plus the "
+        "replicate libraries' extra-Poisson dispersion when products have several; product bootstrap "
+        "percentile bounds",
     }
     if n < MIN_PRODUCTS_SPREAD or g == 0:
         return out
@@ -692,6 +704,16 @@ def biological_spread(
     tech = slope**2 * mu * inv_s.mean()  # Poisson: Var(y / s_i) = μ / s_i, by the delta method
     # the VST's change per log2 change, squared (1 at high counts)
     gain2 = (slope * mu * np.log(2.0)) ** 2
+    if technical_alpha is not None and technical_weights is not None:
+        # replicate libraries: relative variance α w beyond counting, i.e. (slope μ)² α w in VST units
+        w = float(np.mean(technical_weights))
+        tech = tech + (slope * mu) ** 2 * np.asarray(technical_alpha, dtype=np.float64) * w
+        out["technical_source"] = (
+            f"counting noise plus the library-to-library dispersion of the technical replicate "
+            f"libraries ({technical_df} df)"
+        )
+    else:
+        out["technical_source"] = "counting (Poisson) noise; no technical replicate libraries"
     ok = np.isfinite(gain2) & (gain2 > 0) & np.isfinite(tech)
     if not ok.any():
         return out
@@ -782,6 +804,7 @@ def single_group(
     n_sim: int = 200,
     n_boot: int = 200,
     null: str = "rotation",
+    technical: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Conditions 2 (no material split) and 3 (spread within τ) of the single-group question.
 
@@ -824,6 +847,9 @@ def single_group(
         Bootstrap resamples of the spread.
     null
         Null of the split test (see :func:`split_test`).
+    technical
+        Technical dispersion from replicate libraries (:func:`mscseq.products.technical_dispersion`,
+        ``alpha`` over all genes, ``weights`` over these products), or None: the spread's noise floor.
 
     Returns
     -------
@@ -912,6 +938,9 @@ def single_group(
         size_factors=size_factors,
         n_boot=n_boot,
         seed=seed + 3,
+        technical_alpha=None if technical is None else np.asarray(technical["alpha"])[spread_genes],
+        technical_weights=None if technical is None else technical["weights"],
+        technical_df=None if technical is None else technical.get("df"),
     )
     reasons = _reasons(split, spread)
     if (split["result"] == "fail") or spread["result"] == "fail":
