@@ -124,3 +124,19 @@ def test_variance_partition_with_replicates(licensing_dir):
     frac = a.uns["comparability_tables"]["variance_partition"]
     assert np.allclose(frac[["condition", "donor", "residual"]].sum(axis=1), 1.0)
     assert isinstance(frac, pd.DataFrame)
+
+
+def test_variability_margins_use_the_biological_sd(example_adata, tmp_path):
+    """k·σ_R margins from the reference products' scores, with the scores' technical SD removed."""
+    a = example_adata.copy()
+    path = tmp_path / "protocol.yaml"
+    path.write_text("variability_margins:\n  enabled: true\n  k: 1.5\n  floor: 0.01\n  cap: 5\n")
+    block = run_comparability(a, group="cohort", reference="A", protocol=path, descriptive=False)
+    margins = block["settings"]["margins_from_reference"]
+    scores = a.uns["comparability_tables"]["panel_scores"]
+    assert set(margins) >= {"isct_identity", "licensing_potency"}
+    ref = (a.obs["cohort"].astype(str) == "A").to_numpy()
+    for panel, margin in margins.items():
+        sd_total = float(np.std(scores[panel].to_numpy()[ref], ddof=1))
+        # the technical part is removed: strictly below 1.5 SD of the scores, and a small part only
+        assert 0.9 * 1.5 * sd_total < margin < 1.5 * sd_total

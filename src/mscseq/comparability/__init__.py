@@ -622,8 +622,9 @@ def _margins(data: _Products, protocol: Any) -> dict[str, float]:
     """Panel → Tier-1 margin (log2) of every panel loaded, scored or not.
 
     The protocol's margins; with ``variability_margins.enabled``, ``k·σ_R`` from the reference products'
-    scores, clamped to the protocol's floor and cap. The technical SD is taken as 0 here (a product's
-    libraries are summed before any statistic), so σ_R still holds technical noise: the cap bounds it.
+    scores, clamped to the protocol's floor and cap; σ_R is biological: the score's technical SD
+    (:func:`_score_technical_sd`: counting noise, and the replicate libraries' dispersion when products
+    have several) is removed first.
     """
     from mscseq.comparability.protocol import variability_margin
 
@@ -642,7 +643,7 @@ def _margins(data: _Products, protocol: Any) -> dict[str, float]:
             values = scores[panel].to_numpy()[is_ref]
             margins[panel] = variability_margin(
                 float(np.std(values, ddof=1)) if len(values) > 1 else float("nan"),
-                0.0,
+                _score_technical_sd(data, panel, is_ref),
                 int(is_ref.sum()),
                 k=vm.k,
                 floor=vm.floor,
@@ -651,6 +652,28 @@ def _margins(data: _Products, protocol: Any) -> dict[str, float]:
             )
     data.margins_from_reference = {p: margins[p] for p in margins if p in scores.columns}
     return margins
+
+
+def _score_technical_sd(data: _Products, panel: str, rows: np.ndarray) -> float:
+    """Technical SD (log2) of a panel score over the products ``rows``.
+
+    A score is the mean of m genes' log2 expression; technical noise is independent between genes, so its
+    variance is ``(1/m²) Σ_g mean_i (1 / (μ_g s_i) + α_g w_i) / ln²2``: counting noise of gene g's mean
+    normalised count μ_g at size factor s_i, plus the library-to-library dispersion α_g of technical
+    replicate libraries with the product's weight w_i (:func:`mscseq.products.technical_dispersion`;
+    0 without replicates). On the log2 scale, which the VST approaches at the scored counts (≥ 50).
+    """
+    idx = np.asarray(data.score_gene_idx.get(panel, ()), dtype=np.int64)
+    if not len(idx) or not rows.any():
+        return 0.0
+    mu = data.norm[np.ix_(rows, idx)].mean(axis=0)
+    sf = np.ones(int(rows.sum())) if data.size_factors is None else data.size_factors[rows]
+    var = np.mean(1.0 / sf) / np.maximum(mu, 1e-12)
+    if data.technical:
+        var = var + np.asarray(data.technical["alpha"])[idx] * float(
+            np.mean(np.asarray(data.technical["weights"])[rows])
+        )
+    return float(np.sqrt(var.sum() / len(idx) ** 2) / np.log(2.0))
 
 
 def _single_group(
