@@ -148,6 +148,26 @@ SCENARIOS = {
         "not_comparable",
         lambda n, sd: StudySpec(n_a=n, n_b=0, donor_sd=sd, contaminated=1),
     ),
+    "single_cohorts_score_half": (
+        "not_comparable",
+        lambda n, sd: StudySpec(
+            n_a=n,
+            n_b=0,
+            donor_sd=sd,
+            cohort_sizes=(n // 2, n - n // 2),
+            cohort_program_shift=((POTENCY, -1.0),),
+        ),
+    ),
+    "single_cohorts_score_quarter": (
+        "not_comparable",
+        lambda n, sd: StudySpec(
+            n_a=n,
+            n_b=0,
+            donor_sd=sd,
+            cohort_sizes=(n // 4, n - n // 4),
+            cohort_program_shift=((POTENCY, -1.0),),
+        ),
+    ),
 }
 
 #: One line per scenario: its truth, for the report (all effects in log2 units, group B − A).
@@ -175,6 +195,9 @@ DESCRIPTIONS = {
     "single_cohorts_half": "one group, two hidden cohorts n/2 + n/2, 5 % of genes ±U(2, 3) apart",
     "single_cohorts_quarter": "one group, hidden cohorts n/4 + 3n/4, 5 % of genes ±U(2, 3) apart",
     "single_contaminated": "one group, one product 15 % another cell population",
+    "single_cohorts_score_half": "one group, hidden cohorts n/2 + n/2, the potency program 1.0 apart "
+    "(nothing else)",
+    "single_cohorts_score_quarter": "one group, hidden cohorts n/4 + 3n/4, the potency program 1.0 apart",
 }
 
 #: Single-group scenarios are run at 2n products (n "per group" → the same total as two groups).

@@ -33,7 +33,12 @@ DIFFERENT = (
 GRAY_AT_MARGIN = ("gray_score_1.10", "gray_genes_1pct_1.1")
 #: Beyond the margin: P(comparable) ≤ 5 % (upper bound).
 GRAY_BEYOND = ("gray_score_1.25",)
-COHORTS = ("single_cohorts_half", "single_cohorts_quarter")
+COHORTS = (
+    "single_cohorts_half",
+    "single_cohorts_quarter",
+    "single_cohorts_score_half",
+    "single_cohorts_score_quarter",
+)
 #: (worse, base): the worse cell must not have a higher P(comparable) (one-sided paired test).
 NOT_HIGHER = (
     ("depth_low_10M", "depth_equal_20M"),
