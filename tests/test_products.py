@@ -120,10 +120,17 @@ def test_split_without_product_raises_the_caveat(tmp_path):
         "--quiet",
     )
     assert proc.returncode == 0, proc.stderr
-    caveats = json.loads((out / "summary.json").read_text())["comparability"]["caveats"]
+    block = json.loads((out / "summary.json").read_text())["comparability"]
+    caveats = block["caveats"]
     hits = [c for c in caveats if "--product product" in c]
     assert len(hits) == 1, caveats
     assert "'donor'" in hits[0]  # donor and product both name the products here
+    # the screen's peers would hold each library's own siblings: no library is screened, so the set can
+    # be neither comparable nor not comparable through its products, and the answer says how to fix it
+    assert {p["status"] for p in block["products"]} == {"not_assessable"}
+    assert all("--product donor" in p["note"] for p in block["products"])
+    assert block["verdict"] != "comparable"
+    assert any("rerun with --product donor" in s for s in block["settle"])
 
 
 def test_example_has_no_replicate_caveat(example_adata):

@@ -182,7 +182,7 @@ def test_study_grid_and_paired_seeds():
     assert set(scenarios.DESCRIPTIONS) == set(scenarios.SCENARIOS)
     grid = scenarios.study_grid()
     keys = [c.key for c in grid]
-    assert len(keys) == len(set(keys)) == 164
+    assert len(keys) == len(set(keys)) == 168
     by_key = {c.key: c for c in grid}
     for c in grid:
         if c.seed_key:  # every paired cell's base is in the grid and shares its seeds

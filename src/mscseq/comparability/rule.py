@@ -56,6 +56,17 @@ def _unassessed(products: Sequence[Block]) -> list[Block]:
     return [p for p in products if p.get("status") == "not_assessable"]
 
 
+def _unassessed_reason(unassessed: Sequence[Block], *, names: bool = True) -> str:
+    """Why products could not be screened: too few peers, or (no ``--product``) replicate libraries."""
+    listed = ", ".join(str(p["product"]) for p in unassessed[:6])
+    more = f" and {len(unassessed) - 6} more" if len(unassessed) > 6 else ""
+    which = f" ({listed}{more})" if names else ""
+    notes = [str(p.get("note", "")) for p in unassessed]
+    replicate = next((n for n in notes if n.startswith("not screened: ")), None)
+    cause = replicate.removeprefix("not screened: ") if replicate else "too few peers"
+    return f"{len(unassessed)} product(s) could not be screened individually{which}: {cause}"
+
+
 def _deviation_reason(p: Block) -> str:
     drivers = ", ".join(list(p.get("drivers") or [])[:5])
     return (
@@ -135,11 +146,7 @@ def comparison_verdict(
     unassessed = _unassessed(products)
     open_ = open1 + open2
     if unassessed:
-        names = ", ".join(str(p["product"]) for p in unassessed[:6])
-        more = f" and {len(unassessed) - 6} more" if len(unassessed) > 6 else ""
-        open_.append(
-            f"{len(unassessed)} product(s) could not be screened individually ({names}{more}): too few peers"
-        )
+        open_.append(_unassessed_reason(unassessed))
     if open_ or tier1.get("result") != "pass" or tier2.get("result") != "pass":
         return "inconclusive", open_ or ["a tier did not pass"]
     return "comparable", [
@@ -183,9 +190,7 @@ def single_group_verdict(single: Block, products: Sequence[Block]) -> tuple[str,
         return "not_comparable", fails + open_
     unassessed = _unassessed(products)
     if unassessed:
-        open_.append(
-            f"{len(unassessed)} product(s) could not be screened individually: too few peers"
-        )
+        open_.append(_unassessed_reason(unassessed, names=False))
     if open_:
         return "inconclusive", open_
     return "comparable", [
