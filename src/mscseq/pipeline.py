@@ -228,25 +228,55 @@ def validate_design(adata, params: CompareParams, *, comparability: bool = True)
         build_reduced_design(params.reduced, dm, adata.obs, source=str(params.samples))
 
 
-def analyse(adata, params: CompareParams) -> None:
-    """QC, normalisation, exploration, DE and comparability on a loaded AnnData (steps 2–5), in place."""
+def analyse(adata, params: CompareParams, *, background: bool = False) -> None:
+    """QC, normalisation, exploration, DE and comparability on a loaded AnnData (steps 2–5), in place.
+
+    ``background``: the DE runs in a forked child (:mod:`mscseq.background`) while this process does
+    the QC, normalisation, exploration and comparability, which do not read the DE's results (on two
+    cores the DE then costs no wall time). The results are the same; an error of the DE is raised
+    before one of the comparability, as when the steps run in order.
+    """
     from mscseq.comparability import run_comparability
     from mscseq.explore import explore
     from mscseq.normalize import normalize
     from mscseq.qc import compute_qc
 
     adata.uns["mscseq"] = {"params": params.to_dict()}
-    log.info("QC of %d samples × %d genes", adata.n_obs, adata.n_vars)
-    compute_qc(adata)
-    log.info("normalisation (%s size factors) and blind VST", params.size_factors)
-    normalize(adata, size_factor_type=params.size_factors, fit_type=params.fit_type)
-    log.info("PCA, correlations, clustering")
-    explore(adata)
+    job = None
+    if background and params.contrasts:
+        from mscseq.background import start
+
+        job = start(_de_results, adata, params)
+    try:
+        log.info("QC of %d samples × %d genes", adata.n_obs, adata.n_vars)
+        compute_qc(adata)
+        log.info("normalisation (%s size factors) and blind VST", params.size_factors)
+        normalize(adata, size_factor_type=params.size_factors, fit_type=params.fit_type)
+        log.info("PCA, correlations, clustering")
+        explore(adata)
+        if job is None:
+            de_step(adata, params)
+        log.info(
+            "comparability%s",
+            f" of {params.group} levels" if params.group else " of the products",
+        )
+        try:
+            run_comparability(adata, params.comparability_options())
+        except Exception:
+            if job is not None:
+                job.result()  # the DE's own error comes first, as when it ran first
+            raise
+        if job is not None:
+            adata.uns.update(job.result())
+    finally:
+        if job is not None:
+            job.cancel()  # stops the child when something failed before its result was read
+
+
+def _de_results(adata, params: CompareParams) -> dict[str, Any]:
+    """What the DE step writes into ``adata.uns`` (run in the child of :func:`analyse`)."""
     de_step(adata, params)
-    log.info(
-        "comparability%s", f" of {params.group} levels" if params.group else " of the products"
-    )
-    run_comparability(adata, params.comparability_options())
+    return {key: adata.uns[key] for key in ("de", "de_summary")}
 
 
 def de_step(adata, params: CompareParams):
@@ -406,6 +436,9 @@ def write_outputs(adata, params: CompareParams, folder: Path, *, info: dict[str,
     if params.figures:
         from mscseq.report.static import start_figures
 
+        if params.report and params.contrasts:  # the report's DE plots import matplotlib too:
+            import matplotlib.figure  # noqa: F401 - once, before the fork, not in both processes
+
         figures = start_figures(adata, folder / "figures", summary=summary)
     with figures:
         write_tables(adata, folder / "tables")
@@ -461,7 +494,7 @@ def run_compare(
         adata = collapse_step(adata, params)
         validate_design(adata, params)
         with naming_counts(params), _one_blas_thread():
-            analyse(adata, params)
+            analyse(adata, params, background=True)
         with atomic_folder(out, force=force, inputs=inputs, locked=True) as tmp:
             info = run_info(params, started=started, argv=argv, files=files)
             info["protocol"] = adata.uns.get("comparability", {}).get("protocol")
