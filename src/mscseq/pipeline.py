@@ -228,26 +228,32 @@ def validate_design(adata, params: CompareParams, *, comparability: bool = True)
         build_reduced_design(params.reduced, dm, adata.obs, source=str(params.samples))
 
 
-def analyse(adata, params: CompareParams, *, background: bool = False) -> None:
-    """QC, normalisation, exploration, DE and comparability on a loaded AnnData (steps 2–5), in place.
+def analyse(adata, params: CompareParams, *, background: bool = False):
+    """QC, normalisation, exploration, DE and comparability on the loaded data (steps 2–5).
 
-    ``background``: the DE runs in a forked child (:mod:`mscseq.background`) while this process does
-    the QC, normalisation, exploration and comparability, which do not read the DE's results (on two
-    cores the DE then costs no wall time). The results are the same; an error of the DE is raised
-    before one of the comparability, as when the steps run in order.
+    ``adata`` is analysed in place and returned; a :class:`~mscseq.io.dataset.CountData` (``load(...,
+    light=True)``) is made into the AnnData that is returned.
+
+    ``background``: the DE runs in a forked child (:mod:`mscseq.background`) while this process builds
+    the AnnData and does the QC, normalisation, exploration and comparability, which do not read the
+    DE's results (on two cores the DE then costs no wall time). The results are the same; an error of
+    the DE is raised before one of the comparability, as when the steps run in order.
     """
     from mscseq.comparability import run_comparability
     from mscseq.explore import explore
+    from mscseq.io.dataset import CountData
     from mscseq.normalize import normalize
     from mscseq.qc import compute_qc
 
-    adata.uns["mscseq"] = {"params": params.to_dict()}
     job = None
     if background and params.contrasts:
         from mscseq.background import start
 
         job = start(_de_results, adata, params)
     try:
+        if isinstance(adata, CountData):
+            adata = adata.to_anndata()
+        adata.uns["mscseq"] = {"params": params.to_dict()}
         log.info("QC of %d samples × %d genes", adata.n_obs, adata.n_vars)
         compute_qc(adata)
         log.info("normalisation (%s size factors) and blind VST", params.size_factors)
@@ -271,6 +277,7 @@ def analyse(adata, params: CompareParams, *, background: bool = False) -> None:
     finally:
         if job is not None:
             job.cancel()  # stops the child when something failed before its result was read
+    return adata
 
 
 def _de_results(adata, params: CompareParams) -> dict[str, Any]:
@@ -487,14 +494,15 @@ def run_compare(
     inputs += [params.protocol] if params.protocol else []
     # before any work: refusals, writability, and the folder's lock (a second run stops here)
     with reserved_folder(outdir, force=force, inputs=inputs) as out:
-        adata = load(params)
+        # without --product the AnnData is built in analyse, once the DE runs beside it
+        adata = load(params, light=not params.product)
         files = list(adata.uns.get("input", {}).get("files", []))
         inputs += files
         check_outdir(outdir, force=force, inputs=inputs)  # the sheet's 'path' files are known now
         adata = collapse_step(adata, params)
         validate_design(adata, params)
         with naming_counts(params), _one_blas_thread():
-            analyse(adata, params, background=True)
+            adata = analyse(adata, params, background=True)
         with atomic_folder(out, force=force, inputs=inputs, locked=True) as tmp:
             info = run_info(params, started=started, argv=argv, files=files)
             info["protocol"] = adata.uns.get("comparability", {}).get("protocol")

@@ -384,16 +384,60 @@ def run_figures(adata, summary: Mapping[str, Any] | None = None) -> Iterator[tup
     scored panels; a volcano and an MA plot per contrast (stems ``volcano_<contrast>``, ``ma_<contrast>``,
     as the tables' ``de_<contrast>.tsv``).
     """
+    for stem, draw in figure_plan(adata, summary):
+        yield stem, draw()
+
+
+def figure_plan(
+    adata, summary: Mapping[str, Any] | None = None
+) -> list[tuple[str, Callable[[], Figure]]]:
+    """The figures of :func:`run_figures` in order, not drawn yet: ``(file stem, drawing function)``."""
     comp = comparability_block(adata, summary)
     corr, order, tree = figdata.correlation_data(adata)
-    yield "correlation_clustermap", correlation_clustermap(corr, order, tree)
-    yield "pca", pca(figdata.pca(adata, comp))
+    plan: list[tuple[str, Callable[[], Figure]]] = [
+        ("correlation_clustermap", functools.partial(correlation_clustermap, corr, order, tree)),
+        ("pca", lambda: pca(figdata.pca(adata, comp))),
+    ]
     scores = figdata.panel_scores(adata, comp)
     if scores is not None and np.size(scores["data"][0]["z"]):  # no panel gene measured: no scores
-        yield "panel_scores", heatmap(scores, title="MSC panel scores per product")
+        plan.append(
+            (
+                "panel_scores",
+                functools.partial(heatmap, scores, title="MSC panel scores per product"),
+            )
+        )
     for name, table, meta in de_contrasts(adata, summary):
-        yield f"volcano_{name}", de_scatter(figdata.volcano_points(table, meta), title=name)
-        yield f"ma_{name}", de_scatter(figdata.ma_points(table, meta), title=name)
+        for kind, points in (("volcano", figdata.volcano_points), ("ma", figdata.ma_points)):
+            draw = functools.partial(_de_figure, points, table, meta, name)
+            plan.append((f"{kind}_{name}", draw))
+    return plan
+
+
+#: Relative drawing cost of a figure by stem prefix (the rest: 1), to share the figures among processes.
+COSTS = {"panel_scores": 2.0, "volcano_": 1.5, "ma_": 1.5}
+
+
+def figure_shares(stems: list[str], n: int) -> list[list[int]]:
+    """Positions of the figures each of ``n`` processes draws, their costs (:data:`COSTS`) balanced.
+
+    Greedy: the costliest figure first, each to the process with the least so far (ties: the first);
+    every share in plan order.
+    """
+
+    def cost(stem: str) -> float:
+        return next((c for key, c in COSTS.items() if stem.startswith(key)), 1.0)
+
+    shares: list[list[int]] = [[] for _ in range(max(1, n))]
+    load = [0.0] * len(shares)
+    for i in sorted(range(len(stems)), key=lambda i: -cost(stems[i])):  # stable: plan order on ties
+        k = load.index(min(load))
+        shares[k].append(i)
+        load[k] += cost(stems[i])
+    return [sorted(share) for share in shares]
+
+
+def _de_figure(points: Callable[..., plots.DEPoints], table, meta, name: str) -> Figure:
+    return de_scatter(points(table, meta), title=name)
 
 
 def _file_backend() -> None:
@@ -430,7 +474,11 @@ def save_figure(fig: Figure, stem: Path) -> list[Path]:
 
 
 def save_figures(
-    adata, folder: str | Path, *, summary: Mapping[str, Any] | None = None
+    adata,
+    folder: str | Path,
+    *,
+    summary: Mapping[str, Any] | None = None,
+    part: tuple[int, int] = (0, 1),
 ) -> list[Path]:
     """Write every static figure of a run into ``folder`` (created) as PDF and PNG.
 
@@ -442,6 +490,9 @@ def save_figures(
         Output folder (``figures/`` of a run's output folder).
     summary
         Content of ``summary.json`` (default: read what is needed from ``adata``).
+    part
+        ``(k, n)``: only the k-th of n shares of the figures (:func:`figure_shares`, for one of n
+        processes); default all.
 
     Returns
     -------
@@ -453,21 +504,25 @@ def save_figures(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for stem, fig in run_figures(adata, summary):
+    plan = figure_plan(adata, summary)
+    k, n = part
+    for i in figure_shares([stem for stem, _ in plan], n)[k]:
+        stem, draw = plan[i]
+        fig = draw()
         written += save_figure(fig, folder / stem)
         fig.clear()
     return written
 
 
 class FigureJob:
-    """Static figures being written by a child process (:func:`start_figures`).
+    """Static figures being written by child processes (:func:`start_figures`).
 
     Use it as a context manager around the other writing: leaving the block normally waits for the
-    figures (:meth:`wait`, which raises if the child failed); an exception stops the child.
+    figures (:meth:`wait`, which raises if a child failed); an exception stops the children.
     """
 
-    def __init__(self, pid: int | None, fd: int | None, written: list[Path] | None = None):
-        self._pid, self._fd, self._written = pid, fd, written
+    def __init__(self, children: list[tuple[int, int]], written: list[Path] | None = None):
+        self._children, self._written = children, written
 
     def __enter__(self) -> FigureJob:
         return self
@@ -479,46 +534,56 @@ class FigureJob:
             self.wait()
 
     def wait(self) -> list[Path]:
-        """Wait for the figures; the files written.
+        """Wait for the figures; the files written (in :func:`figure_plan` order).
 
         Raises
         ------
         OSError
-            When writing failed in the child (same errno, message and file name).
+            When writing failed in a child (same errno, message and file name).
         RuntimeError
-            When drawing failed in the child (its error's type and message).
+            When drawing failed in a child (its error's type and message).
 
         """
-        if self._pid is None:
+        if not self._children:
             return list(self._written or [])
-        with os.fdopen(self._fd, "rb") as fh:
-            data = fh.read()
-        _, status = os.waitpid(self._pid, 0)
-        self._pid = self._fd = None
+        records = []
         try:
-            record = json.loads(data.decode("utf-8"))
-        except ValueError:
-            record = {
-                "error": f"the figure process ended with status {os.waitstatus_to_exitcode(status)}"
-            }
-        if "os_error" in record:  # e.g. a full disk: raised as the same error as in the parent
-            raise OSError(*record["os_error"])
-        if "error" in record:
-            raise RuntimeError(f"static figures: {record['error']}")
-        self._written = [Path(p) for p in record["files"]]
-        return list(self._written)
+            for pid, fd in self._children:
+                with os.fdopen(fd, "rb") as fh:
+                    data = fh.read()
+                _, status = os.waitpid(pid, 0)
+                try:
+                    records.append(json.loads(data.decode("utf-8")))
+                except ValueError:
+                    code = os.waitstatus_to_exitcode(status)
+                    records.append({"error": f"the figure process ended with status {code}"})
+        finally:
+            self._children = []
+        for record in records:
+            if "os_error" in record:  # e.g. a full disk: raised as the same error as in the parent
+                raise OSError(*record["os_error"])
+            if "error" in record:
+                raise RuntimeError(f"static figures: {record['error']}")
+        # each child wrote its share of the figures: their files back into the plan's order
+        by_figure: dict[int, list[str]] = {}
+        for r in records:
+            files = r["files"]
+            for j, i in enumerate(r["share"]):
+                by_figure[i] = files[j * len(FORMATS) : (j + 1) * len(FORMATS)]
+        written = [Path(p) for i in sorted(by_figure) for p in by_figure[i]]
+        self._written = written
+        return list(written)
 
     def cancel(self) -> None:
-        """Stop the child (if still running) and reap it; nothing is raised."""
-        if self._pid is None:
-            return
-        with contextlib.suppress(OSError):
-            os.kill(self._pid, signal.SIGKILL)
-        with contextlib.suppress(OSError):
-            os.close(self._fd)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(self._pid, 0)
-        self._pid = self._fd = None
+        """Stop the children (if still running) and reap them; nothing is raised."""
+        for pid, fd in self._children:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        self._children = []
 
 
 def start_figures(
@@ -527,14 +592,15 @@ def start_figures(
     *,
     summary: Mapping[str, Any] | None = None,
     background: bool = True,
+    processes: int | None = None,
 ) -> FigureJob:
-    """Start writing every static figure of a run (:func:`save_figures`), in a child process.
+    """Start writing every static figure of a run (:func:`save_figures`), in child processes.
 
-    The figures take ~2 s of CPU on a 60,000-gene study, mostly matplotlib's drawing; a forked child
-    draws them while the parent writes the tables, ``mscseq.h5ad`` and the report, so on a machine with
-    a free core they cost no wall time. The child sees the parent's data as it was at the fork (nothing
-    is pickled) and ends with ``os._exit``, so it never runs the parent's clean-up code. Without
-    ``os.fork`` (Windows) or with ``background=False`` the figures are written before returning.
+    The figures take ~2 s of CPU on a 60,000-gene study, mostly matplotlib's drawing; forked children
+    draw them while the parent writes the tables, ``mscseq.h5ad`` and the report, so on a machine with
+    free cores they cost little wall time. The children see the parent's data as it was at the fork
+    (nothing is pickled) and end with ``os._exit``, so they never run the parent's clean-up code.
+    Without ``os.fork`` (Windows) or with ``background=False`` the figures are written before returning.
 
     Parameters
     ----------
@@ -545,7 +611,9 @@ def start_figures(
     summary
         Content of ``summary.json`` (default: read what is needed from ``adata``).
     background
-        Draw in a child process (default) or right here.
+        Draw in child processes (default) or right here.
+    processes
+        Child processes sharing the figures (default: 2 on a machine with at least 2 CPUs, else 1).
 
     Returns
     -------
@@ -554,10 +622,25 @@ def start_figures(
 
     """
     if not background or not hasattr(os, "fork"):
-        return FigureJob(None, None, save_figures(adata, folder, summary=summary))
+        return FigureJob([], save_figures(adata, folder, summary=summary))
+    n = processes or (2 if (os.cpu_count() or 1) >= 2 else 1)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()  # nothing buffered is written twice
+    job = FigureJob([])
+    try:
+        for k in range(n):
+            job._children.append(_fork_part(adata, folder, summary, (k, n)))
+    except BaseException:
+        job.cancel()
+        raise
+    return job
+
+
+def _fork_part(
+    adata, folder: str | Path, summary: Mapping[str, Any] | None, part: tuple[int, int]
+) -> tuple[int, int]:
+    """Fork a child writing its ``part`` of the figures; its pid and the read end of its pipe."""
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child (its result is checked through the parent)
@@ -566,8 +649,10 @@ def start_figures(
             os.close(read_fd)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, signal.SIG_DFL)
-            written = save_figures(adata, folder, summary=summary)
-            record = {"files": [str(p) for p in written]}
+            written = save_figures(adata, folder, summary=summary, part=part)
+            stems = [stem for stem, _ in figure_plan(adata, summary)]
+            share = figure_shares(stems, part[1])[part[0]]
+            record = {"files": [str(p) for p in written], "share": share}
             status = 0
         except BaseException as exc:  # reported to the parent, which raises it
             record = {"error": f"{type(exc).__name__}: {exc}"}
@@ -579,4 +664,4 @@ def start_figures(
             finally:
                 os._exit(status)
     os.close(write_fd)
-    return FigureJob(pid, read_fd)
+    return pid, read_fd
