@@ -627,6 +627,8 @@ def start_figures(
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()  # nothing buffered is written twice
+    if n > 1:
+        _warm_up()  # once here rather than in every child
     job = FigureJob([])
     try:
         for k in range(n):
@@ -635,6 +637,14 @@ def start_figures(
         job.cancel()
         raise
     return job
+
+
+def _warm_up() -> None:
+    """Import what every figure process needs (matplotlib, its Agg and PDF backends) and load the font."""
+    from matplotlib import font_manager
+    from matplotlib.backends import backend_agg, backend_pdf  # noqa: F401
+
+    font_manager.get_font(font_manager.findfont(font_manager.FontProperties()))
 
 
 def _fork_part(
