@@ -270,7 +270,8 @@ finally:
 # Step timer: CPU and wall seconds of named functions, patched right after their module is first
 # imported (so lazy imports stay where the code puts them), without a profiler's overhead.
 STEPS = {
-    "mscseq.pipeline": ["load", "validate_design", "run_info"],
+    # analyse and write_outputs: this process's share (the DE and the figures run in forked children)
+    "mscseq.pipeline": ["load", "validate_design", "analyse", "run_info", "write_outputs"],
     "mscseq.qc": ["compute_qc"],
     "mscseq.normalize": ["normalize"],
     "mscseq.explore": ["explore", "pca", "correlations", "cluster_order"],

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from mscseq.explore import pca, top_variable_genes
@@ -163,3 +164,139 @@ def test_tables_are_written_in_blocks_with_the_same_bytes(tmp_path: Path, monkey
     outputs.write_tsv(df, tmp_path / "t.tsv", index_label="gene_id")
     assert (tmp_path / "t.tsv").read_text(encoding="utf-8") == expected
     assert outputs.tsv_text(df.iloc[:0], index_label="gene_id") == expected.splitlines()[0] + "\n"
+
+
+def test_de_does_not_import_anndata_nor_comparability(example_dir: Path, tmp_path: Path):
+    """``mscseq de`` reads into a CountData: no anndata/zarr/h5py, no comparability package imported."""
+    code = (
+        "import sys\n"
+        "from mscseq.cli import main\n"
+        "sys.argv = ['mscseq', *sys.argv[1:]]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "heavy = ('anndata', 'zarr', 'h5py', 'mscseq.comparability', 'matplotlib')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    out = tmp_path / "de.tsv"
+    args = [
+        "de",
+        str(example_dir / "counts.tsv.gz"),
+        "--samples",
+        str(example_dir / "samples.tsv"),
+        "--design",
+        "~ cohort",
+        "--contrast",
+        "cohort,B,A",
+        "--out",
+        str(out),
+        "--quiet",
+    ]
+    run = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "[]"
+    assert out.read_text().startswith("gene_id\tgene_name\tbaseMean")
+
+
+def test_count_data_holds_what_the_anndata_holds(example_dir: Path):
+    """``load_dataset(light=True)`` has the AnnData's X, obs, var and uns; run_de gives the same tables."""
+    from mscseq.de import Contrast, run_de
+    from mscseq.io import CountData, load_dataset
+
+    files = ([example_dir / "counts.tsv.gz"], example_dir / "samples.tsv")
+    full = load_dataset(*files)
+    light = load_dataset(*files, light=True)
+    assert isinstance(light, CountData)
+    assert (light.n_obs, light.n_vars) == full.shape
+    np.testing.assert_array_equal(light.X, full.X)
+    pd.testing.assert_frame_equal(light.obs, full.obs)
+    pd.testing.assert_frame_equal(light.var, full.var)
+    assert light.uns == dict(full.uns)
+    again = light.to_anndata()
+    pd.testing.assert_frame_equal(again.obs, full.obs)
+    np.testing.assert_array_equal(again.X, full.X)
+    contrast = [Contrast.parse("cohort,B,A")]
+    run_de(full, design="~ cohort", contrasts=contrast)
+    run_de(light, design="~ cohort", contrasts=contrast)
+    pd.testing.assert_frame_equal(light.uns["de"]["cohort_B_vs_A"], full.uns["de"]["cohort_B_vs_A"])
+
+
+def test_background_job_returns_the_value_and_raises_the_child_error():
+    """A step run in a forked child gives its value, or raises its error here with its message."""
+    from mscseq.background import start
+    from mscseq.errors import MscseqError
+
+    box = {"seen": 1}
+
+    def step(x):
+        box["seen"] = 99  # the child's copy: the parent's stays as it was
+        return {"table": pd.DataFrame({"v": [x, 0.1 + 0.2]})}
+
+    job = start(step, 2.5)
+    out = job.result()
+    assert out["table"]["v"].tolist() == [2.5, 0.1 + 0.2]
+    assert box["seen"] == 1
+
+    def broken():
+        raise MscseqError("no gene left in the counts")
+
+    for background in (True, False):
+        job = start(broken, background=background)
+        with pytest.raises(MscseqError, match="no gene left in the counts"):
+            job.result()
+
+
+def _example_params(example_dir: Path):
+    from mscseq.de.design import Contrast
+    from mscseq.pipeline import CompareParams
+
+    return CompareParams(
+        counts=[example_dir / "counts.tsv.gz"],
+        samples=example_dir / "samples.tsv",
+        design="~ cohort",
+        contrasts=[Contrast.parse("cohort,B,A")],
+        group="cohort",
+        reference="A",
+    )
+
+
+def test_analyse_with_the_de_in_the_background_gives_the_same_results(example_dir: Path):
+    """``analyse(background=True)`` (the CLI's compare) fills ``uns`` exactly as the steps in order."""
+    from mscseq.io import load_dataset
+    from mscseq.pipeline import analyse
+
+    params = _example_params(example_dir)
+    runs = []
+    for background in (False, True):
+        adata = load_dataset(params.counts, params.samples)
+        analyse(adata, params, background=background)
+        runs.append(adata)
+    one, two = runs
+    assert set(one.uns) == set(two.uns)
+    pd.testing.assert_frame_equal(one.uns["de"]["cohort_B_vs_A"], two.uns["de"]["cohort_B_vs_A"])
+    assert one.uns["de_summary"] == two.uns["de_summary"]
+    assert one.uns["comparability"] == two.uns["comparability"]
+
+
+def test_a_de_error_comes_before_a_comparability_error(example_dir: Path, monkeypatch):
+    """With the DE in the background, its error is still the one raised when both steps fail."""
+    import mscseq.comparability
+    import mscseq.pipeline
+    from mscseq.errors import MscseqError
+    from mscseq.io import load_dataset
+
+    def de_fails(adata, params):
+        raise MscseqError("the DE failed")
+
+    def comparability_fails(adata, options):
+        raise MscseqError("the comparability failed")
+
+    monkeypatch.setattr(mscseq.pipeline, "de_step", de_fails)
+    monkeypatch.setattr(mscseq.comparability, "run_comparability", comparability_fails)
+    params = _example_params(example_dir)
+    adata = load_dataset(params.counts, params.samples)
+    with pytest.raises(MscseqError, match="the DE failed"):
+        mscseq.pipeline.analyse(adata, params, background=True)

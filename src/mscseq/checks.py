@@ -6,8 +6,10 @@ exit 2), the inputs on which nothing can be computed:
 
 * fewer than :data:`MIN_SAMPLES` samples (no correlation, distance or dispersion exists for one sample);
 * fewer than :data:`MIN_GENES` genes (a sample's profile over one gene has no correlation with another);
-* no gene whose normalised count differs between samples (constant counts: every statistic is 0/0);
-* more permutations than :data:`~mscseq.comparability.permanova.MAX_PERMUTATIONS`.
+* no gene whose normalised count differs between samples (constant counts: every statistic is 0/0).
+
+(The number of permutations, a comparability option, is checked just before by ``validate_design``,
+which ``mscseq de`` calls without the comparability options.)
 
 Data that can be computed on but are too thin for a verdict (fewer than
 :data:`mscseq.comparability.MIN_TIER2_GENES` genes in the fixed Tier-2 gene set) run to the end with
@@ -108,7 +110,7 @@ def check_analysable(adata, params: Any) -> None:
     adata
         The loaded AnnData (raw counts in ``X``, samples × genes).
     params
-        The run's :class:`~mscseq.pipeline.CompareParams` (``counts``, ``samples``, ``permutations``).
+        The run's :class:`~mscseq.pipeline.CompareParams` (``counts``, ``samples``, ``size_factors``).
 
     Raises
     ------
@@ -116,12 +118,8 @@ def check_analysable(adata, params: Any) -> None:
         Naming the counts file and the problem.
 
     """
-    from mscseq.comparability.permanova import check_permutations
     from mscseq.normalize import size_factors
 
-    permutations = getattr(params, "permutations", None)
-    if permutations is not None:
-        check_permutations(int(permutations))
     src = _source(params)
     n, g = adata.n_obs, adata.n_vars
     if n < MIN_SAMPLES:

@@ -826,7 +826,8 @@ def write_h5ad(adata, path: Path) -> None:
         obsp=dict(adata.obsp),
         layers=dict(adata.layers),
     )
-    out.write_h5ad(path, compression="gzip")
+    # gzip level 1: ~15 % less CPU than h5py's default level 4 for a file ~5 % larger
+    out.write_h5ad(path, compression="gzip", compression_opts=1)
 
 
 def _h5ad_safe(obj: Any) -> Any:

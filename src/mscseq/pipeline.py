@@ -136,8 +136,12 @@ class CompareParams:
         return d
 
 
-def load(params: CompareParams):
-    """Read and validate the inputs into an AnnData (step 1)."""
+def load(params: CompareParams, *, light: bool = False):
+    """Read and validate the inputs into an AnnData (step 1).
+
+    ``light``: a :class:`~mscseq.io.dataset.CountData` instead (the same fields; anndata not imported),
+    for ``mscseq de``, which only reads them.
+    """
     from mscseq.de.design import as_covariates
     from mscseq.io import load_dataset
 
@@ -152,6 +156,7 @@ def load(params: CompareParams):
         layer=params.layer,
         strandedness=params.strandedness,
         tx2gene=params.tx2gene,
+        light=light,
     )
     as_covariates(adata.obs, params.contrasts, source=str(params.samples))
     return adata
@@ -179,24 +184,35 @@ def collapse_step(adata, params: CompareParams):
     return out
 
 
-def validate_design(adata, params: CompareParams) -> None:
-    """Check the design, contrasts and test options against the sheet before any heavy computation."""
+def validate_design(adata, params: CompareParams, *, comparability: bool = True) -> None:
+    """Check the design, contrasts and test options against the sheet before any heavy computation.
+
+    ``comparability=False`` (``mscseq de``): the options of the comparability step are not checked
+    (nor its package imported); the run does not use them.
+    """
     from mscseq.checks import check_analysable
-    from mscseq.comparability.groups import group_spec
-    from mscseq.comparability.panels import read_panel
     from mscseq.de.design import build_design, check_contrast_names, contrast_vector
     from mscseq.de.run import build_reduced_design, check_test_options
 
     check_test_options(params.de_options())
-    if params.protocol is not None:  # a bad protocol file stops the run before any computation
+    if comparability and params.protocol is not None:  # a bad protocol file stops the run first
         from mscseq.comparability.protocol import load_protocol
 
         load_protocol(params.protocol)
+    if comparability:
+        from mscseq.comparability.permanova import check_permutations
+
+        check_permutations(int(params.permutations))
     check_analysable(adata, params)
-    for panel in params.panels:
-        read_panel(panel)
+    if comparability and params.panels:
+        from mscseq.comparability.panels import read_panel
+
+        for panel in params.panels:
+            read_panel(panel)
     check_contrast_names(params.contrasts)
-    if params.group:
+    if comparability and params.group:
+        from mscseq.comparability.groups import group_spec
+
         spec = group_spec(adata.obs, params.group, params.reference)
         check_contrast_names(
             [Contrast(spec.variable, t, spec.reference) for t in spec.targets], option="--group"
@@ -212,25 +228,62 @@ def validate_design(adata, params: CompareParams) -> None:
         build_reduced_design(params.reduced, dm, adata.obs, source=str(params.samples))
 
 
-def analyse(adata, params: CompareParams) -> None:
-    """QC, normalisation, exploration, DE and comparability on a loaded AnnData (steps 2–5), in place."""
+def analyse(adata, params: CompareParams, *, background: bool = False):
+    """QC, normalisation, exploration, DE and comparability on the loaded data (steps 2–5).
+
+    ``adata`` is analysed in place and returned; a :class:`~mscseq.io.dataset.CountData` (``load(...,
+    light=True)``) is made into the AnnData that is returned.
+
+    ``background``: the DE runs in a forked child (:mod:`mscseq.background`) while this process builds
+    the AnnData and does the QC, normalisation, exploration and comparability, which do not read the
+    DE's results (on two cores the DE then costs no wall time). The results are the same; an error of
+    the DE is raised before one of the comparability, as when the steps run in order.
+    """
     from mscseq.comparability import run_comparability
     from mscseq.explore import explore
+    from mscseq.io.dataset import CountData
     from mscseq.normalize import normalize
     from mscseq.qc import compute_qc
 
-    adata.uns["mscseq"] = {"params": params.to_dict()}
-    log.info("QC of %d samples × %d genes", adata.n_obs, adata.n_vars)
-    compute_qc(adata)
-    log.info("normalisation (%s size factors) and blind VST", params.size_factors)
-    normalize(adata, size_factor_type=params.size_factors, fit_type=params.fit_type)
-    log.info("PCA, correlations, clustering")
-    explore(adata)
+    job = None
+    if background and params.contrasts:
+        from mscseq.background import start
+
+        job = start(_de_results, adata, params)
+    try:
+        if isinstance(adata, CountData):
+            adata = adata.to_anndata()
+        adata.uns["mscseq"] = {"params": params.to_dict()}
+        log.info("QC of %d samples × %d genes", adata.n_obs, adata.n_vars)
+        compute_qc(adata)
+        log.info("normalisation (%s size factors) and blind VST", params.size_factors)
+        normalize(adata, size_factor_type=params.size_factors, fit_type=params.fit_type)
+        log.info("PCA, correlations, clustering")
+        explore(adata)
+        if job is None:
+            de_step(adata, params)
+        log.info(
+            "comparability%s",
+            f" of {params.group} levels" if params.group else " of the products",
+        )
+        try:
+            run_comparability(adata, params.comparability_options())
+        except Exception:
+            if job is not None:
+                job.result()  # the DE's own error comes first, as when it ran first
+            raise
+        if job is not None:
+            adata.uns.update(job.result())
+    finally:
+        if job is not None:
+            job.cancel()  # stops the child when something failed before its result was read
+    return adata
+
+
+def _de_results(adata, params: CompareParams) -> dict[str, Any]:
+    """What the DE step writes into ``adata.uns`` (run in the child of :func:`analyse`)."""
     de_step(adata, params)
-    log.info(
-        "comparability%s", f" of {params.group} levels" if params.group else " of the products"
-    )
-    run_comparability(adata, params.comparability_options())
+    return {key: adata.uns[key] for key in ("de", "de_summary")}
 
 
 def de_step(adata, params: CompareParams):
@@ -284,10 +337,10 @@ def run_de_table(params: CompareParams, out: Path, *, force: bool = False) -> No
         check_can_create(out, option="--out")
         sheet = [params.contrasts_file] if params.contrasts_file else []
         _refuse_input_as_output(out, [*params.counts, params.samples, *sheet])
-    adata = load(params)
+    adata = load(params, light=True)  # anndata not needed: ~0.2 s of imports saved
     if not to_stdout:
         _refuse_input_as_output(out, adata.uns.get("input", {}).get("files", []))
-    validate_design(adata, params)
+    validate_design(adata, params, comparability=False)
     with naming_counts(params), _one_blas_thread():
         de_step(adata, params)
     (contrast,) = params.contrasts
@@ -390,6 +443,9 @@ def write_outputs(adata, params: CompareParams, folder: Path, *, info: dict[str,
     if params.figures:
         from mscseq.report.static import start_figures
 
+        if params.report and params.contrasts:  # the report's DE plots import matplotlib too:
+            import matplotlib.figure  # noqa: F401 - once, before the fork, not in both processes
+
         figures = start_figures(adata, folder / "figures", summary=summary)
     with figures:
         write_tables(adata, folder / "tables")
@@ -438,14 +494,15 @@ def run_compare(
     inputs += [params.protocol] if params.protocol else []
     # before any work: refusals, writability, and the folder's lock (a second run stops here)
     with reserved_folder(outdir, force=force, inputs=inputs) as out:
-        adata = load(params)
+        # without --product the AnnData is built in analyse, once the DE runs beside it
+        adata = load(params, light=not params.product)
         files = list(adata.uns.get("input", {}).get("files", []))
         inputs += files
         check_outdir(outdir, force=force, inputs=inputs)  # the sheet's 'path' files are known now
         adata = collapse_step(adata, params)
         validate_design(adata, params)
         with naming_counts(params), _one_blas_thread():
-            analyse(adata, params)
+            adata = analyse(adata, params, background=True)
         with atomic_folder(out, force=force, inputs=inputs, locked=True) as tmp:
             info = run_info(params, started=started, argv=argv, files=files)
             info["protocol"] = adata.uns.get("comparability", {}).get("protocol")

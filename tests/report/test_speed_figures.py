@@ -17,7 +17,7 @@ def test_background_figures_are_the_files_save_figures_writes(report_parts, tmp_
     adata, summary, _ = report_parts
     here = static.save_figures(adata, tmp_path / "here", summary=summary)
     with static.start_figures(adata, tmp_path / "child", summary=summary) as job:
-        assert job._pid is not None  # a child process draws them
+        assert len(job._children) == (2 if (os.cpu_count() or 1) >= 2 else 1)  # children draw them
     written = job.wait()  # already waited on leaving the block: the same list again
     assert [p.name for p in written] == [p.name for p in here] and len(here) >= 8
     for a, b in zip(here, written, strict=True):
@@ -28,7 +28,7 @@ def test_background_figures_are_the_files_save_figures_writes(report_parts, tmp_
 def test_not_in_background_draws_before_returning(report_parts, tmp_path: Path) -> None:
     adata, summary, _ = report_parts
     job = static.start_figures(adata, tmp_path / "f", summary=summary, background=False)
-    assert job._pid is None and (tmp_path / "f" / "pca.png").is_file()
+    assert not job._children and (tmp_path / "f" / "pca.png").is_file()
     assert {p.name for p in job.wait()} >= {"pca.pdf", "pca.png"}
 
 
@@ -65,10 +65,11 @@ def test_an_error_in_the_parent_stops_the_child(report_parts, tmp_path, monkeypa
         pytest.raises(KeyError),
         static.start_figures(adata, tmp_path / "f", summary=summary) as job,
     ):
-        pid = job._pid
+        pids = [pid for pid, _ in job._children]
         raise KeyError("the tables failed")
-    with pytest.raises(ChildProcessError):  # killed and reaped: no zombie left behind
-        os.waitpid(pid, os.WNOHANG)
+    for pid in pids:
+        with pytest.raises(ChildProcessError):  # killed and reaped: no zombie left behind
+            os.waitpid(pid, os.WNOHANG)
 
 
 def test_the_child_does_not_repeat_buffered_output(report_parts, tmp_path, capfd):
@@ -76,3 +77,15 @@ def test_the_child_does_not_repeat_buffered_output(report_parts, tmp_path, capfd
     sys.stdout.write("printed once")  # buffered, not flushed yet
     static.start_figures(adata, tmp_path / "f", summary=summary).wait()
     assert capfd.readouterr().out.count("printed once") == 1
+
+
+@pytest.mark.parametrize("processes", [1, 2, 3])
+def test_figures_shared_by_several_children_are_all_written_in_order(
+    report_parts, tmp_path: Path, processes: int
+) -> None:
+    adata, summary, _ = report_parts
+    here = static.save_figures(adata, tmp_path / "here", summary=summary)
+    job = static.start_figures(adata, tmp_path / "c", summary=summary, processes=processes)
+    written = job.wait()
+    assert [p.name for p in written] == [p.name for p in here]
+    assert all(p.is_file() for p in written)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mscseq.io.dataset import to_anndata
+from mscseq.io.dataset import CountData, to_anndata, to_count_data
 from mscseq.io.detect import detect_format
 from mscseq.io.formats import COUNT_FORMATS, FORMATS, ReadOptions
 from mscseq.io.readers import paths_from_sheet, read_count_files
@@ -23,6 +23,7 @@ from mscseq.io.table import CountTable
 __all__ = [
     "COUNT_FORMATS",
     "FORMATS",
+    "CountData",
     "CountTable",
     "ReadOptions",
     "detect_format",
@@ -131,6 +132,7 @@ def load_dataset(
     strandedness: str | None = None,
     tx2gene: str | Path | None = None,
     path_column: str = "path",
+    light: bool = False,
 ):
     """Read count files and the sample sheet and return the validated AnnData.
 
@@ -151,10 +153,13 @@ def load_dataset(
         Reader options, the fields of :class:`~mscseq.io.formats.ReadOptions` (documented there).
     path_column
         The sheet column with per-sample file paths.
+    light
+        Return the AnnData's fields as a :class:`~mscseq.io.dataset.CountData` (anndata not imported;
+        for steps that only read ``X``, ``obs`` and ``var``, like ``mscseq de``).
 
     Returns
     -------
-    anndata.AnnData
+    anndata.AnnData or CountData
         Raw counts in ``X`` (samples × genes), the sheet in ``obs``; ``layers["avg_tx_length"]`` for
         quantifier estimates.
 
@@ -173,4 +178,5 @@ def load_dataset(
         ),
         path_column=path_column,
     )
-    return to_anndata(table, sheet, sheet_path=samples, required_columns=required_columns)
+    build = to_count_data if light else to_anndata
+    return build(table, sheet, sheet_path=samples, required_columns=required_columns)

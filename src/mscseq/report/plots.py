@@ -543,7 +543,13 @@ def raster_layer(
     ax.set_axis_off()
     ax.set_xlim(*xrange)
     ax.set_ylim(*yrange)
-    ax.scatter(x, y, s=size, c=list(colors), linewidths=0, alpha=0.75, rasterized=True)
+    # one collection per colour, the commonest first (rarer colours on top): matplotlib draws a
+    # one-colour collection as stamped markers, several times faster than points of mixed colours
+    colors = np.asarray(colors, dtype=str)
+    names, counts = np.unique(colors, return_counts=True)
+    for name in names[np.argsort(-counts, kind="stable")]:
+        sel = colors == name
+        ax.scatter(x[sel], y[sel], s=size, color=name, linewidths=0, alpha=0.75, rasterized=True)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, transparent=True)
     uri = "data:image/png;base64," + base64.b64encode(_palette_png(buf.getvalue())).decode("ascii")

@@ -4,7 +4,7 @@ Each drawing function takes what :mod:`mscseq.report.figdata` gives the report �
 (PCA, panel-score heatmap) or the arranged data behind one (correlation with its clustering, the genes of a
 volcano or MA plot) — and returns a :class:`matplotlib.figure.Figure` with the same data, colours and labels.
 They do no I/O; :func:`save_figures` is the one function that writes files. Figures are drawn on the Agg
-canvas (no GUI); the seaborn clustermap is created through pyplot and closed there once drawn.
+canvas (no GUI, no pyplot).
 
 PDF (vector, for papers and batch records; dense point clouds rasterised inside it) and PNG at 300 dpi
 (for documents that take images) are written for every figure.
@@ -75,11 +75,11 @@ def _text(value: Any) -> str:
     return html.unescape(str(value))
 
 
-def _figure(width: float, height: float) -> Figure:
+def _figure(width: float, height: float, *, layout: str | None = "constrained") -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), layout="constrained")
+    fig = Figure(figsize=(width, height), layout=layout)
     FigureCanvasAgg(fig)
     return fig
 
@@ -187,11 +187,18 @@ def pca(spec: Mapping[str, Any], *, title: str = "PCA") -> Figure:
     return fig
 
 
+#: Share of the clustermap's width (and height) given to the dendrograms.
+DENDROGRAM_RATIO = 0.12
+
+
 @_literal_text
 def correlation_clustermap(
     corr: pd.DataFrame, order: list[str], linkage: np.ndarray | None, *, label: str = "Pearson r"
 ) -> Figure:
-    """Sample × sample correlation as a seaborn clustermap with the report's clustering.
+    """Sample × sample correlation as a clustermap (dendrograms beside a heatmap) with the report's clustering.
+
+    Drawn with matplotlib alone: seaborn's ``clustermap`` gives the same picture at several times
+    the cost (its import, pyplot, a tight layout of five axes).
 
     Parameters
     ----------
@@ -207,44 +214,67 @@ def correlation_clustermap(
     Returns
     -------
     matplotlib.figure.Figure
-        The clustermap's figure (its ``dendrogram_col.reordered_ind`` is the report's order).
+        Axes: the heatmap (rows and columns in the dendrogram's leaf order, labelled when at most 80
+        samples), the row and column dendrograms and the colour bar.
 
     """
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
     n = len(corr)
     values = corr.to_numpy(dtype=float)
     off = values[~np.eye(n, dtype=bool)] if n > 1 else np.array([1.0])
     vmin = float(np.nanmin(off)) if np.isfinite(off).any() else 0.0
     tree = linkage is not None and n > 1 and np.asarray(linkage).shape[0] == n - 1
-    data = corr if tree else corr.loc[order, order]
+    branches = None
+    names = [str(s) for s in order]
+    if tree:
+        from scipy.cluster.hierarchy import dendrogram
+
+        dend = dendrogram(np.asarray(linkage, dtype=float), no_plot=True)
+        names = [str(corr.index[i]) for i in dend["leaves"]]
+        # leaf i of the dendrogram sits at 5 + 10 i: scaled to the heatmap's cell centres i + 0.5
+        branches = (np.asarray(dend["icoord"]) / 10.0, np.asarray(dend["dcoord"]))
+    data = corr.loc[names, names].to_numpy(dtype=float)
     side = float(min(14.0, max(5.0, 2.5 + 0.16 * n)))
-    ticks = n <= 80
-    grid = sns.clustermap(
-        data,
-        row_linkage=linkage if tree else None,
-        col_linkage=linkage if tree else None,
-        row_cluster=tree,
-        col_cluster=tree,
-        cmap="viridis",
-        vmin=vmin,
-        vmax=1.0,
-        xticklabels=ticks,
-        yticklabels=ticks,
-        figsize=(side, side),
-        dendrogram_ratio=0.12,
-        cbar_pos=(0.03, 0.82, 0.025, 0.12),
-    )
+    fig = _figure(side, side, layout=None)
+    d = DENDROGRAM_RATIO
+    heat = fig.add_axes((d, 0.0, 1.0 - d, 1.0 - d))
+    mesh = heat.pcolormesh(np.ma.masked_invalid(data), cmap="viridis", vmin=vmin, vmax=1.0)
+    heat.set_xlim(0, n)
+    heat.set_ylim(n, 0)
+    heat.yaxis.tick_right()
     size = 8 if n <= 40 else 6
-    grid.ax_heatmap.tick_params(labelsize=size)
-    grid.ax_heatmap.set_xlabel("")
-    grid.ax_heatmap.set_ylabel("")
-    grid.ax_cbar.set_title(label, fontsize=8, loc="left")
-    grid.ax_cbar.tick_params(labelsize=7)
-    fig = grid.figure
+    if n <= 80:
+        ticks = np.arange(n) + 0.5
+        heat.set_xticks(ticks, names, rotation=90, fontsize=size)
+        heat.set_yticks(ticks, names, rotation=0, fontsize=size)
+    else:
+        heat.set_xticks([])
+        heat.set_yticks([])
+    for spine in heat.spines.values():
+        spine.set_visible(False)
+    if branches is not None:
+        from matplotlib.collections import LineCollection
+
+        xs, ys = branches
+        top = float(ys.max()) * 1.05 or 1.0
+        col = fig.add_axes((d, 1.0 - d + 0.005, 1.0 - d, d - 0.005))
+        col.add_collection(
+            LineCollection(np.stack([xs, ys], axis=-1), colors="#333", linewidths=0.6)
+        )
+        col.set_xlim(0, n)
+        col.set_ylim(0, top)
+        row = fig.add_axes((0.0, 0.0, d - 0.005, 1.0 - d))
+        row.add_collection(
+            LineCollection(np.stack([ys, xs], axis=-1), colors="#333", linewidths=0.6)
+        )
+        row.set_xlim(top, 0)
+        row.set_ylim(n, 0)
+        for ax in (col, row):
+            ax.set_axis_off()
+    cax = fig.add_axes((0.03, 0.82 + 0.06, 0.025, 0.1))
+    cbar = fig.colorbar(mesh, cax=cax)
+    cbar.ax.set_title(label, fontsize=8, loc="left")
+    cbar.ax.tick_params(labelsize=7)
     fig.suptitle(f"Sample correlation ({label}), clustered", y=1.03, fontsize=11)
-    plt.close(fig)  # pyplot made it; the caller owns it from here
     return fig
 
 
@@ -354,16 +384,60 @@ def run_figures(adata, summary: Mapping[str, Any] | None = None) -> Iterator[tup
     scored panels; a volcano and an MA plot per contrast (stems ``volcano_<contrast>``, ``ma_<contrast>``,
     as the tables' ``de_<contrast>.tsv``).
     """
+    for stem, draw in figure_plan(adata, summary):
+        yield stem, draw()
+
+
+def figure_plan(
+    adata, summary: Mapping[str, Any] | None = None
+) -> list[tuple[str, Callable[[], Figure]]]:
+    """The figures of :func:`run_figures` in order, not drawn yet: ``(file stem, drawing function)``."""
     comp = comparability_block(adata, summary)
     corr, order, tree = figdata.correlation_data(adata)
-    yield "correlation_clustermap", correlation_clustermap(corr, order, tree)
-    yield "pca", pca(figdata.pca(adata, comp))
+    plan: list[tuple[str, Callable[[], Figure]]] = [
+        ("correlation_clustermap", functools.partial(correlation_clustermap, corr, order, tree)),
+        ("pca", lambda: pca(figdata.pca(adata, comp))),
+    ]
     scores = figdata.panel_scores(adata, comp)
     if scores is not None and np.size(scores["data"][0]["z"]):  # no panel gene measured: no scores
-        yield "panel_scores", heatmap(scores, title="MSC panel scores per product")
+        plan.append(
+            (
+                "panel_scores",
+                functools.partial(heatmap, scores, title="MSC panel scores per product"),
+            )
+        )
     for name, table, meta in de_contrasts(adata, summary):
-        yield f"volcano_{name}", de_scatter(figdata.volcano_points(table, meta), title=name)
-        yield f"ma_{name}", de_scatter(figdata.ma_points(table, meta), title=name)
+        for kind, points in (("volcano", figdata.volcano_points), ("ma", figdata.ma_points)):
+            draw = functools.partial(_de_figure, points, table, meta, name)
+            plan.append((f"{kind}_{name}", draw))
+    return plan
+
+
+#: Relative drawing cost of a figure by stem prefix (the rest: 1), to share the figures among processes.
+COSTS = {"panel_scores": 2.0, "volcano_": 1.5, "ma_": 1.5}
+
+
+def figure_shares(stems: list[str], n: int) -> list[list[int]]:
+    """Positions of the figures each of ``n`` processes draws, their costs (:data:`COSTS`) balanced.
+
+    Greedy: the costliest figure first, each to the process with the least so far (ties: the first);
+    every share in plan order.
+    """
+
+    def cost(stem: str) -> float:
+        return next((c for key, c in COSTS.items() if stem.startswith(key)), 1.0)
+
+    shares: list[list[int]] = [[] for _ in range(max(1, n))]
+    load = [0.0] * len(shares)
+    for i in sorted(range(len(stems)), key=lambda i: -cost(stems[i])):  # stable: plan order on ties
+        k = load.index(min(load))
+        shares[k].append(i)
+        load[k] += cost(stems[i])
+    return [sorted(share) for share in shares]
+
+
+def _de_figure(points: Callable[..., plots.DEPoints], table, meta, name: str) -> Figure:
+    return de_scatter(points(table, meta), title=name)
 
 
 def _file_backend() -> None:
@@ -375,18 +449,36 @@ def _file_backend() -> None:
 
 
 def save_figure(fig: Figure, stem: Path) -> list[Path]:
-    """Write one figure as ``stem.pdf`` and ``stem.png`` (no timestamps inside, so reruns are identical)."""
+    """Write one figure as ``stem.pdf`` and ``stem.png`` (no timestamps inside, so reruns are identical).
+
+    The layout (constrained layout, text extents) and the tight bounding box are computed once, at
+    the PNG's resolution, and both files are cut to that box (``bbox_inches="tight"`` would compute
+    both again for each file: about a third of the drawing time).
+    """
+    from matplotlib import rcParams
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    if not isinstance(fig.canvas, FigureCanvasAgg):  # a closed pyplot figure has a bare canvas
+        FigureCanvasAgg(fig)
+    fig.set_dpi(DPI)
+    fig.draw_without_rendering()  # the layout engine runs here, once
+    box = fig.get_tightbbox(fig.canvas.get_renderer()).padded(rcParams["savefig.pad_inches"])
+    fig.set_layout_engine("none")  # positions are final
     out = []
     for ext in FORMATS:
         path = stem.with_name(f"{stem.name}.{ext}")
         meta = {"CreationDate": None} if ext == "pdf" else {"Software": None}
-        fig.savefig(path, format=ext, dpi=DPI, metadata=meta, bbox_inches="tight")
+        fig.savefig(path, format=ext, dpi=DPI, metadata=meta, bbox_inches=box)
         out.append(path)
     return out
 
 
 def save_figures(
-    adata, folder: str | Path, *, summary: Mapping[str, Any] | None = None
+    adata,
+    folder: str | Path,
+    *,
+    summary: Mapping[str, Any] | None = None,
+    part: tuple[int, int] = (0, 1),
 ) -> list[Path]:
     """Write every static figure of a run into ``folder`` (created) as PDF and PNG.
 
@@ -398,6 +490,9 @@ def save_figures(
         Output folder (``figures/`` of a run's output folder).
     summary
         Content of ``summary.json`` (default: read what is needed from ``adata``).
+    part
+        ``(k, n)``: only the k-th of n shares of the figures (:func:`figure_shares`, for one of n
+        processes); default all.
 
     Returns
     -------
@@ -409,21 +504,25 @@ def save_figures(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for stem, fig in run_figures(adata, summary):
+    plan = figure_plan(adata, summary)
+    k, n = part
+    for i in figure_shares([stem for stem, _ in plan], n)[k]:
+        stem, draw = plan[i]
+        fig = draw()
         written += save_figure(fig, folder / stem)
         fig.clear()
     return written
 
 
 class FigureJob:
-    """Static figures being written by a child process (:func:`start_figures`).
+    """Static figures being written by child processes (:func:`start_figures`).
 
     Use it as a context manager around the other writing: leaving the block normally waits for the
-    figures (:meth:`wait`, which raises if the child failed); an exception stops the child.
+    figures (:meth:`wait`, which raises if a child failed); an exception stops the children.
     """
 
-    def __init__(self, pid: int | None, fd: int | None, written: list[Path] | None = None):
-        self._pid, self._fd, self._written = pid, fd, written
+    def __init__(self, children: list[tuple[int, int]], written: list[Path] | None = None):
+        self._children, self._written = children, written
 
     def __enter__(self) -> FigureJob:
         return self
@@ -435,46 +534,56 @@ class FigureJob:
             self.wait()
 
     def wait(self) -> list[Path]:
-        """Wait for the figures; the files written.
+        """Wait for the figures; the files written (in :func:`figure_plan` order).
 
         Raises
         ------
         OSError
-            When writing failed in the child (same errno, message and file name).
+            When writing failed in a child (same errno, message and file name).
         RuntimeError
-            When drawing failed in the child (its error's type and message).
+            When drawing failed in a child (its error's type and message).
 
         """
-        if self._pid is None:
+        if not self._children:
             return list(self._written or [])
-        with os.fdopen(self._fd, "rb") as fh:
-            data = fh.read()
-        _, status = os.waitpid(self._pid, 0)
-        self._pid = self._fd = None
+        records = []
         try:
-            record = json.loads(data.decode("utf-8"))
-        except ValueError:
-            record = {
-                "error": f"the figure process ended with status {os.waitstatus_to_exitcode(status)}"
-            }
-        if "os_error" in record:  # e.g. a full disk: raised as the same error as in the parent
-            raise OSError(*record["os_error"])
-        if "error" in record:
-            raise RuntimeError(f"static figures: {record['error']}")
-        self._written = [Path(p) for p in record["files"]]
-        return list(self._written)
+            for pid, fd in self._children:
+                with os.fdopen(fd, "rb") as fh:
+                    data = fh.read()
+                _, status = os.waitpid(pid, 0)
+                try:
+                    records.append(json.loads(data.decode("utf-8")))
+                except ValueError:
+                    code = os.waitstatus_to_exitcode(status)
+                    records.append({"error": f"the figure process ended with status {code}"})
+        finally:
+            self._children = []
+        for record in records:
+            if "os_error" in record:  # e.g. a full disk: raised as the same error as in the parent
+                raise OSError(*record["os_error"])
+            if "error" in record:
+                raise RuntimeError(f"static figures: {record['error']}")
+        # each child wrote its share of the figures: their files back into the plan's order
+        by_figure: dict[int, list[str]] = {}
+        for r in records:
+            files = r["files"]
+            for j, i in enumerate(r["share"]):
+                by_figure[i] = files[j * len(FORMATS) : (j + 1) * len(FORMATS)]
+        written = [Path(p) for i in sorted(by_figure) for p in by_figure[i]]
+        self._written = written
+        return list(written)
 
     def cancel(self) -> None:
-        """Stop the child (if still running) and reap it; nothing is raised."""
-        if self._pid is None:
-            return
-        with contextlib.suppress(OSError):
-            os.kill(self._pid, signal.SIGKILL)
-        with contextlib.suppress(OSError):
-            os.close(self._fd)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(self._pid, 0)
-        self._pid = self._fd = None
+        """Stop the children (if still running) and reap them; nothing is raised."""
+        for pid, fd in self._children:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        self._children = []
 
 
 def start_figures(
@@ -483,14 +592,15 @@ def start_figures(
     *,
     summary: Mapping[str, Any] | None = None,
     background: bool = True,
+    processes: int | None = None,
 ) -> FigureJob:
-    """Start writing every static figure of a run (:func:`save_figures`), in a child process.
+    """Start writing every static figure of a run (:func:`save_figures`), in child processes.
 
-    The figures take ~2 s of CPU on a 60,000-gene study, mostly matplotlib's drawing; a forked child
-    draws them while the parent writes the tables, ``mscseq.h5ad`` and the report, so on a machine with
-    a free core they cost no wall time. The child sees the parent's data as it was at the fork (nothing
-    is pickled) and ends with ``os._exit``, so it never runs the parent's clean-up code. Without
-    ``os.fork`` (Windows) or with ``background=False`` the figures are written before returning.
+    The figures take ~2 s of CPU on a 60,000-gene study, mostly matplotlib's drawing; forked children
+    draw them while the parent writes the tables, ``mscseq.h5ad`` and the report, so on a machine with
+    free cores they cost little wall time. The children see the parent's data as it was at the fork
+    (nothing is pickled) and end with ``os._exit``, so they never run the parent's clean-up code.
+    Without ``os.fork`` (Windows) or with ``background=False`` the figures are written before returning.
 
     Parameters
     ----------
@@ -501,7 +611,9 @@ def start_figures(
     summary
         Content of ``summary.json`` (default: read what is needed from ``adata``).
     background
-        Draw in a child process (default) or right here.
+        Draw in child processes (default) or right here.
+    processes
+        Child processes sharing the figures (default: 2 on a machine with at least 2 CPUs, else 1).
 
     Returns
     -------
@@ -510,10 +622,35 @@ def start_figures(
 
     """
     if not background or not hasattr(os, "fork"):
-        return FigureJob(None, None, save_figures(adata, folder, summary=summary))
+        return FigureJob([], save_figures(adata, folder, summary=summary))
+    n = processes or (2 if (os.cpu_count() or 1) >= 2 else 1)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()  # nothing buffered is written twice
+    if n > 1:
+        _warm_up()  # once here rather than in every child
+    job = FigureJob([])
+    try:
+        for k in range(n):
+            job._children.append(_fork_part(adata, folder, summary, (k, n)))
+    except BaseException:
+        job.cancel()
+        raise
+    return job
+
+
+def _warm_up() -> None:
+    """Import what every figure process needs (matplotlib, its Agg and PDF backends) and load the font."""
+    from matplotlib import font_manager
+    from matplotlib.backends import backend_agg, backend_pdf  # noqa: F401
+
+    font_manager.get_font(font_manager.findfont(font_manager.FontProperties()))
+
+
+def _fork_part(
+    adata, folder: str | Path, summary: Mapping[str, Any] | None, part: tuple[int, int]
+) -> tuple[int, int]:
+    """Fork a child writing its ``part`` of the figures; its pid and the read end of its pipe."""
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child (its result is checked through the parent)
@@ -522,8 +659,10 @@ def start_figures(
             os.close(read_fd)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, signal.SIG_DFL)
-            written = save_figures(adata, folder, summary=summary)
-            record = {"files": [str(p) for p in written]}
+            written = save_figures(adata, folder, summary=summary, part=part)
+            stems = [stem for stem, _ in figure_plan(adata, summary)]
+            share = figure_shares(stems, part[1])[part[0]]
+            record = {"files": [str(p) for p in written], "share": share}
             status = 0
         except BaseException as exc:  # reported to the parent, which raises it
             record = {"error": f"{type(exc).__name__}: {exc}"}
@@ -535,4 +674,4 @@ def start_figures(
             finally:
                 os._exit(status)
     os.close(write_fd)
-    return FigureJob(pid, read_fd)
+    return pid, read_fd
