@@ -73,6 +73,10 @@ COLUMNS = (
 )
 
 
+#: Bytes of one (B, n, n) array of batched peer Gram blocks at most (:func:`_offspan_batch` works in chunks).
+CHUNK_BYTES = 64 * 2**20
+
+
 @dataclass(frozen=True)
 class _Fits:
     """Batched leave-out PCA fits, all in Gram space.
@@ -155,6 +159,16 @@ def _offspan_batch(gram: np.ndarray, peers: np.ndarray, tests: np.ndarray) -> np
         (B, t) squared distances (≥ 0).
 
     """
+    # in chunks of about CHUNK_BYTES per (B, n, n) array: 200 products (two groups of 100) need ~10,000
+    # nested fits, whose Gram blocks at once took 1.8 GiB
+    step = max(1, CHUNK_BYTES // (8 * peers.shape[1] ** 2))
+    if peers.shape[0] > step:
+        return np.concatenate(
+            [
+                _offspan_batch(gram, peers[s : s + step], tests[s : s + step])
+                for s in range(0, peers.shape[0], step)
+            ]
+        )
     n = peers.shape[1]
     kpp = gram[peers[:, :, None], peers[:, None, :]]
     kxp = gram[tests[:, :, None], peers[:, None, :]]

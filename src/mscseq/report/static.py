@@ -4,7 +4,7 @@ Each drawing function takes what :mod:`mscseq.report.figdata` gives the report �
 (PCA, panel-score heatmap) or the arranged data behind one (correlation with its clustering, the genes of a
 volcano or MA plot) — and returns a :class:`matplotlib.figure.Figure` with the same data, colours and labels.
 They do no I/O; :func:`save_figures` is the one function that writes files. Figures are drawn on the Agg
-canvas (no GUI, no pyplot).
+canvas (no GUI); the seaborn clustermap is created through pyplot and closed there once drawn.
 
 PDF (vector, for papers and batch records; dense point clouds rasterised inside it) and PNG at 300 dpi
 (for documents that take images) are written for every figure.
@@ -187,18 +187,11 @@ def pca(spec: Mapping[str, Any], *, title: str = "PCA") -> Figure:
     return fig
 
 
-#: Share of the clustermap's width (and height) given to the dendrograms.
-DENDROGRAM_RATIO = 0.12
-
-
 @_literal_text
 def correlation_clustermap(
     corr: pd.DataFrame, order: list[str], linkage: np.ndarray | None, *, label: str = "Pearson r"
 ) -> Figure:
-    """Sample × sample correlation as a clustermap (dendrograms beside a heatmap) with the report's clustering.
-
-    Drawn with matplotlib alone: seaborn's ``clustermap`` gives the same picture at several times
-    the cost (its import, pyplot, a tight layout of five axes).
+    """Sample × sample correlation as a seaborn clustermap with the report's clustering.
 
     Parameters
     ----------
@@ -214,67 +207,44 @@ def correlation_clustermap(
     Returns
     -------
     matplotlib.figure.Figure
-        Axes: the heatmap (rows and columns in the dendrogram's leaf order, labelled when at most 80
-        samples), the row and column dendrograms and the colour bar.
+        The clustermap's figure (its ``dendrogram_col.reordered_ind`` is the report's order).
 
     """
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
     n = len(corr)
     values = corr.to_numpy(dtype=float)
     off = values[~np.eye(n, dtype=bool)] if n > 1 else np.array([1.0])
     vmin = float(np.nanmin(off)) if np.isfinite(off).any() else 0.0
     tree = linkage is not None and n > 1 and np.asarray(linkage).shape[0] == n - 1
-    branches = None
-    names = [str(s) for s in order]
-    if tree:
-        from scipy.cluster.hierarchy import dendrogram
-
-        dend = dendrogram(np.asarray(linkage, dtype=float), no_plot=True)
-        names = [str(corr.index[i]) for i in dend["leaves"]]
-        # leaf i of the dendrogram sits at 5 + 10 i: scaled to the heatmap's cell centres i + 0.5
-        branches = (np.asarray(dend["icoord"]) / 10.0, np.asarray(dend["dcoord"]))
-    data = corr.loc[names, names].to_numpy(dtype=float)
+    data = corr if tree else corr.loc[order, order]
     side = float(min(14.0, max(5.0, 2.5 + 0.16 * n)))
-    fig = _figure(side, side, layout=None)
-    d = DENDROGRAM_RATIO
-    heat = fig.add_axes((d, 0.0, 1.0 - d, 1.0 - d))
-    mesh = heat.pcolormesh(np.ma.masked_invalid(data), cmap="viridis", vmin=vmin, vmax=1.0)
-    heat.set_xlim(0, n)
-    heat.set_ylim(n, 0)
-    heat.yaxis.tick_right()
+    ticks = n <= 80
+    grid = sns.clustermap(
+        data,
+        row_linkage=linkage if tree else None,
+        col_linkage=linkage if tree else None,
+        row_cluster=tree,
+        col_cluster=tree,
+        cmap="viridis",
+        vmin=vmin,
+        vmax=1.0,
+        xticklabels=ticks,
+        yticklabels=ticks,
+        figsize=(side, side),
+        dendrogram_ratio=0.12,
+        cbar_pos=(0.03, 0.82, 0.025, 0.12),
+    )
     size = 8 if n <= 40 else 6
-    if n <= 80:
-        ticks = np.arange(n) + 0.5
-        heat.set_xticks(ticks, names, rotation=90, fontsize=size)
-        heat.set_yticks(ticks, names, rotation=0, fontsize=size)
-    else:
-        heat.set_xticks([])
-        heat.set_yticks([])
-    for spine in heat.spines.values():
-        spine.set_visible(False)
-    if branches is not None:
-        from matplotlib.collections import LineCollection
-
-        xs, ys = branches
-        top = float(ys.max()) * 1.05 or 1.0
-        col = fig.add_axes((d, 1.0 - d + 0.005, 1.0 - d, d - 0.005))
-        col.add_collection(
-            LineCollection(np.stack([xs, ys], axis=-1), colors="#333", linewidths=0.6)
-        )
-        col.set_xlim(0, n)
-        col.set_ylim(0, top)
-        row = fig.add_axes((0.0, 0.0, d - 0.005, 1.0 - d))
-        row.add_collection(
-            LineCollection(np.stack([ys, xs], axis=-1), colors="#333", linewidths=0.6)
-        )
-        row.set_xlim(top, 0)
-        row.set_ylim(n, 0)
-        for ax in (col, row):
-            ax.set_axis_off()
-    cax = fig.add_axes((0.03, 0.82 + 0.06, 0.025, 0.1))
-    cbar = fig.colorbar(mesh, cax=cax)
-    cbar.ax.set_title(label, fontsize=8, loc="left")
-    cbar.ax.tick_params(labelsize=7)
+    grid.ax_heatmap.tick_params(labelsize=size)
+    grid.ax_heatmap.set_xlabel("")
+    grid.ax_heatmap.set_ylabel("")
+    grid.ax_cbar.set_title(label, fontsize=8, loc="left")
+    grid.ax_cbar.tick_params(labelsize=7)
+    fig = grid.figure
     fig.suptitle(f"Sample correlation ({label}), clustered", y=1.03, fontsize=11)
+    plt.close(fig)  # pyplot made it; the caller owns it from here
     return fig
 
 
