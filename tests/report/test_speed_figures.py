@@ -65,7 +65,7 @@ def test_an_error_in_the_parent_stops_the_child(report_parts, tmp_path, monkeypa
         pytest.raises(KeyError),
         static.start_figures(adata, tmp_path / "f", summary=summary) as job,
     ):
-        pids = [pid for pid, _ in job._children]
+        pids = [child._pid for child in job._children]
         raise KeyError("the tables failed")
     for pid in pids:
         with pytest.raises(ChildProcessError):  # killed and reaped: no zombie left behind

@@ -12,12 +12,9 @@ PDF (vector, for papers and batch records; dense point clouds rasterised inside 
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import html
-import json
 import os
-import signal
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -26,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec
 import numpy as np
 import pandas as pd
 
+from mscseq.background import Job, start
 from mscseq.report import figdata, plots
 from mscseq.report.records import comparability_block, de_contrasts
 
@@ -491,7 +489,7 @@ class FigureJob:
     figures (:meth:`wait`, which raises if a child failed); an exception stops the children.
     """
 
-    def __init__(self, children: list[tuple[int, int]], written: list[Path] | None = None):
+    def __init__(self, children: list[Job], written: list[Path] | None = None):
         self._children, self._written = children, written
 
     def __enter__(self) -> FigureJob:
@@ -516,24 +514,21 @@ class FigureJob:
         """
         if not self._children:
             return list(self._written or [])
-        records = []
-        try:
-            for pid, fd in self._children:
-                with os.fdopen(fd, "rb") as fh:
-                    data = fh.read()
-                _, status = os.waitpid(pid, 0)
-                try:
-                    records.append(json.loads(data.decode("utf-8")))
-                except ValueError:
-                    code = os.waitstatus_to_exitcode(status)
-                    records.append({"error": f"the figure process ended with status {code}"})
-        finally:
-            self._children = []
-        for record in records:
-            if "os_error" in record:  # e.g. a full disk: raised as the same error as in the parent
-                raise OSError(*record["os_error"])
-            if "error" in record:
-                raise RuntimeError(f"static figures: {record['error']}")
+        outcomes: list[Any] = []
+        for child in self._children:  # every child is reaped before an error is raised
+            try:
+                outcomes.append(child.result())
+            except Exception as exc:
+                outcomes.append(exc)
+        self._children = []
+        for outcome in outcomes:
+            if isinstance(outcome, OSError):  # e.g. a full disk: the same error as in the parent
+                raise outcome
+            if isinstance(outcome, Exception):
+                raise RuntimeError(
+                    f"static figures: {type(outcome).__name__}: {outcome}"
+                ) from outcome
+        records = outcomes
         # each child wrote its share of the figures: their files back into the plan's order
         by_figure: dict[int, list[str]] = {}
         for r in records:
@@ -546,13 +541,8 @@ class FigureJob:
 
     def cancel(self) -> None:
         """Stop the children (if still running) and reap them; nothing is raised."""
-        for pid, fd in self._children:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-            with contextlib.suppress(OSError):
-                os.close(fd)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(pid, 0)
+        for child in self._children:
+            child.cancel()
         self._children = []
 
 
@@ -594,15 +584,12 @@ def start_figures(
     if not background or not hasattr(os, "fork"):
         return FigureJob([], save_figures(adata, folder, summary=summary))
     n = processes or (2 if (os.cpu_count() or 1) >= 2 else 1)
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()  # nothing buffered is written twice
     if n > 1:
         _warm_up()  # once here rather than in every child
     job = FigureJob([])
     try:
         for k in range(n):
-            job._children.append(_fork_part(adata, folder, summary, (k, n)))
+            job._children.append(start(_figure_part, adata, folder, summary, (k, n)))
     except BaseException:
         job.cancel()
         raise
@@ -617,31 +604,10 @@ def _warm_up() -> None:
     font_manager.get_font(font_manager.findfont(font_manager.FontProperties()))
 
 
-def _fork_part(
+def _figure_part(
     adata, folder: str | Path, summary: Mapping[str, Any] | None, part: tuple[int, int]
-) -> tuple[int, int]:
-    """Fork a child writing its ``part`` of the figures; its pid and the read end of its pipe."""
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child (its result is checked through the parent)
-        status = 1
-        try:
-            os.close(read_fd)
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, signal.SIG_DFL)
-            written = save_figures(adata, folder, summary=summary, part=part)
-            stems = [stem for stem, _ in figure_plan(adata, summary)]
-            share = figure_shares(stems, part[1])[part[0]]
-            record = {"files": [str(p) for p in written], "share": share}
-            status = 0
-        except BaseException as exc:  # reported to the parent, which raises it
-            record = {"error": f"{type(exc).__name__}: {exc}"}
-            if isinstance(exc, OSError):
-                record["os_error"] = [exc.errno, exc.strerror, exc.filename]
-        finally:
-            try:
-                os.write(write_fd, json.dumps(record).encode("utf-8"))
-            finally:
-                os._exit(status)
-    os.close(write_fd)
-    return pid, read_fd
+) -> dict[str, Any]:
+    """Write ``part`` of the figures (run in a child by :func:`start_figures`): the files and their figures."""
+    written = save_figures(adata, folder, summary=summary, part=part)
+    stems = [stem for stem, _ in figure_plan(adata, summary)]
+    return {"files": [str(p) for p in written], "share": figure_shares(stems, part[1])[part[0]]}
