@@ -25,10 +25,16 @@ def _replicated(rng, *, n_products=12, libraries=3, genes=3000, bio_sd=0.3, alph
     return counts.astype(np.float64), codes
 
 
+def _summed(x: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    out = np.zeros((codes.max() + 1, x.shape[1]))
+    np.add.at(out, codes, x)
+    return out
+
+
 def test_technical_dispersion_recovers_the_library_dispersion():
     rng = np.random.default_rng(3)
     x, codes = _replicated(rng, alpha=0.08)
-    tech = technical_dispersion(x, codes, codes.max() + 1)
+    tech = technical_dispersion(x, codes, _summed(x, codes))
     assert tech["df"] == 12 * 2 and tech["n_replicated"] == 12
     well = x.mean(axis=0) > 200  # counting noise is small beside α there
     assert np.median(tech["alpha"][well]) == pytest.approx(0.08, rel=0.15)
@@ -38,7 +44,7 @@ def test_technical_dispersion_recovers_the_library_dispersion():
 
 def test_no_replicates_no_technical_dispersion():
     x = np.ones((4, 5))
-    assert technical_dispersion(x, np.arange(4), 4) is None
+    assert technical_dispersion(x, np.arange(4), x) is None
 
 
 def test_collapse_products_records_the_technical_dispersion():
@@ -57,14 +63,12 @@ def test_spread_removes_the_replicate_noise_floor():
     removed the spread estimates the biological SD, with counting noise alone it is biased up."""
     rng = np.random.default_rng(11)
     x, codes = _replicated(rng, n_products=16, libraries=2, bio_sd=0.3, alpha=0.05, genes=4000)
-    n = codes.max() + 1
-    summed = np.zeros((n, x.shape[1]))
-    np.add.at(summed, codes, x)
+    summed = _summed(x, codes)
     sf = summed.sum(axis=1) / np.exp(np.mean(np.log(summed.sum(axis=1))))
     norm = summed / sf[:, None]
     keep = norm.min(axis=0) > 100
     y = np.log2(norm[:, keep] + 1.0)
-    tech = technical_dispersion(x, codes, n)
+    tech = technical_dispersion(x, codes, summed)
     plain = biological_spread(y, norm[:, keep], tau=0.5, size_factors=sf)
     floor = biological_spread(
         y,

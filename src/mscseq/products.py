@@ -127,13 +127,13 @@ def collapse_products(
         "dropped_columns": [str(c) for c in [*dropped, *tool_dropped]],
         "library_qc": library_qc(adata, product, column),
     }
-    technical = technical_dispersion(x, codes, len(names))
+    technical = technical_dispersion(x, codes, summed)
     if technical is not None:
         out.uns["products"]["technical"] = technical
     return out
 
 
-def technical_dispersion(x: np.ndarray, codes: np.ndarray, n_products: int) -> dict | None:
+def technical_dispersion(x: np.ndarray, codes: np.ndarray, summed: np.ndarray) -> dict | None:
     """Extra-Poisson technical dispersion per gene, from the libraries of the products that have several.
 
     The libraries of one product are counts of one composition: given the product, a library's count of a
@@ -151,9 +151,9 @@ def technical_dispersion(x: np.ndarray, codes: np.ndarray, n_products: int) -> d
     x
         Libraries × genes raw counts.
     codes
-        Product index (``0 … n_products − 1``) of each library.
-    n_products
-        Number of products.
+        Product index (row of ``summed``) of each library.
+    summed
+        Products × genes: the sum of each product's libraries (:func:`collapse_products` has it).
 
     Returns
     -------
@@ -162,14 +162,13 @@ def technical_dispersion(x: np.ndarray, codes: np.ndarray, n_products: int) -> d
         (products with two or more libraries); None when no product has two libraries.
 
     """
+    n_products = summed.shape[0]
     k = np.bincount(codes, minlength=n_products)
     if not (k >= 2).any():
         return None
     lib = x.sum(axis=1)
     lib_total = np.bincount(codes, weights=lib, minlength=n_products)
     weights = np.bincount(codes, weights=lib**2, minlength=n_products) / lib_total**2
-    summed = np.zeros((n_products, x.shape[1]))
-    np.add.at(summed, codes, x)
     share = (lib / lib_total[codes])[:, None]  # L_j / ΣL of the library's product
     expected = summed[codes] * share
     with np.errstate(divide="ignore", invalid="ignore"):
