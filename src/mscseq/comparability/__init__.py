@@ -127,9 +127,10 @@ class _Products:
     score_genes: dict[str, int] = field(default_factory=dict)
     score_gene_idx: dict[str, np.ndarray] = field(default_factory=dict)
     size_factors: np.ndarray | None = None
-    technical: dict[str, Any] | None = (
-        None  # products.technical_dispersion of the replicate libraries
-    )
+    # products.technical_dispersion of the replicate libraries (with --product)
+    technical: dict[str, Any] | None = None
+    # without --product: the column whose shared values look like one product's replicate libraries
+    replicate_column: str | None = None
     deviation: pd.DataFrame | None = None
     matched: pd.DataFrame | None = None
     marker_flags: dict[str, list[str]] = field(default_factory=dict)
@@ -170,9 +171,9 @@ def run_comparability(
     protocol, record = _protocol(options)
     _ensure_analysed(adata, explore=options.descriptive)
     data = _products(adata, options, protocol)
-    replicates = _replicate_caveat(adata, data, options)
+    _replicate_caveat(adata, data, options)
     scores = _tier1_scores(adata, data, protocol, options)
-    products = _product_statuses(data, scores, protocol, replicates=replicates)
+    products = _product_statuses(data, scores, protocol)
     confounders = _confounders(data)
     if data.labels is not None:
         comparisons = _comparisons(data, scores, protocol, products, options)
@@ -321,16 +322,14 @@ def _tier1_scores(
     return scores
 
 
-def _product_statuses(
-    data: _Products, scores: pd.DataFrame, protocol: Any, *, replicates: str | None = None
-) -> list[dict[str, Any]]:
+def _product_statuses(data: _Products, scores: pd.DataFrame, protocol: Any) -> list[dict[str, Any]]:
     """Each product's status: conforming, deviating or not_assessable.
 
-    With ``replicates`` (a sheet column whose shared values look like replicate libraries of one product,
-    no ``--product`` given) every product is ``not_assessable``: the screen's peers would hold a library's
-    own sibling libraries, and its limits assume independent products (in the simulation study clean
-    products were then called deviating in 2 % of cases at 20 products per group). The statistics are still
-    given, with a note naming ``--product``.
+    With ``data.replicate_column`` (a sheet column whose shared values look like replicate libraries of
+    one product, no ``--product`` given) every product is ``not_assessable``: the screen's peers would
+    hold a library's own sibling libraries, and its limits assume independent products (in the simulation
+    study clean products were then called deviating in 2 % of cases at 20 products per group). The
+    statistics are still given, with a note naming ``--product``.
 
     Deviating = the leave-one-out PCA screen (T² and Q against its peers, Holm-adjusted) is significant
     **and** the deviation is material at the protocol's margins: more than f₀ of the Tier-2 genes beyond
@@ -359,6 +358,7 @@ def _product_statuses(
         protocol.products.min_peers,
     )
     margins = _margins(data, protocol)
+    replicates = data.replicate_column
     out = []
     for i, s in enumerate(data.samples):
         row = frame.loc[s]
@@ -378,8 +378,8 @@ def _product_statuses(
         if replicates is not None and record["status"] != "not_assessable":
             record["status"] = "not_assessable"
             record["note"] = (
-                f"not screened: libraries sharing a value of {replicates!r} look like replicates of one "
-                f"product, so this library's peers include its own; rerun with --product {replicates}"
+                f"{rule.NOT_SCREENED}libraries sharing a value of {replicates!r} look like replicates of "
+                f"one product, so this library's peers include its own; rerun with --product {replicates}"
             )
         elif record["status"] == "deviating" and peer_sets[i] is not None:
             material = _materiality(
@@ -827,15 +827,8 @@ def _settle(
                 f"{c['name']}: more than 200 products per group, or less variable products, would be needed"
             )
     unassessed = [p for p in products if p["status"] == "not_assessable"]
-    replicate = next(
-        (p["note"] for p in unassessed if str(p.get("note", "")).startswith("not screened: ")), None
-    )
-    if replicate:
-        out.append(
-            "rerun with --product"
-            + replicate.rsplit("--product", 1)[1]
-            + " so that n counts products"
-        )
+    if data.replicate_column is not None:
+        out.append(f"rerun with --product {data.replicate_column} so that n counts products")
     elif unassessed:
         out.append(
             f"screening each product needs at least {protocol.products.min_peers} peers (at least "
@@ -985,15 +978,15 @@ def _variance_partition(adata, data: _Products, options: ComparabilityOptions) -
     }
 
 
-def _replicate_caveat(adata, data: _Products, options: ComparabilityOptions) -> str | None:
+def _replicate_caveat(adata, data: _Products, options: ComparabilityOptions) -> None:
     """Without ``--product``: say so when libraries sharing a sheet value look like one product's replicates.
 
-    Returns the column the libraries look like replicates by (``None`` when none does): the product screen
-    then cannot be trusted (a library's peers hold its own sibling libraries) and every product is left
+    The column they look like replicates by goes to ``data.replicate_column``: the product screen then
+    cannot be trusted (a library's peers hold its own sibling libraries) and every product is left
     ``not_assessable`` (:func:`_product_statuses`).
     """
     if "products" in adata.uns:
-        return None
+        return
     from mscseq.de.design import formula_variables
     from mscseq.products import replicate_caveat, replicate_columns
 
@@ -1010,7 +1003,7 @@ def _replicate_caveat(adata, data: _Products, options: ComparabilityOptions) -> 
     caveat = replicate_caveat(findings)
     if caveat:
         data.caveats.append(caveat)
-    return findings[0].column if findings else None
+        data.replicate_column = findings[0].column
 
 
 def _depth_and_rna_caveats(adata, data: _Products) -> None:

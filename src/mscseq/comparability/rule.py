@@ -52,6 +52,10 @@ def _deviating(products: Sequence[Block]) -> list[Block]:
     return [p for p in products if p.get("status") == "deviating"]
 
 
+#: How the note of a product left unscreened for replicate libraries (no ``--product``) begins.
+NOT_SCREENED = "not screened: "
+
+
 def _unassessed(products: Sequence[Block]) -> list[Block]:
     return [p for p in products if p.get("status") == "not_assessable"]
 
@@ -62,8 +66,8 @@ def _unassessed_reason(unassessed: Sequence[Block], *, names: bool = True) -> st
     more = f" and {len(unassessed) - 6} more" if len(unassessed) > 6 else ""
     which = f" ({listed}{more})" if names else ""
     notes = [str(p.get("note", "")) for p in unassessed]
-    replicate = next((n for n in notes if n.startswith("not screened: ")), None)
-    cause = replicate.removeprefix("not screened: ") if replicate else "too few peers"
+    replicate = next((n for n in notes if n.startswith(NOT_SCREENED)), None)
+    cause = replicate.removeprefix(NOT_SCREENED) if replicate else "too few peers"
     return f"{len(unassessed)} product(s) could not be screened individually{which}: {cause}"
 
 
