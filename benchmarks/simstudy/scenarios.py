@@ -75,6 +75,11 @@ def _equivalent(n: int, sd: float, **kw) -> StudySpec:
     return _two(n, sd, small_shift=0.25, **kw)
 
 
+def _cohorts(n: int, sd: float, first: int, **kw) -> StudySpec:
+    """One group of ``n`` products in two hidden cohorts, the first of ``first`` products."""
+    return StudySpec(n_a=n, n_b=0, donor_sd=sd, cohort_sizes=(first, n - first), **kw)
+
+
 #: scenario name → (expected answer, builder(n, donor_sd) → StudySpec).
 SCENARIOS = {
     "equivalent": ("comparable", lambda n, sd: _equivalent(n, sd)),
@@ -134,15 +139,11 @@ SCENARIOS = {
     "single_homogeneous": ("comparable", lambda n, sd: StudySpec(n_a=n, n_b=0, donor_sd=sd)),
     "single_cohorts_half": (
         "not_comparable",
-        lambda n, sd: StudySpec(
-            n_a=n, n_b=0, donor_sd=sd, cohort_sizes=(n // 2, n - n // 2), cohort_fraction=0.05
-        ),
+        lambda n, sd: _cohorts(n, sd, n // 2, cohort_fraction=0.05),
     ),
     "single_cohorts_quarter": (
         "not_comparable",
-        lambda n, sd: StudySpec(
-            n_a=n, n_b=0, donor_sd=sd, cohort_sizes=(n // 4, n - n // 4), cohort_fraction=0.05
-        ),
+        lambda n, sd: _cohorts(n, sd, n // 4, cohort_fraction=0.05),
     ),
     "single_contaminated": (
         "not_comparable",
@@ -150,23 +151,11 @@ SCENARIOS = {
     ),
     "single_cohorts_score_half": (
         "not_comparable",
-        lambda n, sd: StudySpec(
-            n_a=n,
-            n_b=0,
-            donor_sd=sd,
-            cohort_sizes=(n // 2, n - n // 2),
-            cohort_program_shift=((POTENCY, -1.0),),
-        ),
+        lambda n, sd: _cohorts(n, sd, n // 2, cohort_program_shift=((POTENCY, -1.0),)),
     ),
     "single_cohorts_score_quarter": (
         "not_comparable",
-        lambda n, sd: StudySpec(
-            n_a=n,
-            n_b=0,
-            donor_sd=sd,
-            cohort_sizes=(n // 4, n - n // 4),
-            cohort_program_shift=((POTENCY, -1.0),),
-        ),
+        lambda n, sd: _cohorts(n, sd, n // 4, cohort_program_shift=((POTENCY, -1.0),)),
     ),
 }
 
