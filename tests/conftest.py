@@ -29,6 +29,22 @@ def example_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def example_params(example_dir: Path):
+    """``compare`` parameters of the example study: ``~ cohort``, contrast ``cohort,B,A``, group cohort vs A."""
+    from mscseq.de.design import Contrast
+    from mscseq.pipeline import CompareParams
+
+    return CompareParams(
+        counts=[example_dir / "counts.tsv.gz"],
+        samples=example_dir / "samples.tsv",
+        design="~ cohort",
+        contrasts=[Contrast.parse("cohort,B,A")],
+        group="cohort",
+        reference="A",
+    )
+
+
+@pytest.fixture(scope="session")
 def licensing_dir() -> Path:
     """The simulated donor × IFN-γ × replicate study (``test_data/licensing``)."""
     return TEST_DATA / "licensing"

@@ -29,11 +29,12 @@ pytestmark = pytest.mark.filterwarnings("ignore:invalid value encountered in div
 DESIGN = "~ sex + cohort"
 
 
-def _de(example_dir: Path, *extra: str, out: str = "-"):
+def _de_args(example_dir: Path, *extra: str, out: str = "-") -> list[str]:
+    """``mscseq de`` on the example study (design DESIGN, contrast cohort,B,A) with ``extra`` options."""
     counts = example_dir / "counts.tsv.gz"
     if not counts.exists():
         counts = example_dir / "counts.tsv"
-    args = [
+    return [
         "de",
         str(counts),
         "-s",
@@ -46,7 +47,10 @@ def _de(example_dir: Path, *extra: str, out: str = "-"):
         out,
         *extra,
     ]
-    return runner.invoke(app, args)
+
+
+def _de(example_dir: Path, *extra: str, out: str = "-"):
+    return runner.invoke(app, _de_args(example_dir, *extra, out=out))
 
 
 def _table(text: str) -> pd.DataFrame:
@@ -577,20 +581,7 @@ def test_reduced_design_without_coefficients_is_one_line(example_dir):
             sys.executable,
             "-m",
             "mscseq",
-            "de",
-            str(example_dir / "counts.tsv.gz"),
-            "-s",
-            str(example_dir / "samples.tsv"),
-            "-d",
-            DESIGN,
-            "-c",
-            "cohort,B,A",
-            "--test",
-            "lrt",
-            "--reduced",
-            "~ 0",
-            "--out",
-            "-",
+            *_de_args(example_dir, "--test", "lrt", "--reduced", "~ 0"),
         ],
         capture_output=True,
         text=True,

@@ -28,21 +28,12 @@ NOTEBOOK = {
 
 
 @pytest.fixture(scope="module")
-def grouped_run(tmp_path_factory, example_dir: Path) -> Path:
+def grouped_run(tmp_path_factory, example_params) -> Path:
     """The example study compared by cohort (panel figures; no variance partition without replicates)."""
-    from mscseq.de.design import Contrast
-    from mscseq.pipeline import CompareParams, run_compare
+    from mscseq.pipeline import run_compare
 
     out = tmp_path_factory.mktemp("figures") / "out"
-    params = CompareParams(
-        counts=[example_dir / "counts.tsv.gz"],
-        samples=example_dir / "samples.tsv",
-        design="~ cohort",
-        contrasts=[Contrast.parse("cohort,B,A")],
-        group="cohort",
-        reference="A",
-    )
-    run_compare(params, out, argv=["mscseq", "compare", "(test fixture)"])
+    run_compare(example_params, out, argv=["mscseq", "compare", "(test fixture)"])
     return out
 
 

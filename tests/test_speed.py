@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -33,18 +34,31 @@ def test_pca_equals_scanpy_bit_for_bit(n, g):
     np.testing.assert_allclose(res["variance_ratio"], sub.uns["pca"]["variance_ratio"], rtol=1e-12)
 
 
-def test_compare_does_not_import_scanpy(example_dir: Path, tmp_path: Path):
-    """The CLI's analysis path never pays for ``import scanpy`` (scanpy stays for its plots and the notebook)."""
+def _imported_by_cli(args: list[str], modules: tuple[str, ...]) -> list[str]:
+    """Run the CLI with ``args`` in a fresh interpreter (it must succeed); which of ``modules`` it imported."""
     code = (
-        "import sys\n"
+        "import json, sys\n"
         "from mscseq.cli import main\n"
-        "sys.argv = ['mscseq', *sys.argv[1:]]\n"
+        "modules = sys.argv[1].split(',')\n"
+        "sys.argv = ['mscseq', *sys.argv[2:]]\n"
         "try:\n"
         "    main()\n"
         "except SystemExit as exc:\n"
         "    assert not exc.code, exc.code\n"
-        "print(sorted(m for m in ('scanpy',) if m in sys.modules))\n"
+        "print(json.dumps(sorted(m for m in modules if m in sys.modules)))\n"
     )
+    run = subprocess.run(
+        [sys.executable, "-c", code, ",".join(modules), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def test_compare_does_not_import_scanpy(example_dir: Path, tmp_path: Path):
+    """The CLI's analysis path never pays for ``import scanpy`` (scanpy stays for its plots and the notebook)."""
     args = [
         "compare",
         str(example_dir / "counts.tsv.gz"),
@@ -60,11 +74,7 @@ def test_compare_does_not_import_scanpy(example_dir: Path, tmp_path: Path):
         str(tmp_path / "out"),
         "--quiet",
     ]
-    run = subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False
-    )
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.strip().splitlines()[-1] == "[]"
+    assert _imported_by_cli(args, ("scanpy",)) == []
     # scanpy's own plot reads the AnnData mscseq wrote (the scverse contract)
     check = (
         "import sys, anndata as ad, scanpy as sc, matplotlib\n"
@@ -168,17 +178,6 @@ def test_tables_are_written_in_blocks_with_the_same_bytes(tmp_path: Path, monkey
 
 def test_de_does_not_import_anndata_nor_comparability(example_dir: Path, tmp_path: Path):
     """``mscseq de`` reads into a CountData: no anndata/zarr/h5py, no comparability package imported."""
-    code = (
-        "import sys\n"
-        "from mscseq.cli import main\n"
-        "sys.argv = ['mscseq', *sys.argv[1:]]\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit as exc:\n"
-        "    assert not exc.code, exc.code\n"
-        "heavy = ('anndata', 'zarr', 'h5py', 'mscseq.comparability', 'matplotlib')\n"
-        "print(sorted(m for m in heavy if m in sys.modules))\n"
-    )
     out = tmp_path / "de.tsv"
     args = [
         "de",
@@ -193,11 +192,8 @@ def test_de_does_not_import_anndata_nor_comparability(example_dir: Path, tmp_pat
         str(out),
         "--quiet",
     ]
-    run = subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=False
-    )
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.strip().splitlines()[-1] == "[]"
+    heavy = ("anndata", "zarr", "h5py", "mscseq.comparability", "matplotlib")
+    assert _imported_by_cli(args, heavy) == []
     assert out.read_text().startswith("gene_id\tgene_name\tbaseMean")
 
 
@@ -249,26 +245,12 @@ def test_background_job_returns_the_value_and_raises_the_child_error():
             job.result()
 
 
-def _example_params(example_dir: Path):
-    from mscseq.de.design import Contrast
-    from mscseq.pipeline import CompareParams
-
-    return CompareParams(
-        counts=[example_dir / "counts.tsv.gz"],
-        samples=example_dir / "samples.tsv",
-        design="~ cohort",
-        contrasts=[Contrast.parse("cohort,B,A")],
-        group="cohort",
-        reference="A",
-    )
-
-
-def test_analyse_with_the_de_in_the_background_gives_the_same_results(example_dir: Path):
+def test_analyse_with_the_de_in_the_background_gives_the_same_results(example_params):
     """``analyse(background=True)`` (the CLI's compare) fills ``uns`` exactly as the steps in order."""
     from mscseq.io import load_dataset
     from mscseq.pipeline import analyse
 
-    params = _example_params(example_dir)
+    params = example_params
     runs = []
     for background in (False, True):
         adata = load_dataset(params.counts, params.samples)
@@ -281,7 +263,7 @@ def test_analyse_with_the_de_in_the_background_gives_the_same_results(example_di
     assert one.uns["comparability"] == two.uns["comparability"]
 
 
-def test_a_de_error_comes_before_a_comparability_error(example_dir: Path, monkeypatch):
+def test_a_de_error_comes_before_a_comparability_error(example_params, monkeypatch):
     """With the DE in the background, its error is still the one raised when both steps fail."""
     import mscseq.comparability
     import mscseq.pipeline
@@ -296,7 +278,7 @@ def test_a_de_error_comes_before_a_comparability_error(example_dir: Path, monkey
 
     monkeypatch.setattr(mscseq.pipeline, "de_step", de_fails)
     monkeypatch.setattr(mscseq.comparability, "run_comparability", comparability_fails)
-    params = _example_params(example_dir)
+    params = example_params
     adata = load_dataset(params.counts, params.samples)
     with pytest.raises(MscseqError, match="the DE failed"):
         mscseq.pipeline.analyse(adata, params, background=True)
