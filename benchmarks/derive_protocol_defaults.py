@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO / "src"))
 
 from mscseq.comparability import genesets, sex  # noqa: E402
 from mscseq.comparability.panels import builtin_panels, match_genes  # noqa: E402
+from mscseq.comparability.protocol import Tier1  # noqa: E402
 from mscseq.normalize import size_factors  # noqa: E402
 
 SHARED = Path(os.environ.get("MSCSEQ_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -53,6 +54,7 @@ TISSUES = {
 }
 #: at_rest rule: expressed in resting UC-MSC (FPKM) -> yes; silent in UC-MSC and in airway (CPM) -> no.
 AT_REST_YES, AT_REST_NO, AT_REST_AIRWAY = 5.0, 3.0, 5.0
+TIER1 = Tier1()  # the default protocol's Tier-1 settings (scored genes, score margin)
 LOG2E2 = 1.0 / np.log(2.0) ** 2  # var(log2 X) ≈ var(X) / (mean² · ln2²)
 
 
@@ -357,14 +359,15 @@ def main(argv: list[str] | None = None) -> int:
         "Airway: log2(normalised + 1), SD pooled within treatment (6 df), one library per donor (the "
         "technical part of a mean over genes at 20 M reads is negligible). UC-MSC: log2(FPKM + 1) of the 3 "
         "control samples (2 df; whether they are donors is not stated). Panel genes: positive, at_rest != no, "
-        "pooled mean normalised count >= 10 (airway; tier1.min_mean) or mean FPKM >= 1 (UC-MSC). The six-tissue "
+        f"pooled mean normalised count >= {TIER1.min_mean:g} (airway; tier1.min_mean) or mean FPKM >= 1 (UC-MSC). "
+        "The six-tissue "
         "counts are not used: which gene a count belongs to is unreliable there (strand check).",
         "",
         "| panel | airway genes | airway SD | UC-MSC genes | UC-MSC SD |",
         "|---|---|---|---|---|",
     ]
     air_ids = [str(g) for g in air.index]
-    air_sets = panel_gene_sets(air_ids, amean, 10.0)
+    air_sets = panel_gene_sets(air_ids, amean, TIER1.min_mean)
     uc_ids = [str(g) for g in uc.index]
     uc_ctrl_fpkm = uc.iloc[:, :3].to_numpy(dtype=float).T
     uc_sets = panel_gene_sets(uc_ids, uc_ctrl_fpkm.mean(axis=0), 1.0)
@@ -382,6 +385,23 @@ def main(argv: list[str] | None = None) -> int:
         panel_sd[name] = (sd_air, sd_uc)
         lines.append(f"| {name} | {len(ai)} | {sd_air:.3f} | {len(ui)} | {sd_uc:.3f} |")
     lines.append("")
+    # single_group.score_tau: the spread of one score in a population of donors as variable as the airway
+    # donors (RMS over the panels) that also holds two equal hidden cohorts exactly at the score margin m
+    # (between-cohort SD m / 2)
+    rms = float(np.sqrt(np.mean([v[0] ** 2 for v in panel_sd.values()])))
+    margin = TIER1.default_margin
+    tol = float(np.sqrt(rms**2 + (margin / 2) ** 2))
+    lines += [
+        "### Score tolerance `single_group.score_tau`",
+        "",
+        f"RMS over the {len(panel_sd)} panels of the airway donor SD: {rms:.3f}. Two equal cohorts exactly at "
+        f"the score margin m = {margin:g} add a between-cohort SD of m / 2 = {margin / 2:g}, so one score of a "
+        f"product population as variable as these donors and split at the margin has SD sqrt({rms:.3f}² + "
+        f"{margin / 2:g}²) = **{tol:.3f}** log2 (the default, rounded up to two decimals: {np.ceil(tol * 100) / 100:.2f}). "
+        "A score whose lower 95 % bound is above it spreads more than donors and a split at the margin "
+        "together explain.",
+        "",
+    ]
 
     # --- at_rest column of the licensing panel ----------------------------------------------------------
     lic = pd.read_csv(

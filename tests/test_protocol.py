@@ -54,11 +54,8 @@ def test_default_values_are_those_of_the_brief() -> None:
     )
     assert p.tier2.exclude == ("sex", "hla", "genotype", "cnv")
     assert (p.products.min_peers, p.products.alpha) == (6, 0.05)
-    assert (p.single_group.tau, p.single_group.split_alpha, p.single_group.spread_min_mean) == (
-        0.5,
-        0.05,
-        50.0,
-    )
+    sg = p.single_group
+    assert (sg.tau, sg.score_tau, sg.split_alpha, sg.spread_min_mean) == (0.5, 0.35, 0.05, 50.0)
     assert p.variability_margins.enabled is False
     assert p.variability_margins.min_reference == 6
 

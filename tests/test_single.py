@@ -323,3 +323,63 @@ def test_spread_at_tau_rarely_passes_and_below_passes():
     assert sum(r["result"] == "pass" for r in at_tau) <= 5  # α = 5 %: about 2 of 40
     assert np.mean([r["estimate"] for r in at_tau]) == pytest.approx(0.5, abs=0.01)
     assert sum(r["result"] == "pass" for r in below) >= 38
+
+
+# ------------------------------------------------------------------------------------------
+# each panel score's spread against the score tolerance
+# ------------------------------------------------------------------------------------------
+
+
+def test_score_spread_bounds_are_the_chi_square_bounds_minus_the_technical_variance():
+    from scipy import stats
+
+    rng = np.random.default_rng(5)
+    scores = pd.DataFrame({"potency": rng.normal(0, 0.4, 12), "identity": rng.normal(0, 0.1, 12)})
+    rows = sg.score_spread(
+        scores, MARGINS, tau=0.35, alpha=0.05, technical_sd={"potency": 0.1, "identity": 0.0}
+    )
+    assert [r["panel"] for r in rows] == ["potency", "identity"]
+    pot = rows[0]
+    s2 = scores["potency"].var(ddof=1)
+    assert pot["sd"] == pytest.approx(np.sqrt(s2))
+    assert pot["estimate"] == pytest.approx(np.sqrt(s2 - 0.01))
+    assert pot["lower"] == pytest.approx(np.sqrt(11 * s2 / stats.chi2.ppf(0.95, 11) - 0.01))
+    assert pot["upper"] == pytest.approx(np.sqrt(11 * s2 / stats.chi2.ppf(0.05, 11) - 0.01))
+    expected = "fail" if pot["lower"] > 0.35 else "pass" if pot["upper"] <= 0.35 else "inconclusive"
+    assert pot["result"] == expected
+    assert rows[1]["result"] == "pass"  # SD ~0.1: upper bound well below 0.35
+    # a technical SD larger than the spread floors the biological SD at 0
+    flat = sg.score_spread(scores, MARGINS, tau=0.35, alpha=0.05, technical_sd={"identity": 1.0})
+    assert flat[1]["estimate"] == 0.0 and flat[1]["lower"] == 0.0
+
+
+def test_score_spread_skips_panels_without_margin_or_with_too_few_products():
+    scores = pd.DataFrame({"potency": [0.0, 1.0], "other": [0.0, 1.0]})
+    assert sg.score_spread(scores, MARGINS, tau=0.35, alpha=0.05) == []
+    scores = pd.DataFrame({"potency": [0.0, 1.0, 2.0], "other": [0.0, 1.0, 2.0]})
+    assert [r["panel"] for r in sg.score_spread(scores, MARGINS, tau=0.35, alpha=0.05)] == [
+        "potency"
+    ]
+
+
+def test_a_score_spread_beyond_its_tolerance_fails_the_single_group():
+    # the potency genes share a donor factor of SD 0.7: the score spreads, nothing splits
+    results = []
+    for s in range(10):
+        x = simulate(s)
+        f = np.random.default_rng(100 + s).normal(0, 0.7, (20, 1))
+        x[:, SCORE_GENES["potency"]] += f
+        results.append(run(x, s, score_tau=0.35))
+    assert all(r["result"] == "fail" for r in results)
+    r = results[0]
+    row = next(v for v in r["score_spread"] if v["panel"] == "potency")
+    assert row["result"] == "fail" and row["lower"] > 0.35
+    assert any("potency score spreads" in line for line in r["reasons"])
+    # without a score tolerance the same data are not failed by the score spread
+    assert run(x, 9)["score_spread"] == []
+
+
+def test_homogeneous_scores_pass_the_score_spread():
+    results = [run(simulate(s), s, score_tau=0.35) for s in range(50)]
+    assert all(v["result"] != "fail" for r in results for v in r["score_spread"])
+    assert sum(r["result"] == "pass" for r in results) >= 45

@@ -237,6 +237,12 @@ def test_multiqc_single_group_and_settle(tmp_path: Path) -> None:
     tiers = _mqc_rows(tmp_path / "single" / TIERS_FILE)
     assert tiers["single group split"]["result"] == "fail"
     assert tiers["single group spread"]["upper"] == "0.58"
+    potency = tiers["single group licensing_potency spread"]
+    assert (potency["result"], potency["lower"], potency["margin_or_threshold"]) == (
+        "fail",
+        "0.476",
+        "0.35",
+    )
     desc = verdict_section(load("summary_v2_inconclusive.json"))["description"]
     assert "What would settle it" in desc and "8 products per group" in desc
 

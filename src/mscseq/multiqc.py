@@ -301,6 +301,9 @@ def _tier_rows(comp: dict[str, Any]) -> list[list[Any]]:
         )
         rows.append(["single group spread", spread.get("result"), spread.get("estimate"),
                      spread.get("lower"), spread.get("upper"), spread.get("tau")])  # fmt: skip
+        for r in single.get("score_spread") or []:
+            rows.append([f"single group {r.get('panel')} spread", r.get("result"), r.get("estimate"),
+                         r.get("lower"), r.get("upper"), r.get("tau")])  # fmt: skip
     return rows
 
 

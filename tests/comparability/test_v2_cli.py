@@ -137,6 +137,11 @@ def test_default_protocol_recorded(tmp_path):
     assert (
         comp["single_group"]["spread"]["tau"] == comp["protocol"]["protocol"]["single_group"]["tau"]
     )
+    score_tau = comp["protocol"]["protocol"]["single_group"]["score_tau"]
+    rows = comp["single_group"]["score_spread"]
+    assert {r["panel"] for r in rows} >= {"isct_identity", "licensing_potency"}
+    assert all(r["tau"] == score_tau and r["lower"] <= r["estimate"] <= r["upper"] for r in rows)
+    assert f"lower bound above {score_tau:g} log2" in comp["rule"]
 
 
 @pytest.mark.parametrize(

@@ -84,6 +84,7 @@ class SingleGroup:
     """The single-group question (no ``--group``): split test and between-product spread."""
 
     tau: float = 0.5
+    score_tau: float = 0.35
     split_alpha: float = 0.05
     spread_min_mean: float = 50.0
 
@@ -210,6 +211,7 @@ _SPEC: dict[str, Any] = {
     },
     "single_group": {
         "tau": _POS,
+        "score_tau": _POS,
         "split_alpha": _ALPHA,
         "spread_min_mean": _NONNEG,
     },

@@ -165,17 +165,32 @@ def single_group_verdict(single: Block, products: Sequence[Block]) -> tuple[str,
     open_: list[str] = []
     split = single.get("split") or {}
     spread = single.get("spread") or {}
-    if split.get("result") == "fail":
+    score_fails = [r for r in split.get("score_splits") or [] if r.get("fail")]
+    if split.get("significant") and split.get("material") is True:
         fails.append(
             f"the products split into two groups of {split.get('sizes')} (split p = "
             f"{_fmt(split.get('p_value'), '.2g')}) that differ materially: {split.get('note') or 'beyond the margins'}"
         )
-    elif split.get("result") == "not_estimable":
+    for row in score_fails:
+        fails.append(
+            f"the {row.get('panel')} score splits the products into two groups of {row.get('sizes')} "
+            f"(split p = {_fmt(row.get('p_value'), '.2g')}) {_fmt(row.get('estimate'))} log2 apart "
+            f"(interval {_fmt(row.get('ci_low'))} to {_fmt(row.get('ci_high'))}, beyond the margin "
+            f"{_fmt(row.get('margin'), 'g')})"
+        )
+    for row in single.get("score_spread") or []:
+        if row.get("result") == "fail":
+            fails.append(
+                f"the {row.get('panel')} score spreads across products: biological SD "
+                f"{_fmt(row.get('estimate'))} log2, lower 95 % bound {_fmt(row.get('lower'))} above its "
+                f"tolerance {_fmt(row.get('tau'), 'g')}"
+            )
+    if split.get("result") == "not_estimable":
         open_.append(
             f"two-way split: not assessable ({split.get('n_genes_split', 0)} split genes; at least "
             "6 products and 2 split genes are needed)"
         )
-    elif split.get("result") != "pass":
+    elif split.get("result") not in ("pass", "fail"):
         open_.append(f"two-way split: {split.get('note') or 'not settled'}")
     where = (
         f"between-product biological SD {_fmt(spread.get('estimate'))} log2 (95 % bounds "
@@ -198,7 +213,8 @@ def single_group_verdict(single: Block, products: Sequence[Block]) -> tuple[str,
     if open_:
         return "inconclusive", open_
     return "comparable", [
-        "no product deviates, no material two-way split, and the between-product spread is shown within τ"
+        "no product deviates, no material two-way split, no panel score spreads beyond its tolerance, and the "
+        "between-product spread is shown within τ"
     ]
 
 
@@ -232,7 +248,9 @@ def rule_text(protocol: Any) -> str:
         f"{pr.min_peers} peers) and conforms; inconclusive otherwise, and whenever the group is aliased with "
         f"batch. Products: leave-one-out PCA Hotelling T² and Q against their peers, Holm-adjusted at "
         f"{pr.alpha:g}. Without --group: comparable only if no product deviates, the best two-way split is not "
-        f"both significant (p < {sg.split_alpha:g}) and material, and the between-product biological SD has its "
-        f"95 % upper bound ≤ τ = {sg.tau:g} log2; not_comparable on a deviating product, a material split or a "
-        f"lower bound above τ. PERMANOVA, PERMDISP, the variance partition and clustering are descriptive only."
+        f"both significant (p < {sg.split_alpha:g}) and material (nor any panel score's own best split), no "
+        f"panel score's between-product biological SD has its 95 % lower bound above {sg.score_tau:g} log2, and "
+        f"the between-product biological SD over the well-expressed genes has its 95 % upper bound ≤ τ = "
+        f"{sg.tau:g} log2; not_comparable on a deviating product, a material split, a panel score's spread "
+        f"above {sg.score_tau:g} or a lower bound above τ. PERMANOVA, PERMDISP, the variance partition and clustering are descriptive only."
     )

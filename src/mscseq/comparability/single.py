@@ -31,9 +31,15 @@ split does not bias it): material when a panel score differs between the cluster
 (1 − 2α) Welch interval entirely beyond its margin, or when the fraction of half-B genes beyond the
 gene margin has its lower bound above f₀; immaterial when every score is shown within its margin and
 the upper bound of that fraction is ≤ f₀. A cohort that differs in one panel only is invisible to the
-transcriptome-wide split, so each panel score also gets its own best split (:func:`score_splits`,
-Bonferroni over panels); a significant score split whose clusters differ beyond the margin fails the
-condition too.
+transcriptome-wide split, so each panel score also gets its own best split (:func:`score_splits`, at
+the split level for each panel); a significant score split whose clusters differ beyond the margin fails
+the condition too.
+
+**Score spread.** Each panel score's between-product biological SD (technical SD removed) gets
+normal-theory (χ²) bounds (:func:`score_spread`); a lower bound above the protocol's score tolerance
+``score_tau`` fails the condition: the products spread in that attribute more than donors and a hidden
+split at the margin together explain. It is used to fail only (a homogeneous group of 20 has an upper bound
+near the tolerance; requiring it below would hold most of them `inconclusive`).
 
 **Spread.** The between-product biological SD on the spread genes: per gene the sample variance of the
 VST across products minus its technical part (counting noise; with technical replicate libraries, also
@@ -588,21 +594,16 @@ def score_splits(
     A cohort that differs in one critical quality attribute only (a potency program, say) is
     invisible to the transcriptome-wide split. Per panel with a margin the best split of its score
     (2-means in one dimension) is tested with the same rotation null, which for one dimension is an
-    exact test that the score is Gaussian; the level is ``split_alpha`` divided by the number of
-    panels (Bonferroni). A significant split is material when the clusters' (1 − 2α) Welch
-    interval lies entirely beyond the margin. The split and its difference come from the same
-    score, so this is a screen for a clear bimodal attribute, used only to fail (see
-    :func:`single_group`).
+    exact test that the score is Gaussian, at level ``split_alpha`` for each panel. A significant
+    split is material when the clusters' (1 − 2α) Welch interval lies entirely beyond the margin. The
+    split and its difference come from the same score, so this is a screen for a clear bimodal
+    attribute, used only to fail (see :func:`single_group`). A split fails only when it is both
+    significant and material; for a homogeneous group whose score SD is half the margin, the pair
+    happens in about 0.1 % of scores at level 0.05 (``docs/comparability.md``), so the level is not
+    divided among the panels.
     """
-    if scores is None:
-        return []
-    panels = [
-        c
-        for c in scores.columns
-        if c in margins and np.all(np.isfinite(np.asarray(scores[c], np.float64)))
-    ]
     out = []
-    for k, panel in enumerate(panels):
+    for k, panel in enumerate(judged_panels(scores, margins)):
         y = np.asarray(scores[panel], dtype=np.float64)
         if len(y) < MIN_PRODUCTS_SPLIT or np.ptp(y) == 0:
             continue
@@ -612,12 +613,12 @@ def score_splits(
             in_b = ~in_b
         w = welch(y[:, None], in_b, alpha=alpha)
         lo, hi, m = float(w["ci_low"][0]), float(w["ci_high"][0]), float(margins[panel])
-        significant = test["p_value"] < split_alpha / len(panels)
+        significant = test["p_value"] < split_alpha
         out.append(
             {
                 "panel": str(panel),
                 "p_value": test["p_value"],
-                "alpha": split_alpha / len(panels),
+                "alpha": float(split_alpha),
                 "significant": bool(significant),
                 "sizes": [int(len(y) - in_b.sum()), int(in_b.sum())],
                 "in_b": in_b,
@@ -627,6 +628,72 @@ def score_splits(
                 "margin": m,
                 "material": bool(lo > m or hi < -m),
                 "fail": bool(significant and (lo > m or hi < -m)),
+            }
+        )
+    return out
+
+
+def judged_panels(scores: pd.DataFrame | None, margins: Mapping[str, float]) -> list[str]:
+    """The panels judged in the single group: those with a margin and a finite score for every product."""
+    if scores is None:
+        return []
+    return [
+        str(c)
+        for c in scores.columns
+        if c in margins and np.all(np.isfinite(np.asarray(scores[c], np.float64)))
+    ]
+
+
+def score_spread(
+    scores: pd.DataFrame | None,
+    margins: Mapping[str, float],
+    *,
+    tau: float,
+    alpha: float,
+    technical_sd: Mapping[str, float] | None = None,
+) -> list[dict[str, Any]]:
+    """Each judged panel score's between-product biological SD against the score tolerance ``tau``.
+
+    The sample variance s² of the score over the n products has the normal-theory one-sided (1 − α)
+    bounds (n − 1) s² / χ²_{1−α, n−1} and (n − 1) s² / χ²_{α, n−1}; the score's technical variance
+    (counting noise, and the replicate libraries' dispersion when products have several) is subtracted
+    from the estimate and from both bounds, each floored at 0, and the square roots are reported.
+    ``fail`` iff the lower bound > τ, ``pass`` iff the upper bound ≤ τ, else ``inconclusive``; the single
+    group uses only ``fail`` (see the module docstring).
+
+    Returns
+    -------
+    list of dict
+        One per judged panel with at least :data:`MIN_PRODUCTS_SPREAD` products: ``panel``, ``n``,
+        ``sd`` (the score's SD), ``technical_sd``, ``estimate``, ``lower``, ``upper``, ``tau``,
+        ``result``.
+
+    """
+    out = []
+    for panel in judged_panels(scores, margins):
+        assert scores is not None
+        y = np.asarray(scores[panel], dtype=np.float64)
+        n = len(y)
+        if n < MIN_PRODUCTS_SPREAD:
+            continue
+        s2 = float(np.var(y, ddof=1))
+        tech = float((technical_sd or {}).get(panel, 0.0))
+        df = n - 1
+        lo_var = df * s2 / float(stats.chi2.ppf(1 - alpha, df)) - tech**2
+        hi_var = df * s2 / float(stats.chi2.ppf(alpha, df)) - tech**2
+        est, lower, upper = (float(np.sqrt(max(v, 0.0))) for v in (s2 - tech**2, lo_var, hi_var))
+        result = "fail" if lower > tau else "pass" if upper <= tau else "inconclusive"
+        out.append(
+            {
+                "panel": panel,
+                "n": n,
+                "sd": float(np.sqrt(s2)),
+                "technical_sd": tech,
+                "estimate": est,
+                "lower": lower,
+                "upper": upper,
+                "tau": float(tau),
+                "result": result,
             }
         )
     return out
@@ -805,6 +872,8 @@ def single_group(
     n_boot: int = 200,
     null: str = "rotation",
     technical: Mapping[str, Any] | None = None,
+    score_tau: float | None = None,
+    score_technical_sd: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Conditions 2 (no material split) and 3 (spread within τ) of the single-group question.
 
@@ -850,11 +919,17 @@ def single_group(
     technical
         Technical dispersion from replicate libraries (:func:`mscseq.products.technical_dispersion`,
         ``alpha`` over all genes, ``weights`` over these products), or None: the spread's noise floor.
+    score_tau
+        Tolerance (log2) of a panel score's between-product biological SD (:func:`score_spread`); None
+        skips the score spreads.
+    score_technical_sd
+        Technical SD (log2) of each panel score over these products (0 when absent).
 
     Returns
     -------
     dict
-        ``result`` (``pass``/``fail``/``inconclusive``), ``reasons``, ``split`` and ``spread``.
+        ``result`` (``pass``/``fail``/``inconclusive``), ``reasons``, ``split``, ``spread`` and
+        ``score_spread`` (one row per judged panel score).
 
     """
     vst = np.asarray(vst, dtype=np.float64)
@@ -942,17 +1017,33 @@ def single_group(
         technical_weights=None if technical is None else technical["weights"],
         technical_df=None if technical is None else technical.get("df"),
     )
-    reasons = _reasons(split, spread)
-    if (split["result"] == "fail") or spread["result"] == "fail":
+    by_score_spread = (
+        []
+        if score_tau is None
+        else score_spread(
+            scores, margins, tau=score_tau, alpha=alpha, technical_sd=score_technical_sd
+        )
+    )
+    reasons = _reasons(split, spread, by_score_spread)
+    score_fail = any(r["result"] == "fail" for r in by_score_spread)
+    if split["result"] == "fail" or spread["result"] == "fail" or score_fail:
         result = "fail"
     elif split["result"] == "pass" and spread["result"] == "pass":
         result = "pass"
     else:
         result = "inconclusive"
-    return {"result": result, "reasons": reasons, "split": split, "spread": spread}
+    return {
+        "result": result,
+        "reasons": reasons,
+        "split": split,
+        "spread": spread,
+        "score_spread": by_score_spread,
+    }
 
 
-def _reasons(split: dict[str, Any], spread: dict[str, Any]) -> list[str]:
+def _reasons(
+    split: dict[str, Any], spread: dict[str, Any], by_score_spread: Sequence[Mapping[str, Any]] = ()
+) -> list[str]:
     """One line per condition, failures first."""
     lines: list[tuple[int, str]] = []
     order = {"fail": 0, "inconclusive": 1, "not_estimable": 1, "pass": 2}
@@ -984,6 +1075,15 @@ def _reasons(split: dict[str, Any], spread: dict[str, Any]) -> list[str]:
                         f"{row['margin']:.2f})",
                     )
                 )
+    for row in by_score_spread:
+        if row["result"] == "fail":
+            lines.append(
+                (
+                    0,
+                    f"{row['panel']} score spreads across products: SD {row['estimate']:.2f} log2 "
+                    f"(lower bound {row['lower']:.2f}) above its tolerance {row['tau']:.2f}",
+                )
+            )
     if spread["result"] == "not_estimable":
         lines.append((1, "spread not estimable"))
     else:

@@ -135,7 +135,31 @@ def single_group(comp: Mapping[str, Any]) -> dict[str, Any] | None:
         "split": split_rows,
         "members": members,
         "spread": spread_rows,
+        "scores": _single_scores(split, sg),
     }
+
+
+def _single_scores(split: Mapping[str, Any], sg: Mapping[str, Any]) -> dict[str, Any] | None:
+    """One row per panel score: its own best split and its between-product spread."""
+    splits = {str(r.get("panel")): r for r in as_records(split.get("score_splits"))}
+    spreads = {str(r.get("panel")): r for r in as_records(sg.get("score_spread"))}
+    panels = list(dict.fromkeys([*splits, *spreads]))
+    if not panels:
+        return None
+    header = ["attribute", "own best split", "split p (level)", "difference (log2)", "interval",
+              "margin (±log2)", "split fails", "biological SD (log2)", "95 % bounds", "tolerance (log2)",
+              "spread"]  # fmt: skip
+    rows = []
+    for panel in panels:
+        a, b = splits.get(panel, {}), spreads.get(panel, {})
+        sizes = " / ".join(fmt(x) for x in as_list(a.get("sizes"))) or "–"
+        level = f"{fmt(a.get('p_value'))} ({fmt(a.get('alpha'))})" if a else "–"
+        rows.append([cell(humanise(panel)), cell(sizes), cell(a.get("p_value"), text=level),
+                     cell(a.get("estimate")), cell(a.get("ci_low"), text=_interval(a.get("ci_low"), a.get("ci_high"))),
+                     cell(a.get("margin")), result_cell("fail" if a.get("fail") else "pass" if a else None),
+                     cell(b.get("estimate")), cell(b.get("lower"), text=_interval(b.get("lower"), b.get("upper"))),
+                     cell(b.get("tau")), result_cell(b.get("result"))])  # fmt: skip
+    return {"header": header, "rows": rows}
 
 
 def products(comp: Mapping[str, Any]) -> dict[str, Any]:
@@ -256,13 +280,13 @@ def protocol(comp: Mapping[str, Any]) -> dict[str, Any] | None:
         if "tier2" not in seen and t2.get("margin") is not None:
             seen.add("tier2")
             margins.append(f"genes ±{fmt(t2.get('margin'))} log2 with f₀ {pct(t2.get('f0'), 2)}")
-    spread = (
-        ((comp.get("single_group") or {}).get("spread") or {})
-        if isinstance(comp.get("single_group"), Mapping)
-        else {}
-    )
+    single = comp.get("single_group") if isinstance(comp.get("single_group"), Mapping) else {}
+    spread = single.get("spread") or {}
     if spread.get("tau") is not None:
         margins.append(f"between-product spread τ {fmt(spread['tau'])} log2")
+    scored = as_records(single.get("score_spread"))
+    if scored and scored[0].get("tau") is not None:
+        margins.append(f"panel score spread {fmt(scored[0]['tau'])} log2")
     return {
         "source": str(record.get("source", "–")),
         "sha256": str(record.get("sha256", "–")),

@@ -332,6 +332,13 @@ def _single_group_text(comp: Mapping[str, Any]) -> Text:
             )
             + f" had to have its upper bound at most τ = {fmt(spread.get('tau'))} log2. "
         )
+    scored = as_records(sg.get("score_spread"))
+    if scored:
+        text.append(
+            "Each panel score also got its own best two-way split (failing when significant and beyond its "
+            "margin), and its between-product biological SD (χ² bounds, technical SD removed) failed the "
+            f"group when its lower bound exceeded {fmt(scored[0].get('tau'))} log2. "
+        )
     return text
 
 
