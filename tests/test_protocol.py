@@ -85,6 +85,15 @@ def test_partial_file_overrides_only_what_it_states(tmp_path: Path) -> None:
     assert record["protocol"]["tier1"]["panels"] == {"proliferation": {"margin": 0.8}}
 
 
+def test_a_panel_may_set_its_own_score_tolerance(tmp_path: Path) -> None:
+    text = "single_group:\n  score_tau: 0.4\ntier1:\n  panels:\n    mine: {score_tau: 0.6}\n"
+    protocol, record = load_protocol(write(tmp_path, text))
+    assert protocol.score_tau_for("mine") == 0.6
+    assert protocol.margin_for("mine") == 0.5  # no margin given: the default margin
+    assert protocol.score_tau_for("licensing_potency") == 0.4
+    assert record["protocol"]["tier1"]["panels"] == {"mine": {"score_tau": 0.6}}
+
+
 def test_empty_file_is_all_defaults(tmp_path: Path) -> None:
     protocol, record = load_protocol(write(tmp_path, "# nothing changed\n"))
     assert protocol == Protocol()
@@ -120,6 +129,9 @@ def test_gene_list_is_resolved_against_the_protocol_folder(tmp_path: Path) -> No
         ("tier2:\n  gene_margin: -1\n", ["tier2.gene_margin", "> 0"]),
         ("tier1:\n  default_margin: 0\n", ["tier1.default_margin", "> 0"]),
         ("tier1:\n  panels:\n    p: {margin: 0}\n", ["tier1.panels.p.margin", "> 0"]),
+        ("tier1:\n  panels:\n    p: {}\n", ["tier1.panels.p", "margin and/or score_tau"]),
+        ("tier1:\n  panels:\n    p: {score_tau: -1}\n", ["tier1.panels.p.score_tau", "> 0"]),
+        ("single_group:\n  score_tau: 0\n", ["single_group.score_tau", "> 0"]),
         ("alpha: 0.5\n", ["alpha", "between 0 and 0.5"]),
         ("products:\n  alpha: 0\n", ["products.alpha", "between 0 and 0.5"]),
         ("single_group:\n  tau: 0\n", ["single_group.tau", "> 0"]),

@@ -150,6 +150,7 @@ def test_default_protocol_recorded(tmp_path):
         ("tier2:\n  gene_margn: 1.0\n", "gene_margn"),
         ("tier2:\n  gene_margin: -1\n", "gene_margin"),
         ("alpha: [1, 2\n", "protocol.yaml"),
+        ("tier1:\n  panels:\n    senescence: {}\n", "margin and/or score_tau"),
     ],
 )
 def test_bad_protocol_one_line(tmp_path, text, needle):

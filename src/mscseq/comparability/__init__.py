@@ -715,7 +715,7 @@ def _single_group(
         tau=sg.tau,
         alpha=protocol.alpha,
         split_alpha=sg.split_alpha,
-        score_tau=sg.score_tau,
+        score_tau={p: protocol.score_tau_for(p) for p in scores.columns},
         score_technical_sd={p: _score_technical_sd(data, p, keep) for p in scores.columns},
         seed=options.seed,
         size_factors=None if data.size_factors is None else data.size_factors[keep],

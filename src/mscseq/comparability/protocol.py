@@ -43,10 +43,16 @@ LOWER_BOUNDS = ("counting", "holm", "simes")
 
 @dataclass(frozen=True)
 class PanelMargin:
-    """The Tier-1 equivalence margin of one panel score (log2 units)."""
+    """One panel's own settings (log2 units); ``None`` takes the protocol-wide value.
+
+    ``margin`` is the Tier-1 equivalence margin (else ``tier1.default_margin``); ``score_tau`` the
+    single-group tolerance of the score's between-product SD (else ``single_group.score_tau``), for a
+    user panel of few genes whose score spreads more than a panel of many.
+    """
 
     name: str
-    margin: float
+    margin: float | None = None
+    score_tau: float | None = None
 
 
 @dataclass(frozen=True)
@@ -133,16 +139,28 @@ class Protocol:
         """The protocol as a plain JSON-ready dict, in the layout of the YAML file."""
         out = asdict(self)
         out["tier1"]["required"] = list(self.tier1.required)
-        out["tier1"]["panels"] = {p.name: {"margin": p.margin} for p in self.tier1.panels}
+        out["tier1"]["panels"] = {
+            p.name: {
+                k: v for k, v in (("margin", p.margin), ("score_tau", p.score_tau)) if v is not None
+            }
+            for p in self.tier1.panels
+        }
         out["tier2"]["exclude"] = list(self.tier2.exclude)
         return out
 
     def margin_for(self, panel: str) -> float:
         """The Tier-1 margin of ``panel``: its own when the protocol lists it, else ``tier1.default_margin``."""
         for p in self.tier1.panels:
-            if p.name == panel:
+            if p.name == panel and p.margin is not None:
                 return p.margin
         return self.tier1.default_margin
+
+    def score_tau_for(self, panel: str) -> float:
+        """The single-group score tolerance of ``panel``: its own, else ``single_group.score_tau``."""
+        for p in self.tier1.panels:
+            if p.name == panel and p.score_tau is not None:
+                return p.score_tau
+        return self.single_group.score_tau
 
 
 def default_protocol_path() -> Path:
@@ -228,7 +246,7 @@ _SPEC: dict[str, Any] = {
         "cap": _POS,
     },
 }
-_PANEL_KEYS = {"margin": _POS}
+_PANEL_KEYS = {"margin": _POS, "score_tau": _POS}
 
 
 class _Problem(Exception):
@@ -333,6 +351,8 @@ def _validate_panels(value: Any, where: str, folder: Path | None) -> dict[str, A
                 name, f"must be a section such as {{margin: 0.5}}, got {_type_name(entry)}"
             )
         out[str(panel)] = _validate(entry, _PANEL_KEYS, f"{name}.", folder)
+        if not out[str(panel)]:
+            raise _Problem(name, "must set margin and/or score_tau, e.g. {margin: 0.5}")
     return out
 
 
@@ -350,7 +370,9 @@ def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
 def _build(d: Mapping[str, Any]) -> Protocol:
     t1 = dict(d["tier1"])
     t1["required"] = tuple(t1["required"])
-    t1["panels"] = tuple(PanelMargin(name, float(v["margin"])) for name, v in t1["panels"].items())
+    t1["panels"] = tuple(
+        PanelMargin(name, v.get("margin"), v.get("score_tau")) for name, v in t1["panels"].items()
+    )
     t2 = dict(d["tier2"])
     t2["exclude"] = tuple(t2["exclude"])
     return Protocol(

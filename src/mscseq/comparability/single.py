@@ -648,11 +648,13 @@ def score_spread(
     scores: pd.DataFrame | None,
     margins: Mapping[str, float],
     *,
-    tau: float,
+    tau: float | Mapping[str, float],
     alpha: float,
     technical_sd: Mapping[str, float] | None = None,
 ) -> list[dict[str, Any]]:
     """Each judged panel score's between-product biological SD against the score tolerance ``tau``.
+
+    ``tau`` is one tolerance for every panel or one per panel (log2).
 
     The sample variance s² of the score over the n products has the normal-theory one-sided (1 − α)
     bounds (n − 1) s² / χ²_{1−α, n−1} and (n − 1) s² / χ²_{α, n−1}; the score's technical variance
@@ -682,7 +684,8 @@ def score_spread(
         lo_var = df * s2 / float(stats.chi2.ppf(1 - alpha, df)) - tech**2
         hi_var = df * s2 / float(stats.chi2.ppf(alpha, df)) - tech**2
         est, lower, upper = (float(np.sqrt(max(v, 0.0))) for v in (s2 - tech**2, lo_var, hi_var))
-        result = "fail" if lower > tau else "pass" if upper <= tau else "inconclusive"
+        tol = float(tau[panel] if isinstance(tau, Mapping) else tau)
+        result = "fail" if lower > tol else "pass" if upper <= tol else "inconclusive"
         out.append(
             {
                 "panel": panel,
@@ -692,7 +695,7 @@ def score_spread(
                 "estimate": est,
                 "lower": lower,
                 "upper": upper,
-                "tau": float(tau),
+                "tau": tol,
                 "result": result,
             }
         )
@@ -872,7 +875,7 @@ def single_group(
     n_boot: int = 200,
     null: str = "rotation",
     technical: Mapping[str, Any] | None = None,
-    score_tau: float | None = None,
+    score_tau: float | Mapping[str, float] | None = None,
     score_technical_sd: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Conditions 2 (no material split) and 3 (spread within τ) of the single-group question.
@@ -920,8 +923,8 @@ def single_group(
         Technical dispersion from replicate libraries (:func:`mscseq.products.technical_dispersion`,
         ``alpha`` over all genes, ``weights`` over these products), or None: the spread's noise floor.
     score_tau
-        Tolerance (log2) of a panel score's between-product biological SD (:func:`score_spread`); None
-        skips the score spreads.
+        Tolerance (log2) of a panel score's between-product biological SD (:func:`score_spread`), one
+        for all panels or one per panel; None skips the score spreads.
     score_technical_sd
         Technical SD (log2) of each panel score over these products (0 when absent).
 
