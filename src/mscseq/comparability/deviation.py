@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 from threadpoolctl import threadpool_limits
 
 #: Components kept: the smallest k explaining at least this fraction of the peers' variance.
@@ -250,7 +250,7 @@ def t2_pvalue(t2: float, n: int, k: int) -> float:
 
     """
     f = t2 * n * (n - k) / (k * (n - 1) * (n + 1))
-    return float(stats.f.sf(f, k, n - k))
+    return float(special.fdtrc(k, n - k, f))  # F(k, n − k) upper tail
 
 
 #: Quantiles at which the reference variance's sampling distribution is integrated out in :func:`q_pvalue`.
@@ -336,9 +336,10 @@ def _q_pvalues(
     ok = (mean > 0) & (var > 0) & (r >= 3)
     if not np.any(ok):
         return p
-    sigma2 = var[ok, None] * (r - 1) / stats.chi2.ppf(_NODES, r - 2)[None, :]
+    chi2_nodes = 2.0 * special.gammaincinv((r - 2) / 2.0, _NODES)  # χ²_{r−2} quantiles
+    sigma2 = var[ok, None] * (r - 1) / chi2_nodes[None, :]
     h = np.minimum(2.0 * mean[ok, None] ** 2 / sigma2, shape[ok, None])
-    p[ok] = stats.f.sf((q[ok] / mean[ok])[:, None], h, r * h).mean(axis=1)
+    p[ok] = special.fdtrc(h, r * h, (q[ok] / mean[ok])[:, None]).mean(axis=1)
     return p
 
 

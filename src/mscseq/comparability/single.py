@@ -65,7 +65,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 #: Fewest products for which the best split is assessed (two clusters of at least 2 and some room).
 MIN_PRODUCTS_SPLIT = 6
@@ -421,7 +421,7 @@ def welch(y: np.ndarray, in_b: np.ndarray, *, alpha: float) -> dict[str, np.ndar
     with np.errstate(divide="ignore", invalid="ignore"):
         df = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1))
     df = np.where(np.isfinite(df), df, na + nb - 2.0)
-    t = stats.t.ppf(1 - alpha, df)
+    t = special.stdtrit(df, 1 - alpha)  # Student t quantile
     return {"estimate": est, "se": se, "df": df, "ci_low": est - t * se, "ci_high": est + t * se}
 
 
@@ -450,9 +450,8 @@ def beyond_fraction(
     s2 = ((na - 1) * a.var(axis=0, ddof=1) + (nb - 1) * b.var(axis=0, ddof=1)) / df
     se = np.sqrt(s2 * (1 / na + 1 / nb))
     se = np.where(se > 0, se, np.finfo(float).tiny)
-    dist = stats.t(df)
-    p_beyond = dist.sf((np.abs(est) - margin) / se)
-    p_within = dist.sf((margin - np.abs(est)) / se)
+    p_beyond = special.stdtr(df, -(np.abs(est) - margin) / se)  # Student t upper tails
+    p_within = special.stdtr(df, -(margin - np.abs(est)) / se)
     g = y.shape[1]
     n_shown = _holm_count(p_beyond, alpha)
     n_within = _holm_count(p_within, alpha)
@@ -633,6 +632,11 @@ def score_splits(
     return out
 
 
+def _chi2_quantile(q: float, df: int) -> float:
+    """The ``q`` quantile of χ²_df."""
+    return float(2.0 * special.gammaincinv(df / 2.0, q))
+
+
 def judged_panels(scores: pd.DataFrame | None, margins: Mapping[str, float]) -> list[str]:
     """The panels judged in the single group: those with a margin and a finite score for every product."""
     if scores is None:
@@ -681,8 +685,8 @@ def score_spread(
         s2 = float(np.var(y, ddof=1))
         tech = float((technical_sd or {}).get(panel, 0.0))
         df = n - 1
-        lo_var = df * s2 / float(stats.chi2.ppf(1 - alpha, df)) - tech**2
-        hi_var = df * s2 / float(stats.chi2.ppf(alpha, df)) - tech**2
+        lo_var = df * s2 / _chi2_quantile(1 - alpha, df) - tech**2
+        hi_var = df * s2 / _chi2_quantile(alpha, df) - tech**2
         est, lower, upper = (float(np.sqrt(max(v, 0.0))) for v in (s2 - tech**2, lo_var, hi_var))
         tol = float(tau[panel] if isinstance(tau, Mapping) else tau)
         result = "fail" if lower > tol else "pass" if upper <= tol else "inconclusive"

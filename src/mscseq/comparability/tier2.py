@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
 #: Products per group searched for ``n_needed``.
 N_NEEDED_MAX = 200
@@ -414,15 +414,26 @@ def counting_true_discoveries(p: np.ndarray, alpha: float, phi: float = 1.0) -> 
     return int(max(0, np.max(k - np.floor(c * (max(phi, 1.0) + p.size * p)))))
 
 
+def _normal_pdf(x: np.ndarray) -> np.ndarray:
+    """The standard normal density."""
+    return np.exp(-(x**2) / 2.0) / np.sqrt(2.0 * np.pi)
+
+
+def _binom_cdf_half(x: np.ndarray | int, n: np.ndarray | int) -> np.ndarray:
+    """P(Binomial(n, 1/2) ≤ x) for whole numbers x ≥ 0, n ≥ 0: the regularised incomplete beta I_½(n − x, x + 1)."""
+    x, n = np.asarray(x, dtype=float), np.asarray(n, dtype=float)
+    return np.where(x >= n, 1.0, special.betainc(np.maximum(n - x, 1.0), x + 1.0, 0.5))
+
+
 def binomial_upper(n_beyond: int, n_genes: int, alpha: float) -> int:
     """Largest ``K ≤ n_genes`` with ``P(Binomial(K, 1/2) ≤ n_beyond) ≥ alpha`` (exact)."""
     # K/2 - z·sqrt(K)/2 <= n_beyond bounds K for any alpha above 1e-15 (z = 8); all K when it does not
     cap = int(((8.0 + np.sqrt(64.0 + 8.0 * n_beyond)) / 2.0) ** 2) + 2
     k = np.arange(n_beyond, min(n_genes, cap) + 1)
-    ok = stats.binom.cdf(n_beyond, k, 0.5) >= alpha
+    ok = _binom_cdf_half(n_beyond, k) >= alpha
     if ok[-1] and k[-1] < n_genes:
         k = np.arange(n_beyond, n_genes + 1)
-        ok = stats.binom.cdf(n_beyond, k, 0.5) >= alpha
+        ok = _binom_cdf_half(n_beyond, k) >= alpha
     return int(k[ok][-1])
 
 
@@ -432,7 +443,7 @@ def max_count_passing(n_genes: int, f0: float, alpha: float, phi: float = 1.0) -
     if k_lim >= n_genes:
         return n_genes
     c = np.arange(k_lim + 2)
-    ok = stats.binom.cdf(c, k_lim + 1, 0.5) < alpha
+    ok = _binom_cdf_half(c, k_lim + 1) < alpha
     if phi > 1.0:
         # inflated bound <= k_lim  <=>  P(Binomial((k_lim + 1)/phi, 1/2) <= c/phi) < alpha
         big_n, x = (k_lim + 1) / phi, c / phi
@@ -474,7 +485,7 @@ def residual_overdispersion(fit: GeneFit, margin: float, centre: np.ndarray | No
     v_ind = float(np.sum(p * (1.0 - p)))
     if v_ind <= 0:
         return 1.0
-    h = u * stats.norm.pdf(u) + v * stats.norm.pdf(v)
+    h = u * _normal_pdf(u) + v * _normal_pdf(v)
     # only genes with a weight count (and no subnormal numbers, which slow the products down)
     keep = np.abs(h) > 1e-6 * max(float(np.max(np.abs(h))), np.finfo(float).tiny)
     h = h[keep]
