@@ -42,3 +42,23 @@ def test_the_allocator_thresholds_are_set_on_glibc(monkeypatch):
     assert allocator.tune() is True
     monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "0")
     assert allocator.tune() is False
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_spearman_ranks_are_scipy_s(seed):
+    """The Spearman correlation's ranks (pandas) equal ``scipy.stats.rankdata``'s, ties included."""
+    import numpy as np
+    from scipy.stats import rankdata, spearmanr
+
+    from mscseq.explore import correlations
+
+    rng = np.random.default_rng(seed)
+    vst = rng.integers(0, 6, size=(7, 40)).astype(float)  # many ties
+    vst[3] = 2.0  # a flat sample: no correlation
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ranks = np.corrcoef(rankdata(vst, axis=1))
+    _, spearman = correlations(vst)
+    np.testing.assert_array_equal(spearman, ranks)
+    rho = spearmanr(vst[0], vst[1]).statistic
+    assert spearman[0, 1] == pytest.approx(rho, abs=1e-12)
+    assert np.isnan(spearman[3, 0])
