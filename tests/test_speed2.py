@@ -62,3 +62,64 @@ def test_spearman_ranks_are_scipy_s(seed):
     rho = spearmanr(vst[0], vst[1]).statistic
     assert spearman[0, 1] == pytest.approx(rho, abs=1e-12)
     assert np.isnan(spearman[3, 0])
+
+
+def _png(path):
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(path).convert("RGBA")).astype(int)
+
+
+@pytest.mark.parametrize("title_above", [False, True])
+def test_a_figure_is_drawn_once_for_its_png_with_matplotlib_s_tight_picture(
+    tmp_path, monkeypatch, title_above
+):
+    """``save_figure``'s PNG (the drawn canvas cut to the tight box) is matplotlib's ``bbox_inches`` PNG.
+
+    Same size and the same picture up to sub-pixel placement; with a title above the figure (cut off
+    on the canvas) the PNG is drawn again, exactly as matplotlib draws it.
+    """
+    import numpy as np
+    from matplotlib import rcParams
+
+    from mscseq.report.static import DPI, _figure, save_figure
+
+    def draw():
+        fig = _figure(4, 3)
+        ax = fig.add_subplot()
+        ax.scatter(np.arange(50), np.sin(np.arange(50)), s=12)
+        ax.set_xlabel("x label reaching the edge")
+        if title_above:
+            fig.suptitle("above the figure", y=1.08)
+        return fig
+
+    from matplotlib.figure import Figure
+
+    saved, savefig = [], Figure.savefig
+
+    def counted(self, path, **kwargs):
+        saved.append(kwargs.get("format"))
+        return savefig(self, path, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", counted)
+    files = save_figure(draw(), tmp_path / "ours")
+    monkeypatch.undo()
+    assert saved == (["pdf", "png"] if title_above else ["pdf"])  # PNG drawn again only then
+    assert [p.name for p in files] == ["ours.pdf", "ours.png"]
+    ref = draw()
+    ref.set_dpi(DPI)
+    ref.savefig(
+        tmp_path / "ref.png",
+        dpi=DPI,
+        bbox_inches="tight",
+        pad_inches=rcParams["savefig.pad_inches"],
+    )
+    ours, theirs = _png(tmp_path / "ours.png"), _png(tmp_path / "ref.png")
+    assert ours.shape == theirs.shape
+    differing = (np.abs(ours - theirs).max(axis=2) > 0).mean()
+    if title_above:
+        assert differing == 0
+    else:
+        assert differing < 0.1  # anti-aliased edges moved by less than a pixel
+        assert (ours[..., 3] == 255).all()  # opaque, padding in the background colour

@@ -420,9 +420,12 @@ def _file_backend() -> None:
 def save_figure(fig: Figure, stem: Path) -> list[Path]:
     """Write one figure as ``stem.pdf`` and ``stem.png`` (no timestamps inside, so reruns are identical).
 
-    The layout (constrained layout, text extents) and the tight bounding box are computed once, at
-    the PNG's resolution, and both files are cut to that box (``bbox_inches="tight"`` would compute
-    both again for each file: about a third of the drawing time).
+    The figure is drawn once on the Agg canvas at the PNG's resolution: that draw runs the layout
+    (constrained layout, text extents) and gives the tight bounding box; the PNG is that picture cut
+    to the box (the padding beyond the figure's edge in its background colour), and the PDF is drawn
+    once more, cut to the same box (``bbox_inches="tight"`` would lay out and draw each file twice).
+    When something is drawn beyond the figure (a title above it), the PNG is drawn again on a canvas
+    of the box's size.
     """
     from matplotlib import rcParams
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -430,16 +433,43 @@ def save_figure(fig: Figure, stem: Path) -> list[Path]:
     if not isinstance(fig.canvas, FigureCanvasAgg):  # a closed pyplot figure has a bare canvas
         FigureCanvasAgg(fig)
     fig.set_dpi(DPI)
-    fig.draw_without_rendering()  # the layout engine runs here, once
-    box = fig.get_tightbbox(fig.canvas.get_renderer()).padded(rcParams["savefig.pad_inches"])
+    fig.canvas.draw()  # the layout engine runs here, once, and the PNG's pixels are drawn
+    tight = fig.get_tightbbox(fig.canvas.get_renderer())
+    box = tight.padded(rcParams["savefig.pad_inches"])
     fig.set_layout_engine("none")  # positions are final
     out = []
     for ext in FORMATS:
         path = stem.with_name(f"{stem.name}.{ext}")
         meta = {"CreationDate": None} if ext == "pdf" else {"Software": None}
-        fig.savefig(path, format=ext, dpi=DPI, metadata=meta, bbox_inches=box)
+        if ext != "png" or not _write_drawn_png(fig, tight, box, path, meta):
+            fig.savefig(path, format=ext, dpi=DPI, metadata=meta, bbox_inches=box)
         out.append(path)
     return out
+
+
+def _write_drawn_png(fig: Figure, tight, box, path: Path, meta: Mapping[str, Any]) -> bool:
+    """Write the canvas as drawn, cut to ``box`` (inches), as a PNG.
+
+    Returns False (nothing written) when something was drawn beyond the figure (``tight`` leaves it).
+    """
+    from matplotlib.colors import to_rgba
+    from matplotlib.image import imsave
+
+    height, width = fig.canvas.get_width_height()[::-1]
+    if tight.x0 < 0 or tight.y0 < 0 or tight.x1 * DPI > width or tight.y1 * DPI > height:
+        return False
+    # the size and bottom-left anchor matplotlib gives a figure saved with ``bbox_inches=box``
+    x0, bottom = round(box.x0 * DPI), height - round(box.y0 * DPI)
+    x1, top = x0 + int(box.width * DPI), bottom - int(box.height * DPI)
+    drawn = np.asarray(fig.canvas.buffer_rgba())
+    background = np.round(np.asarray(to_rgba(fig.get_facecolor())) * 255).astype(np.uint8)
+    pixels = np.empty((bottom - top, x1 - x0, 4), dtype=np.uint8)
+    pixels[:] = background  # the padding beyond the figure's edge
+    r0, c0 = max(top, 0), max(x0, 0)
+    r1, c1 = min(bottom, height), min(x1, width)
+    pixels[r0 - top : r1 - top, c0 - x0 : c1 - x0] = drawn[r0:r1, c0:c1]
+    imsave(path, pixels, format="png", dpi=DPI, metadata=dict(meta))
+    return True
 
 
 def save_figures(
