@@ -74,13 +74,16 @@ def correlations(vst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     A sample whose profile is flat has no correlation with any other: ``NaN`` (no warning).
     BLAS runs on one thread here: the products are small (samples × samples), and a second BLAS
     thread waiting for a busy core made them take seconds instead of ~0.1 s (same values either way).
+    The ranks are pandas' average ranks, the numbers of ``scipy.stats.rankdata`` (tested), without
+    importing ``scipy.stats`` (~0.3 s of CPU) for them.
     """
-    from scipy.stats import rankdata
+    import pandas as pd
     from threadpoolctl import threadpool_limits
 
+    ranks = pd.DataFrame(np.atleast_2d(vst)).rank(axis=1, method="average").to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"), threadpool_limits(1, user_api="blas"):
         pearson = np.atleast_2d(np.corrcoef(vst))
-        spearman = np.atleast_2d(np.corrcoef(rankdata(vst, axis=1)))
+        spearman = np.atleast_2d(np.corrcoef(ranks))
     return pearson, spearman
 
 

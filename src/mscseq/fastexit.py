@@ -53,6 +53,7 @@ def exit_now(code: object = 0) -> NoReturn:
 def run_and_exit(main: Callable[[], object]) -> NoReturn:
     """Run a command's entry point, then :func:`exit_now` with its status.
 
+    The C allocator is first set for a command's process (:func:`mscseq.allocator.tune`).
     Exceptions other than ``SystemExit`` (a bug's traceback, Ctrl-C) propagate as usual.
 
     Parameters
@@ -61,6 +62,9 @@ def run_and_exit(main: Callable[[], object]) -> NoReturn:
         The entry point (e.g. :func:`mscseq.cli.main`).
 
     """
+    from mscseq.allocator import tune
+
+    tune()  # the process is a command's: the C allocator set for it (see mscseq.allocator)
     try:
         main()
     except SystemExit as exc:

@@ -6,8 +6,8 @@ volcano or MA plot) — and returns a :class:`matplotlib.figure.Figure` with the
 They do no I/O; :func:`save_figures` is the one function that writes files. Figures are drawn on the Agg
 canvas (no GUI); the seaborn clustermap is created through pyplot and closed there once drawn.
 
-PDF (vector, for papers and batch records; dense point clouds rasterised inside it) and PNG at 300 dpi
-(for documents that take images) are written for every figure.
+PDF (vector, for papers and batch records; dense point clouds rasterised inside it) and PNG at 150 dpi
+(for documents that take images; a 6.5-inch figure is ~1000 pixels wide) are written for every figure.
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ P = ParamSpec("P")
 
 #: File formats written for every figure.
 FORMATS = ("pdf", "png")
-#: Resolution of the PNG files.
-DPI = 300
+#: Resolution of the PNG files and of the rasterised point clouds in the PDFs (150: readable in a
+#: document, and a quarter of the pixels of 300 dpi to draw and compress).
+DPI = 150
 #: Above this many points a scatter's points are rasterised inside the PDF (the axes and text stay vector).
 RASTER_ABOVE = 2000
 
@@ -381,8 +382,10 @@ def figure_plan(
     return plan
 
 
-#: Relative drawing cost of a figure by stem prefix (the rest: 1), to share the figures among processes.
-COSTS = {"panel_scores": 2.0, "volcano_": 1.5, "ma_": 1.5}
+#: Relative drawing cost of a figure by stem prefix (the rest: 1), to share the figures among processes
+#: (CPU of each on a 20-product × 61,533-gene study relative to the PCA's; the clustermap's includes
+#: importing seaborn, which only its process does).
+COSTS = {"correlation_clustermap": 2.0, "panel_scores": 1.3, "volcano_": 1.3, "ma_": 1.4}
 
 
 def figure_shares(stems: list[str], n: int) -> list[list[int]]:
@@ -419,9 +422,12 @@ def _file_backend() -> None:
 def save_figure(fig: Figure, stem: Path) -> list[Path]:
     """Write one figure as ``stem.pdf`` and ``stem.png`` (no timestamps inside, so reruns are identical).
 
-    The layout (constrained layout, text extents) and the tight bounding box are computed once, at
-    the PNG's resolution, and both files are cut to that box (``bbox_inches="tight"`` would compute
-    both again for each file: about a third of the drawing time).
+    The figure is drawn once on the Agg canvas at the PNG's resolution: that draw runs the layout
+    (constrained layout, text extents) and gives the tight bounding box; the PNG is that picture cut
+    to the box (the padding beyond the figure's edge in its background colour), and the PDF is drawn
+    once more, cut to the same box (``bbox_inches="tight"`` would lay out and draw each file twice).
+    When something is drawn beyond the figure (a title above it), the PNG is drawn again on a canvas
+    of the box's size.
     """
     from matplotlib import rcParams
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -429,16 +435,43 @@ def save_figure(fig: Figure, stem: Path) -> list[Path]:
     if not isinstance(fig.canvas, FigureCanvasAgg):  # a closed pyplot figure has a bare canvas
         FigureCanvasAgg(fig)
     fig.set_dpi(DPI)
-    fig.draw_without_rendering()  # the layout engine runs here, once
-    box = fig.get_tightbbox(fig.canvas.get_renderer()).padded(rcParams["savefig.pad_inches"])
+    fig.canvas.draw()  # the layout engine runs here, once, and the PNG's pixels are drawn
+    tight = fig.get_tightbbox(fig.canvas.get_renderer())
+    box = tight.padded(rcParams["savefig.pad_inches"])
     fig.set_layout_engine("none")  # positions are final
     out = []
     for ext in FORMATS:
         path = stem.with_name(f"{stem.name}.{ext}")
         meta = {"CreationDate": None} if ext == "pdf" else {"Software": None}
-        fig.savefig(path, format=ext, dpi=DPI, metadata=meta, bbox_inches=box)
+        if ext != "png" or not _write_drawn_png(fig, tight, box, path, meta):
+            fig.savefig(path, format=ext, dpi=DPI, metadata=meta, bbox_inches=box)
         out.append(path)
     return out
+
+
+def _write_drawn_png(fig: Figure, tight, box, path: Path, meta: Mapping[str, Any]) -> bool:
+    """Write the canvas as drawn, cut to ``box`` (inches), as a PNG.
+
+    Returns False (nothing written) when something was drawn beyond the figure (``tight`` leaves it).
+    """
+    from matplotlib.colors import to_rgba
+    from matplotlib.image import imsave
+
+    height, width = fig.canvas.get_width_height()[::-1]
+    if tight.x0 < 0 or tight.y0 < 0 or tight.x1 * DPI > width or tight.y1 * DPI > height:
+        return False
+    # the size and bottom-left anchor matplotlib gives a figure saved with ``bbox_inches=box``
+    x0, bottom = round(box.x0 * DPI), height - round(box.y0 * DPI)
+    x1, top = x0 + int(box.width * DPI), bottom - int(box.height * DPI)
+    drawn = np.asarray(fig.canvas.buffer_rgba())
+    background = np.round(np.asarray(to_rgba(fig.get_facecolor())) * 255).astype(np.uint8)
+    pixels = np.empty((bottom - top, x1 - x0, 4), dtype=np.uint8)
+    pixels[:] = background  # the padding beyond the figure's edge
+    r0, c0 = max(top, 0), max(x0, 0)
+    r1, c1 = min(bottom, height), min(x1, width)
+    pixels[r0 - top : r1 - top, c0 - x0 : c1 - x0] = drawn[r0:r1, c0:c1]
+    imsave(path, pixels, format="png", dpi=DPI, metadata=dict(meta))
+    return True
 
 
 def save_figures(
