@@ -74,7 +74,8 @@ def test_compare_does_not_import_scanpy(example_dir: Path, tmp_path: Path):
         str(tmp_path / "out"),
         "--quiet",
     ]
-    assert _imported_by_cli(args, ("scanpy",)) == []
+    # nor scikit-learn or scipy.stats (comparability uses scipy.special and its own silhouette / ARI)
+    assert _imported_by_cli(args, ("scanpy", "sklearn", "scipy.stats")) == []
     # scanpy's own plot reads the AnnData mscseq wrote (the scverse contract)
     check = (
         "import sys, anndata as ad, scanpy as sc, matplotlib\n"

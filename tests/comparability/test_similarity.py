@@ -49,3 +49,27 @@ def test_too_few_products_no_scores():
     res = product_similarity(vst, coords, bm, ["a", "b", "c"])
     assert res["z_correlation"].isna().all()
     assert not res["outlier"].any()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_silhouette_and_ari_equal_scikit_learn_to_the_bit(seed):
+    """Own silhouette and ARI (no sklearn import on the run's path) give sklearn's floats exactly."""
+    from sklearn.metrics import adjusted_rand_score, silhouette_score
+
+    from mscseq.comparability.similarity import adjusted_rand_index, silhouette
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(3, 60))
+    x = rng.normal(size=(n, 5))
+    d = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(axis=2))
+    labels = rng.integers(1, 3 + seed % 3, n)
+    labels[:2] = [1, 2]  # at least two clusters
+    if seed == 0:
+        labels[:] = 1
+        labels[0] = 2  # a cluster of one: its silhouette is 0
+    assert silhouette(d, labels) == silhouette_score(d, labels, metric="precomputed")
+    groups = [f"g{v}" for v in rng.integers(0, 1 + seed % 4, n)]
+    assert adjusted_rand_index(groups, labels) == adjusted_rand_score(groups, labels)
+    assert adjusted_rand_index(labels, labels) == 1.0
+    same = ["a"] * n
+    assert adjusted_rand_index(same, same) == adjusted_rand_score(same, same) == 1.0

@@ -21,6 +21,7 @@ least 3 products, otherwise all products. Scores need at least :data:`MIN_PRODUC
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -120,6 +121,52 @@ def concordance(vst: np.ndarray, peers: list[np.ndarray], margin: float) -> np.n
     return out
 
 
+def silhouette(dist: np.ndarray, labels: Sequence[Any]) -> float:
+    """Mean silhouette width (Rousseeuw 1987) of a partition, from a square distance matrix.
+
+    Per product i: a = its mean distance to the other members of its cluster, b = its smallest mean
+    distance to the members of another cluster, s = (b − a) / max(a, b), and s = 0 in a cluster of one.
+    Distances to each cluster are summed row by row in product order, which gives scikit-learn's
+    ``silhouette_score(..., metric="precomputed")`` to the bit (tested) without importing it.
+    """
+    _, codes = np.unique(np.asarray(labels), return_inverse=True)
+    sizes = np.bincount(codes)
+    n = len(codes)
+    sums = np.zeros((n, len(sizes)), dtype=np.float64)
+    for i in range(n):
+        sums[i] += np.bincount(codes, weights=np.asarray(dist[i], np.float64), minlength=len(sizes))
+    rows = np.arange(n)
+    within = sums[rows, codes]
+    sums[rows, codes] = np.inf
+    between = (sums / sizes).min(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        within = within / (sizes - 1)[codes]
+        s = (between - within) / np.maximum(within, between)
+    return float(np.mean(np.nan_to_num(s)))
+
+
+def adjusted_rand_index(a: Sequence[Any], b: Sequence[Any]) -> float:
+    """Adjusted Rand index (Hubert & Arabie 1985) of two partitions of the same items.
+
+    From the contingency table n_ij with margins a_i, b_j: with S = Σ C(n_ij, 2), A = Σ C(a_i, 2),
+    B = Σ C(b_j, 2) and N = C(n, 2), ARI = 2 (S N − A B) / ((A + B) N − 2 A B), computed in whole numbers
+    and divided once (so exactly the correctly rounded value); 1 when both partitions are the same
+    trivial one (the denominator is 0 only then).
+    """
+    _, ia = np.unique(np.asarray(a, dtype=object).astype(str), return_inverse=True)
+    _, ib = np.unique(np.asarray(b, dtype=object).astype(str), return_inverse=True)
+    table = np.zeros((ia.max() + 1, ib.max() + 1), dtype=np.int64)
+    np.add.at(table, (ia, ib), 1)
+
+    def pairs(counts: np.ndarray) -> int:
+        return sum(int(c) * (int(c) - 1) // 2 for c in counts.ravel())
+
+    s, big_a, big_b = pairs(table), pairs(table.sum(axis=1)), pairs(table.sum(axis=0))
+    big_n = len(ia) * (len(ia) - 1) // 2
+    den = (big_a + big_b) * big_n - 2 * big_a * big_b
+    return 1.0 if den == 0 else 2 * (s * big_n - big_a * big_b) / den
+
+
 def two_clusters(
     linkage: np.ndarray, dist: np.ndarray, groups: Sequence[str] | None
 ) -> dict[str, object]:
@@ -149,16 +196,12 @@ def two_clusters(
     labels = fcluster(np.asarray(linkage, dtype=np.float64), t=2, criterion="maxclust").astype(int)
     sil = None
     if len(set(labels)) == 2 and min(np.bincount(labels)[1:]) >= 1 and n > 2:
-        from sklearn.metrics import silhouette_score
-
         d = np.nan_to_num(np.clip((dist + dist.T) / 2, 0.0, None), nan=1.0)  # NaN r: no correlation
         np.fill_diagonal(d, 0.0)
-        sil = float(silhouette_score(d, labels, metric="precomputed"))
+        sil = silhouette(d, labels)
     ari = None
     if groups is not None:
-        from sklearn.metrics import adjusted_rand_score
-
-        ari = float(adjusted_rand_score([str(g) for g in groups], labels))
+        ari = adjusted_rand_index([str(g) for g in groups], labels)
     return {
         "labels": labels.tolist(),
         "sizes": np.bincount(labels)[1:].tolist(),
