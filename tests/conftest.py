@@ -29,6 +29,27 @@ def example_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def example_args(example_dir: Path):
+    """Builder of CLI arguments for the example study: ``COMMAND counts --samples sheet --design '~ cohort'
+    --contrast cohort,B,A`` followed by the extra arguments given."""
+
+    def build(command: str, *extra: str) -> list[str]:
+        return [
+            command,
+            str(example_dir / "counts.tsv.gz"),
+            "--samples",
+            str(example_dir / "samples.tsv"),
+            "--design",
+            "~ cohort",
+            "--contrast",
+            "cohort,B,A",
+            *extra,
+        ]
+
+    return build
+
+
+@pytest.fixture(scope="session")
 def example_params(example_dir: Path):
     """``compare`` parameters of the example study: ``~ cohort``, contrast ``cohort,B,A``, group cohort vs A."""
     from mscseq.de.design import Contrast

@@ -43,20 +43,9 @@ def mscseq(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory, example_dir):
+def run_dir(tmp_path_factory, example_args):
     out = tmp_path_factory.mktemp("cli") / "out"
-    proc = mscseq(
-        "compare",
-        str(example_dir / "counts.tsv.gz"),
-        "--samples",
-        str(example_dir / "samples.tsv"),
-        "--design",
-        "~ cohort",
-        "--contrast",
-        "cohort,B,A",
-        "--outdir",
-        str(out),
-    )
+    proc = mscseq(*example_args("compare", "--outdir", str(out)))
     assert proc.returncode == 0, proc.stderr
     return out, proc
 
@@ -177,41 +166,13 @@ def test_bad_input_exit_code_2_one_line(tmp_path, example_dir):
     assert not out.exists()
 
 
-def test_de_command_writes_one_table(tmp_path, example_dir):
+def test_de_command_writes_one_table(tmp_path, example_args):
     out = tmp_path / "de.tsv"
-    res = runner.invoke(
-        app,
-        [
-            "de",
-            str(example_dir / "counts.tsv.gz"),
-            "-s",
-            str(example_dir / "samples.tsv"),
-            "--design",
-            "~ cohort",
-            "--contrast",
-            "cohort,B,A",
-            "--out",
-            str(out),
-        ],
-    )
+    res = runner.invoke(app, example_args("de", "--out", str(out)))
     assert res.exit_code == 0, res.output
     table = pd.read_csv(out, sep="\t")
     assert table.columns[0] == "gene_id" and len(table) == 3000
-    again = runner.invoke(
-        app,
-        [
-            "de",
-            str(example_dir / "counts.tsv.gz"),
-            "-s",
-            str(example_dir / "samples.tsv"),
-            "--design",
-            "~ cohort",
-            "--contrast",
-            "cohort,B,A",
-            "--out",
-            str(out),
-        ],
-    )
+    again = runner.invoke(app, example_args("de", "--out", str(out)))
     assert again.exit_code == 2
     assert "exists" in again.output
 

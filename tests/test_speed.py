@@ -57,23 +57,11 @@ def _imported_by_cli(args: list[str], modules: tuple[str, ...]) -> list[str]:
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
-def test_compare_does_not_import_scanpy(example_dir: Path, tmp_path: Path):
+def test_compare_does_not_import_scanpy(example_args, tmp_path: Path):
     """The CLI's analysis path never pays for ``import scanpy`` (scanpy stays for its plots and the notebook)."""
-    args = [
-        "compare",
-        str(example_dir / "counts.tsv.gz"),
-        "--samples",
-        str(example_dir / "samples.tsv"),
-        "--design",
-        "~ cohort",
-        "--contrast",
-        "cohort,B,A",
-        "--group",
-        "cohort",
-        "--outdir",
-        str(tmp_path / "out"),
-        "--quiet",
-    ]
+    args = example_args(
+        "compare", "--group", "cohort", "--outdir", str(tmp_path / "out"), "--quiet"
+    )
     # nor scikit-learn or scipy.stats (comparability uses scipy.special and its own silhouette / ARI)
     assert _imported_by_cli(args, ("scanpy", "sklearn", "scipy.stats")) == []
     # scanpy's own plot reads the AnnData mscseq wrote (the scverse contract)
@@ -177,22 +165,10 @@ def test_tables_are_written_in_blocks_with_the_same_bytes(tmp_path: Path, monkey
     assert outputs.tsv_text(df.iloc[:0], index_label="gene_id") == expected.splitlines()[0] + "\n"
 
 
-def test_de_does_not_import_anndata_nor_comparability(example_dir: Path, tmp_path: Path):
+def test_de_does_not_import_anndata_nor_comparability(example_args, tmp_path: Path):
     """``mscseq de`` reads into a CountData: no anndata/zarr/h5py, no comparability package imported."""
     out = tmp_path / "de.tsv"
-    args = [
-        "de",
-        str(example_dir / "counts.tsv.gz"),
-        "--samples",
-        str(example_dir / "samples.tsv"),
-        "--design",
-        "~ cohort",
-        "--contrast",
-        "cohort,B,A",
-        "--out",
-        str(out),
-        "--quiet",
-    ]
+    args = example_args("de", "--out", str(out), "--quiet")
     heavy = ("anndata", "zarr", "h5py", "mscseq.comparability", "matplotlib")
     assert _imported_by_cli(args, heavy) == []
     assert out.read_text().startswith("gene_id\tgene_name\tbaseMean")
