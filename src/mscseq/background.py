@@ -14,6 +14,7 @@ import contextlib
 import gc
 import os
 import pickle
+import select
 import signal
 import sys
 import traceback
@@ -67,6 +68,13 @@ class Job:
             error, self._error = self._error, None
             raise error
         return self._value
+
+    def running(self) -> bool:
+        """Whether the child is still at work (it has not sent its outcome); never waits."""
+        if self._pid is None:
+            return False
+        ready, _, _ = select.select([self._fd], [], [], 0)
+        return not ready
 
     def cancel(self) -> None:
         """Stop the child if it still runs and reap it; nothing is raised."""

@@ -53,7 +53,8 @@ def exit_now(code: object = 0) -> NoReturn:
 def run_and_exit(main: Callable[[], object]) -> NoReturn:
     """Run a command's entry point, then :func:`exit_now` with its status.
 
-    The C allocator is first set for a command's process (:func:`mscseq.allocator.tune`).
+    The process is first set up as a command's: the C allocator's thresholds
+    (:func:`mscseq.allocator.tune`) and BLAS on one thread (:func:`mscseq.blas.single_thread`).
     Exceptions other than ``SystemExit`` (a bug's traceback, Ctrl-C) propagate as usual.
 
     Parameters
@@ -63,8 +64,10 @@ def run_and_exit(main: Callable[[], object]) -> NoReturn:
 
     """
     from mscseq.allocator import tune
+    from mscseq.blas import single_thread
 
     tune()  # the process is a command's: the C allocator set for it (see mscseq.allocator)
+    single_thread()  # before numpy loads its BLAS (see mscseq.blas)
     try:
         main()
     except SystemExit as exc:

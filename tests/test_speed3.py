@@ -1,0 +1,136 @@
+"""Issue 15, the third speed round: BLAS threads, idle time while the DE runs, figure shares."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+needs_fork = pytest.mark.skipif(not hasattr(os, "fork"), reason="no os.fork")
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.endswith(("_NUM_THREADS", "_MAXIMUM_THREADS")) and k != "OMP_NUM_THREADS"
+    }
+    return {**env, **extra}
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [({}, "True 1 1"), ({"OMP_NUM_THREADS": "2"}, "False None None")],
+)
+def test_blas_threads_are_set_to_one_unless_the_user_sets_threads(extra, expected):
+    """Before numpy is imported the BLAS variables are set to 1; the user's own setting is kept."""
+    code = (
+        "import os, mscseq.blas as b; ok = b.single_thread(); "
+        "print(ok, os.environ.get('OPENBLAS_NUM_THREADS'), os.environ.get('MKL_NUM_THREADS'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=_clean_env(**extra), capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == expected.split()
+
+
+def test_blas_threads_are_left_alone_once_numpy_is_imported():
+    """numpy has read its setting then: nothing is changed (mscseq used as a library)."""
+    from mscseq.blas import single_thread
+
+    env: dict[str, str] = {}
+    assert "numpy" in sys.modules
+    assert single_thread(env) is False and env == {}
+
+
+def test_a_command_process_runs_blas_on_one_thread():
+    """The process set-up of a command (``fastexit.run_and_exit``) leaves OpenBLAS one thread."""
+    code = textwrap.dedent(
+        """
+        from mscseq.fastexit import run_and_exit
+
+        def main():
+            import numpy  # noqa: F401
+            from threadpoolctl import threadpool_info
+
+            blas = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+            print(max(blas))
+
+        run_and_exit(main)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=_clean_env(), capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "1"
+
+
+@needs_fork
+def test_a_job_says_whether_its_child_still_runs():
+    """``Job.running`` is True while the child works, False once it has sent its outcome; it never waits."""
+    from mscseq.background import start
+
+    job = start(time.sleep, 0.5)
+    t0 = time.perf_counter()
+    assert job.running() is True
+    assert time.perf_counter() - t0 < 0.1
+    job.result()
+    assert job.running() is False
+    quick = start(int, "7")
+    deadline = time.monotonic() + 10
+    while quick.running() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert quick.running() is False and quick.result() == 7
+    assert start(int, "3", background=False).running() is False
+
+
+@needs_fork
+@pytest.mark.parametrize("de_seconds", [0.0, 1.5])
+def test_idle_runs_only_while_the_de_child_still_works(example_params, monkeypatch, de_seconds):
+    """``analyse(idle=...)`` prepares the next step only in time the process would spend waiting."""
+    import mscseq.pipeline
+    from mscseq.io import load_dataset
+
+    real = mscseq.pipeline._de_results
+
+    def slow_de(adata, params):
+        out = real(adata, params)
+        time.sleep(de_seconds)
+        return out
+
+    monkeypatch.setattr(mscseq.pipeline, "_de_results", slow_de)  # the forked child sees it
+    calls = []
+    adata = load_dataset(example_params.counts, example_params.samples)
+    if de_seconds == 0.0:
+        # a DE that is done first: the run waits for nothing, so there is no idle time to fill
+        import mscseq.comparability
+
+        real_comp = mscseq.comparability.run_comparability
+
+        def slow_comparability(adata, options):
+            time.sleep(1.5)
+            return real_comp(adata, options)
+
+        monkeypatch.setattr(mscseq.comparability, "run_comparability", slow_comparability)
+    out = mscseq.pipeline.analyse(
+        adata, example_params, background=True, idle=lambda: calls.append(1)
+    )
+    assert "de" in out.uns and "comparability" in out.uns
+    assert calls == ([1] if de_seconds else [])
+
+
+def test_the_figure_shares_put_the_clustermap_apart():
+    """Two processes: the clustermap (seaborn's import included) against the other figures."""
+    from mscseq.report.static import figure_shares
+
+    stems = ["correlation_clustermap", "pca", "panel_scores", "volcano_c", "ma_c"]
+    shares = figure_shares(stems, 2)
+    assert sorted(i for s in shares for i in s) == list(range(5))
+    clustermap = next(s for s in shares if 0 in s)
+    assert [stems[i] for i in clustermap] == ["correlation_clustermap", "pca"]
