@@ -1,4 +1,4 @@
-"""Issue 15, the third speed round: BLAS threads, idle time while the DE runs, figure shares."""
+"""Issue 15, the third speed round: a command's process set-up, idle time while the DE runs, figure shares."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def _clean_env(**extra: str) -> dict[str, str]:
 def test_blas_threads_are_set_to_one_unless_the_user_sets_threads(extra, expected):
     """Before numpy is imported the BLAS variables are set to 1; the user's own setting is kept."""
     code = (
-        "import os, mscseq.blas as b; ok = b.single_thread(); "
+        "import os, mscseq.process as p; ok = p.single_thread_blas(); "
         "print(ok, os.environ.get('OPENBLAS_NUM_THREADS'), os.environ.get('MKL_NUM_THREADS'))"
     )
     out = subprocess.run(
@@ -41,17 +41,22 @@ def test_blas_threads_are_set_to_one_unless_the_user_sets_threads(extra, expecte
 
 def test_blas_threads_are_left_alone_once_numpy_is_imported():
     """numpy has read its setting then: nothing is changed (mscseq used as a library)."""
-    from mscseq.blas import single_thread
+    from mscseq.process import single_thread_blas
 
     env: dict[str, str] = {}
     assert "numpy" in sys.modules
-    assert single_thread(env) is False and env == {}
+    assert single_thread_blas(env) is False and env == {}
 
 
-def test_a_command_process_runs_blas_on_one_thread():
-    """The process set-up of a command (``fastexit.run_and_exit``) leaves OpenBLAS one thread."""
+@pytest.mark.parametrize("user_gc", [False, True])
+def test_a_command_process_runs_blas_on_one_thread_and_collects_less(user_gc):
+    """A command's process set-up (``fastexit.run_and_exit``): OpenBLAS on one thread, the collector's
+    thresholds raised, unless something set them first."""
     code = textwrap.dedent(
-        """
+        f"""
+        import gc
+        if {user_gc}:
+            gc.set_threshold(5000, 10, 10)
         from mscseq.fastexit import run_and_exit
 
         def main():
@@ -59,7 +64,7 @@ def test_a_command_process_runs_blas_on_one_thread():
             from threadpoolctl import threadpool_info
 
             blas = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
-            print(max(blas))
+            print(max(blas), *gc.get_threshold())
 
         run_and_exit(main)
         """
@@ -68,7 +73,8 @@ def test_a_command_process_runs_blas_on_one_thread():
         [sys.executable, "-c", code], env=_clean_env(), capture_output=True, text=True
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "1"
+    expected = "1 5000 10 10" if user_gc else "1 200000 30 30"
+    assert out.stdout.split() == expected.split()
 
 
 @needs_fork

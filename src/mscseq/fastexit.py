@@ -53,8 +53,8 @@ def exit_now(code: object = 0) -> NoReturn:
 def run_and_exit(main: Callable[[], object]) -> NoReturn:
     """Run a command's entry point, then :func:`exit_now` with its status.
 
-    The process is first set up as a command's: the C allocator's thresholds
-    (:func:`mscseq.allocator.tune`) and BLAS on one thread (:func:`mscseq.blas.single_thread`).
+    The process is first set up as a command's (:func:`mscseq.process.setup`: BLAS threads, the
+    garbage collector's thresholds, the C allocator).
     Exceptions other than ``SystemExit`` (a bug's traceback, Ctrl-C) propagate as usual.
 
     Parameters
@@ -63,11 +63,9 @@ def run_and_exit(main: Callable[[], object]) -> NoReturn:
         The entry point (e.g. :func:`mscseq.cli.main`).
 
     """
-    from mscseq.allocator import tune
-    from mscseq.blas import single_thread
+    from mscseq.process import setup
 
-    tune()  # the process is a command's: the C allocator set for it (see mscseq.allocator)
-    single_thread()  # before numpy loads its BLAS (see mscseq.blas)
+    setup()  # before numpy is imported (BLAS reads its thread count when it loads)
     try:
         main()
     except SystemExit as exc:
