@@ -140,3 +140,39 @@ def test_the_figure_shares_put_the_clustermap_apart():
     assert sorted(i for s in shares for i in s) == list(range(5))
     clustermap = next(s for s in shares if 0 in s)
     assert [stems[i] for i in clustermap] == ["correlation_clustermap", "pca"]
+
+
+def test_gene_keys_are_worked_out_once_per_data_set_and_match_as_before():
+    """The exclusions, gene lists and sex genes share one set of match keys per data set (by value)."""
+    from mscseq.comparability import genesets, sex
+
+    ids = ["ENSG00000229807.12", "ENSG00000012817", "XIST", " ENSG00000204287.14 ", "GSTM1"]
+    names = ["XIST", "KDM5D", None, "HLA-DRA", ""]
+    keys = genesets.gene_keys(ids, names)
+    assert genesets.gene_keys(list(ids), list(names)) is keys  # equal values: the same keys
+    assert keys.ids.tolist() == [
+        "ENSG00000229807",
+        "ENSG00000012817",
+        "XIST",
+        "ENSG00000204287",
+        "GSTM1",
+    ]
+    assert keys.names.tolist() == ["XIST", "KDM5D", "", "HLA-DRA", ""]
+    reasons = genesets.exclusion_reasons(ids, names)
+    assert reasons.tolist() == ["sex", "sex", "sex", "hla", "genotype"]
+    reasons[:] = ""  # the caller's copy: the next call is not affected
+    assert genesets.exclusion_reasons(ids, names).tolist() == [
+        "sex",
+        "sex",
+        "sex",
+        "hla",
+        "genotype",
+    ]
+    assert genesets.exclusion_reasons(ids, None).tolist() == [
+        "sex",
+        "sex",
+        "sex",
+        "hla",
+        "genotype",
+    ]
+    assert sex._columns(ids, names, sex.XIST_GENES).tolist() == [0]

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
-from functools import cache
+from dataclasses import dataclass
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -51,16 +52,37 @@ def well_expressed_msc() -> pd.DataFrame:
     return _read_package_tsv("well_expressed_msc.tsv")
 
 
-def _clean_ids(gene_ids: Sequence[str]) -> pd.Series:
-    """IDs with the Ensembl version dropped (:func:`~mscseq.comparability.panels.strip_version` on each)."""
-    ids = [str(g) for g in gene_ids]
-    return pd.Series([strip_version(g) if "." in g else g.strip() for g in ids], dtype=object)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: one object per data set
+class GeneKeys:
+    """A data set's genes as the gene lists match them (one entry per gene)."""
+
+    #: IDs with the Ensembl version dropped (:func:`~mscseq.comparability.panels.strip_version`)
+    ids: pd.Series
+    #: the same, upper-case (data whose IDs are symbols)
+    ids_upper: pd.Series
+    #: symbols, stripped and upper-case; ``""`` where unknown
+    names: pd.Series
 
 
-def _upper(names: Sequence[str] | None, n: int) -> pd.Series:
-    if names is None:
-        return pd.Series(np.full(n, "", dtype=object))
-    return pd.Series(np.asarray(names, dtype=object)).fillna("").astype(str).str.strip().str.upper()
+def gene_keys(gene_ids: Sequence[str], gene_names: Sequence[str] | None) -> GeneKeys:
+    """The genes' match keys (:class:`GeneKeys`), worked out once per data set.
+
+    The exclusions, the gene lists, the sex genes and the panels all match the same genes; the last few
+    data sets' keys are kept (by value), so each consumer does not redo 60,000 string operations.
+    """
+    names = None if gene_names is None else tuple(gene_names)
+    return _gene_keys(tuple(str(g) for g in gene_ids), names)
+
+
+@lru_cache(maxsize=2)
+def _gene_keys(gene_ids: tuple[str, ...], gene_names: tuple[str, ...] | None) -> GeneKeys:
+    ids = pd.Series([strip_version(g) if "." in g else g.strip() for g in gene_ids], dtype=object)
+    if gene_names is None:
+        names = pd.Series(np.full(len(ids), "", dtype=object))
+    else:
+        names = pd.Series(np.asarray(gene_names, dtype=object)).fillna("").astype(str)
+        names = names.str.strip().str.upper()
+    return GeneKeys(ids, ids.str.upper(), names)
 
 
 def _wanted(wanted: Sequence[str]) -> tuple[frozenset[str], frozenset[str]]:
@@ -77,13 +99,12 @@ def _member(
     wanted: Sequence[str] | tuple[frozenset[str], frozenset[str]],
 ) -> np.ndarray:
     """Boolean mask: the gene's ID (version stripped) or its symbol (any case) is in ``wanted``."""
-    ids = _clean_ids(gene_ids)
-    syms = _upper(gene_names, len(ids))
+    keys = gene_keys(gene_ids, gene_names)
     want_ids, want_syms = wanted if isinstance(wanted, tuple) else _wanted(wanted)
-    hit = ids.isin(want_ids).to_numpy()
-    hit |= syms.isin(want_syms).to_numpy() & (syms != "").to_numpy()
+    hit = keys.ids.isin(want_ids).to_numpy()
+    hit |= keys.names.isin(want_syms).to_numpy() & (keys.names != "").to_numpy()
     # a list of symbols also matches data whose IDs are symbols (the GSC salmon file)
-    hit |= ids.str.upper().isin(want_syms).to_numpy()
+    hit |= keys.ids_upper.isin(want_syms).to_numpy()
     return hit
 
 
@@ -129,18 +150,17 @@ def exclusion_reasons(gene_ids: Sequence[str], gene_names: Sequence[str] | None)
         :data:`EXCLUSION_CLASSES` that applies).
 
     """
+    return _exclusion_reasons(gene_keys(gene_ids, gene_names)).copy()
+
+
+@lru_cache(maxsize=2)
+def _exclusion_reasons(keys: GeneKeys) -> np.ndarray:
     by_id, by_symbol = _reason_lookup()
     none = len(EXCLUSION_CLASSES)
     hla = EXCLUSION_CLASSES.index("hla")
-    ids = _clean_ids(gene_ids).tolist()
-    syms = (
-        [""] * len(ids)
-        if gene_names is None
-        else [str(x or "").strip().upper() for x in gene_names]
-    )
-    ranks = np.empty(len(ids), dtype=int)
-    for i, (gid, sym) in enumerate(zip(ids, syms, strict=True)):
-        up = gid.upper()
+    ranks = np.empty(len(keys.ids), dtype=int)
+    rows = zip(keys.ids.tolist(), keys.ids_upper.tolist(), keys.names.tolist(), strict=True)
+    for i, (gid, up, sym) in enumerate(rows):
         rank = min(by_id.get(gid, none), by_symbol.get(sym, none), by_symbol.get(up, none))
         if rank > hla and (sym.startswith(HLA_PREFIX) or up.startswith(HLA_PREFIX)):
             rank = hla

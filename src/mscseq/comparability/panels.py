@@ -9,6 +9,7 @@ other panels a *positive* gene rises with the property the panel measures and a 
 from __future__ import annotations
 
 import csv
+import functools
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -173,6 +174,24 @@ def match_genes(
         ``panels`` with an added ``index`` column: position of the gene in the data, ``-1`` when absent.
 
     """
+    by_id, by_symbol = _gene_positions(tuple(gene_ids), tuple(symbols))
+    idx = []
+    for gid, sym in zip(panels["gene_id"], panels["symbol"], strict=True):
+        hit = by_id.get(gid, -1) if gid else -1
+        if hit < 0 and sym:
+            hit = by_id.get(sym, by_symbol.get(sym, by_symbol.get(sym.upper(), -1)))
+        idx.append(hit)
+    return panels.assign(index=np.asarray(idx, dtype=int))
+
+
+@functools.lru_cache(maxsize=2)
+def _gene_positions(
+    gene_ids: tuple[str, ...], symbols: tuple[str, ...]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """First position of each gene ID (as given and without version) and symbol (as given and upper-case).
+
+    Kept for the last data sets: the comparability and the report match the panels to the same genes.
+    """
     by_id: dict[str, int] = {}
     for i, g in enumerate(gene_ids):
         by_id.setdefault(strip_version(g), i)
@@ -182,13 +201,7 @@ def match_genes(
         if s:
             by_symbol.setdefault(str(s), i)
             by_symbol.setdefault(str(s).upper(), i)
-    idx = []
-    for gid, sym in zip(panels["gene_id"], panels["symbol"], strict=True):
-        hit = by_id.get(gid, -1) if gid else -1
-        if hit < 0 and sym:
-            hit = by_id.get(sym, by_symbol.get(sym, by_symbol.get(sym.upper(), -1)))
-        idx.append(hit)
-    return panels.assign(index=np.asarray(idx, dtype=int))
+    return by_id, by_symbol
 
 
 def panel_scores(vst: np.ndarray, matched: pd.DataFrame) -> pd.DataFrame:

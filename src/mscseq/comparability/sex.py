@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from mscseq.comparability.genesets import _clean_ids, _upper
+from mscseq.comparability.genesets import gene_keys
 
 #: The XIST locus: XIST and its antisense TSIX (Ensembl ID, symbol).
 XIST_GENES = (("ENSG00000229807", "XIST"), ("ENSG00000270641", "TSIX"))
@@ -59,13 +59,12 @@ MIN_CHRY_READS = 2.0
 
 
 def _columns(gene_ids: Sequence[str], gene_names: Sequence[str] | None, genes) -> np.ndarray:
-    ids = _clean_ids(gene_ids)
-    syms = _upper(gene_names, len(ids))
+    keys = gene_keys(gene_ids, gene_names)
     want_ids = {g for g, _ in genes}
     want_syms = {s for _, s in genes}
-    by_id = ids.isin(want_ids).to_numpy()
+    by_id = keys.ids.isin(want_ids).to_numpy()
     # symbols only where the ID did not match any of the genes (data keyed by symbol)
-    by_sym = (syms.isin(want_syms) | ids.str.upper().isin(want_syms)).to_numpy()
+    by_sym = (keys.names.isin(want_syms) | keys.ids_upper.isin(want_syms)).to_numpy()
     return np.flatnonzero(by_id) if by_id.any() else np.flatnonzero(by_sym)
 
 
