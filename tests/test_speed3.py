@@ -176,3 +176,39 @@ def test_gene_keys_are_worked_out_once_per_data_set_and_match_as_before():
         "genotype",
     ]
     assert sex._columns(ids, names, sex.XIST_GENES).tolist() == [0]
+
+
+@needs_fork
+def test_de_reads_small_inputs_ahead_with_the_same_data_and_errors(
+    example_params, tmp_path, monkeypatch
+):
+    """``mscseq de`` reads small inputs in a forked child while it imports the engine: same data, same errors."""
+    import dataclasses
+
+    import numpy as np
+    import pandas as pd
+
+    import mscseq.background
+    from mscseq import pipeline
+    from mscseq.errors import MscseqError
+
+    ahead = pipeline._load_while_importing(example_params)
+    here = pipeline.load(example_params, light=True)
+    assert np.array_equal(ahead.X, here.X)
+    pd.testing.assert_frame_equal(ahead.obs, here.obs)
+    pd.testing.assert_frame_equal(ahead.var, here.var)
+    assert ahead.uns == here.uns
+
+    bad = tmp_path / "ragged.tsv"
+    bad.write_text("gene_id\tS1\tS2\ng1\t1\n")
+    params = dataclasses.replace(example_params, counts=[bad])
+    with pytest.raises(MscseqError, match=r"ragged\.tsv") as err:
+        pipeline._load_while_importing(params)
+    assert err.value.exit_code == 2
+
+    def no_fork(*args, **kwargs):
+        raise AssertionError("large inputs are read here, not ahead")
+
+    monkeypatch.setattr(pipeline, "LOAD_AHEAD_BYTES", 10)
+    monkeypatch.setattr(mscseq.background, "start", no_fork)
+    assert np.array_equal(pipeline._load_while_importing(example_params).X, here.X)
