@@ -281,7 +281,15 @@ finally:
 # imported (so lazy imports stay where the code puts them), without a profiler's overhead.
 STEPS = {
     # analyse and write_outputs: this process's share (the DE and the figures run in forked children)
-    "mscseq.pipeline": ["load", "validate_design", "analyse", "run_info", "write_outputs"],
+    "mscseq.pipeline": [
+        "load_while_importing",  # load itself runs in a forked child for small inputs
+        "load",
+        "validate_design",
+        "analyse",
+        "_prepare_outputs",  # inside analyse, while the DE child still runs
+        "run_info",
+        "write_outputs",
+    ],
     "mscseq.qc": ["compute_qc"],
     "mscseq.normalize": ["normalize"],
     "mscseq.explore": ["explore", "pca", "correlations", "cluster_order"],
