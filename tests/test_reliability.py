@@ -79,7 +79,8 @@ class Run:
         end = time.monotonic() + timeout
         while time.monotonic() < end and self.proc.poll() is None:
             for p in parent.iterdir():
-                if p.name.startswith(f".{name}{TMP_MARK}"):
+                # the temporary output folder, not the lock file beside it (held from the start)
+                if p.name.startswith(f".{name}{TMP_MARK}") and p.is_dir():
                     return p
             time.sleep(0.002)
         return None

@@ -214,3 +214,32 @@ def test_de_reads_small_inputs_ahead_with_the_same_data_and_errors(
     assert np.array_equal(
         pipeline.load_while_importing(example_params, pipeline.DE_MODULES, light=True).X, here.X
     )
+
+
+@needs_fork
+def test_a_stop_signal_during_a_fork_is_not_lost():
+    """Ctrl-C arriving while ``start`` forks is raised once the fork is done, and the child is stopped.
+
+    Python runs signal handlers in whatever code runs next; during a fork that would be the at-fork hooks,
+    whose exceptions it drops. The hook below sends the signal at exactly that moment.
+    """
+    code = textwrap.dedent(
+        """
+        import os, signal
+        from mscseq.background import start
+
+        os.register_at_fork(after_in_parent=lambda: os.kill(os.getpid(), signal.SIGINT))
+        try:
+            start(sum, [1, 2])
+            print("lost")
+        except KeyboardInterrupt:
+            try:
+                os.waitpid(-1, os.WNOHANG)
+                print("raised, a child is left")
+            except ChildProcessError:
+                print("raised")
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "raised", out.stderr
+    assert "Exception ignored" not in out.stderr

@@ -115,6 +115,10 @@ def start(func: Callable[..., Any], *args: Any, background: bool = True) -> Job:
         with contextlib.suppress(Exception):
             stream.flush()  # nothing buffered is written twice
     read_fd, write_fd = os.pipe()
+    # Ctrl-C and SIGTERM wait until the fork is done: Python runs its handlers (here: raise
+    # KeyboardInterrupt) in whatever code runs next, and during a fork that is the at-fork hooks
+    # (logging's among them), whose exceptions Python drops ("Exception ignored"), losing the signal
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     # the parent's objects out of the collector's reach: a collection in the child would otherwise
     # write to every one of them and copy their memory pages (~5 % of a compare run's CPU)
     gc.freeze()
@@ -124,13 +128,15 @@ def start(func: Callable[..., Any], *args: Any, background: bool = True) -> Job:
         gc.unfreeze()
         os.close(read_fd)
         os.close(write_fd)
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         raise
     if pid == 0:  # pragma: no cover - the child (its result is checked through the parent)
         status = 1
         try:
             os.close(read_fd)
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in STOP_SIGNALS:
                 signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
             try:
                 record = ("value", func(*args), "")
                 status = 0
@@ -148,4 +154,19 @@ def start(func: Callable[..., Any], *args: Any, background: bool = True) -> Job:
             os._exit(status)
     gc.unfreeze()
     os.close(write_fd)
-    return Job(pid, read_fd)
+    job = Job(pid, read_fd)
+    try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        _checkpoint()  # a signal held during the fork raises here, where the child can be stopped
+    except BaseException:
+        job.cancel()
+        raise
+    return job
+
+
+#: the signals that stop a run, held while a child is forked (:func:`start`)
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _checkpoint() -> None:
+    """Nothing: calling a Python function lets the interpreter run the handlers of pending signals."""
