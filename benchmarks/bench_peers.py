@@ -286,7 +286,8 @@ STEPS = {
         "load",
         "validate_design",
         "analyse",
-        "_prepare_outputs",  # inside analyse, while the DE child still runs
+        "_prepare_figures",  # inside analyse, while the DE child still runs
+        "_prepare_report",
         "run_info",
         "write_outputs",
     ],

@@ -125,10 +125,13 @@ def test_idle_runs_only_while_the_de_child_still_works(example_params, monkeypat
 
         monkeypatch.setattr(mscseq.comparability, "run_comparability", slow_comparability)
     out = mscseq.pipeline.analyse(
-        adata, example_params, background=True, idle=lambda: calls.append(1)
+        adata,
+        example_params,
+        background=True,
+        idle=[lambda: calls.append(1), lambda: calls.append(2)],
     )
     assert "de" in out.uns and "comparability" in out.uns
-    assert calls == ([1] if de_seconds else [])
+    assert calls == ([1, 2] if de_seconds else [])
 
 
 def test_the_figure_shares_put_the_clustermap_apart():
@@ -243,3 +246,28 @@ def test_a_stop_signal_during_a_fork_is_not_lost():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "raised", out.stderr
     assert "Exception ignored" not in out.stderr
+
+
+@needs_fork
+def test_idle_steps_stop_once_the_de_child_has_finished(example_params, monkeypatch):
+    """A preparation that outlasts the DE child is the last one run; the rest are left to the output step."""
+    import mscseq.pipeline
+    from mscseq.io import load_dataset
+
+    real = mscseq.pipeline._de_results
+
+    def slow_de(adata, params):
+        out = real(adata, params)
+        time.sleep(0.5)
+        return out
+
+    monkeypatch.setattr(mscseq.pipeline, "_de_results", slow_de)
+    calls = []
+    adata = load_dataset(example_params.counts, example_params.samples)
+    mscseq.pipeline.analyse(
+        adata,
+        example_params,
+        background=True,
+        idle=[lambda: (calls.append(1), time.sleep(3)), lambda: calls.append(2)],
+    )
+    assert calls == [1]

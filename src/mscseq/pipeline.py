@@ -233,7 +233,7 @@ def analyse(
     params: CompareParams,
     *,
     background: bool = False,
-    idle: Callable[[], object] | None = None,
+    idle: Sequence[Callable[[], object]] = (),
 ):
     """QC, normalisation, exploration, DE and comparability on the loaded data (steps 2–5).
 
@@ -245,8 +245,9 @@ def analyse(
     DE's results (on two cores the DE then costs no wall time). The results are the same; an error of
     the DE is raised before one of the comparability, as when the steps run in order.
 
-    ``idle``: called when this process is done and the DE child still runs (only then), before waiting
-    for it: the caller's next step can prepare there (e.g. its imports) in time that would be idle.
+    ``idle``: steps called one after another once this process is done, while the DE child still runs
+    (none once it has finished), before waiting for it: the caller's next step can prepare there (its
+    imports, say) in time that would be idle.
     """
     from mscseq.comparability import run_comparability
     from mscseq.explore import explore
@@ -282,8 +283,10 @@ def analyse(
                 job.result()  # the DE's own error comes first, as when it ran first
             raise
         if job is not None:
-            if idle is not None and job.running():
-                idle()
+            for step in idle:
+                if not job.running():
+                    break
+                step()
             adata.uns.update(job.result())
     finally:
         if job is not None:
@@ -471,19 +474,38 @@ def run_info(
     }
 
 
-def _prepare_outputs(params: CompareParams) -> None:
-    """Import what writing the outputs will need: matplotlib for the figures and the report's DE plots.
+def _output_preparations(params: CompareParams) -> list[Callable[[], object]]:
+    """What writing the outputs will need, as steps :func:`analyse` runs while the DE child works.
 
-    :func:`write_outputs` imports it anyway (before forking the figure processes, which inherit it:
-    ~0.3 s of CPU on this process's critical path); :func:`run_compare` has it done while the DE
-    still runs, in time this process would spend waiting.
+    :func:`write_outputs` does each anyway: matplotlib's import (before forking the figure processes,
+    which inherit it: ~0.2 s of CPU on this process's critical path), then the report's templates and
+    assets (~0.1 s). Done while the DE still runs, they take time this process would spend waiting.
+    Each step imports its module when it runs, not before the DE is forked.
     """
+    steps: list[Callable[[], object]] = []
     if params.figures:
-        from mscseq.report.static import warm_up
-
-        warm_up()
+        steps.append(_prepare_figures)
     elif params.report and params.contrasts:
-        import matplotlib.figure  # noqa: F401
+        steps.append(_prepare_matplotlib)
+    if params.report:
+        steps.append(_prepare_report)
+    return steps
+
+
+def _prepare_figures() -> None:
+    from mscseq.report.static import warm_up
+
+    warm_up()
+
+
+def _prepare_matplotlib() -> None:
+    import matplotlib.figure  # noqa: F401 - the report's DE plots draw their dense points with it
+
+
+def _prepare_report() -> None:
+    from mscseq.report.render import prepare
+
+    prepare()
 
 
 def _iso(t: float) -> str:
@@ -580,7 +602,7 @@ def run_compare(
         adata = collapse_step(adata, params)
         validate_design(adata, params)
         with naming_counts(params), _one_blas_thread():
-            adata = analyse(adata, params, background=True, idle=lambda: _prepare_outputs(params))
+            adata = analyse(adata, params, background=True, idle=_output_preparations(params))
         with atomic_folder(out, force=force, inputs=inputs, locked=True) as tmp:
             info = run_info(params, started=started, argv=argv, files=files)
             info["protocol"] = adata.uns.get("comparability", {}).get("protocol")
