@@ -42,7 +42,8 @@ def clean_gene_ids(table: CountTable, *, keep_version: bool = False) -> CountTab
     old = counts.index
     ids = counts.index.astype(str)
     if not keep_version:
-        ids = pd.Index([strip_version(g) for g in ids], name="gene_id")
+        # the regular expression only where a version can be (most IDs of most files have none)
+        ids = pd.Index([strip_version(g) if "." in g else g for g in ids], name="gene_id")
     counts.index = ids  # in place: set_axis would copy the whole matrix
     if table.lengths is not None and not ids.has_duplicates:
         table.lengths = table.lengths.set_axis(ids, axis=0)
