@@ -204,3 +204,15 @@ def test_report_of_an_lrt_run_without_group(tmp_path: Path, example_dir: Path):
         assert absent not in plain
     for reference in ("Schuirmann", "Anderson MJ"):
         assert reference not in html
+
+
+def test_the_score_tolerance_is_one_value_or_each_panel_s_own():
+    """A protocol that gives a panel its own score tolerance is not reported with the first panel's."""
+    from mscseq.report.tiers import score_tolerance
+
+    same = [{"panel": "senescence", "tau": 0.35}, {"panel": "isct_identity", "tau": 0.35}]
+    assert score_tolerance(same) == "0.35"
+    own = [{"panel": "senescence", "tau": 0.5}, {"panel": "isct_identity", "tau": 0.35}]
+    text = score_tolerance(own)
+    assert "0.5" in text and "0.35" in text and text.index("0.5") < text.index("0.35")
+    assert score_tolerance([]) is None and score_tolerance(None) is None

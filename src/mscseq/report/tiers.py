@@ -162,6 +162,17 @@ def _single_scores(split: Mapping[str, Any], sg: Mapping[str, Any]) -> dict[str,
     return {"header": header, "rows": rows}
 
 
+def score_tolerance(score_spread: Any) -> str | None:
+    """The panel scores' spread tolerance as text: one value, or each panel's when the protocol sets its own."""
+    rows = [r for r in as_records(score_spread) if r.get("tau") is not None]
+    if not rows:
+        return None
+    taus = {fmt(r["tau"]) for r in rows}
+    if len(taus) == 1:
+        return taus.pop()
+    return ", ".join(f"{humanise(str(r.get('panel')))} {fmt(r['tau'])}" for r in rows)
+
+
 def products(comp: Mapping[str, Any]) -> dict[str, Any]:
     """Each product's status with its p-values and drivers; deviating products first."""
     status = products_status(comp)
@@ -284,9 +295,9 @@ def protocol(comp: Mapping[str, Any]) -> dict[str, Any] | None:
     spread = single.get("spread") or {}
     if spread.get("tau") is not None:
         margins.append(f"between-product spread τ {fmt(spread['tau'])} log2")
-    scored = as_records(single.get("score_spread"))
-    if scored and scored[0].get("tau") is not None:
-        margins.append(f"panel score spread {fmt(scored[0]['tau'])} log2")
+    tolerance = score_tolerance(single.get("score_spread"))
+    if tolerance:
+        margins.append(f"panel score spread {tolerance} log2")
     return {
         "source": str(record.get("source", "–")),
         "sha256": str(record.get("sha256", "–")),

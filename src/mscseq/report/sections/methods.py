@@ -13,7 +13,7 @@ from typing import Any
 
 from mscseq.report.fmt import as_list, as_records, fmt, humanise, pct
 from mscseq.report.records import is_tiered
-from mscseq.report.tiers import ci_label, protocol_settings
+from mscseq.report.tiers import ci_label, protocol_settings, score_tolerance
 
 #: References cited in the methods, by key.
 REFERENCES: dict[str, str] = {
@@ -332,12 +332,12 @@ def _single_group_text(comp: Mapping[str, Any]) -> Text:
             )
             + f" had to have its upper bound at most τ = {fmt(spread.get('tau'))} log2. "
         )
-    scored = as_records(sg.get("score_spread"))
-    if scored:
+    tolerance = score_tolerance(sg.get("score_spread"))
+    if tolerance:
         text.append(
             "Each panel score also got its own best two-way split (failing when significant and beyond its "
             "margin), and its between-product biological SD (χ² bounds, technical SD removed) failed the "
-            f"group when its lower bound exceeded {fmt(scored[0].get('tau'))} log2. "
+            f"group when its lower bound exceeded {tolerance} log2. "
         )
     return text
 
