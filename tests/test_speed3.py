@@ -195,7 +195,7 @@ def test_de_reads_small_inputs_ahead_with_the_same_data_and_errors(
     from mscseq import pipeline
     from mscseq.errors import MscseqError
 
-    ahead = pipeline.load_while_importing(example_params, pipeline.DE_MODULES, light=True)
+    ahead = pipeline.load_while_importing(example_params, light=True)
     here = pipeline.load(example_params, light=True)
     assert np.array_equal(ahead.X, here.X)
     pd.testing.assert_frame_equal(ahead.obs, here.obs)
@@ -206,7 +206,7 @@ def test_de_reads_small_inputs_ahead_with_the_same_data_and_errors(
     bad.write_text("gene_id\tS1\tS2\ng1\t1\n")
     params = dataclasses.replace(example_params, counts=[bad])
     with pytest.raises(MscseqError, match=r"ragged\.tsv") as err:
-        pipeline.load_while_importing(params, pipeline.DE_MODULES, light=True)
+        pipeline.load_while_importing(params, light=True)
     assert err.value.exit_code == 2
 
     def no_fork(*args, **kwargs):
@@ -214,9 +214,7 @@ def test_de_reads_small_inputs_ahead_with_the_same_data_and_errors(
 
     monkeypatch.setattr(pipeline, "LOAD_AHEAD_BYTES", 10)
     monkeypatch.setattr(mscseq.background, "start", no_fork)
-    assert np.array_equal(
-        pipeline.load_while_importing(example_params, pipeline.DE_MODULES, light=True).X, here.X
-    )
+    assert np.array_equal(pipeline.load_while_importing(example_params, light=True).X, here.X)
 
 
 @needs_fork

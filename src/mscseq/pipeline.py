@@ -351,7 +351,7 @@ def run_de_table(params: CompareParams, out: Path, *, force: bool = False) -> No
         check_can_create(out, option="--out")
         sheet = [params.contrasts_file] if params.contrasts_file else []
         _refuse_input_as_output(out, [*params.counts, params.samples, *sheet])
-    adata = load_while_importing(params, DE_MODULES, light=True)
+    adata = load_while_importing(params, light=True)
     if not to_stdout:
         _refuse_input_as_output(out, adata.uns.get("input", {}).get("files", []))
     validate_design(adata, params, comparability=False)
@@ -369,10 +369,14 @@ def run_de_table(params: CompareParams, out: Path, *, force: bool = False) -> No
 
 #: inputs up to this size on disk are read ahead by a forked child (:func:`load_while_importing`)
 LOAD_AHEAD_BYTES = 8 * 2**20
+#: what ``de`` and ``compare`` import while their inputs are read: the DE engine, which
+#: :func:`validate_design` needs next (``compare`` forks the DE right after it; importing more here
+#: would only delay that)
+DE_MODULES = ("mscseq.de.run", "mscseq.normalize")
 
 
-def load_while_importing(params: CompareParams, modules: Sequence[str], *, light: bool = False):
-    """:func:`load` in a forked child while this process imports ``modules`` (the next steps' code).
+def load_while_importing(params: CompareParams, *, light: bool = False):
+    """:func:`load` in a forked child while this process imports :data:`DE_MODULES` (the next step's code).
 
     Reading the inputs and importing what the run needs next (:data:`DE_MODULES`: the DE engine and
     scipy.special, ~0.1 s) then take one core each: -0.06 s for ``mscseq de`` on airway, -0.1 s for a
@@ -398,17 +402,11 @@ def load_while_importing(params: CompareParams, modules: Sequence[str], *, light
 
     job = start(functools.partial(load, params, light=light))
     try:
-        for name in modules:
+        for name in DE_MODULES:
             importlib.import_module(name)
         return job.result()
     finally:
         job.cancel()
-
-
-#: what ``de`` and ``compare`` import while their inputs are read: the DE engine, which
-#: :func:`validate_design` needs next (``compare`` forks the DE right after it; importing more here
-#: would only delay that)
-DE_MODULES = ("mscseq.de.run", "mscseq.normalize")
 
 
 def versions() -> dict[str, str]:
@@ -532,18 +530,17 @@ def write_outputs(adata, params: CompareParams, folder: Path, *, info: dict[str,
     from mscseq.outputs import build_summary, dump_json, write_h5ad, write_tables
 
     summary = build_summary(adata)
-    # mscseq.h5ad (~0.7 s of CPU on a 20-product study) is written by a forked child, started first:
-    # it runs while this process imports matplotlib for the figures, then beside the tables and the
-    # report (this process is the run's critical path; the children finish first)
+    # mscseq.h5ad (~0.7 s of CPU on a 20-product study) is written by a forked child, started first,
+    # then the figures' children, beside the tables and the report (this process is the run's
+    # critical path; the children finish first)
     h5ad = start(write_h5ad, adata, folder / "mscseq.h5ad")
     try:
         figures = contextlib.nullcontext()
         if params.figures:
             from mscseq.report.static import start_figures
 
-            if params.report and params.contrasts:  # the report's DE plots import matplotlib too:
-                import matplotlib.figure  # noqa: F401 - once, before the fork, not in both processes
-
+            if params.report and params.contrasts:
+                _prepare_matplotlib()  # once, before the fork, not in both processes (done if idle ran)
             figures = start_figures(adata, folder / "figures", summary=summary)
         with figures:
             write_tables(adata, folder / "tables")
@@ -595,7 +592,7 @@ def run_compare(
     # before any work: refusals, writability, and the folder's lock (a second run stops here)
     with reserved_folder(outdir, force=force, inputs=inputs) as out:
         # without --product the AnnData is built in analyse, once the DE runs beside it
-        adata = load_while_importing(params, DE_MODULES, light=not params.product)
+        adata = load_while_importing(params, light=not params.product)
         files = list(adata.uns.get("input", {}).get("files", []))
         inputs += files
         check_outdir(outdir, force=force, inputs=inputs)  # the sheet's 'path' files are known now
