@@ -96,34 +96,31 @@ def test_a_job_says_whether_its_child_still_runs():
     assert start(int, "3", background=False).running() is False
 
 
+def _slow_down(monkeypatch, module, name: str, seconds: float) -> None:
+    """Make ``module.name`` take ``seconds`` longer (patched before a fork, the child sees it too)."""
+    real = getattr(module, name)
+
+    def slowed(*args, **kwargs):
+        time.sleep(seconds)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, slowed)
+
+
 @needs_fork
 @pytest.mark.parametrize("de_seconds", [0.0, 1.5])
 def test_idle_runs_only_while_the_de_child_still_works(example_params, monkeypatch, de_seconds):
     """``analyse(idle=...)`` prepares the next step only in time the process would spend waiting."""
+    import mscseq.comparability
     import mscseq.pipeline
     from mscseq.io import load_dataset
 
-    real = mscseq.pipeline._de_results
-
-    def slow_de(adata, params):
-        out = real(adata, params)
-        time.sleep(de_seconds)
-        return out
-
-    monkeypatch.setattr(mscseq.pipeline, "_de_results", slow_de)  # the forked child sees it
-    calls = []
-    adata = load_dataset(example_params.counts, example_params.samples)
+    _slow_down(monkeypatch, mscseq.pipeline, "_de_results", de_seconds)
     if de_seconds == 0.0:
         # a DE that is done first: the run waits for nothing, so there is no idle time to fill
-        import mscseq.comparability
-
-        real_comp = mscseq.comparability.run_comparability
-
-        def slow_comparability(adata, options):
-            time.sleep(1.5)
-            return real_comp(adata, options)
-
-        monkeypatch.setattr(mscseq.comparability, "run_comparability", slow_comparability)
+        _slow_down(monkeypatch, mscseq.comparability, "run_comparability", 1.5)
+    calls = []
+    adata = load_dataset(example_params.counts, example_params.samples)
     out = mscseq.pipeline.analyse(
         adata,
         example_params,
@@ -252,14 +249,7 @@ def test_idle_steps_stop_once_the_de_child_has_finished(example_params, monkeypa
     import mscseq.pipeline
     from mscseq.io import load_dataset
 
-    real = mscseq.pipeline._de_results
-
-    def slow_de(adata, params):
-        out = real(adata, params)
-        time.sleep(0.5)
-        return out
-
-    monkeypatch.setattr(mscseq.pipeline, "_de_results", slow_de)
+    _slow_down(monkeypatch, mscseq.pipeline, "_de_results", 0.5)
     calls = []
     adata = load_dataset(example_params.counts, example_params.samples)
     mscseq.pipeline.analyse(
